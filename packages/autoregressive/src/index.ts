@@ -1,0 +1,2 @@
+// @tessera/autoregressive: Raster, next-scale (VAR) and masked (MAR) decoders, logit sampling, guidance and control.
+export {};

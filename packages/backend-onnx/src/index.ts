@@ -1,0 +1,2 @@
+// @tessera/backend-onnx: The Tessera Backend interface and model adapters on ONNX Runtime (runtime injected).
+export {};

@@ -1,0 +1,2 @@
+// @tessera/backend-webgpu: The Tessera Backend interface in WGSL compute shaders.
+export {};

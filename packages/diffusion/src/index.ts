@@ -1,0 +1,2 @@
+// @tessera/diffusion: Forward noising, prediction conversions, k-diffusion samplers and diffusers-compatible schedulers.
+export {};

@@ -1,0 +1,2 @@
+// @tessera/schedules: Noise schedules, timestep spacing and diffusers scheduler_config interop, computed in float64.
+export {};

@@ -1,0 +1,2 @@
+// @tessera/tokenizers: Visual tokenizers: VQ, residual and multi-scale VQ (VAR), FSQ, LFQ/BSQ, pixel tokens.
+export {};
