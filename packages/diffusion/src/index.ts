@@ -1,2 +1,2 @@
-// @tessera/diffusion: Forward noising, prediction conversions, k-diffusion samplers and diffusers-compatible schedulers.
-export {};
+// @tessera/diffusion: forward noising, prediction conversions, k-diffusion samplers, diffusers-compatible schedulers.
+export * from './schedulers/index.js';

@@ -1,2 +1,2 @@
-// @tessera/reference: Exact reference models (Gaussian, mixture, empirical denoisers; count-based token models) and procedural datasets.
-export {};
+// @tessera/reference: exact reference models and procedural datasets.
+export * from './ar/index.js';
