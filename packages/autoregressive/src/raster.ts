@@ -1,0 +1,159 @@
+import { type Backend, currentBackend, type Tensor, TesseraError, dispose, keep, tidy } from '@tessera/core';
+import { applyGuidance, checkGuidance, doubleCond, firstRows, type GuidanceOptions, guidanceWeight } from './guidance.js';
+import { RngStream } from './rng.js';
+import { type SamplingOptions, sampleLogits } from './sampling.js';
+import type { Cond, NextTokenModel } from './types.js';
+
+/** Tokens fixed during decoding (inpainting / outpainting): teacher-forced wherever `mask` is non-zero. */
+export interface KnownTokens {
+  /** int32 `[B, L]` token values (grid order). */
+  tokens: Tensor;
+  /** `[B, L]` (any dtype), non-zero = known. */
+  mask: Tensor;
+}
+
+/** Options shared by the decoders. */
+export interface DecodeCommon {
+  /** Batch size B. */
+  batch: number;
+  /** Backend to run on; default: that of `cond.labels` / known tokens, else the active backend. */
+  backend?: Backend;
+  /** Conditioning for the B rows (labels and/or control). */
+  cond?: Cond;
+  /** Logit processing and sampling. */
+  sampling?: SamplingOptions;
+  /** Classifier-free guidance (needs `model.numClasses`). */
+  guidance?: GuidanceOptions;
+  /** Philox seed (default 0) and starting word offset (default 0). */
+  seed?: number;
+  offset?: number;
+  /** Called after every step with the step index (e.g. for progress). */
+  onStep?: (step: number) => void;
+  /** Checked between steps; an aborted signal throws TesseraError ABORTED. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link rasterDecode}. */
+export interface RasterDecodeOptions extends DecodeCommon {
+  /** Sequence length L (e.g. H·W). */
+  length: number;
+  /** Generation order (a permutation of 0..L-1): `order[i]` = grid position of the i-th token. Default row-major. */
+  order?: readonly number[];
+  /** Teacher-forced tokens (inpainting). */
+  known?: KnownTokens;
+}
+
+/** Per-decode bookkeeping shared with the other decoders. */
+export function checkCommon(op: string, o: DecodeCommon): void {
+  if (!Number.isInteger(o.batch) || o.batch < 1) throw new TesseraError('INVALID_ARGUMENT', `${op}: batch must be a positive integer, got ${o.batch}`);
+  if (o.cond?.labels && (o.cond.labels.rank !== 1 || o.cond.labels.shape[0] !== o.batch)) {
+    throw new TesseraError('SHAPE_MISMATCH', `${op}: cond.labels must be [${o.batch}], got [${o.cond.labels.shape.join(', ')}]`);
+  }
+}
+
+export function checkAbort(op: string, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new TesseraError('ABORTED', `${op}: aborted`);
+}
+
+function checkOrder(order: readonly number[], L: number): void {
+  const seen = new Uint8Array(L);
+  if (order.length !== L) throw new TesseraError('INVALID_ARGUMENT', `rasterDecode: order must have ${L} entries, got ${order.length}`);
+  for (const p of order) {
+    if (!Number.isInteger(p) || p < 0 || p >= L || seen[p]) throw new TesseraError('INVALID_ARGUMENT', `rasterDecode: order is not a permutation of 0..${L - 1}`);
+    seen[p] = 1;
+  }
+}
+
+/** Writes column `pos` of `buf` `[B, L]` with `col` `[B]` (a static output buffer). */
+export function writeColumn(B: Backend, buf: Tensor, positions: Tensor, pos: number, col: Tensor): Tensor {
+  return tidy(() => B.where(B.binary('eq', positions, pos), B.reshape(col, [col.shape[0]!, 1]), buf));
+}
+
+/** Replaces `tok` `[B]` by the known token at grid position `pos` where known. */
+function forceKnown(B: Backend, tok: Tensor, known: KnownTokens, pos: number): Tensor {
+  const n = tok.shape[0]!;
+  return tidy(() => {
+    const m = B.reshape(B.slice(known.mask, [0, pos], [n, 1]), [n]);
+    const v = B.reshape(B.slice(known.tokens, [0, pos], [n, 1]), [n]);
+    return B.where(m, v, tok);
+  });
+}
+
+/**
+ * Token-by-token decoding (VQGAN transformer, LlamaGen, PixelCNN): one prefill, then one `step` per
+ * token, L model calls in all. Returns int32 `[B, L]` in grid order. No host readback: sampled tokens
+ * stay on the device and are written into a static output buffer.
+ *
+ * @example
+ * const tokens = rasterDecode(model, { batch: 4, length: 256, sampling: { topK: 50 }, seed: 1 });
+ */
+export function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions): Tensor {
+  const op = 'rasterDecode';
+  checkCommon(op, o);
+  const L = o.length;
+  if (!Number.isInteger(L) || L < 1) throw new TesseraError('INVALID_ARGUMENT', `${op}: length must be a positive integer, got ${L}`);
+  if (o.order) checkOrder(o.order, L);
+  const guided = checkGuidance(o.guidance, model.numClasses, op);
+  const cutoff = o.guidance?.cutoff ?? Number.POSITIVE_INFINITY;
+  if (guided && cutoff < L && !model.sliceState) {
+    throw new TesseraError('UNSUPPORTED', `${op}: guidance.cutoff needs a model with sliceState() to halve the batch`);
+  }
+  const Bk = decodeBackend(o);
+  const rng = new RngStream(o.seed ?? 0, o.offset ?? 0);
+  const n = o.batch;
+  const sampling = o.sampling ?? {};
+  const posOf = (i: number) => (o.order ? o.order[i]! : i);
+
+  let doubled = guided && cutoff > 0;
+  const cond = doubled ? doubleCond(Bk, o.cond, model.numClasses!, n) : o.cond;
+  let { logits, state } = model.prefill(null, { batch: doubled ? 2 * n : n, cond, order: o.order });
+  const positions = keep(tidy(() => Bk.reshape(Bk.arange(0, L, 1, 'int32'), [1, L])));
+  let out = keep(Bk.fill([n, L], 0, 'int32'));
+  try {
+    for (let i = 0; i < L; i++) {
+      checkAbort(op, o.signal);
+      if (doubled && i >= cutoff) {
+        // Really halve the batch: keep the conditional rows of the state and of the logits.
+        state = model.sliceState!(state, 0, n);
+        const l2 = firstRows(logits, n);
+        logits.dispose();
+        logits = l2;
+        doubled = false;
+      }
+      const tok = keep(
+        tidy(() => {
+          const g = doubled ? applyGuidance(logits, guidanceWeight(o.guidance!, L > 1 ? i / (L - 1) : 1)) : logits;
+          let t = sampleLogits(g, sampling, rng);
+          if (o.known) t = forceKnown(Bk, t, o.known, posOf(i));
+          return t;
+        }),
+      );
+      logits.dispose();
+      const next = writeColumn(Bk, out, positions, posOf(i), tok);
+      out.dispose();
+      out = keep(next);
+      if (i < L - 1) {
+        const feed = doubled ? tidy(() => Bk.concat([tok, tok], 0)) : tok;
+        ({ logits, state } = model.step(feed, state));
+        if (feed !== tok) feed.dispose();
+      } else {
+        logits = undefined!;
+      }
+      tok.dispose();
+      o.onStep?.(i);
+    }
+  } catch (e) {
+    dispose(out, logits);
+    throw e;
+  } finally {
+    model.disposeState?.(state);
+    positions.dispose();
+    if (cond !== o.cond) dispose(cond);
+  }
+  return out;
+}
+
+/** The backend a decoder runs on: `o.backend`, else that of the labels or known tokens, else the active one. */
+export function decodeBackend(o: DecodeCommon & { known?: { tokens: Tensor } }): Backend {
+  return o.backend ?? o.cond?.labels?.backend ?? o.known?.tokens.backend ?? currentBackend();
+}
