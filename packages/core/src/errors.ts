@@ -29,7 +29,11 @@ export class TesseraError extends Error {
 }
 
 /** Throws a {@link TesseraError} with `code` and `message` unless `condition` holds. */
-export function check(condition: unknown, code: TesseraErrorCode, message: string | (() => string)): asserts condition {
+export function check(
+  condition: unknown,
+  code: TesseraErrorCode,
+  message: string | (() => string),
+): asserts condition {
   if (!condition) throw new TesseraError(code, typeof message === 'function' ? message() : message);
 }
 

@@ -26,9 +26,19 @@ export type {
 } from './backend.js';
 export { CpuBackend, createCpuBackend } from './cpu/cpu-backend.js';
 export { cubicWeight, resizeTaps } from './cpu/kernels.js';
-export { allocArray, type ArrayFor, DTYPES, type DType, dtypeOf, type Shape, sizeOf, stridesOf, type TypedArray } from './dtype.js';
+export {
+  type ArrayFor,
+  allocArray,
+  DTYPES,
+  type DType,
+  dtypeOf,
+  type Shape,
+  sizeOf,
+  stridesOf,
+  type TypedArray,
+} from './dtype.js';
 export { check, fmtShape, TesseraError, type TesseraErrorCode } from './errors.js';
-export { philox4x32, philoxWords, split64, wordToUniform, wordsToNormal } from './philox.js';
+export { philox4x32, philoxWords, split64, wordsToNormal, wordToUniform } from './philox.js';
 export {
   type BackendFactory,
   currentBackend,

@@ -39,7 +39,10 @@ export function listBackends(): string[] {
 async function init(name: string): Promise<Backend> {
   const e = entries.get(name);
   if (!e) {
-    throw new TesseraError('UNKNOWN_NAME', `unknown backend '${name}'; registered: ${listBackends().join(', ') || '(none)'}`);
+    throw new TesseraError(
+      'UNKNOWN_NAME',
+      `unknown backend '${name}'; registered: ${listBackends().join(', ') || '(none)'}`,
+    );
   }
   if (e.instance) return e.instance;
   e.pending ??= Promise.resolve()

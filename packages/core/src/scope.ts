@@ -27,7 +27,8 @@ function collect(value: unknown, out: Set<Tensor>, depth = 0): void {
     return;
   }
   if (Array.isArray(value)) for (const v of value) collect(v, out, depth + 1);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, depth + 1);
+  else if (Object.getPrototypeOf(value) === Object.prototype)
+    for (const v of Object.values(value)) collect(v, out, depth + 1);
 }
 
 function close(frame: Set<Tensor>, result: unknown): void {

@@ -1,6 +1,6 @@
 import type { DType, Shape } from './dtype.js';
 import { sizeOf } from './dtype.js';
-import { TesseraError, fmtShape } from './errors.js';
+import { fmtShape, TesseraError } from './errors.js';
 import { Tensor } from './tensor.js';
 
 /**
@@ -16,7 +16,10 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
     const da = a[a.length - n + i] ?? 1;
     const db = b[b.length - n + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new TesseraError('SHAPE_MISMATCH', `${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} do not broadcast (axis ${i}: ${da} vs ${db})`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} do not broadcast (axis ${i}: ${da} vs ${db})`,
+      );
     }
     out[i] = da === 1 ? db : da;
   }
@@ -27,7 +30,10 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
 export function normAxis(op: string, axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
   if (!Number.isInteger(axis) || a < 0 || a >= Math.max(rank, 1)) {
-    throw new TesseraError('INVALID_ARGUMENT', `${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: axis ${axis} is out of range for a tensor of rank ${rank}`,
+    );
   }
   return a;
 }
@@ -37,30 +43,47 @@ export function normAxes(op: string, axes: number | readonly number[] | undefine
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
   const list = typeof axes === 'number' ? [axes] : axes;
   const set = new Set(list.map((a) => normAxis(op, a, rank)));
-  if (set.size !== list.length) throw new TesseraError('INVALID_ARGUMENT', `${op}: repeated axis in [${list.join(', ')}]`);
+  if (set.size !== list.length)
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: repeated axis in [${list.join(', ')}]`);
   return [...set].sort((x, y) => x - y);
 }
 
 /** Checks that a shape is a list of non-negative integers. */
 export function checkShape(op: string, shape: Shape): void {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new TesseraError('INVALID_ARGUMENT', `${op}: shape must be non-negative integers, got ${JSON.stringify(shape)}`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: shape must be non-negative integers, got ${JSON.stringify(shape)}`,
+    );
   }
 }
 
 /** Throws unless `t` is a live Tensor of `backend`. */
-export function checkTensor(op: string, t: unknown, backendName: string, name = 'input'): asserts t is Tensor {
-  if (!(t instanceof Tensor)) throw new TesseraError('INVALID_ARGUMENT', `${op}: ${name} must be a Tensor, got ${typeof t}`);
-  if (t.isDisposed) throw new TesseraError('DISPOSED', `${op}: ${name} tensor #${t.id} ${fmtShape(t.shape)} was disposed`);
+export function checkTensor(
+  op: string,
+  t: unknown,
+  backendName: string,
+  name = 'input',
+): asserts t is Tensor {
+  if (!(t instanceof Tensor))
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: ${name} must be a Tensor, got ${typeof t}`);
+  if (t.isDisposed)
+    throw new TesseraError('DISPOSED', `${op}: ${name} tensor #${t.id} ${fmtShape(t.shape)} was disposed`);
   if (t.backend.name !== backendName) {
-    throw new TesseraError('BACKEND_MISMATCH', `${op}: ${name} lives on backend '${t.backend.name}', expected '${backendName}'`);
+    throw new TesseraError(
+      'BACKEND_MISMATCH',
+      `${op}: ${name} lives on backend '${t.backend.name}', expected '${backendName}'`,
+    );
   }
 }
 
 /** Throws DTYPE_MISMATCH unless `t.dtype` is one of `allowed`. */
 export function checkDtype(op: string, t: Tensor, allowed: readonly DType[], name = 'input'): void {
   if (!allowed.includes(t.dtype)) {
-    throw new TesseraError('DTYPE_MISMATCH', `${op}: ${name} must be ${allowed.join(' or ')}, got ${t.dtype} ${fmtShape(t.shape)}`);
+    throw new TesseraError(
+      'DTYPE_MISMATCH',
+      `${op}: ${name} must be ${allowed.join(' or ')}, got ${t.dtype} ${fmtShape(t.shape)}`,
+    );
   }
 }
 
@@ -85,45 +108,77 @@ export function resolveReshape(op: string, from: Shape, to: Shape): number[] {
   const known = to.reduce((a, d) => (d === -1 ? a : a * d), 1);
   const out = to.map((d) => (d === -1 ? (known === 0 ? 0 : size / known) : d));
   if (sizeOf(out) !== size || out.some((d) => !Number.isInteger(d))) {
-    throw new TesseraError('SHAPE_MISMATCH', `${op}: cannot reshape ${fmtShape(from)} (${size} elements) to ${fmtShape(to)}`);
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `${op}: cannot reshape ${fmtShape(from)} (${size} elements) to ${fmtShape(to)}`,
+    );
   }
   return out;
 }
 
 /** Validates a permutation; default reverses the axes. */
 export function resolvePerm(op: string, rank: number, perm?: readonly number[]): number[] {
-  const p = perm ? perm.map((a) => normAxis(op, a, rank)) : Array.from({ length: rank }, (_, i) => rank - 1 - i);
+  const p = perm
+    ? perm.map((a) => normAxis(op, a, rank))
+    : Array.from({ length: rank }, (_, i) => rank - 1 - i);
   if (p.length !== rank || new Set(p).size !== rank) {
-    throw new TesseraError('INVALID_ARGUMENT', `${op}: permutation [${perm?.join(', ')}] is not a permutation of ${rank} axes`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: permutation [${perm?.join(', ')}] is not a permutation of ${rank} axes`,
+    );
   }
   return p;
 }
 
 /** Resolves slice begin/size (size -1 = to the end); throws OUT_OF_RANGE if the box leaves the tensor. */
-export function resolveSlice(op: string, shape: Shape, begin: readonly number[], size: readonly number[]): number[] {
+export function resolveSlice(
+  op: string,
+  shape: Shape,
+  begin: readonly number[],
+  size: readonly number[],
+): number[] {
   if (begin.length !== shape.length || size.length !== shape.length) {
-    throw new TesseraError('INVALID_ARGUMENT', `${op}: begin [${begin.join(', ')}] and size [${size.join(', ')}] need ${shape.length} entries for shape ${fmtShape(shape)}`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: begin [${begin.join(', ')}] and size [${size.join(', ')}] need ${shape.length} entries for shape ${fmtShape(shape)}`,
+    );
   }
   return shape.map((d, i) => {
     const b = begin[i]!;
     const s = size[i] === -1 ? d - b : size[i]!;
     if (!Number.isInteger(b) || !Number.isInteger(s) || b < 0 || s < 0 || b + s > d) {
-      throw new TesseraError('OUT_OF_RANGE', `${op}: box begin [${begin.join(', ')}] size [${size.join(', ')}] leaves shape ${fmtShape(shape)} on axis ${i}`);
+      throw new TesseraError(
+        'OUT_OF_RANGE',
+        `${op}: box begin [${begin.join(', ')}] size [${size.join(', ')}] leaves shape ${fmtShape(shape)} on axis ${i}`,
+      );
     }
     return s;
   });
 }
 
 /** Output shape of concat; validates ranks, dtypes and the other extents. */
-export function concatShape(op: string, xs: readonly Tensor[], axis: number): { shape: number[]; axis: number } {
+export function concatShape(
+  op: string,
+  xs: readonly Tensor[],
+  axis: number,
+): { shape: number[]; axis: number } {
   if (xs.length === 0) throw new TesseraError('INVALID_ARGUMENT', `${op}: needs at least one tensor`);
   const first = xs[0]!;
   const ax = normAxis(op, axis, first.rank);
   const shape = [...first.shape];
   shape[ax] = 0;
   for (const t of xs) {
-    if (t.rank !== first.rank || t.dtype !== first.dtype || t.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
-      throw new TesseraError('SHAPE_MISMATCH', `${op}: cannot join ${fmtShape(t.shape)} ${t.dtype} with ${fmtShape(first.shape)} ${first.dtype} along axis ${ax}`);
+    if (t.dtype !== first.dtype) {
+      throw new TesseraError(
+        'DTYPE_MISMATCH',
+        `${op}: cannot join ${t.dtype} ${fmtShape(t.shape)} with ${first.dtype} ${fmtShape(first.shape)}`,
+      );
+    }
+    if (t.rank !== first.rank || t.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `${op}: cannot join ${fmtShape(t.shape)} ${t.dtype} with ${fmtShape(first.shape)} ${first.dtype} along axis ${ax}`,
+      );
     }
     shape[ax]! += t.shape[ax]!;
   }
@@ -131,16 +186,27 @@ export function concatShape(op: string, xs: readonly Tensor[], axis: number): { 
 }
 
 /** Output shape and batch broadcast of matmul. */
-export function matmulShape(a: Shape, b: Shape, ta: boolean, tb: boolean): { shape: number[]; batch: number[]; m: number; k: number; n: number } {
+export function matmulShape(
+  a: Shape,
+  b: Shape,
+  ta: boolean,
+  tb: boolean,
+): { shape: number[]; batch: number[]; m: number; k: number; n: number } {
   if (a.length < 2 || b.length < 2) {
-    throw new TesseraError('SHAPE_MISMATCH', `matmul: operands need rank ≥ 2, got ${fmtShape(a)} and ${fmtShape(b)}`);
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `matmul: operands need rank ≥ 2, got ${fmtShape(a)} and ${fmtShape(b)}`,
+    );
   }
   const m = ta ? a[a.length - 1]! : a[a.length - 2]!;
   const k = ta ? a[a.length - 2]! : a[a.length - 1]!;
   const k2 = tb ? b[b.length - 1]! : b[b.length - 2]!;
   const n = tb ? b[b.length - 2]! : b[b.length - 1]!;
   if (k !== k2) {
-    throw new TesseraError('SHAPE_MISMATCH', `matmul: inner extents differ: ${fmtShape(a)}${ta ? 'ᵀ' : ''} × ${fmtShape(b)}${tb ? 'ᵀ' : ''} (${k} vs ${k2})`);
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `matmul: inner extents differ: ${fmtShape(a)}${ta ? 'ᵀ' : ''} × ${fmtShape(b)}${tb ? 'ᵀ' : ''} (${k} vs ${k2})`,
+    );
   }
   const batch = broadcastShapes('matmul', a.slice(0, -2), b.slice(0, -2));
   return { shape: [...batch, m, n], batch, m, k, n };
@@ -152,14 +218,23 @@ export function gatherShape(x: Shape, indices: Shape, axis: number): number[] {
 }
 
 /** Checks the RandomOptions of a random op. */
-export function checkRandom(op: string, r: { seed: number; offset?: number } | undefined): { seed: number; offset: number } {
+export function checkRandom(
+  op: string,
+  r: { seed: number; offset?: number } | undefined,
+): { seed: number; offset: number } {
   const seed = r?.seed;
   const offset = r?.offset ?? 0;
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
-    throw new TesseraError('INVALID_ARGUMENT', `${op}: seed must be a non-negative safe integer, got ${String(seed)}`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: seed must be a non-negative safe integer, got ${String(seed)}`,
+    );
   }
   if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new TesseraError('INVALID_ARGUMENT', `${op}: offset must be a non-negative safe integer, got ${String(offset)}`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: offset must be a non-negative safe integer, got ${String(offset)}`,
+    );
   }
   return { seed, offset };
 }

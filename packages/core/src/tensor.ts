@@ -1,6 +1,6 @@
 import type { Backend } from './backend.js';
-import { type DType, type Shape, type TypedArray, sizeOf } from './dtype.js';
-import { TesseraError, fmtShape } from './errors.js';
+import { type DType, type Shape, sizeOf, type TypedArray } from './dtype.js';
+import { fmtShape, TesseraError } from './errors.js';
 import { trackTensor } from './scope.js';
 
 let nextId = 1;
@@ -50,13 +50,20 @@ export class Tensor {
 
   /** The backend's storage handle. Throws `DISPOSED` on a disposed tensor. */
   get storage(): unknown {
-    if (this.#disposed) throw new TesseraError('DISPOSED', `tensor #${this.id} ${fmtShape(this.shape)} ${this.dtype} was used after dispose()`);
+    if (this.#disposed)
+      throw new TesseraError(
+        'DISPOSED',
+        `tensor #${this.id} ${fmtShape(this.shape)} ${this.dtype} was used after dispose()`,
+      );
     return this.#storage;
   }
 
   /** Reads the values back to the host as a fresh typed array (Float32Array, Int32Array or Uint32Array). */
   data(): Promise<TypedArray> {
-    if (this.#disposed) return Promise.reject(new TesseraError('DISPOSED', `data(): tensor #${this.id} ${fmtShape(this.shape)} was disposed`));
+    if (this.#disposed)
+      return Promise.reject(
+        new TesseraError('DISPOSED', `data(): tensor #${this.id} ${fmtShape(this.shape)} was disposed`),
+      );
     return this.backend.read(this);
   }
 

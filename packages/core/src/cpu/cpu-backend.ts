@@ -1,6 +1,15 @@
-import type { Backend, BinaryOp, MatmulOptions, MemoryInfo, RandomOptions, ReduceOp, ResizeMode, UnaryOp } from '../backend.js';
+import type {
+  Backend,
+  BinaryOp,
+  MatmulOptions,
+  MemoryInfo,
+  RandomOptions,
+  ReduceOp,
+  ResizeMode,
+  UnaryOp,
+} from '../backend.js';
 import { allocArray, type DType, dtypeOf, type Shape, sizeOf, stridesOf, type TypedArray } from '../dtype.js';
-import { TesseraError, fmtShape } from '../errors.js';
+import { fmtShape, TesseraError } from '../errors.js';
 import { philoxWords, wordToUniform } from '../philox.js';
 import {
   broadcastShapes,
@@ -22,10 +31,46 @@ import { Tensor } from '../tensor.js';
 import { around, broadcastIndex, erf, permute, resizeTaps } from './kernels.js';
 
 const FLOAT_ONLY = new Set<UnaryOp>([
-  'sqrt', 'rsqrt', 'reciprocal', 'exp', 'expm1', 'log', 'log1p', 'sin', 'cos', 'tanh', 'sigmoid',
-  'softplus', 'relu', 'silu', 'gelu', 'erf', 'floor', 'ceil', 'round',
+  'sqrt',
+  'rsqrt',
+  'reciprocal',
+  'exp',
+  'expm1',
+  'log',
+  'log1p',
+  'sin',
+  'cos',
+  'tanh',
+  'sigmoid',
+  'softplus',
+  'relu',
+  'silu',
+  'gelu',
+  'erf',
+  'floor',
+  'ceil',
+  'round',
 ]);
 const COMPARE = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+const BINARY_OPS = new Set<string>([
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'floorDiv',
+  'mod',
+  'pow',
+  'max',
+  'min',
+  'atan2',
+  'eq',
+  'ne',
+  'lt',
+  'le',
+  'gt',
+  'ge',
+]);
+const REDUCE_OPS = new Set<string>(['sum', 'mean', 'max', 'min', 'sumsq', 'prod', 'logsumexp']);
 
 function roundHalfEven(x: number): number {
   const r = Math.round(x);
@@ -49,7 +94,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   tanh: Math.tanh,
   sigmoid: (x) => 1 / (1 + Math.exp(-x)),
   softplus: (x) => (x > 20 ? x : Math.log1p(Math.exp(x))),
-  relu: (x) => (x > 0 ? x : 0),
+  relu: (x) => Math.max(x, 0),
   silu: (x) => x / (1 + Math.exp(-x)),
   gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
   erf,
@@ -60,37 +105,62 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
 
 function floatBinary(op: BinaryOp): (a: number, b: number) => number {
   switch (op) {
-    case 'add': return (a, b) => a + b;
-    case 'sub': return (a, b) => a - b;
-    case 'mul': return (a, b) => a * b;
-    case 'div': return (a, b) => a / b;
-    case 'floorDiv': return (a, b) => Math.floor(a / b);
-    case 'mod': return (a, b) => a - Math.floor(a / b) * b;
-    case 'pow': return (a, b) => a ** b;
-    case 'max': return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.max(a, b));
-    case 'min': return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.min(a, b));
-    case 'atan2': return Math.atan2;
-    case 'eq': return (a, b) => (a === b ? 1 : 0);
-    case 'ne': return (a, b) => (a !== b ? 1 : 0);
-    case 'lt': return (a, b) => (a < b ? 1 : 0);
-    case 'le': return (a, b) => (a <= b ? 1 : 0);
-    case 'gt': return (a, b) => (a > b ? 1 : 0);
-    case 'ge': return (a, b) => (a >= b ? 1 : 0);
+    case 'add':
+      return (a, b) => a + b;
+    case 'sub':
+      return (a, b) => a - b;
+    case 'mul':
+      return (a, b) => a * b;
+    case 'div':
+      return (a, b) => a / b;
+    case 'floorDiv':
+      return (a, b) => Math.floor(a / b);
+    case 'mod':
+      return (a, b) => a - Math.floor(a / b) * b;
+    case 'pow':
+      return (a, b) => a ** b;
+    case 'max':
+      return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.max(a, b));
+    case 'min':
+      return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.min(a, b));
+    case 'atan2':
+      return Math.atan2;
+    case 'eq':
+      return (a, b) => (a === b ? 1 : 0);
+    case 'ne':
+      return (a, b) => (a !== b ? 1 : 0);
+    case 'lt':
+      return (a, b) => (a < b ? 1 : 0);
+    case 'le':
+      return (a, b) => (a <= b ? 1 : 0);
+    case 'gt':
+      return (a, b) => (a > b ? 1 : 0);
+    case 'ge':
+      return (a, b) => (a >= b ? 1 : 0);
   }
 }
 
 function intBinary(op: BinaryOp, dtype: DType): (a: number, b: number) => number {
   const wrap = dtype === 'int32' ? (x: number) => x | 0 : (x: number) => x >>> 0;
   switch (op) {
-    case 'add': return (a, b) => wrap(a + b);
-    case 'sub': return (a, b) => wrap(a - b);
-    case 'mul': return (a, b) => wrap(Math.imul(a, b));
-    case 'div': return (a, b) => (b === 0 ? 0 : wrap(Math.trunc(a / b)));
-    case 'floorDiv': return (a, b) => (b === 0 ? 0 : wrap(Math.floor(a / b)));
-    case 'mod': return (a, b) => (b === 0 ? 0 : wrap(a - Math.floor(a / b) * b));
-    case 'max': return Math.max;
-    case 'min': return Math.min;
-    default: return floatBinary(op);
+    case 'add':
+      return (a, b) => wrap(a + b);
+    case 'sub':
+      return (a, b) => wrap(a - b);
+    case 'mul':
+      return (a, b) => wrap(Math.imul(a, b));
+    case 'div':
+      return (a, b) => (b === 0 ? 0 : wrap(Math.trunc(a / b)));
+    case 'floorDiv':
+      return (a, b) => (b === 0 ? 0 : wrap(Math.floor(a / b)));
+    case 'mod':
+      return (a, b) => (b === 0 ? 0 : wrap(a - Math.floor(a / b) * b));
+    case 'max':
+      return Math.max;
+    case 'min':
+      return Math.min;
+    default:
+      return floatBinary(op);
   }
 }
 
@@ -120,7 +190,10 @@ export class CpuBackend implements Backend {
     const dt = dtype ?? dtypeOf(data) ?? 'float32';
     const size = sizeOf(shape);
     if (data.length !== size) {
-      throw new TesseraError('SHAPE_MISMATCH', `tensor: ${data.length} values do not fill shape ${fmtShape(shape)} (${size} elements)`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `tensor: ${data.length} values do not fill shape ${fmtShape(shape)} (${size} elements)`,
+      );
     }
     const out = allocArray(dt, size);
     out.set(data as ArrayLike<number>);
@@ -136,7 +209,10 @@ export class CpuBackend implements Backend {
 
   arange(start: number, stop: number, step = 1, dtype: DType = 'int32'): Tensor {
     if (step === 0 || !Number.isFinite(start) || !Number.isFinite(stop)) {
-      throw new TesseraError('INVALID_ARGUMENT', `arange: need finite start/stop and non-zero step, got ${start}, ${stop}, ${step}`);
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `arange: need finite start/stop and non-zero step, got ${start}, ${stop}, ${step}`,
+      );
     }
     const n = Math.max(0, Math.ceil((stop - start) / step));
     const out = allocArray(dtype, n);
@@ -162,13 +238,19 @@ export class CpuBackend implements Backend {
   // ---- elementwise ----
   lincomb(coefs: readonly number[], xs: readonly Tensor[]): Tensor {
     if (coefs.length !== xs.length || xs.length === 0) {
-      throw new TesseraError('INVALID_ARGUMENT', `lincomb: need one coefficient per tensor, got ${coefs.length} coefficients and ${xs.length} tensors`);
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `lincomb: need one coefficient per tensor, got ${coefs.length} coefficients and ${xs.length} tensors`,
+      );
     }
     const arrs = xs.map((x, i) => {
       const a = this.#arr(x, 'lincomb', `xs[${i}]`);
       checkDtype('lincomb', x, ['float32'], `xs[${i}]`);
       if (x.shape.length !== xs[0]!.shape.length || x.shape.some((d, j) => d !== xs[0]!.shape[j])) {
-        throw new TesseraError('SHAPE_MISMATCH', `lincomb: xs[${i}] has shape ${fmtShape(x.shape)}, expected ${fmtShape(xs[0]!.shape)}`);
+        throw new TesseraError(
+          'SHAPE_MISMATCH',
+          `lincomb: xs[${i}] has shape ${fmtShape(x.shape)}, expected ${fmtShape(xs[0]!.shape)}`,
+        );
       }
       return a;
     });
@@ -183,18 +265,25 @@ export class CpuBackend implements Backend {
   }
 
   unary(op: UnaryOp, x: Tensor): Tensor {
-    const a = this.#arr(x, op);
-    const f = UNARY[op];
+    const f = Object.hasOwn(UNARY, op) ? UNARY[op] : undefined;
     if (!f) throw new TesseraError('UNKNOWN_NAME', `unary: unknown op '${op}'`);
+    const a = this.#arr(x, op);
     if (x.dtype !== 'float32' && FLOAT_ONLY.has(op)) {
       throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${x.dtype} ${fmtShape(x.shape)}`);
     }
     const out = allocArray(x.dtype, a.length);
-    for (let i = 0; i < a.length; i++) out[i] = f(a[i]!);
+    // integer squares wrap modulo 2³² (exactly, unlike a float64 product above 2⁵³)
+    const g = x.dtype !== 'float32' && op === 'square' ? (v: number) => Math.imul(v, v) : f;
+    for (let i = 0; i < a.length; i++) out[i] = g(a[i]!);
     return this.#make(out, x.shape, x.dtype);
   }
 
-  #operand(op: string, v: Tensor | number, other: Tensor | number, name: string): { arr: TypedArray; shape: Shape; dtype: DType } {
+  #operand(
+    op: string,
+    v: Tensor | number,
+    other: Tensor | number,
+    name: string,
+  ): { arr: TypedArray; shape: Shape; dtype: DType } {
     if (typeof v === 'number') {
       const dt = typeof other === 'number' ? 'float32' : other.dtype;
       const arr = allocArray(dt, 1);
@@ -205,10 +294,14 @@ export class CpuBackend implements Backend {
   }
 
   binary(op: BinaryOp, a: Tensor | number, b: Tensor | number): Tensor {
+    if (!BINARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `binary: unknown op '${op}'`);
     const A = this.#operand(op, a, b, 'a');
     const B = this.#operand(op, b, a, 'b');
     if (A.dtype !== B.dtype) {
-      throw new TesseraError('DTYPE_MISMATCH', `${op}: operand dtypes differ: ${A.dtype} ${fmtShape(A.shape)} vs ${B.dtype} ${fmtShape(B.shape)}`);
+      throw new TesseraError(
+        'DTYPE_MISMATCH',
+        `${op}: operand dtypes differ: ${A.dtype} ${fmtShape(A.shape)} vs ${B.dtype} ${fmtShape(B.shape)}`,
+      );
     }
     if ((op === 'pow' || op === 'atan2') && A.dtype !== 'float32') {
       throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${A.dtype}`);
@@ -243,7 +336,8 @@ export class CpuBackend implements Backend {
     const C = this.#arr(cond, 'where', 'cond');
     const A = this.#operand('where', a, b, 'a');
     const B = this.#operand('where', b, a, 'b');
-    if (A.dtype !== B.dtype) throw new TesseraError('DTYPE_MISMATCH', `where: a is ${A.dtype}, b is ${B.dtype}`);
+    if (A.dtype !== B.dtype)
+      throw new TesseraError('DTYPE_MISMATCH', `where: a is ${A.dtype}, b is ${B.dtype}`);
     const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, A.shape), B.shape);
     const out = allocArray(A.dtype, sizeOf(shape));
     const ic = broadcastIndex(shape, cond.shape);
@@ -269,13 +363,17 @@ export class CpuBackend implements Backend {
   }
 
   reduce(op: ReduceOp, x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+    if (!REDUCE_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `reduce: unknown op '${op}'`);
     checkTensor(op, x, this.name);
     const ax = normAxes(op, axes, x.rank);
     const { rows, count, len } = this.#rows(x, ax, op);
     const intOk = op === 'sum' || op === 'max' || op === 'min' || op === 'prod';
     const outDtype: DType = x.dtype !== 'float32' && intOk ? x.dtype : 'float32';
     if ((op === 'max' || op === 'min') && len === 0) {
-      throw new TesseraError('INVALID_ARGUMENT', `${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`);
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`,
+      );
     }
     const out = allocArray(outDtype, count);
     for (let r = 0; r < count; r++) {
@@ -304,7 +402,10 @@ export class CpuBackend implements Backend {
           let s = rows[base]!;
           for (let i = 1; i < len; i++) {
             const e = rows[base + i]!;
-            if (Number.isNaN(e)) { s = e; break; }
+            if (Number.isNaN(e)) {
+              s = e;
+              break;
+            }
             if (op === 'max' ? e > s : e < s) s = e;
           }
           v = s;
@@ -313,7 +414,10 @@ export class CpuBackend implements Backend {
         case 'logsumexp': {
           let m = Number.NEGATIVE_INFINITY;
           for (let i = 0; i < len; i++) m = Math.max(m, rows[base + i]!);
-          if (m === Number.NEGATIVE_INFINITY) { v = m; break; }
+          if (m === Number.NEGATIVE_INFINITY) {
+            v = m;
+            break;
+          }
           let s = 0;
           for (let i = 0; i < len; i++) s += Math.exp(rows[base + i]! - m);
           v = m + Math.log(s);
@@ -405,7 +509,6 @@ export class CpuBackend implements Backend {
         row.fill(0);
         for (let p = 0; p < k; p++) {
           const av = A[ao + i * sam + p * sak]!;
-          if (av === 0) continue;
           const bb = bo + p * sbk;
           for (let j = 0; j < n; j++) row[j]! += av * B[bb + j * sbn]!;
         }
@@ -441,7 +544,10 @@ export class CpuBackend implements Backend {
     const idx = this.#arr(indices, 'takeAlongAxis', 'indices');
     checkDtype('takeAlongAxis', indices, ['int32', 'uint32'], 'indices');
     if (indices.rank !== x.rank) {
-      throw new TesseraError('SHAPE_MISMATCH', `takeAlongAxis: indices ${fmtShape(indices.shape)} must have the rank of x ${fmtShape(x.shape)}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `takeAlongAxis: indices ${fmtShape(indices.shape)} must have the rank of x ${fmtShape(x.shape)}`,
+      );
     }
     const ax = normAxis('takeAlongAxis', axis, x.rank);
     const bx = x.shape.map((d, i) => (i === ax ? indices.shape[i]! : d));
@@ -468,7 +574,7 @@ export class CpuBackend implements Backend {
   }
 
   concat(xs: readonly Tensor[], axis: number): Tensor {
-    xs.forEach((t, i) => this.#arr(t, 'concat', `xs[${i}]`));
+    for (const [i, t] of xs.entries()) this.#arr(t, 'concat', `xs[${i}]`);
     const { shape, axis: ax } = concatShape('concat', xs, axis);
     const [outer, , inner] = around(shape, ax);
     const out = allocArray(xs[0]!.dtype, sizeOf(shape));
@@ -515,14 +621,21 @@ export class CpuBackend implements Backend {
     const p = resolvePerm('transpose', x.rank, perm);
     const out = allocArray(x.dtype, a.length);
     permute(a, x.shape, p, out);
-    return this.#make(out, p.map((i) => x.shape[i]!), x.dtype);
+    return this.#make(
+      out,
+      p.map((i) => x.shape[i]!),
+      x.dtype,
+    );
   }
 
   broadcastTo(x: Tensor, shape: Shape): Tensor {
     const a = this.#arr(x, 'broadcastTo');
     const target = broadcastShapes('broadcastTo', x.shape, shape);
     if (target.length !== shape.length || target.some((d, i) => d !== shape[i])) {
-      throw new TesseraError('SHAPE_MISMATCH', `broadcastTo: ${fmtShape(x.shape)} does not broadcast to ${fmtShape(shape)}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `broadcastTo: ${fmtShape(x.shape)} does not broadcast to ${fmtShape(shape)}`,
+      );
     }
     const idx = broadcastIndex(target, x.shape);
     const out = allocArray(x.dtype, sizeOf(target));
@@ -565,7 +678,8 @@ export class CpuBackend implements Backend {
   }
 
   topK(logits: Tensor, k: number): Tensor {
-    if (!Number.isInteger(k)) throw new TesseraError('INVALID_ARGUMENT', `topK: k must be an integer, got ${k}`);
+    if (!Number.isInteger(k))
+      throw new TesseraError('INVALID_ARGUMENT', `topK: k must be an integer, got ${k}`);
     return this.#alongAxis(logits, -1, 'topK', (row) => {
       if (k <= 0 || k >= row.length) return row;
       const kth = [...row].sort((p, q) => q - p)[k - 1]!;
@@ -591,7 +705,8 @@ export class CpuBackend implements Backend {
   }
 
   minP(logits: Tensor, p: number): Tensor {
-    if (!(p >= 0 && p <= 1)) throw new TesseraError('INVALID_ARGUMENT', `minP: p must be in [0, 1], got ${p}`);
+    if (!(p >= 0 && p <= 1))
+      throw new TesseraError('INVALID_ARGUMENT', `minP: p must be in [0, 1], got ${p}`);
     return this.#alongAxis(logits, -1, 'minP', (row) => {
       let m = Number.NEGATIVE_INFINITY;
       for (const v of row) m = Math.max(m, v);
@@ -605,7 +720,10 @@ export class CpuBackend implements Backend {
     checkDtype('sampleCategorical', logits, ['float32']);
     const { seed, offset } = checkRandom('sampleCategorical', random);
     if (logits.rank < 1 || logits.shape[logits.rank - 1] === 0) {
-      throw new TesseraError('SHAPE_MISMATCH', `sampleCategorical: logits need a non-empty last axis, got ${fmtShape(logits.shape)}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `sampleCategorical: logits need a non-empty last axis, got ${fmtShape(logits.shape)}`,
+      );
     }
     const len = logits.shape[logits.rank - 1]!;
     const rows = a.length / len;
@@ -658,13 +776,23 @@ export class CpuBackend implements Backend {
   resize(x: Tensor, size: readonly [number, number], mode: ResizeMode): Tensor {
     const a = this.#arr(x, 'resize');
     checkDtype('resize', x, ['float32']);
-    if (x.rank < 2) throw new TesseraError('SHAPE_MISMATCH', `resize: needs rank ≥ 2 ([N, C, H, W]), got ${fmtShape(x.shape)}`);
+    if (x.rank < 2)
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `resize: needs rank ≥ 2 ([N, C, H, W]), got ${fmtShape(x.shape)}`,
+      );
     if (!['nearest', 'bilinear', 'bicubic', 'area'].includes(mode)) {
-      throw new TesseraError('UNKNOWN_NAME', `resize: unknown mode '${mode}' (nearest, bilinear, bicubic, area)`);
+      throw new TesseraError(
+        'UNKNOWN_NAME',
+        `resize: unknown mode '${mode}' (nearest, bilinear, bicubic, area)`,
+      );
     }
     const [h, w] = size;
     if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
-      throw new TesseraError('INVALID_ARGUMENT', `resize: size must be two positive integers, got [${size.join(', ')}]`);
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `resize: size must be two positive integers, got [${size.join(', ')}]`,
+      );
     }
     const H = x.shape[x.rank - 2]!;
     const W = x.shape[x.rank - 1]!;

@@ -1,5 +1,5 @@
 import type { ResizeMode } from '../backend.js';
-import { stridesOf, type Shape } from '../dtype.js';
+import { type Shape, stridesOf } from '../dtype.js';
 
 /** Float64 reference kernels shared by the CPU backend (plain arrays in, plain arrays out). */
 
@@ -80,7 +80,11 @@ export function cubicWeight(x: number, A = -0.75): number {
  * The 1-D resampling matrix of PyTorch `interpolate` (align_corners=False) from `inSize` to `outSize`,
  * as a list of (source index, weight) taps per output index.
  */
-export function resizeTaps(inSize: number, outSize: number, mode: ResizeMode): Array<Array<[number, number]>> {
+export function resizeTaps(
+  inSize: number,
+  outSize: number,
+  mode: ResizeMode,
+): Array<Array<[number, number]>> {
   const scale = inSize / outSize;
   const taps: Array<Array<[number, number]>> = [];
   for (let o = 0; o < outSize; o++) {
@@ -92,7 +96,14 @@ export function resizeTaps(inSize: number, outSize: number, mode: ResizeMode): A
       const i0 = Math.floor(src);
       const i1 = Math.min(i0 + 1, inSize - 1);
       const l = src - i0;
-      taps.push(i1 === i0 ? [[i0, 1]] : [[i0, 1 - l], [i1, l]]);
+      taps.push(
+        i1 === i0
+          ? [[i0, 1]]
+          : [
+              [i0, 1 - l],
+              [i1, l],
+            ],
+      );
     } else if (mode === 'bicubic') {
       const src = (o + 0.5) * scale - 0.5;
       const i = Math.floor(src);

@@ -1,0 +1,105 @@
+import { currentBackend, dispose, keep, scope, type Tensor, tensor, tidy } from '@tessera/core';
+import { describe, expect, it } from 'vitest';
+
+const B = currentBackend();
+const live = () => B.memory().tensors;
+const vec = (...v: number[]) => tensor(new Float32Array(v), [v.length]);
+
+describe('scope / tidy / keep / dispose', () => {
+  it('disposes every intermediate and keeps the returned tensor', async () => {
+    const before = live();
+    let inner: Tensor[] = [];
+    const out = scope(() => {
+      const a = vec(1, 2, 3);
+      const b = B.binary('mul', a, 2);
+      const c = B.lincomb([1, 1], [a, b]);
+      inner = [a, b];
+      return c;
+    });
+    expect(inner.every((t) => t.isDisposed)).toBe(true);
+    expect(out.isDisposed).toBe(false);
+    expect(Array.from(await out.data())).toEqual([3, 6, 9]);
+    expect(live()).toBe(before + 1);
+    out.dispose();
+    expect(live()).toBe(before);
+  });
+
+  it('tensors inside a returned array or plain object survive', () => {
+    const before = live();
+    const { pair, nested } = tidy(() => {
+      vec(0); // dropped
+      return { pair: [vec(1), vec(2)], nested: { deep: vec(3) } };
+    });
+    expect(pair.map((t) => t.isDisposed)).toEqual([false, false]);
+    expect(nested.deep.isDisposed).toBe(false);
+    expect(live()).toBe(before + 3);
+    dispose(pair, nested);
+    expect(live()).toBe(before);
+  });
+
+  it('async scopes close when the promise settles; awaited work inside is tracked', async () => {
+    const before = live();
+    let tmp: Tensor | undefined;
+    const p = scope(async () => {
+      tmp = vec(1, 2);
+      await new Promise((r) => setTimeout(r, 5));
+      const y = B.unary('neg', tmp);
+      return y;
+    });
+    const y = await p;
+    expect(tmp!.isDisposed).toBe(true);
+    expect(Array.from(await y.data())).toEqual([-1, -2]);
+    y.dispose();
+    expect(live()).toBe(before);
+  });
+
+  it('a throwing scope still disposes its tensors', async () => {
+    const before = live();
+    expect(() =>
+      scope(() => {
+        vec(1);
+        throw new Error('fail');
+      }),
+    ).toThrow('fail');
+    await expect(
+      scope(async () => {
+        vec(2);
+        throw new Error('async fail');
+      }),
+    ).rejects.toThrow('async fail');
+    expect(live()).toBe(before);
+  });
+
+  it('nested scopes: the inner result moves to the outer scope, which disposes it unless returned', () => {
+    const before = live();
+    let innerResult: Tensor | undefined;
+    const outer = scope(() => {
+      innerResult = scope(() => {
+        vec(9);
+        return vec(1);
+      });
+      expect(innerResult.isDisposed).toBe(false);
+      return vec(2);
+    });
+    expect(innerResult!.isDisposed).toBe(true);
+    expect(outer.isDisposed).toBe(false);
+    outer.dispose();
+    expect(live()).toBe(before);
+  });
+
+  it('keep() protects a tensor from every enclosing scope', () => {
+    const before = live();
+    let kept: Tensor | undefined;
+    scope(() => {
+      scope(() => {
+        kept = keep(vec(5));
+        vec(6);
+      });
+    });
+    expect(kept!.isDisposed).toBe(false);
+    expect(live()).toBe(before + 1);
+    kept!.dispose();
+    kept!.dispose(); // idempotent
+    expect(live()).toBe(before);
+  });
+});
