@@ -1,0 +1,165 @@
+import { type DType, TesseraError, type TypedArray } from '@tessera/core';
+import { elemOf, GraphBuilder } from './graph.js';
+import type { InferenceSession, OrtRuntime, OrtTensor } from './runtime.js';
+
+/** Where a tensor's value will be: an ort.Tensor once every op before it in the queue has run. */
+export interface Slot {
+  ready: Promise<OrtTensor>;
+  /** Set once `ready` resolves. */
+  value?: OrtTensor;
+}
+
+/** What an op feeds: another tensor's slot or a host-made ort.Tensor. */
+export type Feed = Slot | OrtTensor;
+
+const noop = () => {};
+
+function isSlot(f: Feed): f is Slot {
+  return 'ready' in f;
+}
+
+/**
+ * Runs small ONNX graphs in order. ONNX Runtime's `run` is asynchronous while Tessera ops are
+ * synchronous, so every op is a step in one FIFO queue: when a step starts, all steps enqueued before it
+ * (in particular the ops that produce its inputs) have finished. Sessions are cached per graph key.
+ */
+export class Engine {
+  readonly #ort: OrtRuntime;
+  readonly #options: InferenceSession.SessionOptions;
+  readonly #gpuOutputs: boolean;
+  readonly #sessions = new Map<string, Promise<InferenceSession>>();
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(ort: OrtRuntime, options: InferenceSession.SessionOptions, gpuOutputs: boolean) {
+    this.#ort = ort;
+    this.#options = options;
+    this.#gpuOutputs = gpuOutputs;
+  }
+
+  /** Number of cached sessions. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Appends a step to the queue. */
+  enqueue<T>(step: () => Promise<T> | T): Promise<T> {
+    const p = this.#tail.then(step);
+    this.#tail = p.then(noop, noop);
+    return p;
+  }
+
+  /** Resolves when every queued step has finished. */
+  async idle(): Promise<void> {
+    await this.#tail;
+  }
+
+  /** The cached session of graph `key`, built by `build` on first use. */
+  session(key: string, build: (g: GraphBuilder) => void, cpuOutput = false): Promise<InferenceSession> {
+    const k = cpuOutput ? `${key}|cpu` : key;
+    let s = this.#sessions.get(k);
+    if (!s) {
+      const g = new GraphBuilder();
+      build(g);
+      const bytes = g.encode(key);
+      const opts: InferenceSession.SessionOptions = { ...this.#options };
+      if (this.#gpuOutputs && !cpuOutput) opts.preferredOutputLocation = 'gpu-buffer';
+      s = this.#ort.InferenceSession.create(bytes, opts).catch((err: unknown) => {
+        this.#sessions.delete(k);
+        throw new TesseraError(
+          'BACKEND_UNAVAILABLE',
+          `onnx: ONNX Runtime rejected the graph for '${key}': ${(err as Error).message}`,
+          { cause: err },
+        );
+      });
+      this.#sessions.set(k, s);
+    }
+    return s;
+  }
+
+  /** Enqueues one run of graph `key` on `feeds` (in input order); resolves to its output. */
+  run(key: string, build: (g: GraphBuilder) => void, feeds: readonly Feed[]): Slot {
+    const session = this.session(key, build);
+    const slot: Slot = {
+      ready: this.enqueue(async () => {
+        const s = await session;
+        const inputs: Record<string, OrtTensor> = {};
+        for (let i = 0; i < feeds.length; i++) {
+          const f = feeds[i]!;
+          inputs[`in${i}`] = isSlot(f) ? (f.value ?? (await f.ready)) : f;
+        }
+        let out: InferenceSession.ReturnType;
+        try {
+          out = await s.run(inputs);
+        } catch (err) {
+          throw new TesseraError(
+            'BACKEND_UNAVAILABLE',
+            `onnx: running '${key}' failed: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        const v = out.out as OrtTensor;
+        slot.value = v;
+        return v;
+      }),
+    };
+    slot.ready.catch(noop);
+    return slot;
+  }
+
+  /** A slot that holds a host tensor already. */
+  host(v: OrtTensor): Slot {
+    return { ready: Promise.resolve(v), value: v };
+  }
+
+  /** A host ort.Tensor. */
+  tensor(
+    type: 'float32' | 'int32' | 'uint32' | 'int64',
+    data: TypedArray | BigInt64Array,
+    dims: readonly number[],
+  ): OrtTensor {
+    return new this.#ort.Tensor(type as 'float32', data as Float32Array, dims);
+  }
+
+  /** An int64 host vector. */
+  i64(values: readonly number[]): OrtTensor {
+    return this.tensor(
+      'int64',
+      BigInt64Array.from(values, (v) => BigInt(v)),
+      [values.length],
+    );
+  }
+
+  /** Copies the value of `slot` to the host (queued after every op enqueued so far). */
+  read(slot: Slot, dtype: DType): Promise<TypedArray> {
+    return this.enqueue(async () => {
+      const v = slot.value ?? (await slot.ready);
+      let data: unknown;
+      if (v.location === 'cpu' || v.location === 'cpu-pinned') data = v.data;
+      else {
+        // GPU-resident: pass it through an identity graph whose output lands on the host. (Node's
+        // WebGPU provider cannot map buffers itself: Tensor.getData() aborts the process there.)
+        const elem = elemOf(dtype);
+        const s = await this.session(`download:${dtype}`, (g) => g.output(g.input(elem), elem), true);
+        data = (await s.run({ in0: v })).out!.data;
+      }
+      return (data as TypedArray).slice();
+    });
+  }
+
+  /** Frees the device memory of a slot once every op enqueued before has run. */
+  release(slot: Slot): void {
+    this.enqueue(async () => {
+      const v = slot.value ?? (await slot.ready.catch(() => undefined));
+      if (v && v.location !== 'cpu' && v.location !== 'cpu-pinned') v.dispose();
+      slot.value = undefined;
+    }).catch(noop);
+  }
+
+  /** Releases every cached session. */
+  async destroy(): Promise<void> {
+    await this.idle();
+    const all = [...this.#sessions.values()];
+    this.#sessions.clear();
+    for (const s of all) await (await s.catch(() => undefined))?.release();
+  }
+}

@@ -1,0 +1,230 @@
+import type { BinaryOp, DType, UnaryOp } from '@tessera/core';
+import type { GraphBuilder } from './graph.js';
+import { elemOf } from './graph.js';
+
+/**
+ * Graph fragments for the elementwise ops. Integer ops run in int64 and cast back, which wraps
+ * exactly like the CPU backend's 32-bit arithmetic (a static_cast from int64 keeps the low 32 bits).
+ */
+
+/** Unary ops that only take float32. */
+export const FLOAT_ONLY_UNARY = new Set<UnaryOp>([
+  'sqrt',
+  'rsqrt',
+  'reciprocal',
+  'exp',
+  'expm1',
+  'log',
+  'log1p',
+  'sin',
+  'cos',
+  'tanh',
+  'sigmoid',
+  'softplus',
+  'relu',
+  'silu',
+  'gelu',
+  'erf',
+  'floor',
+  'ceil',
+  'round',
+]);
+
+/** Comparison ops (output uint32 0/1). */
+export const COMPARE = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+
+/** log1p in float32 without cancellation: log(u)·x/(u−1) with u = 1+x (Goldberg/Kahan), near 0. */
+function log1p(g: GraphBuilder, x: string): string {
+  const u = g.op('Add', [x, g.f(1)]);
+  const lu = g.op('Log', [u]);
+  const kahan = g.op('Div', [g.op('Mul', [lu, x]), g.op('Sub', [u, g.f(1)])]);
+  const small = g.op('Less', [g.op('Abs', [x]), g.f(0.5)]);
+  const exact = g.op('Equal', [u, g.f(1)]);
+  return g.op('Where', [small, g.op('Where', [exact, x, kahan]), lu]);
+}
+
+/** expm1 in float32 without cancellation: (u−1)·x/log(u) with u = eˣ, near 0. */
+function expm1(g: GraphBuilder, x: string): string {
+  const u = g.op('Exp', [x]);
+  const um1 = g.op('Sub', [u, g.f(1)]);
+  const kahan = g.op('Div', [g.op('Mul', [um1, x]), g.op('Log', [u])]);
+  const small = g.op('Less', [g.op('Abs', [x]), g.f(0.5)]);
+  const exact = g.op('Equal', [u, g.f(1)]);
+  return g.op('Where', [small, g.op('Where', [exact, x, kahan]), um1]);
+}
+
+/** Float32 unary op on `x`. */
+export function unaryFloat(g: GraphBuilder, op: UnaryOp, x: string): string {
+  switch (op) {
+    case 'neg':
+      return g.op('Neg', [x]);
+    case 'abs':
+      return g.op('Abs', [x]);
+    case 'sign':
+      return g.op('Sign', [x]);
+    case 'square':
+      return g.op('Mul', [x, x]);
+    case 'sqrt':
+      return g.op('Sqrt', [x]);
+    case 'rsqrt':
+      return g.op('Reciprocal', [g.op('Sqrt', [x])]);
+    case 'reciprocal':
+      return g.op('Reciprocal', [x]);
+    case 'exp':
+      return g.op('Exp', [x]);
+    case 'expm1':
+      return expm1(g, x);
+    case 'log':
+      return g.op('Log', [x]);
+    case 'log1p':
+      return log1p(g, x);
+    case 'sin':
+      return g.op('Sin', [x]);
+    case 'cos':
+      return g.op('Cos', [x]);
+    case 'tanh':
+      return g.op('Tanh', [x]);
+    case 'sigmoid':
+      return g.op('Sigmoid', [x]);
+    // softplus(x) = max(x, 0) + log1p(exp(−|x|)): no overflow, no cancellation
+    case 'softplus':
+      return g.op('Add', [g.op('Relu', [x]), log1p(g, g.op('Exp', [g.op('Neg', [g.op('Abs', [x])])]))]);
+    case 'relu':
+      return g.op('Relu', [x]);
+    case 'silu':
+      return g.op('Mul', [x, g.op('Sigmoid', [x])]);
+    case 'gelu': {
+      const e = g.op('Erf', [g.op('Mul', [x, g.f(Math.SQRT1_2)])]);
+      return g.op('Mul', [g.op('Mul', [x, g.f(0.5)]), g.op('Add', [e, g.f(1)])]);
+    }
+    case 'erf':
+      return g.op('Erf', [x]);
+    case 'floor':
+      return g.op('Floor', [x]);
+    case 'ceil':
+      return g.op('Ceil', [x]);
+    case 'round':
+      return g.op('Round', [x]);
+  }
+}
+
+/** Integer unary op (`neg`, `abs`, `sign`, `square`) on an int64 value. */
+export function unaryInt(g: GraphBuilder, op: UnaryOp, x: string): string {
+  switch (op) {
+    case 'neg':
+      return g.op('Neg', [x]);
+    case 'abs':
+      return g.op('Abs', [x]);
+    case 'sign':
+      return g.op('Sign', [x]);
+    default:
+      return g.op('Mul', [x, x]);
+  }
+}
+
+function atan2(g: GraphBuilder, y: string, x: string): string {
+  const r = g.op('Atan', [g.op('Div', [y, x])]);
+  const xNeg = g.op('Less', [x, g.f(0)]);
+  const corr = g.op('Where', [
+    xNeg,
+    g.op('Where', [g.op('GreaterOrEqual', [y, g.f(0)]), g.f(Math.PI), g.f(-Math.PI)]),
+    g.f(0),
+  ]);
+  const both0 = g.op('And', [g.op('Equal', [y, g.f(0)]), g.op('Equal', [x, g.f(0)])]);
+  return g.op('Where', [both0, g.f(0), g.op('Add', [r, corr])]);
+}
+
+function compare(g: GraphBuilder, op: BinaryOp, a: string, b: string): string {
+  switch (op) {
+    case 'eq':
+      return g.op('Equal', [a, b]);
+    case 'ne':
+      return g.op('Not', [g.op('Equal', [a, b])]);
+    case 'lt':
+      return g.op('Less', [a, b]);
+    case 'le':
+      return g.op('LessOrEqual', [a, b]);
+    case 'gt':
+      return g.op('Greater', [a, b]);
+    default:
+      return g.op('GreaterOrEqual', [a, b]);
+  }
+}
+
+/** Float32 binary op (comparisons return bool). */
+export function binaryFloat(g: GraphBuilder, op: BinaryOp, a: string, b: string): string {
+  switch (op) {
+    case 'add':
+      return g.op('Add', [a, b]);
+    case 'sub':
+      return g.op('Sub', [a, b]);
+    case 'mul':
+      return g.op('Mul', [a, b]);
+    case 'div':
+      return g.op('Div', [a, b]);
+    case 'floorDiv':
+      return g.op('Floor', [g.op('Div', [a, b])]);
+    case 'mod':
+      return g.op('Sub', [a, g.op('Mul', [g.op('Floor', [g.op('Div', [a, b])]), b])]);
+    case 'pow':
+      return g.op('Pow', [a, b]);
+    case 'max':
+    case 'min': {
+      // NaN in either operand gives NaN, as on the CPU backend
+      const nan = g.op('Or', [g.op('IsNaN', [a]), g.op('IsNaN', [b])]);
+      return g.op('Where', [nan, g.f(Number.NaN), g.op(op === 'max' ? 'Max' : 'Min', [a, b])]);
+    }
+    case 'atan2':
+      return atan2(g, a, b);
+    default:
+      return compare(g, op, a, b);
+  }
+}
+
+/** Integer binary op on int64 values (division by zero gives 0, as on the CPU backend). */
+export function binaryInt(g: GraphBuilder, op: BinaryOp, a: string, b: string): string {
+  const zero = g.i64([0], true);
+  const one = g.i64([1], true);
+  switch (op) {
+    case 'add':
+      return g.op('Add', [a, b]);
+    case 'sub':
+      return g.op('Sub', [a, b]);
+    case 'mul':
+      return g.op('Mul', [a, b]);
+    case 'max':
+      return g.op('Max', [a, b]);
+    case 'min':
+      return g.op('Min', [a, b]);
+    case 'div':
+    case 'floorDiv':
+    case 'mod': {
+      const bz = g.op('Equal', [b, zero]);
+      const bs = g.op('Where', [bz, one, b]);
+      let q = g.op('Div', [a, bs]); // truncates toward zero
+      if (op !== 'div') {
+        const r = g.op('Sub', [a, g.op('Mul', [q, bs])]);
+        const fix = g.op('And', [
+          g.op('Not', [g.op('Equal', [r, zero])]),
+          g.op('Xor', [g.op('Less', [r, zero]), g.op('Less', [bs, zero])]),
+        ]);
+        q = g.op('Sub', [q, g.op('Cast', [fix], { to: 7 })]);
+      }
+      const v = op === 'mod' ? g.op('Sub', [a, g.op('Mul', [q, bs])]) : q;
+      return g.op('Where', [bz, zero, v]);
+    }
+    default:
+      return compare(g, op, a, b);
+  }
+}
+
+/** Reads an input of `dtype` into the working type (int64 for integers). */
+export function load(g: GraphBuilder, dtype: DType): string {
+  const x = g.input(elemOf(dtype));
+  return dtype === 'float32' ? x : g.cast(x, 'int64');
+}
+
+/** Writes a working value back as `dtype`. */
+export function store(g: GraphBuilder, v: string, dtype: DType): void {
+  g.output(dtype === 'float32' ? v : g.cast(v, elemOf(dtype)), elemOf(dtype));
+}
