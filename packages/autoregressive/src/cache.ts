@@ -1,4 +1,4 @@
-import { type Tensor, TesseraError, fmtShape, tidy } from '@tessera/core';
+import { fmtShape, type Tensor, TesseraError, tidy } from '@tessera/core';
 
 /**
  * Two ways to keep per-step model state (a KV cache, or the token buffer of the reference count models):
@@ -39,7 +39,11 @@ export class ConcatCache {
   sliceRows(begin: number, size: number): void {
     if (!this.#data) return;
     const old = this.#data;
-    this.#data = old.backend.slice(old, old.shape.map((_, i) => (i === 0 ? begin : 0)), old.shape.map((d, i) => (i === 0 ? size : d)));
+    this.#data = old.backend.slice(
+      old,
+      old.shape.map((_, i) => (i === 0 ? begin : 0)),
+      old.shape.map((d, i) => (i === 0 ? size : d)),
+    );
     old.dispose();
   }
   dispose(): void {
@@ -53,11 +57,17 @@ export class StaticCache {
   #data: Tensor;
   #positions: Tensor;
   constructor(buffer: Tensor) {
-    if (buffer.rank < 2) throw new TesseraError('SHAPE_MISMATCH', `StaticCache: buffer must be [B, T, ...], got ${fmtShape(buffer.shape)}`);
+    if (buffer.rank < 2)
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `StaticCache: buffer must be [B, T, ...], got ${fmtShape(buffer.shape)}`,
+      );
     this.#data = buffer;
     const B = buffer.backend;
     const T = buffer.shape[1]!;
-    this.#positions = tidy(() => B.reshape(B.arange(0, T, 1, 'int32'), [1, T, ...buffer.shape.slice(2).map(() => 1)]));
+    this.#positions = tidy(() =>
+      B.reshape(B.arange(0, T, 1, 'int32'), [1, T, ...buffer.shape.slice(2).map(() => 1)]),
+    );
   }
   /** The whole `[B, T, ...]` buffer. */
   get data(): Tensor {
@@ -70,17 +80,26 @@ export class StaticCache {
   /** Writes `x` `[B, ...]` (one position's entries) at position `t`. */
   write(t: number, x: Tensor): void {
     if (!(Number.isInteger(t) && t >= 0 && t < this.capacity)) {
-      throw new TesseraError('OUT_OF_RANGE', `StaticCache.write: position ${t} is outside [0, ${this.capacity})`);
+      throw new TesseraError(
+        'OUT_OF_RANGE',
+        `StaticCache.write: position ${t} is outside [0, ${this.capacity})`,
+      );
     }
     const B = this.#data.backend;
     const old = this.#data;
-    this.#data = tidy(() => B.where(B.binary('eq', this.#positions, t), B.reshape(x, [x.shape[0]!, 1, ...x.shape.slice(1)]), old));
+    this.#data = tidy(() =>
+      B.where(B.binary('eq', this.#positions, t), B.reshape(x, [x.shape[0]!, 1, ...x.shape.slice(1)]), old),
+    );
     old.dispose();
   }
   /** Keeps batch rows [begin, begin + size). */
   sliceRows(begin: number, size: number): void {
     const old = this.#data;
-    this.#data = old.backend.slice(old, old.shape.map((_, i) => (i === 0 ? begin : 0)), old.shape.map((d, i) => (i === 0 ? size : d)));
+    this.#data = old.backend.slice(
+      old,
+      old.shape.map((_, i) => (i === 0 ? begin : 0)),
+      old.shape.map((d, i) => (i === 0 ? size : d)),
+    );
     old.dispose();
   }
   dispose(): void {

@@ -1,4 +1,4 @@
-import { type Tensor, TesseraError, fmtShape, tidy } from '@tessera/core';
+import { fmtShape, type Tensor, TesseraError, tidy } from '@tessera/core';
 import type { ControlInput } from './types.js';
 
 /**
@@ -7,7 +7,10 @@ import type { ControlInput } from './types.js';
  */
 export function controlFromTokens(tokens: Tensor, table: Tensor, strength = 1): ControlInput {
   if (tokens.rank !== 2 || table.rank !== 2) {
-    throw new TesseraError('SHAPE_MISMATCH', `controlFromTokens: expected tokens [B, L] and table [Vc, D], got ${fmtShape(tokens.shape)} and ${fmtShape(table.shape)}`);
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `controlFromTokens: expected tokens [B, L] and table [Vc, D], got ${fmtShape(tokens.shape)} and ${fmtShape(table.shape)}`,
+    );
   }
   return { embeddings: tokens.backend.gather(table, tokens, 0), strength };
 }

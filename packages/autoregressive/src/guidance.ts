@@ -33,15 +33,26 @@ export function guidanceWeight(g: GuidanceOptions, progress: number): number {
 }
 
 /** Validates guidance options against a model (guidance needs `numClasses` for the null label). */
-export function checkGuidance(g: GuidanceOptions | undefined, numClasses: number | undefined, op: string): boolean {
+export function checkGuidance(
+  g: GuidanceOptions | undefined,
+  numClasses: number | undefined,
+  op: string,
+): boolean {
   if (!g) return false;
-  if (!Number.isFinite(g.scale)) throw new TesseraError('INVALID_ARGUMENT', `${op}: guidance.scale must be finite, got ${g.scale}`);
+  if (!Number.isFinite(g.scale))
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: guidance.scale must be finite, got ${g.scale}`);
   guidanceWeight(g, 0);
   if (numClasses === undefined) {
-    throw new TesseraError('INVALID_ARGUMENT', `${op}: guidance needs a model with numClasses (the null label), got none`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: guidance needs a model with numClasses (the null label), got none`,
+    );
   }
   if (g.cutoff !== undefined && !(Number.isInteger(g.cutoff) && g.cutoff >= 0)) {
-    throw new TesseraError('INVALID_ARGUMENT', `${op}: guidance.cutoff must be a non-negative integer, got ${g.cutoff}`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: guidance.cutoff must be a non-negative integer, got ${g.cutoff}`,
+    );
   }
   return true;
 }
@@ -53,7 +64,11 @@ export function checkGuidance(g: GuidanceOptions | undefined, numClasses: number
 export function applyGuidance(logits: Tensor, w: number): Tensor {
   const B = logits.backend;
   const n = logits.shape[0]!;
-  if (n % 2 !== 0) throw new TesseraError('SHAPE_MISMATCH', `applyGuidance: logits need an even batch (cond then uncond), got ${n}`);
+  if (n % 2 !== 0)
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `applyGuidance: logits need an even batch (cond then uncond), got ${n}`,
+    );
   return tidy(() => {
     const rest = logits.shape.slice(1).map(() => -1);
     const cond = B.slice(logits, [0, ...rest.map(() => 0)], [n / 2, ...rest]);
@@ -71,7 +86,7 @@ export function firstRows(x: Tensor, n: number): Tensor {
   return x.backend.slice(
     x,
     x.shape.map(() => 0),
-    x.shape.map((d, i) => (i === 0 ? n : -1)),
+    x.shape.map((_, i) => (i === 0 ? n : -1)),
   );
 }
 
@@ -84,7 +99,11 @@ export function doubleCond(B: Backend, cond: Cond | undefined, numClasses: numbe
     const null_ = B.fill([batch], numClasses, 'int32');
     const labels = cond?.labels ? B.concat([cond.labels, null_], 0) : B.concat([null_, null_], 0);
     const out: Cond = { labels };
-    if (cond?.control) out.control = { strength: cond.control.strength, embeddings: B.concat([cond.control.embeddings, cond.control.embeddings], 0) };
+    if (cond?.control)
+      out.control = {
+        strength: cond.control.strength,
+        embeddings: B.concat([cond.control.embeddings, cond.control.embeddings], 0),
+      };
     return out;
   });
 }
@@ -94,6 +113,7 @@ export function sliceCond(cond: Cond | undefined, n: number): Cond | undefined {
   if (!cond) return undefined;
   const out: Cond = {};
   if (cond.labels) out.labels = firstRows(cond.labels, n);
-  if (cond.control) out.control = { strength: cond.control.strength, embeddings: firstRows(cond.control.embeddings, n) };
+  if (cond.control)
+    out.control = { strength: cond.control.strength, embeddings: firstRows(cond.control.embeddings, n) };
   return out;
 }

@@ -27,7 +27,13 @@ export {
 } from './masked.js';
 export { type NextScaleDecodeOptions, nextScaleDecode } from './next-scale.js';
 export { type PixelRasterDecodeOptions, pixelRasterDecode } from './pixel.js';
-export { type DecodeCommon, decodeBackend, type KnownTokens, type RasterDecodeOptions, rasterDecode } from './raster.js';
+export {
+  type DecodeCommon,
+  decodeBackend,
+  type KnownTokens,
+  type RasterDecodeOptions,
+  rasterDecode,
+} from './raster.js';
 export { RngStream } from './rng.js';
 export { filterLogits, gumbelSoftmax, type SamplingOptions, sampleLogits, varGumbelTau } from './sampling.js';
 export type {

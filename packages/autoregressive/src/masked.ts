@@ -1,4 +1,4 @@
-import { type Tensor, TesseraError, dispose, keep, philoxWords, tidy, wordToUniform } from '@tessera/core';
+import { dispose, keep, philoxWords, type Tensor, TesseraError, tidy, wordToUniform } from '@tessera/core';
 import { applyGuidance, checkGuidance, doubleCond, guidanceWeight, sliceCond } from './guidance.js';
 import { checkAbort, checkCommon, type DecodeCommon, decodeBackend } from './raster.js';
 import { RngStream } from './rng.js';
@@ -22,12 +22,17 @@ export interface MaskedDecodeOptions extends DecodeCommon {
  * Fisher–Yates shuffle of each row's unknown positions using one word per position, row b using words
  * `[b·L, (b+1)·L)` of `random`. Known positions are left out. Computed on the host.
  */
-export function randomOrders(batch: number, L: number, random: { seed: number; offset: number }, known?: ArrayLike<number>): number[][] {
+export function randomOrders(
+  batch: number,
+  L: number,
+  random: { seed: number; offset: number },
+  known?: ArrayLike<number>,
+): number[][] {
   const words = philoxWords(random.seed, random.offset, batch * L);
   const orders: number[][] = [];
   for (let b = 0; b < batch; b++) {
     const ord: number[] = [];
-    for (let p = 0; p < L; p++) if (!known || !known[b * L + p]) ord.push(p);
+    for (let p = 0; p < L; p++) if (!known?.[b * L + p]) ord.push(p);
     for (let i = ord.length - 1; i > 0; i--) {
       const j = Math.min(i, Math.floor(wordToUniform(words[b * L + i]!) * (i + 1)));
       const t = ord[i]!;
@@ -74,7 +79,11 @@ export function maskPlan(batch: number, L: number, numIter: number, orders: numb
       const len = step >= numIter - 1 || remaining === 0 ? 0 : cosineMaskLen(L, step, numIter, remaining);
       for (let i = 0; i < len; i++) next[b * L + ord[i]!] = 1;
       // MAR's mask_len of row 0 (at least 1, also on the last iteration), which its linear cfg uses.
-      if (b === 0) len0 = Math.max(1, Math.min(remaining - 1, Math.floor(L * Math.cos((Math.PI / 2) * ((step + 1) / numIter)))));
+      if (b === 0)
+        len0 = Math.max(
+          1,
+          Math.min(remaining - 1, Math.floor(L * Math.cos((Math.PI / 2) * ((step + 1) / numIter)))),
+        );
     }
     const pred = new Float32Array(batch * L);
     for (let i = 0; i < pred.length; i++) pred[i] = mask[i]! && !next[i] ? 1 : 0;
@@ -88,9 +97,13 @@ export function maskPlan(batch: number, L: number, numIter: number, orders: numb
 
 function checkMasked(op: string, o: MaskedDecodeOptions, L: number): void {
   checkCommon(op, o);
-  if (!Number.isInteger(o.numIter) || o.numIter < 1) throw new TesseraError('INVALID_ARGUMENT', `${op}: numIter must be a positive integer, got ${o.numIter}`);
+  if (!Number.isInteger(o.numIter) || o.numIter < 1)
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: numIter must be a positive integer, got ${o.numIter}`);
   if (o.known && o.known.mask.length !== o.batch * L) {
-    throw new TesseraError('SHAPE_MISMATCH', `${op}: known.mask must have B·L = ${o.batch * L} entries, got ${o.known.mask.length}`);
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `${op}: known.mask must have B·L = ${o.batch * L} entries, got ${o.known.mask.length}`,
+    );
   }
 }
 

@@ -1,5 +1,5 @@
-import { type Tensor, TesseraError, dispose, keep, tidy } from '@tessera/core';
-import { applyGuidance, checkGuidance, doubleCond, firstRows, guidanceWeight } from './guidance.js';
+import { dispose, keep, type Tensor, TesseraError, tidy } from '@tessera/core';
+import { applyGuidance, checkGuidance, doubleCond, guidanceWeight } from './guidance.js';
 import { checkAbort, checkCommon, type DecodeCommon, decodeBackend, type KnownTokens } from './raster.js';
 import { RngStream } from './rng.js';
 import { gumbelSoftmax, sampleLogits, varGumbelTau } from './sampling.js';
@@ -29,11 +29,15 @@ export function nextScaleDecode<S>(model: NextScaleModel<S>, o: NextScaleDecodeO
   const pn = model.patchNums;
   const K = pn.length;
   if (K < 1) throw new TesseraError('INVALID_ARGUMENT', `${op}: model.patchNums is empty`);
-  if (o.known && o.known.length > K) throw new TesseraError('INVALID_ARGUMENT', `${op}: known has ${o.known.length} scales, model has ${K}`);
+  if (o.known && o.known.length > K)
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: known has ${o.known.length} scales, model has ${K}`);
   const guided = checkGuidance(o.guidance, model.numClasses, op);
   const cutoff = o.guidance?.cutoff ?? Number.POSITIVE_INFINITY;
   if (guided && cutoff < K && !model.sliceState) {
-    throw new TesseraError('UNSUPPORTED', `${op}: guidance.cutoff needs a model with sliceState() to halve the batch`);
+    throw new TesseraError(
+      'UNSUPPORTED',
+      `${op}: guidance.cutoff needs a model with sliceState() to halve the batch`,
+    );
   }
   const Bk = decodeBackend({ ...o, known: o.known?.find((k) => k) });
   const rng = new RngStream(o.seed ?? 0, o.offset ?? 0);
@@ -47,24 +51,25 @@ export function nextScaleDecode<S>(model: NextScaleModel<S>, o: NextScaleDecodeO
     for (let k = 0; k < K; k++) {
       checkAbort(op, o.signal);
       const ratio = K > 1 ? k / (K - 1) : 1;
-      if (doubled && k >= cutoff) {
-        state = model.sliceState!(state, 0, n);
-        const l2 = firstRows(logits, n);
-        logits.dispose();
-        logits = l2;
-        doubled = false;
-      }
       const step = tidy(() => {
         const g = doubled ? applyGuidance(logits, guidanceWeight(o.guidance!, ratio)) : logits;
         let tok = sampleLogits(g, sampling, rng);
         const kn = o.known?.[k];
         if (kn) tok = Bk.where(kn.mask, kn.tokens, tok);
-        const probs = o.moreSmooth ? gumbelSoftmax(Bk.binary('mul', g, 1 + ratio), varGumbelTau(ratio), rng) : undefined;
+        const probs = o.moreSmooth
+          ? gumbelSoftmax(Bk.binary('mul', g, 1 + ratio), varGumbelTau(ratio), rng)
+          : undefined;
         return probs ? { tok, probs } : { tok };
       });
       logits.dispose();
       out.push(keep(step.tok));
+      logits = undefined!;
       if (k < K - 1) {
+        if (doubled && k + 1 >= cutoff) {
+          // Guidance ends: really halve the batch.
+          state = model.sliceState!(state, 0, n);
+          doubled = false;
+        }
         const prev: ScaleInput = tidy(() => {
           if (!doubled) return step.probs ? { tokens: step.tok, probs: step.probs } : { tokens: step.tok };
           const p: ScaleInput = { tokens: Bk.concat([step.tok, step.tok], 0) };
@@ -74,8 +79,6 @@ export function nextScaleDecode<S>(model: NextScaleModel<S>, o: NextScaleDecodeO
         ({ logits, state } = model.next(k + 1, prev, state));
         if (prev.tokens !== step.tok) prev.tokens.dispose();
         if (prev.probs) prev.probs.dispose();
-      } else {
-        logits = undefined!;
       }
       step.probs?.dispose();
       o.onStep?.(k);

@@ -20,8 +20,16 @@ export interface PixelRasterDecodeOptions extends Omit<RasterDecodeOptions, 'len
  */
 export function pixelRasterDecode<S>(model: NextTokenModel<S>, o: PixelRasterDecodeOptions): Tensor {
   const { height: H, width: W, channels: C } = o;
-  for (const [k, v] of [['height', H], ['width', W], ['channels', C]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new TesseraError('INVALID_ARGUMENT', `pixelRasterDecode: ${k} must be a positive integer, got ${v}`);
+  for (const [k, v] of [
+    ['height', H],
+    ['width', W],
+    ['channels', C],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `pixelRasterDecode: ${k} must be a positive integer, got ${v}`,
+      );
   }
   const n = o.batch;
   const L = H * W * C;

@@ -1,5 +1,11 @@
-import { type Backend, currentBackend, type Tensor, TesseraError, dispose, keep, tidy } from '@tessera/core';
-import { applyGuidance, checkGuidance, doubleCond, firstRows, type GuidanceOptions, guidanceWeight } from './guidance.js';
+import { type Backend, currentBackend, dispose, keep, type Tensor, TesseraError, tidy } from '@tessera/core';
+import {
+  applyGuidance,
+  checkGuidance,
+  doubleCond,
+  type GuidanceOptions,
+  guidanceWeight,
+} from './guidance.js';
 import { RngStream } from './rng.js';
 import { type SamplingOptions, sampleLogits } from './sampling.js';
 import type { Cond, NextTokenModel } from './types.js';
@@ -45,9 +51,13 @@ export interface RasterDecodeOptions extends DecodeCommon {
 
 /** Per-decode bookkeeping shared with the other decoders. */
 export function checkCommon(op: string, o: DecodeCommon): void {
-  if (!Number.isInteger(o.batch) || o.batch < 1) throw new TesseraError('INVALID_ARGUMENT', `${op}: batch must be a positive integer, got ${o.batch}`);
+  if (!Number.isInteger(o.batch) || o.batch < 1)
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: batch must be a positive integer, got ${o.batch}`);
   if (o.cond?.labels && (o.cond.labels.rank !== 1 || o.cond.labels.shape[0] !== o.batch)) {
-    throw new TesseraError('SHAPE_MISMATCH', `${op}: cond.labels must be [${o.batch}], got [${o.cond.labels.shape.join(', ')}]`);
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `${op}: cond.labels must be [${o.batch}], got [${o.cond.labels.shape.join(', ')}]`,
+    );
   }
 }
 
@@ -57,9 +67,14 @@ export function checkAbort(op: string, signal: AbortSignal | undefined): void {
 
 function checkOrder(order: readonly number[], L: number): void {
   const seen = new Uint8Array(L);
-  if (order.length !== L) throw new TesseraError('INVALID_ARGUMENT', `rasterDecode: order must have ${L} entries, got ${order.length}`);
+  if (order.length !== L)
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `rasterDecode: order must have ${L} entries, got ${order.length}`,
+    );
   for (const p of order) {
-    if (!Number.isInteger(p) || p < 0 || p >= L || seen[p]) throw new TesseraError('INVALID_ARGUMENT', `rasterDecode: order is not a permutation of 0..${L - 1}`);
+    if (!Number.isInteger(p) || p < 0 || p >= L || seen[p])
+      throw new TesseraError('INVALID_ARGUMENT', `rasterDecode: order is not a permutation of 0..${L - 1}`);
     seen[p] = 1;
   }
 }
@@ -91,12 +106,16 @@ export function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions
   const op = 'rasterDecode';
   checkCommon(op, o);
   const L = o.length;
-  if (!Number.isInteger(L) || L < 1) throw new TesseraError('INVALID_ARGUMENT', `${op}: length must be a positive integer, got ${L}`);
+  if (!Number.isInteger(L) || L < 1)
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: length must be a positive integer, got ${L}`);
   if (o.order) checkOrder(o.order, L);
   const guided = checkGuidance(o.guidance, model.numClasses, op);
   const cutoff = o.guidance?.cutoff ?? Number.POSITIVE_INFINITY;
   if (guided && cutoff < L && !model.sliceState) {
-    throw new TesseraError('UNSUPPORTED', `${op}: guidance.cutoff needs a model with sliceState() to halve the batch`);
+    throw new TesseraError(
+      'UNSUPPORTED',
+      `${op}: guidance.cutoff needs a model with sliceState() to halve the batch`,
+    );
   }
   const Bk = decodeBackend(o);
   const rng = new RngStream(o.seed ?? 0, o.offset ?? 0);
@@ -112,32 +131,30 @@ export function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions
   try {
     for (let i = 0; i < L; i++) {
       checkAbort(op, o.signal);
-      if (doubled && i >= cutoff) {
-        // Really halve the batch: keep the conditional rows of the state and of the logits.
-        state = model.sliceState!(state, 0, n);
-        const l2 = firstRows(logits, n);
-        logits.dispose();
-        logits = l2;
-        doubled = false;
-      }
       const tok = keep(
         tidy(() => {
-          const g = doubled ? applyGuidance(logits, guidanceWeight(o.guidance!, L > 1 ? i / (L - 1) : 1)) : logits;
+          const g = doubled
+            ? applyGuidance(logits, guidanceWeight(o.guidance!, L > 1 ? i / (L - 1) : 1))
+            : logits;
           let t = sampleLogits(g, sampling, rng);
           if (o.known) t = forceKnown(Bk, t, o.known, posOf(i));
           return t;
         }),
       );
       logits.dispose();
+      logits = undefined!;
       const next = writeColumn(Bk, out, positions, posOf(i), tok);
       out.dispose();
       out = keep(next);
       if (i < L - 1) {
+        if (doubled && i + 1 >= cutoff) {
+          // Guidance ends: really halve the batch (keep the conditional rows of the cache).
+          state = model.sliceState!(state, 0, n);
+          doubled = false;
+        }
         const feed = doubled ? tidy(() => Bk.concat([tok, tok], 0)) : tok;
         ({ logits, state } = model.step(feed, state));
         if (feed !== tok) feed.dispose();
-      } else {
-        logits = undefined!;
       }
       tok.dispose();
       o.onStep?.(i);

@@ -1,4 +1,4 @@
-import { TesseraError, type RandomOptions } from '@tessera/core';
+import { type RandomOptions, TesseraError } from '@tessera/core';
 
 /**
  * A position in core's Philox stream that advances deterministically: every draw takes the next
@@ -11,10 +11,16 @@ export class RngStream {
 
   constructor(seed: number, offset = 0) {
     if (!Number.isSafeInteger(seed) || seed < 0) {
-      throw new TesseraError('INVALID_ARGUMENT', `RngStream: seed must be a non-negative safe integer, got ${seed}`);
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `RngStream: seed must be a non-negative safe integer, got ${seed}`,
+      );
     }
     if (!Number.isSafeInteger(offset) || offset < 0) {
-      throw new TesseraError('INVALID_ARGUMENT', `RngStream: offset must be a non-negative safe integer, got ${offset}`);
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `RngStream: offset must be a non-negative safe integer, got ${offset}`,
+      );
     }
     this.seed = seed;
     this.#offset = offset;

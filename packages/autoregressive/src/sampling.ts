@@ -28,11 +28,17 @@ function checkSampling(o: SamplingOptions): Required<SamplingOptions> {
   const topP = o.topP ?? 0;
   const minP = o.minP ?? 0;
   if (!(temperature >= 0) || !Number.isFinite(temperature)) {
-    throw new TesseraError('INVALID_ARGUMENT', `sampling: temperature must be a finite number ≥ 0, got ${temperature}`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `sampling: temperature must be a finite number ≥ 0, got ${temperature}`,
+    );
   }
-  if (!Number.isInteger(topK)) throw new TesseraError('INVALID_ARGUMENT', `sampling: topK must be an integer, got ${topK}`);
-  if (!(topP >= 0)) throw new TesseraError('INVALID_ARGUMENT', `sampling: topP must be a number ≥ 0, got ${topP}`);
-  if (!(minP >= 0 && minP <= 1)) throw new TesseraError('INVALID_ARGUMENT', `sampling: minP must be in [0, 1], got ${minP}`);
+  if (!Number.isInteger(topK))
+    throw new TesseraError('INVALID_ARGUMENT', `sampling: topK must be an integer, got ${topK}`);
+  if (!(topP >= 0))
+    throw new TesseraError('INVALID_ARGUMENT', `sampling: topP must be a number ≥ 0, got ${topP}`);
+  if (!(minP >= 0 && minP <= 1))
+    throw new TesseraError('INVALID_ARGUMENT', `sampling: minP must be in [0, 1], got ${minP}`);
   return { temperature, topK, topP, minP };
 }
 
@@ -44,7 +50,10 @@ export function filterLogits(logits: Tensor, options: SamplingOptions = {}): Ten
   const o = checkSampling(options);
   const B = logits.backend;
   return tidy(() => {
-    let x = o.temperature > 0 && o.temperature !== 1 ? B.binary('div', logits, o.temperature) : B.reshape(logits, logits.shape);
+    let x =
+      o.temperature > 0 && o.temperature !== 1
+        ? B.binary('div', logits, o.temperature)
+        : B.reshape(logits, logits.shape);
     const V = logits.shape[logits.rank - 1]!;
     if (o.topK > 0 && o.topK < V) x = B.topK(x, o.topK);
     if (o.topP > 0 && o.topP < 1) x = B.topP(x, o.topP);

@@ -1,4 +1,4 @@
-import { type Backend, TesseraError, philoxWords, wordToUniform } from '@tessera/core';
+import { type Backend, philoxWords, TesseraError, wordToUniform } from '@tessera/core';
 
 /** A tokenized data set: equal-size grids of token indices, with optional class labels. */
 export interface TokenDataset {
@@ -28,8 +28,13 @@ export function proceduralTokenGrids(options: {
   const H = options.height ?? 16;
   const W = options.width ?? 16;
   const V = options.vocabSize ?? 6;
-  if (!(Number.isInteger(count) && count > 0)) throw new TesseraError('INVALID_ARGUMENT', `proceduralTokenGrids: count must be a positive integer, got ${count}`);
-  if (!(V >= 2)) throw new TesseraError('INVALID_ARGUMENT', `proceduralTokenGrids: vocabSize must be ≥ 2, got ${V}`);
+  if (!(Number.isInteger(count) && count > 0))
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `proceduralTokenGrids: count must be a positive integer, got ${count}`,
+    );
+  if (!(V >= 2))
+    throw new TesseraError('INVALID_ARGUMENT', `proceduralTokenGrids: vocabSize must be ≥ 2, got ${V}`);
   const words = philoxWords(options.seed ?? 0, 0, count * 32);
   const grids: Int32Array[] = [];
   const labels = new Int32Array(count);
@@ -48,13 +53,15 @@ export function proceduralTokenGrids(options: {
         const c0 = ri(W - 2);
         const h = 2 + ri(Math.max(1, H - r0 - 1));
         const wd = 2 + ri(Math.max(1, W - c0 - 1));
-        for (let r = r0; r < Math.min(H, r0 + h); r++) for (let c = c0; c < Math.min(W, c0 + wd); c++) g[r * W + c] = colour;
+        for (let r = r0; r < Math.min(H, r0 + h); r++)
+          for (let c = c0; c < Math.min(W, c0 + wd); c++) g[r * W + c] = colour;
       } else if (label === 1) {
         const cy = u() * H;
         const cx = u() * W;
         const rad = 1.5 + u() * (Math.min(H, W) / 3);
         for (let r = 0; r < H; r++) {
-          for (let c = 0; c < W; c++) if ((r + 0.5 - cy) ** 2 + (c + 0.5 - cx) ** 2 <= rad * rad) g[r * W + c] = colour;
+          for (let c = 0; c < W; c++)
+            if ((r + 0.5 - cy) ** 2 + (c + 0.5 - cx) ** 2 <= rad * rad) g[r * W + c] = colour;
         }
       } else {
         const vertical = u() < 0.5;
@@ -79,11 +86,17 @@ export function proceduralTokenGrids(options: {
  * `grid[⌊i·H/p⌋, ⌊j·W/p⌋]` (PyTorch `interpolate(mode='nearest')` indexing), so the last scale (p = H = W)
  * is the grid itself.
  */
-export function tokenPyramid(grid: ArrayLike<number>, height: number, width: number, patchNums: readonly number[]): Int32Array[] {
+export function tokenPyramid(
+  grid: ArrayLike<number>,
+  height: number,
+  width: number,
+  patchNums: readonly number[],
+): Int32Array[] {
   return patchNums.map((p) => {
     const out = new Int32Array(p * p);
     for (let i = 0; i < p; i++) {
-      for (let j = 0; j < p; j++) out[i * p + j] = grid[Math.floor((i * height) / p) * width + Math.floor((j * width) / p)]!;
+      for (let j = 0; j < p; j++)
+        out[i * p + j] = grid[Math.floor((i * height) / p) * width + Math.floor((j * width) / p)]!;
     }
     return out;
   });
@@ -96,7 +109,13 @@ export const VAR_PATCH_NUMS: readonly number[] = [1, 2, 3, 4, 5, 6, 8, 10, 13, 1
  * A table of log-probabilities from counts with add-`alpha` (Laplace) smoothing:
  * row c is log((count[c, v] + α) / (Σ_v count[c, v] + α·V)), uploaded as float32 `[contexts, V]`.
  */
-export function countLogProbTable(B: Backend, counts: Float64Array, contexts: number, V: number, alpha: number) {
+export function countLogProbTable(
+  B: Backend,
+  counts: Float64Array,
+  contexts: number,
+  V: number,
+  alpha: number,
+) {
   const out = new Float32Array(contexts * V);
   for (let c = 0; c < contexts; c++) {
     let total = 0;
@@ -109,10 +128,19 @@ export function countLogProbTable(B: Backend, counts: Float64Array, contexts: nu
 /** Checks a data set's shape and values. */
 export function checkTokenDataset(op: string, d: TokenDataset): void {
   if (d.grids.length === 0) throw new TesseraError('INVALID_ARGUMENT', `${op}: the data set is empty`);
-  if (d.labels.length !== d.grids.length) throw new TesseraError('SHAPE_MISMATCH', `${op}: ${d.grids.length} grids but ${d.labels.length} labels`);
+  if (d.labels.length !== d.grids.length)
+    throw new TesseraError('SHAPE_MISMATCH', `${op}: ${d.grids.length} grids but ${d.labels.length} labels`);
   for (const g of d.grids) {
-    if (g.length !== d.height * d.width) throw new TesseraError('SHAPE_MISMATCH', `${op}: grid of ${g.length} tokens, expected ${d.height}×${d.width}`);
-    for (const t of g) if (!(t >= 0 && t < d.vocabSize)) throw new TesseraError('OUT_OF_RANGE', `${op}: token ${t} outside [0, ${d.vocabSize})`);
+    if (g.length !== d.height * d.width)
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `${op}: grid of ${g.length} tokens, expected ${d.height}×${d.width}`,
+      );
+    for (const t of g)
+      if (!(t >= 0 && t < d.vocabSize))
+        throw new TesseraError('OUT_OF_RANGE', `${op}: token ${t} outside [0, ${d.vocabSize})`);
   }
-  for (const l of d.labels) if (!(l >= 0 && l < d.numClasses)) throw new TesseraError('OUT_OF_RANGE', `${op}: label ${l} outside [0, ${d.numClasses})`);
+  for (const l of d.labels)
+    if (!(l >= 0 && l < d.numClasses))
+      throw new TesseraError('OUT_OF_RANGE', `${op}: label ${l} outside [0, ${d.numClasses})`);
 }

@@ -1,4 +1,4 @@
-import { type Backend, type Tensor, TesseraError, fmtShape, tidy } from '@tessera/core';
+import { type Backend, fmtShape, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { type ArCond, backendOf, rows } from './common.js';
 
 /** Training sequences for the exact empirical models. */
@@ -32,14 +32,19 @@ class Empirical {
     const flat = new Int32Array(N * L);
     const oh = new Float32Array(N * L * V);
     s.sequences.forEach((q, n) => {
-      if (q.length !== L) throw new TesseraError('SHAPE_MISMATCH', `${op}: sequence ${n} has length ${q.length}, expected ${L}`);
+      if (q.length !== L)
+        throw new TesseraError(
+          'SHAPE_MISMATCH',
+          `${op}: sequence ${n} has length ${q.length}, expected ${L}`,
+        );
       q.forEach((t, l) => {
         if (!(t >= 0 && t < V)) throw new TesseraError('OUT_OF_RANGE', `${op}: token ${t} outside [0, ${V})`);
         flat[n * L + l] = t;
         oh[(n * L + l) * V + t] = 1;
       });
     });
-    if (s.labels && s.labels.length !== N) throw new TesseraError('SHAPE_MISMATCH', `${op}: ${N} sequences but ${s.labels.length} labels`);
+    if (s.labels && s.labels.length !== N)
+      throw new TesseraError('SHAPE_MISMATCH', `${op}: ${N} sequences but ${s.labels.length} labels`);
     this.vocabSize = V;
     this.numClasses = s.labels ? (s.numClasses ?? Math.max(...s.labels) + 1) : s.numClasses;
     this.N = N;
@@ -54,9 +59,13 @@ class Empirical {
   alive(cond: ArCond | undefined, batch: number): Tensor {
     const B = this.B;
     return tidy(() => {
-      if (!cond?.labels || !this.labels || this.numClasses === undefined) return B.fill([batch, this.N], 1, 'float32');
+      if (!cond?.labels || !this.labels || this.numClasses === undefined)
+        return B.fill([batch, this.N], 1, 'float32');
       const l = B.reshape(cond.labels, [batch, 1]);
-      return B.cast(B.binary('max', B.binary('eq', l, this.labels), B.binary('eq', l, this.numClasses)), 'float32');
+      return B.cast(
+        B.binary('max', B.binary('eq', l, this.labels), B.binary('eq', l, this.numClasses)),
+        'float32',
+      );
     });
   }
 
@@ -122,11 +131,17 @@ export class EmpiricalRasterModel {
     return tidy(() => this.#e.B.reshape(this.#e.logCounts(s.alive, p, 1), [b, this.vocabSize]));
   }
 
-  prefill(prefix: Tensor | null, options: { batch: number; cond?: ArCond; order?: readonly number[] }): { logits: Tensor; state: EmpiricalState } {
+  prefill(
+    prefix: Tensor | null,
+    options: { batch: number; cond?: ArCond; order?: readonly number[] },
+  ): { logits: Tensor; state: EmpiricalState } {
     const n = options.batch;
     const T = prefix ? prefix.shape[1]! : 0;
     if (prefix && (prefix.rank !== 2 || prefix.shape[0] !== n || T >= this.length)) {
-      throw new TesseraError('SHAPE_MISMATCH', `EmpiricalRasterModel.prefill: prefix must be [${n}, T < ${this.length}], got ${fmtShape(prefix.shape)}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `EmpiricalRasterModel.prefill: prefix must be [${n}, T < ${this.length}], got ${fmtShape(prefix.shape)}`,
+      );
     }
     const B = this.#e.B;
     let alive = this.#e.alive(options.cond, n);
@@ -142,8 +157,16 @@ export class EmpiricalRasterModel {
 
   step(tokens: Tensor, state: EmpiricalState): { logits: Tensor; state: EmpiricalState } {
     const n = state.alive.shape[0]!;
-    if (tokens.rank !== 1 || tokens.shape[0] !== n) throw new TesseraError('SHAPE_MISMATCH', `EmpiricalRasterModel.step: tokens must be [${n}], got ${fmtShape(tokens.shape)}`);
-    if (state.t >= this.length - 1) throw new TesseraError('OUT_OF_RANGE', `EmpiricalRasterModel.step: all ${this.length} tokens are generated`);
+    if (tokens.rank !== 1 || tokens.shape[0] !== n)
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `EmpiricalRasterModel.step: tokens must be [${n}], got ${fmtShape(tokens.shape)}`,
+      );
+    if (state.t >= this.length - 1)
+      throw new TesseraError(
+        'OUT_OF_RANGE',
+        `EmpiricalRasterModel.step: all ${this.length} tokens are generated`,
+      );
     const p = state.order ? state.order[state.t]! : state.t;
     const alive = tidy(() => this.#e.match(state.alive, this.#e.B.reshape(tokens, [n, 1]), p));
     state.alive.dispose();
@@ -183,7 +206,11 @@ export class EmpiricalScaleModel {
   constructor(set: SequenceSet, patchNums: readonly number[], options: { backend?: Backend } = {}) {
     this.#e = new Empirical('EmpiricalScaleModel', set, backendOf(options.backend));
     const total = patchNums.reduce((a, p) => a + p * p, 0);
-    if (total !== this.#e.L) throw new TesseraError('SHAPE_MISMATCH', `EmpiricalScaleModel: sequences have length ${this.#e.L}, patchNums need Σp² = ${total}`);
+    if (total !== this.#e.L)
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `EmpiricalScaleModel: sequences have length ${this.#e.L}, patchNums need Σp² = ${total}`,
+      );
     this.vocabSize = this.#e.vocabSize;
     this.numClasses = this.#e.numClasses;
     this.patchNums = [...patchNums];
@@ -200,8 +227,16 @@ export class EmpiricalScaleModel {
     return { logits: this.#e.logCounts(alive, 0, this.patchNums[0]! ** 2), state: { alive } };
   }
 
-  next(k: number, prev: { tokens: Tensor }, state: { alive: Tensor }): { logits: Tensor; state: { alive: Tensor } } {
-    if (!(k >= 1 && k < this.patchNums.length)) throw new TesseraError('OUT_OF_RANGE', `EmpiricalScaleModel.next: scale ${k} outside [1, ${this.patchNums.length})`);
+  next(
+    k: number,
+    prev: { tokens: Tensor },
+    state: { alive: Tensor },
+  ): { logits: Tensor; state: { alive: Tensor } } {
+    if (!(k >= 1 && k < this.patchNums.length))
+      throw new TesseraError(
+        'OUT_OF_RANGE',
+        `EmpiricalScaleModel.next: scale ${k} outside [1, ${this.patchNums.length})`,
+      );
     const alive = this.#e.match(state.alive, prev.tokens, this.#begins[k - 1]!);
     state.alive.dispose();
     return { logits: this.#e.logCounts(alive, this.#begins[k]!, this.patchNums[k]! ** 2), state: { alive } };
@@ -242,9 +277,14 @@ export class EmpiricalMaskedModel {
   logits(tokens: Tensor, mask: Tensor, cond?: ArCond): Tensor {
     const n = tokens.shape[0]!;
     if (tokens.rank !== 2 || tokens.shape[1] !== this.seqLen) {
-      throw new TesseraError('SHAPE_MISMATCH', `EmpiricalMaskedModel.logits: tokens must be [B, ${this.seqLen}], got ${fmtShape(tokens.shape)}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `EmpiricalMaskedModel.logits: tokens must be [B, ${this.seqLen}], got ${fmtShape(tokens.shape)}`,
+      );
     }
-    return tidy(() => this.#e.logCounts(this.#e.match(this.#e.alive(cond, n), tokens, 0, mask), 0, this.seqLen));
+    return tidy(() =>
+      this.#e.logCounts(this.#e.match(this.#e.alive(cond, n), tokens, 0, mask), 0, this.seqLen),
+    );
   }
 
   dispose(): void {

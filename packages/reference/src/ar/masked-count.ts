@@ -1,4 +1,4 @@
-import { type Backend, type Tensor, TesseraError, fmtShape, tidy } from '@tessera/core';
+import { type Backend, fmtShape, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { type ArCond, backendOf, contextIndex, labelOffsets, powersOf, withControl } from './common.js';
 import { checkTokenDataset, countLogProbTable, type TokenDataset } from './data.js';
 
@@ -27,7 +27,12 @@ export class MaskedCountModel {
     const L = H * W;
     const base = V + 2;
     this.#stride = base ** 4;
-    const offs = [[-1, 0], [1, 0], [0, -1], [0, 1]] as const;
+    const offs = [
+      [-1, 0],
+      [1, 0],
+      [0, -1],
+      [0, 1],
+    ] as const;
     const idx = new Int32Array(L * 4);
     for (let p = 0; p < L; p++) {
       const r = Math.floor(p / W);
@@ -76,8 +81,17 @@ export class MaskedCountModel {
     const L = this.seqLen;
     const V = this.vocabSize;
     const n = tokens.shape[0]!;
-    if (tokens.rank !== 2 || tokens.shape[1] !== L || mask.rank !== 2 || mask.shape[0] !== n || mask.shape[1] !== L) {
-      throw new TesseraError('SHAPE_MISMATCH', `MaskedCountModel.logits: tokens and mask must be [B, ${L}], got ${fmtShape(tokens.shape)} and ${fmtShape(mask.shape)}`);
+    if (
+      tokens.rank !== 2 ||
+      tokens.shape[1] !== L ||
+      mask.rank !== 2 ||
+      mask.shape[0] !== n ||
+      mask.shape[1] !== L
+    ) {
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `MaskedCountModel.logits: tokens and mask must be [B, ${L}], got ${fmtShape(tokens.shape)} and ${fmtShape(mask.shape)}`,
+      );
     }
     return tidy(() => {
       const eff = B.where(mask, V, B.cast(tokens, 'int32'));

@@ -1,5 +1,14 @@
-import { type Backend, type Tensor, TesseraError, fmtShape, tidy } from '@tessera/core';
-import { type ArCond, type ArControl, backendOf, contextIndex, labelOffsets, powersOf, rows, withControl } from './common.js';
+import { type Backend, fmtShape, type Tensor, TesseraError, tidy } from '@tessera/core';
+import {
+  type ArCond,
+  type ArControl,
+  backendOf,
+  contextIndex,
+  labelOffsets,
+  powersOf,
+  rows,
+  withControl,
+} from './common.js';
 import { checkTokenDataset, countLogProbTable, type TokenDataset } from './data.js';
 
 /** Cache kinds of {@link RasterCountModel}. */
@@ -55,7 +64,12 @@ export class RasterCountModel {
 
   private constructor(d: TokenDataset, o: RasterCountOptions) {
     const B = backendOf(o.backend);
-    const nb = o.neighbours ?? [[0, -1], [-1, 0], [-1, -1], [-1, 1]];
+    const nb = o.neighbours ?? [
+      [0, -1],
+      [-1, 0],
+      [-1, -1],
+      [-1, 1],
+    ];
     const V = d.vocabSize;
     const C = d.numClasses;
     const H = d.height;
@@ -64,7 +78,11 @@ export class RasterCountModel {
     const base = V + 1;
     this.#stride = base ** nb.length;
     for (const [dr, dc] of nb) {
-      if (dr > 0 || (dr === 0 && dc >= 0)) throw new TesseraError('INVALID_ARGUMENT', `RasterCountModel: neighbour [${dr}, ${dc}] is not causal in raster order`);
+      if (dr > 0 || (dr === 0 && dc >= 0))
+        throw new TesseraError(
+          'INVALID_ARGUMENT',
+          `RasterCountModel: neighbour [${dr}, ${dc}] is not causal in raster order`,
+        );
     }
     const idx = new Int32Array(L * nb.length);
     for (let p = 0; p < L; p++) {
@@ -121,9 +139,20 @@ export class RasterCountModel {
         const k = this.#nbr.shape[1]!;
         const idx = B.slice(this.#nbr, [0, 0], [s.t + 1, k]);
         const tok = B.reshape(B.gather(s.buf, idx, 1), [n * (s.t + 1), k]);
-        const off = B.reshape(B.broadcastTo(B.reshape(s.labelOff, [n, 1, 1]), [n, s.t + 1, 1]), [n * (s.t + 1), 1]);
-        const all = B.reshape(B.gather(this.table, contextIndex(tok, this.#pow, off), 0), [n, s.t + 1, this.vocabSize]);
-        return withControl(B.reshape(B.slice(all, [0, s.t, 0], [n, 1, this.vocabSize]), [n, this.vocabSize]), s.control, p);
+        const off = B.reshape(B.broadcastTo(B.reshape(s.labelOff, [n, 1, 1]), [n, s.t + 1, 1]), [
+          n * (s.t + 1),
+          1,
+        ]);
+        const all = B.reshape(B.gather(this.table, contextIndex(tok, this.#pow, off), 0), [
+          n,
+          s.t + 1,
+          this.vocabSize,
+        ]);
+        return withControl(
+          B.reshape(B.slice(all, [0, s.t, 0], [n, 1, this.vocabSize]), [n, this.vocabSize]),
+          s.control,
+          p,
+        );
       }
       const k = this.#nbr.shape[1]!;
       const tok = B.gather(s.buf, B.reshape(B.slice(this.#nbr, [p, 0], [1, k]), [k]), 1);
@@ -132,22 +161,33 @@ export class RasterCountModel {
   }
 
   /** See NextTokenModel.prefill. */
-  prefill(prefix: Tensor | null, options: { batch: number; cond?: ArCond; order?: readonly number[] }): { logits: Tensor; state: RasterCountState } {
+  prefill(
+    prefix: Tensor | null,
+    options: { batch: number; cond?: ArCond; order?: readonly number[] },
+  ): { logits: Tensor; state: RasterCountState } {
     const B = this.table.backend;
     const n = options.batch;
     const L = this.length;
     const T = prefix ? prefix.shape[1]! : 0;
     if (prefix && (prefix.rank !== 2 || prefix.shape[0] !== n || T >= L)) {
-      throw new TesseraError('SHAPE_MISMATCH', `RasterCountModel.prefill: prefix must be [${n}, T < ${L}], got ${fmtShape(prefix.shape)}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `RasterCountModel.prefill: prefix must be [${n}, T < ${L}], got ${fmtShape(prefix.shape)}`,
+      );
     }
     const order = options.order;
     const identity = !order || order.every((p, i) => p === i);
     if (!identity && this.cache !== 'static') {
-      throw new TesseraError('UNSUPPORTED', `RasterCountModel: cache '${this.cache}' supports raster order only; use cache 'static' for other orders`);
+      throw new TesseraError(
+        'UNSUPPORTED',
+        `RasterCountModel: cache '${this.cache}' supports raster order only; use cache 'static' for other orders`,
+      );
     }
     const V = this.vocabSize;
     const buf = tidy(() => {
-      const src = prefix ? B.concat([B.fill([n, 1], V, 'int32'), B.cast(prefix, 'int32')], 1) : B.fill([n, 1], V, 'int32');
+      const src = prefix
+        ? B.concat([B.fill([n, 1], V, 'int32'), B.cast(prefix, 'int32')], 1)
+        : B.fill([n, 1], V, 'int32');
       if (this.cache !== 'static') return src;
       // Column p+1 takes the prefix token generated at position p, or V (boundary) if none yet.
       const map = new Int32Array(L + 1);
@@ -169,11 +209,23 @@ export class RasterCountModel {
   step(tokens: Tensor, state: RasterCountState): { logits: Tensor; state: RasterCountState } {
     const B = this.table.backend;
     const n = state.buf.shape[0]!;
-    if (tokens.rank !== 1 || tokens.shape[0] !== n) throw new TesseraError('SHAPE_MISMATCH', `RasterCountModel.step: tokens must be [${n}], got ${fmtShape(tokens.shape)}`);
-    if (state.t >= this.length - 1) throw new TesseraError('OUT_OF_RANGE', `RasterCountModel.step: all ${this.length} tokens are generated`);
+    if (tokens.rank !== 1 || tokens.shape[0] !== n)
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `RasterCountModel.step: tokens must be [${n}], got ${fmtShape(tokens.shape)}`,
+      );
+    if (state.t >= this.length - 1)
+      throw new TesseraError(
+        'OUT_OF_RANGE',
+        `RasterCountModel.step: all ${this.length} tokens are generated`,
+      );
     const p = state.order ? state.order[state.t]! : state.t;
     const col = tidy(() => B.reshape(B.cast(tokens, 'int32'), [n, 1]));
-    const buf = this.cache === 'static' ? B.where(B.binary('eq', this.#pos, p + 1), col, state.buf) : B.concat([state.buf, col], 1);
+    const buf = tidy(() =>
+      this.cache === 'static'
+        ? B.where(B.binary('eq', this.#pos, p + 1), col, state.buf)
+        : B.concat([state.buf, col], 1),
+    );
     col.dispose();
     state.buf.dispose();
     const next: RasterCountState = { ...state, buf, t: state.t + 1 };
@@ -186,7 +238,9 @@ export class RasterCountModel {
       ...state,
       buf: rows(state.buf, begin, size),
       labelOff: rows(state.labelOff, begin, size),
-      control: state.control ? { strength: state.control.strength, embeddings: rows(state.control.embeddings, begin, size) } : undefined,
+      control: state.control
+        ? { strength: state.control.strength, embeddings: rows(state.control.embeddings, begin, size) }
+        : undefined,
       ownsControl: !!state.control,
     };
     this.disposeState(state);

@@ -1,6 +1,21 @@
-import { type Backend, type Tensor, TesseraError, fmtShape, tidy } from '@tessera/core';
-import { type ArCond, type ArControl, backendOf, contextIndex, labelOffsets, powersOf, rows, withControl } from './common.js';
-import { checkTokenDataset, countLogProbTable, type TokenDataset, tokenPyramid, VAR_PATCH_NUMS } from './data.js';
+import { type Backend, fmtShape, type Tensor, TesseraError, tidy } from '@tessera/core';
+import {
+  type ArCond,
+  type ArControl,
+  backendOf,
+  contextIndex,
+  labelOffsets,
+  powersOf,
+  rows,
+  withControl,
+} from './common.js';
+import {
+  checkTokenDataset,
+  countLogProbTable,
+  type TokenDataset,
+  tokenPyramid,
+  VAR_PATCH_NUMS,
+} from './data.js';
 
 /** State of {@link ScaleCountModel}: label offsets and the control input (the model is Markov in scales). */
 export interface ScaleCountState {
@@ -91,11 +106,17 @@ export class ScaleCountModel {
   }
 
   /** Learns the table from a data set whose grids are `patchNums.at(-1)²` (default VAR's patch numbers). */
-  static fit(data: TokenDataset, options: { patchNums?: readonly number[]; alpha?: number; backend?: Backend } = {}): ScaleCountModel {
+  static fit(
+    data: TokenDataset,
+    options: { patchNums?: readonly number[]; alpha?: number; backend?: Backend } = {},
+  ): ScaleCountModel {
     checkTokenDataset('ScaleCountModel.fit', data);
     const pn = options.patchNums ?? VAR_PATCH_NUMS;
     if (pn.at(-1) !== data.height || pn.at(-1) !== data.width) {
-      throw new TesseraError('SHAPE_MISMATCH', `ScaleCountModel.fit: last patch number ${pn.at(-1)} must equal the grid size ${data.height}×${data.width}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `ScaleCountModel.fit: last patch number ${pn.at(-1)} must equal the grid size ${data.height}×${data.width}`,
+      );
     }
     return new ScaleCountModel(data, pn, options.alpha ?? 1, backendOf(options.backend));
   }
@@ -106,9 +127,14 @@ export class ScaleCountModel {
     const m = this.patchNums[k]! ** 2;
     const V = this.vocabSize;
     return tidy(() => {
-      const buf = tok ? B.concat([B.fill([n, 1], V, 'int32'), B.cast(tok, 'int32')], 1) : B.fill([n, 1], V, 'int32');
+      const buf = tok
+        ? B.concat([B.fill([n, 1], V, 'int32'), B.cast(tok, 'int32')], 1)
+        : B.fill([n, 1], V, 'int32');
       const nb = B.reshape(B.gather(buf, this.#idx[k]!, 1), [n * m, 3]);
-      const off = B.reshape(B.broadcastTo(B.reshape(B.binary('add', s.labelOff, k * (V + 1) ** 3), [n, 1, 1]), [n, m, 1]), [n * m, 1]);
+      const off = B.reshape(
+        B.broadcastTo(B.reshape(B.binary('add', s.labelOff, k * (V + 1) ** 3), [n, 1, 1]), [n, m, 1]),
+        [n * m, 1],
+      );
       const logits = B.reshape(B.gather(this.table, contextIndex(nb, this.#pow, off), 0), [n, m, V]);
       return withControl(logits, s.control, this.#begins[k]!);
     });
@@ -126,12 +152,23 @@ export class ScaleCountModel {
   }
 
   /** See NextScaleModel.next (uses `prev.tokens`; soft `probs` are ignored by a count model). */
-  next(k: number, prev: { tokens: Tensor }, state: ScaleCountState): { logits: Tensor; state: ScaleCountState } {
+  next(
+    k: number,
+    prev: { tokens: Tensor },
+    state: ScaleCountState,
+  ): { logits: Tensor; state: ScaleCountState } {
     const n = state.labelOff.shape[0]!;
     const q = this.patchNums[k - 1];
-    if (!(k >= 1 && k < this.patchNums.length) || q === undefined) throw new TesseraError('OUT_OF_RANGE', `ScaleCountModel.next: scale ${k} outside [1, ${this.patchNums.length})`);
+    if (!(k >= 1 && k < this.patchNums.length) || q === undefined)
+      throw new TesseraError(
+        'OUT_OF_RANGE',
+        `ScaleCountModel.next: scale ${k} outside [1, ${this.patchNums.length})`,
+      );
     if (prev.tokens.rank !== 2 || prev.tokens.shape[0] !== n || prev.tokens.shape[1] !== q * q) {
-      throw new TesseraError('SHAPE_MISMATCH', `ScaleCountModel.next: previous tokens must be [${n}, ${q * q}], got ${fmtShape(prev.tokens.shape)}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `ScaleCountModel.next: previous tokens must be [${n}, ${q * q}], got ${fmtShape(prev.tokens.shape)}`,
+      );
     }
     return { logits: this.#logits(k, prev.tokens, state), state };
   }
@@ -139,7 +176,9 @@ export class ScaleCountModel {
   sliceState(state: ScaleCountState, begin: number, size: number): ScaleCountState {
     const out: ScaleCountState = {
       labelOff: rows(state.labelOff, begin, size),
-      control: state.control ? { strength: state.control.strength, embeddings: rows(state.control.embeddings, begin, size) } : undefined,
+      control: state.control
+        ? { strength: state.control.strength, embeddings: rows(state.control.embeddings, begin, size) }
+        : undefined,
       ownsControl: !!state.control,
     };
     this.disposeState(state);
