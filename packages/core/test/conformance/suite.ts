@@ -22,6 +22,7 @@ import { lifecycleTests } from './lifecycle.ts';
 import { probabilityTests } from './probability.ts';
 import { reduceTests } from './reduce.ts';
 import { resizeTests } from './resize.ts';
+import { storageTests } from './storage.ts';
 
 export { expectClose, expectExact, Rng, rngFor } from './reference.ts';
 
@@ -59,6 +60,7 @@ export function describeConformance(
     describe.skipIf(!backend)(`seed ${seed} (replay: TESSERA_TEST_SEED=${seed})`, () => {
       if (!backend) return;
       const ctx = makeCtx(backend, seed, tol);
+      storageTests(ctx);
       elementwiseTests(ctx);
       reduceTests(ctx);
       layoutTests(ctx);
