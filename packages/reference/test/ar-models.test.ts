@@ -86,11 +86,11 @@ describe.each(await testBackends())('reference AR models on %s', (_name, B) => {
         });
         return smoothed(counts);
       };
-      want(src, T).forEach((w, v) => expect(got[v], note).toBeCloseTo(w, 4));
+      for (const [v, w] of want(src, T).entries()) expect(got[v], note).toBeCloseTo(w, 4);
       // One step more: feed the true token T.
       const next = m.step(B.tensor([src[T]!], [1], 'int32'), state);
       got = Array.from(await next.logits.data());
-      want(src, T + 1).forEach((w, v) => expect(got[v], note).toBeCloseTo(w, 4));
+      for (const [v, w] of want(src, T + 1).entries()) expect(got[v], note).toBeCloseTo(w, 4);
       m.disposeState(next.state);
       m.dispose();
     },
@@ -128,7 +128,7 @@ describe.each(await testBackends())('reference AR models on %s', (_name, B) => {
           counts[tg[q]!]++;
       }
     }
-    smoothed(counts).forEach((w, v) => expect(got[v], note).toBeCloseTo(w, 4));
+    for (const [v, w] of smoothed(counts).entries()) expect(got[v], note).toBeCloseTo(w, 4);
     m.disposeState(state);
     m.dispose();
   });
@@ -167,9 +167,8 @@ describe.each(await testBackends())('reference AR models on %s', (_name, B) => {
               for (let b = 0; b < p; b++)
                 if (ctx(pyr, k, a, b) === ctx(src, k, i, j)) counts[pyr[k]![a * p + b]!]++;
           });
-          smoothed(counts).forEach((w, v) =>
-            expect(got[(i * p + j) * V + v], `${note} k=${k}`).toBeCloseTo(w, 4),
-          );
+          for (const [v, w] of smoothed(counts).entries())
+            expect(got[(i * p + j) * V + v], `${note} k=${k}`).toBeCloseTo(w, 4);
         }
       }
       if (k + 1 < pn.length)
@@ -222,7 +221,8 @@ describe.each(await testBackends())('reference AR models on %s', (_name, B) => {
           }
         }
       }
-      smoothed(counts).forEach((w, v) => expect(got[p * V + v], `${note} p=${p}`).toBeCloseTo(w, 4));
+      for (const [v, w] of smoothed(counts).entries())
+        expect(got[p * V + v], `${note} p=${p}`).toBeCloseTo(w, 4);
     }
     m.dispose();
   });
