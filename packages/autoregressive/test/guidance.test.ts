@@ -141,7 +141,10 @@ describe.each(await testBackends())('classifier-free guidance on %s', (_name, B)
       vocabSize: mm.vocabSize,
       numClasses: mm.numClasses,
       seqLen: mm.seqLen,
-      logits: (t: Tensor, m: Tensor, c?: object) => (msz.push(t.shape[0]!), mm.logits(t, m, c)),
+      logits: (t: Tensor, m: Tensor, c?: object) => {
+        msz.push(t.shape[0]!);
+        return mm.logits(t, m, c);
+      },
     };
     maskedDecode(mrec, {
       batch: 3,
