@@ -1,0 +1,98 @@
+import {
+  fmtShape,
+  type RandomOptions,
+  type Shape,
+  shapes,
+  split64,
+  type Tensor,
+  TesseraError,
+} from '@tessera/core';
+import type { WebGPUBackend } from '../backend.js';
+import { groupsFor, Params } from '../shaders/common.js';
+import { MINP_SOURCE, SAMPLE_SOURCE, TOPK_SOURCE, TOPP_SOURCE } from '../shaders/probability.js';
+import { RAND_SOURCE, RANDN_SOURCE } from '../shaders/random.js';
+import { reduce, softmax } from './reduce.js';
+
+/** Validates a last-axis float32 filter input and returns its buffer and row length. */
+function rows(B: WebGPUBackend, x: Tensor, op: string): { buf: GPUBuffer; len: number } {
+  const buf = B.buf(x, op);
+  shapes.checkDtype(op, x, ['float32']);
+  const ax = shapes.normAxis(op, -1, x.rank);
+  return { buf, len: x.shape[ax]! };
+}
+
+function copyOf(B: WebGPUBackend, x: Tensor, buf: GPUBuffer): Tensor {
+  const out = B.make(x.shape, x.dtype);
+  B.engine.copy(buf, 0, B.buf(out, 'copy'), 0, x.size * 4);
+  return out;
+}
+
+export function topK(B: WebGPUBackend, logits: Tensor, k: number): Tensor {
+  if (!Number.isInteger(k))
+    throw new TesseraError('INVALID_ARGUMENT', `topK: k must be an integer, got ${k}`);
+  const { buf, len } = rows(B, logits, 'topK');
+  if (k <= 0 || k >= len) return copyOf(B, logits, buf);
+  const out = B.make(logits.shape, 'float32');
+  return B.run('topK', () => TOPK_SOURCE, [buf], out, new Params().u(out.size, len, k), groupsFor(out.size));
+}
+
+export function topP(B: WebGPUBackend, logits: Tensor, p: number): Tensor {
+  if (!(p >= 0)) throw new TesseraError('INVALID_ARGUMENT', `topP: p must be a number ≥ 0, got ${p}`);
+  const { buf, len } = rows(B, logits, 'topP');
+  if (p >= 1) return copyOf(B, logits, buf);
+  const probs = softmax(B, logits, -1, false);
+  const out = B.make(logits.shape, 'float32');
+  B.run(
+    'topP',
+    () => TOPP_SOURCE,
+    [buf, B.buf(probs, 'topP')],
+    out,
+    new Params().u(out.size, len).f(p),
+    groupsFor(out.size),
+  );
+  probs.dispose();
+  return out;
+}
+
+export function minP(B: WebGPUBackend, logits: Tensor, p: number): Tensor {
+  if (!(p >= 0 && p <= 1)) throw new TesseraError('INVALID_ARGUMENT', `minP: p must be in [0, 1], got ${p}`);
+  const { buf, len } = rows(B, logits, 'minP');
+  if (logits.size === 0) return copyOf(B, logits, buf);
+  const mx = reduce(B, 'max', logits, -1, false);
+  const out = B.make(logits.shape, 'float32');
+  B.run(
+    'minP',
+    () => MINP_SOURCE,
+    [buf, B.buf(mx, 'minP')],
+    out,
+    new Params().u(out.size, len).f(Math.log(p)),
+    groupsFor(out.size),
+  );
+  mx.dispose();
+  return out;
+}
+
+export function sampleCategorical(B: WebGPUBackend, logits: Tensor, random: RandomOptions): Tensor {
+  const buf = B.buf(logits, 'sampleCategorical');
+  shapes.checkDtype('sampleCategorical', logits, ['float32']);
+  const { seed, offset } = shapes.checkRandom('sampleCategorical', random);
+  if (logits.rank < 1 || logits.shape[logits.rank - 1] === 0) {
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `sampleCategorical: logits need a non-empty last axis, got ${fmtShape(logits.shape)}`,
+    );
+  }
+  const len = logits.shape[logits.rank - 1]!;
+  const n = logits.size / len;
+  const out = B.make(logits.shape.slice(0, -1), 'int32');
+  const p = new Params().u(n, len, ...split64(seed), ...split64(offset));
+  return B.run('sample', () => SAMPLE_SOURCE, [buf], out, p, groupsFor(n));
+}
+
+export function random(B: WebGPUBackend, shape: Shape, r: RandomOptions, kind: 'rand' | 'randn'): Tensor {
+  shapes.checkShape(kind, shape);
+  const { seed, offset } = shapes.checkRandom(kind, r);
+  const out = B.make(shape, 'float32');
+  const p = new Params().u(out.size, ...split64(seed), ...split64(offset));
+  return B.run(kind, () => (kind === 'rand' ? RAND_SOURCE : RANDN_SOURCE), [], out, p, groupsFor(out.size));
+}
