@@ -32,3 +32,6 @@ describe('cpu backend specifics', () => {
     expect(Array.from(await B.binary('mul', t, t).data())).toEqual(want);
   });
 });
+
+// A backend that is not available on this machine: the whole suite is skipped with a console notice.
+describeConformance('absent', async () => undefined);

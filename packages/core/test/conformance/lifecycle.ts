@@ -115,15 +115,16 @@ export function lifecycleTests(ctx: Ctx): void {
           return B.lincomb([1, 0.5, -0.5], [mixed, noise, noise]); // the scope frees noise and mixed
         });
       let x = B.fill([256], 1);
-      // two warm-up steps let a pooling backend reach its steady state
-      for (let i = 0; i < 2; i++) {
+      // warm-up steps let a pooling backend reach its steady state (buffers in flight, batched submits)
+      for (let i = 0; i < WARMUP; i++) {
         const next = step(x, i);
         x.dispose();
         x = next;
       }
+      await x.data(); // a readback too, so that staging buffers are part of the steady state
       await B.sync();
       const start = B.memory();
-      for (let i = 2; i < 1002; i++) {
+      for (let i = WARMUP; i < WARMUP + 1000; i++) {
         const next = step(x, i);
         x.dispose();
         x = next;
@@ -142,3 +143,4 @@ export function lifecycleTests(ctx: Ctx): void {
 }
 
 type Backend = Ctx['B'];
+const WARMUP = 100;
