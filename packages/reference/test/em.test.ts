@@ -1,0 +1,93 @@
+import { TesseraError } from '@tessera/core';
+import { digitsDataset, fitGaussianMixture } from '@tessera/reference';
+import { describe, expect, it } from 'vitest';
+import { freshSeed, normal, rng } from './helpers';
+
+const seed = freshSeed();
+const ctx = `seed ${seed}`;
+
+function monotone(ll: number[]): void {
+  for (let i = 1; i < ll.length; i++) expect(ll[i]!, `${ctx} iteration ${i}: ${ll[i - 1]} → ${ll[i]}`).toBeGreaterThanOrEqual(ll[i - 1]! - 1e-9 * Math.abs(ll[i - 1]!));
+}
+
+describe('fitGaussianMixture', () => {
+  it('never decreases the log-likelihood (diagonal and low-rank) on procedural digits', () => {
+    const ds = digitsDataset({ count: 120, size: 8, seed: seed % 1000 });
+    const diag = fitGaussianMixture(ds, { components: 4, iterations: 15, seed });
+    expect(diag.logLikelihood.length).toBe(16);
+    monotone(diag.logLikelihood);
+    expect(diag.logLikelihood.at(-1)!).toBeGreaterThan(diag.logLikelihood[0]!);
+    const low = fitGaussianMixture(ds, { components: 3, iterations: 15, seed, covariance: 'lowrank', rank: 3 });
+    monotone(low.logLikelihood);
+    expect(low.covs[0]).toHaveProperty('lowRank');
+    expect(low.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+  });
+
+  it('recovers a known two-component diagonal mixture from its samples', () => {
+    const u = rng(seed);
+    const truth = {
+      weights: [0.35, 0.65],
+      means: [
+        [-3, 1],
+        [2, -1.5],
+      ],
+      vars: [
+        [0.5, 1.2],
+        [0.8, 0.3],
+      ],
+    };
+    const N = 4000;
+    const data = new Float64Array(N * 2);
+    for (let n = 0; n < N; n++) {
+      const k = u() < truth.weights[0]! ? 0 : 1;
+      for (let i = 0; i < 2; i++) data[2 * n + i] = truth.means[k]![i]! + Math.sqrt(truth.vars[k]![i]!) * normal(u);
+    }
+    const fit = fitGaussianMixture({ data, shape: [N, 2] }, { components: 2, iterations: 60, seed });
+    monotone(fit.logLikelihood);
+    const order = fit.means[0]![0]! < fit.means[1]![0]! ? [0, 1] : [1, 0];
+    order.forEach((k, t) => {
+      // standard errors at N = 4000: weight ≈ 0.008, mean ≈ 0.02–0.03, variance ≈ 4 %
+      expect(Math.abs(fit.weights[k]! - truth.weights[t]!), ctx).toBeLessThan(0.035);
+      for (let i = 0; i < 2; i++) {
+        expect(Math.abs(fit.means[k]![i]! - truth.means[t]![i]!), ctx).toBeLessThan(0.12);
+        const v = (fit.covs[k] as { diag: Float64Array }).diag[i]!;
+        expect(Math.abs(v / truth.vars[t]![i]! - 1), ctx).toBeLessThan(0.15);
+      }
+    });
+  });
+
+  it('recovers a low-rank-plus-noise covariance (probabilistic PCA)', () => {
+    const u = rng(seed + 7);
+    const d = 5;
+    const W = Array.from({ length: d * 2 }, () => normal(u));
+    const noise = 0.1;
+    const N = 6000;
+    const data = new Float64Array(N * d);
+    for (let n = 0; n < N; n++) {
+      const z = [normal(u), normal(u)];
+      for (let i = 0; i < d; i++) data[n * d + i] = 1 + W[i * 2]! * z[0]! + W[i * 2 + 1]! * z[1]! + Math.sqrt(noise) * normal(u);
+    }
+    const fit = fitGaussianMixture({ data, shape: [N, d] }, { components: 1, iterations: 200, seed, covariance: 'lowrank', rank: 2 });
+    monotone(fit.logLikelihood);
+    const { U, diag } = (fit.covs[0] as { lowRank: { U: Float64Array; diag: number } }).lowRank;
+    expect(Math.abs(diag / noise - 1), ctx).toBeLessThan(0.1);
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) {
+        const est = U[i * 2]! * U[j * 2]! + U[i * 2 + 1]! * U[j * 2 + 1]! + (i === j ? diag : 0);
+        const tru = W[i * 2]! * W[j * 2]! + W[i * 2 + 1]! * W[j * 2 + 1]! + (i === j ? noise : 0);
+        const scale = Math.sqrt((W[i * 2]! ** 2 + W[i * 2 + 1]! ** 2 + noise) * (W[j * 2]! ** 2 + W[j * 2 + 1]! ** 2 + noise));
+        expect(Math.abs(est - tru) / scale, `${ctx} (${i},${j})`).toBeLessThan(0.08);
+      }
+    }
+  });
+
+  it('is deterministic in its seed and rejects bad options', () => {
+    const ds = digitsDataset({ count: 40, size: 8, seed: 3 });
+    const a = fitGaussianMixture(ds, { components: 3, iterations: 3, seed: 11 });
+    const b = fitGaussianMixture(ds, { components: 3, iterations: 3, seed: 11 });
+    expect(a.logLikelihood).toEqual(b.logLikelihood);
+    expect(() => fitGaussianMixture(ds, { components: 0 })).toThrow(TesseraError);
+    expect(() => fitGaussianMixture(ds, { components: 2, covariance: 'full' as 'diag' })).toThrow(/'diag' or 'lowrank'/);
+    expect(() => fitGaussianMixture({ data: [1, 2, 3], shape: [2, 2] }, { components: 1 })).toThrow(/does not match shape/);
+  });
+});
