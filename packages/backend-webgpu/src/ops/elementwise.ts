@@ -110,8 +110,8 @@ export function lincomb(B: WebGPUBackend, coefs: readonly number[], xs: readonly
 }
 
 export function unary(B: WebGPUBackend, op: UnaryOp, x: Tensor): Tensor {
-  const buf = B.buf(x, op);
   if (!UNARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `unary: unknown op '${op}'`);
+  const buf = B.buf(x, op);
   if (x.dtype !== 'float32' && FLOAT_ONLY.has(op)) {
     throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${x.dtype} ${fmtShape(x.shape)}`);
   }
@@ -154,6 +154,7 @@ function access(o: Operand, out: readonly number[]): Access {
 }
 
 export function binary(B: WebGPUBackend, op: BinaryOp, a: Tensor | number, b: Tensor | number): Tensor {
+  if (!BINARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `binary: unknown op '${op}'`);
   const A = operand(B, op, a, b, 'a');
   const Bo = operand(B, op, b, a, 'b');
   if (A.dtype !== Bo.dtype) {
@@ -166,7 +167,6 @@ export function binary(B: WebGPUBackend, op: BinaryOp, a: Tensor | number, b: Te
     throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${A.dtype}`);
   }
   const shape = shapes.broadcastShapes(op, A.shape, Bo.shape);
-  if (!BINARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `binary: unknown op '${op}'`);
   const outDtype: DType = COMPARE.has(op) ? 'uint32' : A.dtype;
   const out = B.make(shape, outDtype);
   const t = wtype(A.dtype);

@@ -41,9 +41,9 @@ export function reduce(
   axes: number | readonly number[] | undefined,
   keepDims: boolean,
 ): Tensor {
+  if (!REDUCE_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `reduce: unknown op '${op}'`);
   B.buf(x, op);
   const ax = shapes.normAxes(op, axes, x.rank);
-  if (!REDUCE_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `reduce: unknown op '${op}'`);
   const intOk = op === 'sum' || op === 'max' || op === 'min' || op === 'prod';
   const outDtype = x.dtype !== 'float32' && intOk ? x.dtype : 'float32';
   const len = ax.reduce((p, i) => p * x.shape[i]!, 1);

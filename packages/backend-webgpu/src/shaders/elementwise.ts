@@ -22,7 +22,7 @@ const FLOAT_UNARY: Record<UnaryOp, string> = {
   tanh: 'm_tanh(x)',
   sigmoid: '1.0 / (1.0 + m_exp(-x))',
   softplus: 'select(m_log1p(m_exp(x)), x, x > 20.0)',
-  relu: 'select(0.0, x, x > 0.0)',
+  relu: 'select(0.0, x, x > 0.0 || m_isnan(x))',
   silu: 'x / (1.0 + m_exp(-x))',
   gelu: '0.5 * x * (1.0 + m_erf(x * 0.707106781))',
   erf: 'm_erf(x)',
