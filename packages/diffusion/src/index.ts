@@ -1,2 +1,59 @@
-// @tessera/diffusion: forward noising, prediction conversions, k-diffusion samplers, diffusers-compatible schedulers.
+/**
+ * @tessera/diffusion: forward noising, prediction conversions, k-diffusion samplers, guidance and
+ * editing helpers, and diffusers-compatible schedulers.
+ *
+ * @example
+ * import { sample } from '@tessera/diffusion';
+ * const x0 = await sample('dpmpp_2m', { denoiser, x, sigmas, seed: 0 });
+ */
+
+export { SampleContext } from './context.js';
+export { type InpaintOptions, img2img, img2imgSigmas, inpaint, maskedDenoiser } from './editing.js';
+export {
+  type AlphaSigma,
+  addNoise,
+  alphaSigma,
+  convertPrediction,
+  type NoiseLevel,
+  type Prediction,
+  predictionCoefs,
+} from './forward.js';
+export {
+  type CfgOptions,
+  cfgDenoiser,
+  clipDenoiser,
+  dynamicThreshold,
+  rescaleGuidance,
+  rowQuantile,
+  type ThresholdOptions,
+  thresholdDenoiser,
+} from './guidance.js';
+export {
+  BrownianTree,
+  type BrownianTreeOptions,
+  brownianTreeNoiseSampler,
+  philoxNoiseSampler,
+} from './noise.js';
+export { DETERMINISTIC_SAMPLERS, SAMPLER_NAMES, type SamplerName, sample } from './sample.js';
+export { ancestralStep, type SamplerFn } from './samplers/basic.js';
 export * from './schedulers/index.js';
+export type {
+  Denoiser,
+  NoiseSampler,
+  SampleOptions,
+  SamplerOptions,
+  StepInfo,
+  TimestepModel,
+} from './types.js';
+export {
+  type DiscreteDenoiserOptions,
+  discreteDenoiser,
+  epsDenoiser,
+  type FlowDenoiserOptions,
+  flowDenoiser,
+  flowTimeToSigma,
+  logSigmasFromAlphasCumprod,
+  sigmaToFlowTime,
+  sigmaToTimestep,
+  timestepToSigma,
+} from './wrappers.js';

@@ -1,0 +1,228 @@
+import { type Backend, check, fmtShape, keep, scope, type Tensor, TesseraError } from '@tessera/core';
+import { brownianTreeNoiseSampler } from './noise.js';
+import type { NoiseSampler, SampleOptions } from './types.js';
+
+/** Noise draws per step reserved in the Philox stream (step i, draw j starts at word 2·size·(8i + j)). */
+const DRAWS_PER_STEP = 8;
+
+/**
+ * The runtime a sampler function works against: validated sigmas, the denoiser call with progress
+ * reporting, noise, fused linear combinations, and tensors carried across steps.
+ */
+export class SampleContext {
+  readonly backend: Backend;
+  readonly sigmas: Float64Array;
+  readonly steps: number;
+  readonly opts: SampleOptions;
+  readonly seed: number;
+  readonly #x0: Tensor;
+  readonly #carried = new Map<string, Tensor>();
+  readonly #retired = new Set<Tensor>();
+  #noise: NoiseSampler | undefined;
+  #ownNoise: { dispose(): void } | undefined;
+  #step = 0;
+  #draw = 0;
+  #reported = false;
+
+  constructor(opts: SampleOptions, defaultNoise: 'philox' | 'brownian') {
+    const { x, denoiser } = opts;
+    check(
+      typeof denoiser === 'function',
+      'INVALID_ARGUMENT',
+      `sample: denoiser must be a function, got ${typeof denoiser}`,
+    );
+    check(x && typeof x === 'object' && 'shape' in x, 'INVALID_ARGUMENT', 'sample: x must be a Tensor');
+    check(
+      x.dtype === 'float32',
+      'DTYPE_MISMATCH',
+      () => `sample: x must be float32, got ${x.dtype} ${fmtShape(x.shape)}`,
+    );
+    check(!x.isDisposed, 'DISPOSED', `sample: x (tensor #${x.id}) was disposed`);
+    const s = Float64Array.from(opts.sigmas ?? []);
+    check(s.length >= 1, 'INVALID_ARGUMENT', 'sample: sigmas must hold at least one value');
+    for (let i = 0; i < s.length; i++) {
+      check(
+        Number.isFinite(s[i]!) && s[i]! >= 0,
+        'INVALID_ARGUMENT',
+        () => `sample: sigmas[${i}] must be finite and ≥ 0, got ${s[i]}`,
+      );
+      if (i > 0) {
+        check(
+          s[i]! < s[i - 1]!,
+          'INVALID_ARGUMENT',
+          () =>
+            `sample: sigmas must be strictly descending, got sigmas[${i - 1}]=${s[i - 1]}, sigmas[${i}]=${s[i]}`,
+        );
+      }
+    }
+    check(s.length < 2 || s[0]! > 0, 'INVALID_ARGUMENT', 'sample: sigmas[0] must be positive');
+    const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
+    check(
+      Number.isSafeInteger(seed) && seed >= 0,
+      'INVALID_ARGUMENT',
+      `sample: seed must be a non-negative safe integer, got ${seed}`,
+    );
+    this.backend = x.backend;
+    this.sigmas = s;
+    this.steps = s.length - 1;
+    this.opts = opts;
+    this.seed = seed;
+    this.#x0 = x;
+    const ns = opts.noiseSampler ?? defaultNoise;
+    if (typeof ns === 'function') this.#noise = ns;
+    else if (ns === 'brownian') {
+      const pos = [...s].filter((v) => v > 0);
+      const lo = Math.min(...pos);
+      const hi = Math.max(...pos);
+      if (hi > lo) {
+        const ns = brownianTreeNoiseSampler(x, lo, hi, seed);
+        this.#noise = ns;
+        this.#ownNoise = ns;
+      }
+    } else {
+      check(
+        ns === 'philox',
+        'INVALID_ARGUMENT',
+        `sample: noiseSampler must be 'philox', 'brownian' or a function, got ${String(ns)}`,
+      );
+    }
+  }
+
+  /** Fused Σ cᵢ·xᵢ on the sample's backend. */
+  lc(coefs: readonly number[], xs: readonly Tensor[]): Tensor {
+    return this.backend.lincomb(coefs, xs);
+  }
+
+  /** Standard normal draw from the Philox stream at a step-dependent offset. */
+  randn(): Tensor {
+    const shape = this.#x0.shape;
+    const size = this.#x0.size;
+    check(this.#draw < DRAWS_PER_STEP, 'OUT_OF_RANGE', 'sample: too many noise draws in one step');
+    const offset = 2 * size * (DRAWS_PER_STEP * this.#step + this.#draw++);
+    return this.backend.randn(shape, { seed: this.seed, offset });
+  }
+
+  /** Noise for the interval (sigma → sigmaNext) from the configured noise sampler. */
+  noise(sigma: number, sigmaNext: number): Tensor {
+    if (!this.#noise) return this.randn();
+    const z = this.#noise(sigma, sigmaNext);
+    this.#checkOut('noiseSampler', z);
+    return z;
+  }
+
+  #checkOut(what: string, t: Tensor): void {
+    const x = this.#x0;
+    check(
+      t && typeof t === 'object' && 'shape' in t,
+      'INVALID_ARGUMENT',
+      `sample: ${what} must return a Tensor`,
+    );
+    check(
+      t.shape.length === x.shape.length && t.shape.every((d, i) => d === x.shape[i]),
+      'SHAPE_MISMATCH',
+      () => `sample: ${what} returned shape ${fmtShape(t.shape)}, expected ${fmtShape(x.shape)}`,
+    );
+    check(
+      t.backend === this.backend,
+      'BACKEND_MISMATCH',
+      () => `sample: ${what} returned a tensor on '${t.backend.name}', expected '${this.backend.name}'`,
+    );
+  }
+
+  /** Calls the denoiser at (x, sigma). The first call of a step also fires the progress callback. */
+  async model(x: Tensor, sigma: number, sigmaHat = sigma): Promise<Tensor> {
+    const d = await this.opts.denoiser(x, sigmaHat, this.opts.cond);
+    this.#checkOut('denoiser', d);
+    if (!this.#reported) {
+      this.#reported = true;
+      const cb = this.opts.callback;
+      if (cb) {
+        const i = this.#step;
+        await cb({
+          step: i,
+          total: this.steps,
+          sigma,
+          sigmaNext: this.sigmas[i + 1]!,
+          sigmaHat,
+          x,
+          denoised: d,
+        });
+      }
+    }
+    return d;
+  }
+
+  /**
+   * Keeps `t` alive across steps under `key` (undefined: forget the key). What was kept there before
+   * stays valid until the current step ends, then is disposed unless still carried. Everything carried
+   * is disposed when the run ends.
+   */
+  carry(key: string, t: Tensor | undefined): void {
+    const old = this.#carried.get(key);
+    if (t) {
+      keep(t);
+      this.#carried.set(key, t);
+    } else this.#carried.delete(key);
+    if (old && old !== t) this.#retired.add(old);
+  }
+
+  #retire(): void {
+    const live = new Set(this.#carried.values());
+    for (const t of this.#retired) if (!live.has(t)) t.dispose();
+    this.#retired.clear();
+  }
+
+  /** A carried tensor. */
+  get(key: string): Tensor | undefined {
+    return this.#carried.get(key);
+  }
+
+  /**
+   * Churn (Karras et al. Algorithm 2): raises σ to σ̂ = σ(1 + γ) with fresh noise when s_tmin ≤ σ ≤ s_tmax.
+   */
+  churn(i: number, x: Tensor): { x: Tensor; sigmaHat: number } {
+    const { s_churn = 0, s_tmin = 0, s_tmax = Number.POSITIVE_INFINITY, s_noise = 1 } = this.opts;
+    const s = this.sigmas[i]!;
+    const gamma = s_tmin <= s && s <= s_tmax ? Math.min(s_churn / this.steps, Math.SQRT2 - 1) : 0;
+    if (!(gamma > 0)) return { x, sigmaHat: s };
+    const sh = s * (gamma + 1);
+    const z = this.randn();
+    return { x: this.lc([1, s_noise * Math.sqrt(sh * sh - s * s)], [x, z]), sigmaHat: sh };
+  }
+
+  /**
+   * Runs `body` once per step inside its own scope, passing the current sample and taking the next one.
+   * Checks the abort signal before every step. Returns a fresh tensor the caller owns.
+   */
+  async loop(body: (i: number, x: Tensor) => Promise<Tensor>): Promise<Tensor> {
+    let cur = this.#x0;
+    try {
+      for (let i = 0; i < this.steps; i++) {
+        if (this.opts.signal?.aborted) {
+          throw new TesseraError('ABORTED', `sample: aborted before step ${i + 1} of ${this.steps}`, {
+            cause: this.opts.signal.reason,
+          });
+        }
+        this.#step = i;
+        this.#draw = 0;
+        this.#reported = false;
+        const input = cur;
+        let next = await scope(() => body(i, input));
+        this.#retire();
+        if ([...this.#carried.values()].includes(next)) next = this.lc([1], [next]);
+        if (input !== this.#x0 && input !== next) input.dispose();
+        cur = next;
+      }
+      if (cur === this.#x0) cur = this.lc([1], [cur]);
+      return cur;
+    } catch (e) {
+      if (cur !== this.#x0) cur.dispose();
+      throw e;
+    } finally {
+      for (const t of this.#carried.values()) this.#retired.add(t);
+      this.#carried.clear();
+      this.#retire();
+      this.#ownNoise?.dispose();
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import { type Tensor, TesseraError } from '@tessera/core';
+import { SampleContext } from './context.js';
+import {
+  ddim,
+  ddpm,
+  dpm2,
+  dpm2Ancestral,
+  euler,
+  eulerAncestral,
+  heun,
+  lcm,
+  lms,
+  type SamplerFn,
+} from './samplers/basic.js';
+import { dpmpp2m, dpmpp2mSde, dpmpp2sAncestral, dpmpp3mSde, dpmppSde } from './samplers/dpmpp.js';
+import { deis, unipc } from './samplers/multistep.js';
+import type { SampleOptions } from './types.js';
+
+interface Entry {
+  fn: SamplerFn;
+  noise: 'philox' | 'brownian';
+  defaults?: Partial<SampleOptions>;
+}
+
+const REGISTRY = {
+  euler: { fn: euler, noise: 'philox' },
+  euler_ancestral: { fn: eulerAncestral, noise: 'philox' },
+  heun: { fn: heun, noise: 'philox' },
+  dpm_2: { fn: dpm2, noise: 'philox' },
+  dpm_2_ancestral: { fn: dpm2Ancestral, noise: 'philox' },
+  lms: { fn: lms, noise: 'philox' },
+  dpmpp_2s_ancestral: { fn: dpmpp2sAncestral, noise: 'philox' },
+  dpmpp_sde: { fn: dpmppSde, noise: 'brownian' },
+  dpmpp_2m: { fn: dpmpp2m, noise: 'philox' },
+  dpmpp_2m_sde: { fn: dpmpp2mSde, noise: 'brownian' },
+  dpmpp_2m_sde_heun: { fn: dpmpp2mSde, noise: 'brownian', defaults: { solver_type: 'heun' } },
+  dpmpp_3m_sde: { fn: dpmpp3mSde, noise: 'brownian' },
+  ddim: { fn: ddim, noise: 'philox' },
+  ddpm: { fn: ddpm, noise: 'philox' },
+  unipc: { fn: unipc, noise: 'philox' },
+  unipc_bh2: { fn: unipc, noise: 'philox', defaults: { variant: 'bh2' } },
+  deis: { fn: deis, noise: 'philox' },
+  lcm: { fn: lcm, noise: 'philox' },
+} satisfies Record<string, Entry>;
+
+/** Names accepted by {@link sample} (k-diffusion's, plus ComfyUI-style aliases for variants). */
+export type SamplerName = keyof typeof REGISTRY;
+
+/** Every sampler name, in registry order. */
+export const SAMPLER_NAMES = Object.keys(REGISTRY) as SamplerName[];
+
+/** Samplers whose result does not depend on the seed (with their default options). */
+export const DETERMINISTIC_SAMPLERS: readonly SamplerName[] = [
+  'euler',
+  'heun',
+  'dpm_2',
+  'lms',
+  'dpmpp_2m',
+  'ddim',
+  'unipc',
+  'unipc_bh2',
+  'deis',
+];
+
+/**
+ * Runs the sampler `name` (k-diffusion names and semantics) from `x` at `sigmas[0]` down the noise levels
+ * `sigmas`, calling `denoiser(x, σ, cond)` for x0 estimates. Each step runs in its own scope, so every
+ * intermediate tensor is freed; no value is read back to the host between steps. Returns a fresh tensor
+ * (the caller disposes it); `x` itself is left untouched.
+ *
+ * @example
+ * const x0 = await sample('dpmpp_2m', { denoiser, x, sigmas, seed: 0 });
+ */
+export async function sample(name: SamplerName, options: SampleOptions): Promise<Tensor> {
+  const entry: Entry | undefined = (REGISTRY as Record<string, Entry>)[name];
+  if (!entry) {
+    throw new TesseraError(
+      'UNKNOWN_NAME',
+      `sample: unknown sampler '${String(name)}', expected one of ${SAMPLER_NAMES.join(', ')}`,
+    );
+  }
+  const opts = entry.defaults ? { ...entry.defaults, ...options } : options;
+  return entry.fn(new SampleContext(opts, entry.noise));
+}

@@ -1,0 +1,186 @@
+// Wrappers that turn timestep-conditioned networks into k-diffusion denoisers D(x, σ) → x0, as
+// k-diffusion's CompVisDenoiser / CompVisVDenoiser (DiscreteSchedule.sigma_to_t) and diffusers'
+// `_sigma_to_t` do: σ → t by linear interpolation in log σ over the training schedule, input scaled
+// by c_in = 1/√(σ²+1) into the VP frame.
+import { check, fmtShape, type Tensor } from '@tessera/core';
+import { predictionCoefs } from './forward.js';
+import type { Denoiser, TimestepModel } from './types.js';
+
+/** log σ_i = log √((1−ᾱ_i)/ᾱ_i) of a training schedule, ascending in i. */
+export function logSigmasFromAlphasCumprod(alphasCumprod: ArrayLike<number>): Float64Array {
+  check(
+    alphasCumprod.length >= 2,
+    'INVALID_ARGUMENT',
+    `alphasCumprod must hold at least 2 values, got ${alphasCumprod.length}`,
+  );
+  const out = new Float64Array(alphasCumprod.length);
+  for (let i = 0; i < out.length; i++) {
+    const a = alphasCumprod[i]!;
+    check(a > 0 && a < 1, 'INVALID_ARGUMENT', () => `alphasCumprod[${i}] must be in (0, 1), got ${a}`);
+    out[i] = 0.5 * Math.log((1 - a) / a);
+  }
+  for (let i = 1; i < out.length; i++) {
+    check(
+      out[i]! > out[i - 1]!,
+      'INVALID_ARGUMENT',
+      `alphasCumprod must be strictly decreasing (at index ${i})`,
+    );
+  }
+  return out;
+}
+
+/**
+ * σ → t: diffusers' `_sigma_to_t` (piecewise-linear in log σ, clamped to [0, T−1]); with `quantize`,
+ * the index of the nearest training σ in log space (k-diffusion `sigma_to_t(quantize=True)`).
+ */
+export function sigmaToTimestep(sigma: number, logSigmas: ArrayLike<number>, quantize = false): number {
+  const ls = Math.log(Math.max(sigma, 1e-10));
+  const n = logSigmas.length;
+  if (quantize) {
+    let best = 0;
+    for (let i = 1; i < n; i++) if (Math.abs(ls - logSigmas[i]!) < Math.abs(ls - logSigmas[best]!)) best = i;
+    return best;
+  }
+  let low = 0;
+  for (let i = 0; i < n; i++) if (ls >= logSigmas[i]!) low = i;
+  low = Math.min(low, n - 2);
+  const lo = logSigmas[low]!;
+  const hi = logSigmas[low + 1]!;
+  const w = Math.min(Math.max((lo - ls) / (lo - hi), 0), 1);
+  return (1 - w) * low + w * (low + 1);
+}
+
+/** t → σ: k-diffusion's `t_to_sigma` (linear interpolation of log σ between neighbouring indices). */
+export function timestepToSigma(t: number, logSigmas: ArrayLike<number>): number {
+  const n = logSigmas.length;
+  check(t >= 0 && t <= n - 1, 'OUT_OF_RANGE', `timestepToSigma: t must be in [0, ${n - 1}], got ${t}`);
+  const lo = Math.floor(t);
+  const hi = Math.ceil(t);
+  const w = t - lo;
+  return Math.exp((1 - w) * logSigmas[lo]! + w * logSigmas[hi]!);
+}
+
+/** Options of {@link discreteDenoiser}. */
+export interface DiscreteDenoiserOptions {
+  /** The training schedule's ᾱ (e.g. from `@tessera/schedules`' `alphasCumprod`). */
+  alphasCumprod: ArrayLike<number>;
+  /** What the network predicts. Default 'eps'. */
+  prediction?: 'eps' | 'v' | 'x0';
+  /** Pass integer timesteps (nearest training σ) instead of interpolated float ones. Default false. */
+  quantize?: boolean;
+}
+
+function checkOut(op: string, out: Tensor, x: Tensor): void {
+  check(
+    out &&
+      typeof out === 'object' &&
+      out.shape?.length === x.shape.length &&
+      out.shape.every((d, i) => d === x.shape[i]),
+    'SHAPE_MISMATCH',
+    () =>
+      `${op}: the model returned ${out?.shape ? fmtShape(out.shape) : String(out)}, expected ${fmtShape(x.shape)}`,
+  );
+}
+
+/**
+ * Wraps a VP network `model(x_t, t)` trained on a discrete schedule (ε-, v- or x0-prediction, diffusers
+ * style) into a denoiser D(x, σ): it feeds x/√(σ²+1) at t(σ) and converts the prediction to x0.
+ */
+export function discreteDenoiser(model: TimestepModel, options: DiscreteDenoiserOptions): Denoiser {
+  const logSigmas = logSigmasFromAlphasCumprod(options.alphasCumprod);
+  const prediction = options.prediction ?? 'eps';
+  check(
+    ['eps', 'v', 'x0'].includes(prediction),
+    'UNKNOWN_NAME',
+    `discreteDenoiser: prediction must be 'eps', 'v' or 'x0', got '${prediction}'`,
+  );
+  const quantize = options.quantize ?? false;
+  const op = `${prediction}Denoiser`;
+  return async (x, sigma, cond) => {
+    const cin = 1 / Math.sqrt(sigma * sigma + 1);
+    const xin = x.backend.lincomb([cin], [x]);
+    const out = await model(xin, sigmaToTimestep(sigma, logSigmas, quantize), cond);
+    checkOut(op, out, x);
+    // In the VP frame x_vp = cin·x has α = cin and σ_vp = σ·cin.
+    const [cx, cp] = predictionCoefs(prediction, 'x0', { alpha: cin, sigma: sigma * cin });
+    const d = x.backend.lincomb([cx * cin, cp], [x, out]);
+    xin.dispose();
+    if (out !== x) out.dispose();
+    return d;
+  };
+}
+
+/** {@link discreteDenoiser} for an ε-prediction model (k-diffusion `CompVisDenoiser`). */
+export function epsDenoiser(
+  model: TimestepModel,
+  options: Omit<DiscreteDenoiserOptions, 'prediction'>,
+): Denoiser {
+  return discreteDenoiser(model, { ...options, prediction: 'eps' });
+}
+
+/** {@link discreteDenoiser} for a v-prediction model (k-diffusion `CompVisVDenoiser`). */
+export function vDenoiser(
+  model: TimestepModel,
+  options: Omit<DiscreteDenoiserOptions, 'prediction'>,
+): Denoiser {
+  return discreteDenoiser(model, { ...options, prediction: 'v' });
+}
+
+/** Options of {@link flowDenoiser}. */
+export interface FlowDenoiserOptions {
+  /** Factor from flow time t ∈ [0, 1] to the model's timestep (diffusers passes t·1000). Default 1000. */
+  timestepScale?: number;
+  /**
+   * 've' (default): σ is the VE noise level, t = σ/(1+σ), and the sample is scaled by 1/(1+σ) — every
+   * sampler's exactness assumptions hold. 'flow': σ *is* the flow time t ∈ [0, 1] and x is the flow
+   * sample itself (ComfyUI's convention; start from pure noise at σ = 1).
+   */
+  space?: 've' | 'flow';
+}
+
+/**
+ * Wraps a rectified-flow velocity model `model(x_t, t)` (x_t = (1−t)x0 + tε, velocity ε − x0) into a
+ * denoiser: x0 = x_t − t·v.
+ */
+export function flowDenoiser(model: TimestepModel, options: FlowDenoiserOptions = {}): Denoiser {
+  const scale = options.timestepScale ?? 1000;
+  const space = options.space ?? 've';
+  check(
+    space === 've' || space === 'flow',
+    'INVALID_ARGUMENT',
+    `flowDenoiser: space must be 've' or 'flow', got '${String(space)}'`,
+  );
+  return async (x, sigma, cond) => {
+    let t: number;
+    let cin: number;
+    if (space === 've') {
+      t = sigma / (1 + sigma);
+      cin = 1 / (1 + sigma);
+    } else {
+      check(
+        sigma >= 0 && sigma <= 1,
+        'OUT_OF_RANGE',
+        `flowDenoiser: in 'flow' space sigma is the flow time and must be in [0, 1], got ${sigma}`,
+      );
+      t = sigma;
+      cin = 1;
+    }
+    const xin = cin === 1 ? x : x.backend.lincomb([cin], [x]);
+    const v = await model(xin, t * scale, cond);
+    checkOut('flowDenoiser', v, x);
+    const d = x.backend.lincomb([cin, -t], [x, v]);
+    if (xin !== x) xin.dispose();
+    if (v !== x) v.dispose();
+    return d;
+  };
+}
+
+/** VE σ of a flow time t: σ = t/(1−t). */
+export function flowTimeToSigma(t: number): number {
+  return t / (1 - t);
+}
+
+/** Flow time of a VE σ: t = σ/(1+σ). */
+export function sigmaToFlowTime(sigma: number): number {
+  return sigma / (1 + sigma);
+}
