@@ -1,5 +1,6 @@
 import { type DType, TesseraError, type TypedArray } from '@tessera/core';
 import { elemOf, GraphBuilder } from './graph.js';
+import type { OnnxElem } from './proto.js';
 import type { InferenceSession, OrtRuntime, OrtTensor } from './runtime.js';
 
 /** Where a tensor's value will be: an ort.Tensor once every op before it in the queue has run. */
@@ -104,6 +105,45 @@ export class Engine {
     };
     slot.ready.catch(noop);
     return slot;
+  }
+
+  /**
+   * Enqueues one run of a user model with named feeds and returns one slot per fetched output. Nothing
+   * is read back: outputs stay where the session put them (GPU buffers with `gpuResident`).
+   */
+  runModel(session: InferenceSession, feeds: Record<string, Feed>, fetch: readonly string[], what: string): Slot[] {
+    const step = this.enqueue(async () => {
+      const inputs: Record<string, OrtTensor> = {};
+      for (const [name, f] of Object.entries(feeds)) inputs[name] = isSlot(f) ? (f.value ?? (await f.ready)) : f;
+      try {
+        return await session.run(inputs, [...fetch]);
+      } catch (err) {
+        throw new TesseraError('MODEL_MISMATCH', `${what}: ONNX Runtime failed: ${(err as Error).message}`, { cause: err });
+      }
+    });
+    step.catch(noop);
+    return fetch.map((name) => {
+      const slot: Slot = {
+        ready: step.then((o) => {
+          slot.value = o[name] as OrtTensor;
+          return slot.value;
+        }),
+      };
+      slot.ready.catch(noop);
+      return slot;
+    });
+  }
+
+  /** Creates a session for a user model with this engine's providers and output placement. */
+  createSession(model: Uint8Array | string, extra?: InferenceSession.SessionOptions): Promise<InferenceSession> {
+    const opts: InferenceSession.SessionOptions = { ...this.#options, ...extra };
+    if (this.#gpuOutputs) opts.preferredOutputLocation = 'gpu-buffer';
+    return this.#ort.InferenceSession.create(model, opts);
+  }
+
+  /** Converts a slot's element type with a cast graph (e.g. int32 → int64 for token ids). */
+  convert(slot: Feed, from: OnnxElem, to: OnnxElem): Slot {
+    return this.run(`convert:${from}:${to}`, (g) => g.output(g.cast(g.input(from), to), to), [slot]);
   }
 
   /** A slot that holds a host tensor already. */

@@ -25,8 +25,7 @@ export class GraphBuilder {
   #n = 0;
 
   /** Declares the next input (unknown shape unless `dims` is given) and returns its name. */
-  input(elem: OnnxElem, dims?: readonly (number | string)[]): string {
-    const name = `in${this.inputs.length}`;
+  input(elem: OnnxElem, dims?: readonly (number | string)[], name = `in${this.inputs.length}`): string {
     this.inputs.push(dims ? { name, elem, dims } : { name, elem });
     return name;
   }
@@ -70,15 +69,16 @@ export class GraphBuilder {
     return this.op('Cast', [x], { to: CAST_CODES[elem] });
   }
 
-  /** Marks `name` as the graph output `out` of type `elem`. */
-  output(name: string, elem: OnnxElem): void {
-    this.nodes.push({ op: 'Identity', inputs: [name], outputs: ['out'] });
-    this.outputs.push({ name: 'out', elem });
+  /** Marks value `v` as the graph output `name` (default `out`) of type `elem`. */
+  output(v: string, elem: OnnxElem, name = 'out', dims?: readonly (number | string)[]): void {
+    this.nodes.push({ op: 'Identity', inputs: [v], outputs: [name] });
+    this.outputs.push(dims ? { name, elem, dims } : { name, elem });
   }
 
   /** Serialises the graph as an opset-18 model. */
-  encode(name: string): Uint8Array {
+  encode(name: string, docString?: string): Uint8Array {
     return encodeModel({
+      docString,
       nodes: this.nodes,
       inputs: this.inputs,
       outputs: this.outputs,
@@ -95,6 +95,7 @@ const CAST_CODES: Record<OnnxElem, number> = {
   int32: 6,
   int64: 7,
   bool: 9,
+  float16: 10,
   double: 11,
   uint32: 12,
 };

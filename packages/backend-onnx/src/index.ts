@@ -4,6 +4,24 @@
  */
 export { OnnxBackend } from './backend.js';
 export { createOnnxBackend, type OnnxBackendOptions } from './create.js';
+export {
+  type DiscreteSchedule,
+  onnxDenoiser,
+  type OnnxDenoiser,
+  type OnnxDenoiserCond,
+  type OnnxDenoiserOptions,
+  type PredictionType,
+  scheduleSigmas,
+  sigmaToTimestep,
+} from './denoiser.js';
+export {
+  type DiagComponent,
+  diagonalMixture,
+  type ExportDenoiserOptions,
+  exportGaussianMixtureDenoiser,
+  type MixtureParams,
+  type SpectralComponent,
+} from './export-gmm.js';
 export { GraphBuilder } from './graph.js';
 export {
   type AttrValue,
@@ -14,4 +32,7 @@ export {
   type TensorInit,
   type ValueInit,
 } from './proto.js';
+export { onnxModel, OnnxModel, type ModelSource, type OnnxModelOptions } from './model.js';
+export { fmtSpec, type IOSpec, type ModelExpectation, type ValueExpectation } from './model-io.js';
+export { type ModelHeader, readModelHeader } from './proto-read.js';
 export type { ExecutionProvider, OrtRuntime } from './runtime.js';

@@ -13,6 +13,7 @@ export const ONNX_DTYPE = {
   int32: 6,
   int64: 7,
   bool: 9,
+  float16: 10,
   double: 11,
   uint32: 12,
 } as const;
@@ -173,6 +174,8 @@ function rawBytes(t: TensorInit): Uint8Array {
       for (let i = 0; i < n; i++) a[i] = BigInt(t.data[i] as number | bigint);
       return new Uint8Array(a.buffer);
     }
+    case 'float16':
+      throw new Error('float16 initializers are not supported by this writer');
     case 'bool':
     case 'uint8':
       return Uint8Array.from(t.data as ArrayLike<number>);
