@@ -1,0 +1,192 @@
+import type { Backend } from '@tessera/core';
+import { EmaCodebook, kmeans, kmeansPlusPlus, kmeansStep, UsageMeter } from '@tessera/tokenizers';
+import { describe, expect, it } from 'vitest';
+import { testBackends } from '../../../test-utils/backends.ts';
+import { blobs, bruteNearest, freshSeed, maxAbsDiff, uniforms } from './helpers.ts';
+
+const backends = await testBackends();
+
+/** Float64 mean squared distance to the nearest code. */
+function distortion64(data: ArrayLike<number>, codes: ArrayLike<number>, D: number): number {
+  const { d } = bruteNearest(data, codes, D);
+  return d.reduce((a, b) => a + b, 0) / d.length;
+}
+
+/** Rows of `data` chosen by `rows` (float32 copies). */
+function pickRows(data: Float32Array, rows: ArrayLike<number>, D: number): Float32Array {
+  const out = new Float32Array(rows.length * D);
+  for (let i = 0; i < rows.length; i++) out.set(data.subarray(rows[i]! * D, rows[i]! * D + D), i * D);
+  return out;
+}
+
+describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
+  it('one k-means step equals a float64 Lloyd step (empty clusters stay put)', async () => {
+    const seed = freshSeed(21);
+    const [K, D, N] = [6, 3, 600];
+    const { data } = blobs(seed, 5, D, N, 0.5);
+    const u = uniforms(seed + 9, K);
+    const init = pickRows(
+      data,
+      Array.from(u, (v) => Math.floor(v * N)),
+      D,
+    );
+    init.set([1e3, 1e3, 1e3], (K - 1) * D); // a far code that gets no rows
+    const r = kmeansStep(B.tensor(data, [N, D]), B.tensor(init, [K, D]));
+    // float64 Lloyd
+    const { idx } = bruteNearest(data, init, D);
+    const sums = new Float64Array(K * D);
+    const counts = new Float64Array(K);
+    for (let i = 0; i < N; i++) {
+      counts[idx[i]!]!++;
+      for (let d = 0; d < D; d++) sums[idx[i]! * D + d]! += data[i * D + d]!;
+    }
+    const want = Float64Array.from(init);
+    for (let k = 0; k < K; k++)
+      if (counts[k]! > 0) for (let d = 0; d < D; d++) want[k * D + d] = sums[k * D + d]! / counts[k]!;
+    expect(Array.from(await r.counts.data())).toEqual(Array.from(counts));
+    expect(maxAbsDiff(await r.codebook.data(), want), `seed ${seed}`).toBeLessThan(1e-4);
+    expect(counts[K - 1]).toBe(0);
+  });
+
+  it('k-means++ picks data rows, never a row twice, and both of two far points for K = 2', async () => {
+    const seed = freshSeed(22);
+    const [D, N] = [4, 300];
+    const { data } = blobs(seed, 4, D, N, 0.3);
+    const c = await kmeansPlusPlus(B.tensor(data, [N, D]), 8, { seed }).data();
+    const rows: number[] = [];
+    for (let k = 0; k < 8; k++) {
+      const r = bruteNearest(c.subarray(k * D, k * D + D), data, D);
+      expect(r.d[0]).toBe(0); // the centre is exactly a data row
+      rows.push(r.idx[0]!);
+    }
+    expect(new Set(rows).size).toBe(8);
+    // two distinct points: the second draw has D² weight 0 on the first, so it must pick the other
+    const two = Float32Array.from([0, 0, 0, 0, 5, 5, 5, 5]);
+    const c2 = Array.from(await kmeansPlusPlus(B.tensor(two, [2, D]), 2, { seed: seed + 1 }).data());
+    expect(c2.slice(0, 4).concat(c2.slice(4)).sort()).toEqual([0, 0, 0, 0, 5, 5, 5, 5]);
+    expect(c2[0]).not.toBe(c2[4]);
+  });
+
+  it('k-means from k-means++ seeds reaches the blob noise level; a seed gives the same codebook on every backend', async () => {
+    const seed = freshSeed(23);
+    const [K, D, N, sigma] = [6, 3, 900, 0.3];
+    const { data } = blobs(seed, K, D, N, sigma, 6);
+    const { codebook } = kmeans(B.tensor(data, [N, D]), K, { seed, iters: 8 });
+    const dist = distortion64(data, await codebook.data(), D);
+    // D·σ² is the distortion at the true centres; allow for an unlucky split of one blob
+    expect(dist, `seed ${seed}`).toBeLessThan(3 * D * sigma * sigma + 2);
+    const seeds = await kmeansPlusPlus(B.tensor(data, [N, D]), K, { seed }).data();
+    const cpu = await kmeansPlusPlus(backends[0]![1].tensor(data, [N, D]), K, { seed }).data();
+    expect(Array.from(seeds)).toEqual(Array.from(cpu));
+  });
+
+  it('one EMA update equals the float64 formula with Laplace smoothing', async () => {
+    const seed = freshSeed(24);
+    const [K, D, N] = [5, 2, 200];
+    const { data } = blobs(seed, 4, D, N, 0.5);
+    const init = pickRows(data, [0, 40, 80, 120, 160], D);
+    const [g, eps] = [0.9, 1e-5];
+    const ema = new EmaCodebook({ codebook: B.tensor(init, [K, D]), decay: g, eps });
+    ema.update(B.tensor(data, [N, D])).dispose();
+    // vector-quantize-pytorch EuclideanCodebook.forward: N ← γN + (1−γ)n, M ← γM + (1−γ)Σz,
+    // Ñ = (N + ε)/(ΣN + Kε)·ΣN, codes = M/Ñ; state starts at N = 1, M = codes.
+    const { idx } = bruteNearest(data, init, D);
+    const cs = new Float64Array(K).fill(g);
+    const ea = Float64Array.from(init, (v) => g * v);
+    for (let i = 0; i < N; i++) {
+      cs[idx[i]!]! += 1 - g;
+      for (let d = 0; d < D; d++) ea[idx[i]! * D + d]! += (1 - g) * data[i * D + d]!;
+    }
+    const tot = cs.reduce((a, b) => a + b, 0);
+    const want = new Float64Array(K * D);
+    for (let k = 0; k < K; k++) {
+      const sm = ((cs[k]! + eps) / (tot + K * eps)) * tot;
+      for (let d = 0; d < D; d++) want[k * D + d] = ea[k * D + d]! / sm;
+    }
+    expect(maxAbsDiff(await ema.clusterSize.data(), cs)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(await ema.codebook.data(), want), `seed ${seed}`).toBeLessThan(1e-4);
+    ema.dispose();
+  });
+
+  it('EMA k-means over batches reduces distortion on Gaussian blobs without growing memory', async () => {
+    const seed = freshSeed(25);
+    const [K, D, N, sigma] = [8, 4, 2048, 0.4];
+    const { data } = blobs(seed, K, D, N, sigma, 3);
+    // a poor start: all codes drawn from the first 64 rows
+    const u = uniforms(seed + 5, K);
+    const init = pickRows(
+      data,
+      Array.from(u, (v) => Math.floor(v * 64)),
+      D,
+    );
+    const d0 = distortion64(data, init, D);
+    const ema = new EmaCodebook({ codebook: B.tensor(init, [K, D]), decay: 0.8 });
+    const batches = Array.from({ length: 8 }, (_, b) =>
+      B.tensor(data.subarray(b * 256 * D, (b + 1) * 256 * D), [256, D]),
+    );
+    ema.update(batches[0]!).dispose();
+    const before = B.memory().tensors;
+    const curve: number[] = [];
+    for (let epoch = 0; epoch < 4; epoch++) {
+      for (const [b, x] of batches.entries()) {
+        ema.update(x).dispose();
+        ema.replaceDeadCodes(x, { threshold: 0.05, seed, offset: (epoch * 8 + b) * K });
+      }
+      curve.push(distortion64(data, await ema.codebook.data(), D));
+    }
+    expect(B.memory().tensors).toBe(before);
+    expect(curve[curve.length - 1]!, `d0 ${d0}, curve ${curve}, seed ${seed}`).toBeLessThan(0.7 * d0);
+    ema.dispose();
+  });
+
+  it('dead codes (EMA size below threshold) are replaced by batch rows; live codes stay', async () => {
+    const seed = freshSeed(26);
+    const [D, N] = [3, 100];
+    const { data } = blobs(seed, 2, D, N, 0.2);
+    const init = Float32Array.from([
+      ...data.subarray(0, D),
+      ...data.subarray(D, 2 * D),
+      1e3,
+      1e3,
+      1e3,
+      -1e3,
+      -1e3,
+      -1e3,
+    ]);
+    const ema = new EmaCodebook({ codebook: B.tensor(init, [4, D]), decay: 0.5 });
+    const x = B.tensor(data, [N, D]);
+    ema.update(x).dispose(); // codes 2, 3 get no rows: size 1 → 0.5
+    const live = Array.from((await ema.codebook.data()).subarray(0, 2 * D));
+    ema.replaceDeadCodes(x, { threshold: 0.6, seed, resetClusterSize: 2 });
+    const after = await ema.codebook.data();
+    expect(Array.from(after.subarray(0, 2 * D))).toEqual(live);
+    for (const k of [2, 3]) expect(bruteNearest(after.subarray(k * D, k * D + D), data, D).d[0]).toBe(0);
+    const cs = Array.from(await ema.clusterSize.data());
+    expect(cs.slice(2)).toEqual([2, 2]);
+    ema.dispose();
+  });
+
+  it('UsageMeter keeps exactly the last `window` indices (LlamaGen rolling codebook_used)', async () => {
+    const seed = freshSeed(27);
+    const K = 20;
+    const meter = new UsageMeter({ codebookSize: K, window: 50 });
+    const all: number[] = [];
+    const u = uniforms(seed, 200);
+    let o = 0;
+    for (const n of [30, 15, 40, 7, 60]) {
+      const batch = Array.from({ length: n }, () => Math.floor(u[o++]! ** 2 * K));
+      all.push(...batch);
+      meter.update(B.tensor(Int32Array.from(batch), [n]));
+      const win = all.slice(-50);
+      const counts = new Array(K).fill(0);
+      for (const i of win) counts[i]++;
+      expect(meter.count).toBe(win.length);
+      expect(Array.from(await meter.counts()!.data())).toEqual(counts);
+      const { usage, perplexity } = meter.stats()!;
+      expect((await usage.data())[0]).toBeCloseTo(counts.filter((c) => c > 0).length / K, 6);
+      const h = counts.reduce((a, c) => a - (c / win.length) * Math.log(c / win.length + 1e-10), 0);
+      expect((await perplexity.data())[0]).toBeCloseTo(Math.exp(h), 3);
+    }
+    meter.dispose();
+  });
+});
