@@ -16,7 +16,7 @@ export function philoxNoiseSampler(backend: Backend, shape: Shape, seed: number)
 export interface BrownianTreeOptions {
   /**
    * Relative resolution: bisection stops once the interval around t is narrower than
-   * `resolution`·(t − t0) (then a bridge draw at t finishes the value). Default 2⁻⁸.
+   * `resolution`·(t − t0) (then a bridge draw at t finishes the value). Default 2⁻¹⁰ (increments over intervals much shorter than that are approximate).
    */
   resolution?: number;
 }
@@ -71,7 +71,7 @@ export class BrownianTree {
       'INVALID_ARGUMENT',
       `BrownianTree: seed must be a non-negative safe integer, got ${seed}`,
     );
-    const resolution = options.resolution ?? 2 ** -8;
+    const resolution = options.resolution ?? 2 ** -10;
     check(
       resolution > 0 && resolution < 1,
       'INVALID_ARGUMENT',
