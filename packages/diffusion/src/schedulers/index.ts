@@ -1,10 +1,1 @@
-// diffusers-compatible stateful schedulers (owned by the schedulers helper).
-export type { ConfigInput, Generator, SchedulerOutput, StepOptions } from './common.js';
-export { DDIMScheduler, type DDIMStepOptions } from './ddim.js';
-export {
-  DiscreteSigmaScheduler,
-  EulerAncestralDiscreteScheduler,
-  EulerDiscreteScheduler,
-  type EulerStepOptions,
-} from './euler.js';
-export type { SetTimestepsOptions } from './sigma-table.js';
+export {};
