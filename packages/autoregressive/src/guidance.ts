@@ -73,11 +73,11 @@ export function applyGuidance(logits: Tensor, w: number): Tensor {
     const rest = logits.shape.slice(1).map(() => -1);
     const cond = B.slice(logits, [0, ...rest.map(() => 0)], [n / 2, ...rest]);
     const unc = B.slice(logits, [n / 2, ...rest.map(() => 0)], [n / 2, ...rest]);
-    // Non-finite entries (filtered or impossible tokens) stay -Infinity instead of becoming NaN.
+    // -Infinity entries (filtered or impossible tokens) stay -Infinity instead of becoming NaN
+    // (w·(−∞) + (1−w)·(−∞) is ∞ − ∞ for w > 1). Detected by comparison, without NaN arithmetic.
     const out = B.lincomb([w, 1 - w], [cond, unc]);
-    const bad = B.binary('ne', B.binary('mul', cond, 0), 0); // NaN or ±Infinity in cond
-    const bad2 = B.binary('ne', B.binary('mul', unc, 0), 0);
-    return B.where(B.binary('max', bad, bad2), Number.NEGATIVE_INFINITY, out);
+    const dead = B.binary('max', B.binary('lt', cond, -3e38), B.binary('lt', unc, -3e38));
+    return B.where(dead, Number.NEGATIVE_INFINITY, out);
   });
 }
 

@@ -261,6 +261,7 @@ describe.each(await testBackends())('reference AR models on %s', (_name, B) => {
     const sm = new EmpiricalScaleModel(
       { sequences: seqs.map((s) => Int32Array.from([s[0]!, s[0]!, s[1]!, s[2]!, s[3]!])), vocabSize: 4 },
       [1, 2],
+      { backend: B },
     );
     const b = sm.begin({ batch: 1 });
     expect(Array.from(await b.logits.data()).map((x) => Math.round(Math.exp(x)))).toEqual([3, 1, 0, 0]);
@@ -271,7 +272,7 @@ describe.each(await testBackends())('reference AR models on %s', (_name, B) => {
     expect(e.slice(4, 8)).toEqual([0, 2, 1, 0]);
     sm.disposeState(n1.state);
 
-    const mm = new EmpiricalMaskedModel({ sequences: seqs, vocabSize: 4 });
+    const mm = new EmpiricalMaskedModel({ sequences: seqs, vocabSize: 4 }, { backend: B });
     const ml = await mm
       .logits(B.tensor([0, 0, 2, 0], [1, 4], 'int32'), B.tensor([1, 1, 0, 1], [1, 4]))
       .data();
