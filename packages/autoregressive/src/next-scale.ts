@@ -1,6 +1,13 @@
 import { dispose, keep, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { applyGuidance, checkGuidance, doubleCond, guidanceWeight } from './guidance.js';
-import { checkAbort, checkCommon, type DecodeCommon, decodeBackend, type KnownTokens } from './raster.js';
+import {
+  checkAbort,
+  checkCommon,
+  checkKnown,
+  type DecodeCommon,
+  decodeBackend,
+  type KnownTokens,
+} from './raster.js';
 import { RngStream } from './rng.js';
 import { gumbelSoftmax, sampleLogits, varGumbelTau } from './sampling.js';
 import type { NextScaleModel, ScaleInput } from './types.js';
@@ -31,6 +38,9 @@ export function nextScaleDecode<S>(model: NextScaleModel<S>, o: NextScaleDecodeO
   if (K < 1) throw new TesseraError('INVALID_ARGUMENT', `${op}: model.patchNums is empty`);
   if (o.known && o.known.length > K)
     throw new TesseraError('INVALID_ARGUMENT', `${op}: known has ${o.known.length} scales, model has ${K}`);
+  o.known?.forEach((k, i) => {
+    if (k) checkKnown(op, k, [o.batch, pn[i]! ** 2]);
+  });
   const guided = checkGuidance(o.guidance, model.numClasses, op);
   const cutoff = o.guidance?.cutoff ?? Number.POSITIVE_INFINITY;
   if (guided && cutoff < K && !model.sliceState) {

@@ -65,6 +65,21 @@ export function checkAbort(op: string, signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new TesseraError('ABORTED', `${op}: aborted`);
 }
 
+/** Throws unless known tokens and mask have `shape`. */
+export function checkKnown(op: string, k: KnownTokens, shape: readonly number[]): void {
+  for (const [name, t] of [
+    ['tokens', k.tokens],
+    ['mask', k.mask],
+  ] as const) {
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `${op}: known.${name} must be [${shape.join(', ')}], got [${t.shape.join(', ')}]`,
+      );
+    }
+  }
+}
+
 function checkOrder(order: readonly number[], L: number): void {
   const seen = new Uint8Array(L);
   if (order.length !== L)
@@ -109,6 +124,7 @@ export function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions
   if (!Number.isInteger(L) || L < 1)
     throw new TesseraError('INVALID_ARGUMENT', `${op}: length must be a positive integer, got ${L}`);
   if (o.order) checkOrder(o.order, L);
+  if (o.known) checkKnown(op, o.known, [o.batch, L]);
   const guided = checkGuidance(o.guidance, model.numClasses, op);
   const cutoff = o.guidance?.cutoff ?? Number.POSITIVE_INFINITY;
   if (guided && cutoff < L && !model.sliceState) {

@@ -1,6 +1,11 @@
 // maskedDecodeContinuous with a scripted continuous head: the head receives the doubled z and MAR's
 // guidance weight, and predicted positions take the head's vectors while known ones stay fixed.
-import { type ContinuousMaskedModel, maskedDecodeContinuous, maskPlan, randomOrders } from '@tessera/autoregressive';
+import {
+  type ContinuousMaskedModel,
+  maskedDecodeContinuous,
+  maskPlan,
+  randomOrders,
+} from '@tessera/autoregressive';
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../../../test-utils/backends';
 import { freshSeed, rows } from './helpers';
@@ -31,14 +36,26 @@ describe.each(await testBackends())('continuous-token masked decoding on %s', (_
         return B.binary('mul', B.slice(z, [0, 0, 0], [n, L, D]), o.guidanceScale);
       },
     };
-    const out = rows(await maskedDecodeContinuous(model, { batch: n, numIter, guidance: { scale: 3, schedule: 'linear' }, seed, backend: B }).data(), L * D);
+    const out = rows(
+      await maskedDecodeContinuous(model, {
+        batch: n,
+        numIter,
+        guidance: { scale: 3, schedule: 'linear' },
+        seed,
+        backend: B,
+      }).data(),
+      L * D,
+    );
     expect(zRows).toEqual(Array(numIter).fill(2 * n));
     // Re-derive which iteration fills each position (MAR mask_by_order with the same orders).
     const orders = randomOrders(n, L, { seed, offset: 0 });
     const plan = maskPlan(n, L, numIter, orders);
     for (let it = 0; it < numIter; it++) {
       const sum0 = plan.masks[it]!.slice(0, L).reduce((a, b) => a + b, 0);
-      const maskLen = Math.max(1, Math.min(sum0 - 1, Math.floor(L * Math.cos((Math.PI / 2) * ((it + 1) / numIter)))));
+      const maskLen = Math.max(
+        1,
+        Math.min(sum0 - 1, Math.floor(L * Math.cos((Math.PI / 2) * ((it + 1) / numIter)))),
+      );
       expect(weights[it], note).toBeCloseTo(1 + 2 * ((L - maskLen) / L), 10); // MAR cfg_iter
     }
     for (let b = 0; b < n; b++) {

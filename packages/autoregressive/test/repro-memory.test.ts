@@ -142,6 +142,10 @@ describe.each(backends)('reproducibility and resources on %s', (name, B) => {
     );
     expect(() => rasterDecode(rm, { batch: 0, length: 16, backend: B })).toThrow(/batch/);
     expect(() => rasterDecode(rm, { batch: 1, length: 16, order: [0, 0], backend: B })).toThrow(/order/);
+    const bad = B.tensor([1, 2], [1, 2], 'int32');
+    expect(() =>
+      rasterDecode(rm, { batch: 1, length: 16, known: { tokens: bad, mask: bad }, backend: B }),
+    ).toThrow(/known.tokens must be \[1, 16\]/);
     expect(() =>
       maskedDecode(MaskedCountModel.fit(data, { backend: B }), { batch: 1, numIter: 0, backend: B }),
     ).toThrow(/numIter/);
