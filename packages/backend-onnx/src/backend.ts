@@ -59,6 +59,14 @@ export class OnnxBackend implements Backend {
     this.name = name;
   }
 
+  /**
+   * Transfer counters since creation: `runs` (graph and model runs), `hostOutputs` (run outputs that
+   * landed in host memory; 0 when everything stays on the GPU) and `readbacks` (calls of `read`).
+   */
+  transferStats(): { runs: number; hostOutputs: number; readbacks: number } {
+    return { ...this.#engine.stats };
+  }
+
   /** The graph runner (for the model adapters of this package). */
   get engine(): Engine {
     return this.#engine;

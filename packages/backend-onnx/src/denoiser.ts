@@ -1,5 +1,5 @@
 import { isTensor, type Tensor, TesseraError, tidy } from '@tessera/core';
-import { type ModelSource, onnxModel, type OnnxModel, type OnnxModelOptions } from './model.js';
+import { type ModelSource, type OnnxModel, type OnnxModelOptions, onnxModel } from './model.js';
 import { fmtSpec } from './model-io.js';
 
 /** What the model predicts (diffusers' `prediction_type`, plus `flow` for rectified-flow velocity). */
@@ -66,7 +66,11 @@ export function sigmaToTimestep(sigma: number, sigmas: Float64Array): number {
   return lo + (ls - a) / (b - a);
 }
 
-function coefficients(pt: PredictionType, mode: string, s: number): { cIn: number; cSkip: number; cOut: number } {
+function coefficients(
+  pt: PredictionType,
+  mode: string,
+  s: number,
+): { cIn: number; cSkip: number; cOut: number } {
   if (mode === 'flow') {
     // x_t = x/(1+σ) at t = σ/(1+σ); the model predicts v = ε − x₀, so x₀ = x_t − t·v
     return { cIn: 1 / (1 + s), cSkip: 1 / (1 + s), cOut: -s / (1 + s) };
@@ -85,13 +89,23 @@ function coefficients(pt: PredictionType, mode: string, s: number): { cIn: numbe
  * const D = await onnxDenoiser('unet/model.onnx', { backend: B, predictionType: 'epsilon', schedule: { alphasCumprod } });
  * const x0 = await D(x, 14.6, { encoderHiddenStates: text, uncond: empty, guidanceScale: 7.5 });
  */
-export async function onnxDenoiser(source: ModelSource | OnnxModel, options: OnnxDenoiserOptions): Promise<OnnxDenoiser> {
+export async function onnxDenoiser(
+  source: ModelSource | OnnxModel,
+  options: OnnxDenoiserOptions,
+): Promise<OnnxDenoiser> {
   const pt = options.predictionType;
   if (!['epsilon', 'v_prediction', 'sample', 'flow'].includes(pt)) {
-    throw new TesseraError('INVALID_ARGUMENT', `onnxDenoiser: predictionType must be epsilon, v_prediction, sample or flow, got '${pt}'`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `onnxDenoiser: predictionType must be epsilon, v_prediction, sample or flow, got '${pt}'`,
+    );
   }
   const mode = options.timestep ?? (options.schedule ? 'discrete' : pt === 'flow' ? 'flow' : 'sigma');
-  if (mode === 'discrete' && !options.schedule) throw new TesseraError('INVALID_ARGUMENT', "onnxDenoiser: timestep 'discrete' needs a schedule (alphasCumprod or sigmas)");
+  if (mode === 'discrete' && !options.schedule)
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      "onnxDenoiser: timestep 'discrete' needs a schedule (alphasCumprod or sigmas)",
+    );
   const sigmas = options.schedule ? scheduleSigmas(options.schedule) : undefined;
   const names = {
     sample: options.inputNames?.sample ?? 'sample',
@@ -105,11 +119,19 @@ export async function onnxDenoiser(source: ModelSource | OnnxModel, options: Onn
       ? (source as OnnxModel)
       : await onnxModel(source as ModelSource, {
           ...options,
-          expect: { inputs: { [names.sample]: { dtype: float }, [names.timestep]: {} }, outputs: { [names.out]: { dtype: float } } },
+          expect: {
+            inputs: { [names.sample]: { dtype: float }, [names.timestep]: {} },
+            outputs: { [names.out]: { dtype: float } },
+          },
         });
   const extra = model.inputs.filter((v) => ![names.sample, names.timestep, names.ehs].includes(v.name));
   const hasEhs = model.inputs.some((v) => v.name === names.ehs);
-  if (extra.length || !model.input(names.sample) || !model.input(names.timestep) || !model.output(names.out)) {
+  if (
+    extra.length ||
+    !model.input(names.sample) ||
+    !model.input(names.timestep) ||
+    !model.output(names.out)
+  ) {
     await model.dispose();
     throw new TesseraError(
       'MODEL_MISMATCH',
@@ -122,7 +144,12 @@ export async function onnxDenoiser(source: ModelSource | OnnxModel, options: Onn
 
   const timesteps = (s: number[]): number[] =>
     s.map((v) => {
-      const t = mode === 'discrete' ? sigmaToTimestep(v, sigmas!) : mode === 'flow' ? (v / (1 + v)) * (options.timestepScale ?? 1000) : v;
+      const t =
+        mode === 'discrete'
+          ? sigmaToTimestep(v, sigmas!)
+          : mode === 'flow'
+            ? (v / (1 + v)) * (options.timestepScale ?? 1000)
+            : v;
       return tInt ? Math.round(t) : t;
     });
 
@@ -133,44 +160,77 @@ export async function onnxDenoiser(source: ModelSource | OnnxModel, options: Onn
       let c: OnnxDenoiserCond | undefined;
       if (hasEhs) {
         if (isTensor(cond)) c = { encoderHiddenStates: cond };
-        else if (cond && typeof cond === 'object' && isTensor((cond as OnnxDenoiserCond).encoderHiddenStates)) c = cond as OnnxDenoiserCond;
-        else throw new TesseraError('INVALID_ARGUMENT', `onnxDenoiser '${model.source}': the model takes '${names.ehs}'; pass cond = a Tensor or { encoderHiddenStates, uncond?, guidanceScale? }`);
+        else if (cond && typeof cond === 'object' && isTensor((cond as OnnxDenoiserCond).encoderHiddenStates))
+          c = cond as OnnxDenoiserCond;
+        else
+          throw new TesseraError(
+            'INVALID_ARGUMENT',
+            `onnxDenoiser '${model.source}': the model takes '${names.ehs}'; pass cond = a Tensor or { encoderHiddenStates, uncond?, guidanceScale? }`,
+          );
       }
       const scale = c?.guidanceScale ?? options.guidanceScale ?? 1;
       const cfg = !!c?.uncond && scale !== 1;
       const k = sig.map((v) => coefficients(pt, mode, v));
       const rowShape = [n, ...x.shape.slice(1).map(() => 1)];
       const perRowCoef = (vals: number[]) => B.tensor(Float32Array.from(vals), rowShape);
-      let xin = perRow ? B.binary('mul', x, perRowCoef(k.map((q) => q.cIn))) : k[0]!.cIn === 1 ? x : B.lincomb([k[0]!.cIn], [x]);
+      let xin = perRow
+        ? B.binary('mul', x, perRowCoef(k.map((q) => q.cIn)))
+        : k[0]!.cIn === 1
+          ? x
+          : B.lincomb([k[0]!.cIn], [x]);
       if (cfg) xin = B.concat([xin, xin], 0);
       const t = timesteps(sig.length === 1 ? new Array<number>(n).fill(sig[0]!) : sig);
       const tAll = cfg ? [...t, ...t] : t;
       // rank 0 (or unknown, which ONNX Runtime also reports as []): a scalar unless σ varies per row
-      const tShape = tSpec.shape.length === 0 ? (perRow ? [tAll.length] : []) : tSpec.shape[0] === 1 ? [1] : [tAll.length];
+      const tShape =
+        tSpec.shape.length === 0 ? (perRow ? [tAll.length] : []) : tSpec.shape[0] === 1 ? [1] : [tAll.length];
       const tv = tShape.length === 0 || tShape[0] === 1 ? tAll.slice(0, 1) : tAll;
-      const feeds: Record<string, Tensor> = { [names.sample]: xin, [names.timestep]: B.tensor(tInt ? Int32Array.from(tv) : Float32Array.from(tv), tShape) };
+      const feeds: Record<string, Tensor> = {
+        [names.sample]: xin,
+        [names.timestep]: B.tensor(tInt ? Int32Array.from(tv) : Float32Array.from(tv), tShape),
+      };
       if (c) {
         const rows = (e: Tensor) => (e.shape[0] === n ? e : B.broadcastTo(e, [n, ...e.shape.slice(1)]));
-        feeds[names.ehs] = cfg ? B.concat([rows(c.uncond!), rows(c.encoderHiddenStates)], 0) : rows(c.encoderHiddenStates);
+        feeds[names.ehs] = cfg
+          ? B.concat([rows(c.uncond!), rows(c.encoderHiddenStates)], 0)
+          : rows(c.encoderHiddenStates);
       }
       let out = model.runSync(feeds, { [names.out]: xin.shape })[names.out]!;
       if (cfg) {
         const size = [n, ...x.shape.slice(1)];
-        const u = B.slice(out, x.shape.map(() => 0), size);
+        const u = B.slice(
+          out,
+          x.shape.map(() => 0),
+          size,
+        );
         const cc = B.slice(out, [n, ...x.shape.slice(1).map(() => 0)], size);
         out = B.lincomb([1 - scale, scale], [u, cc]);
       }
       if (perRow) {
-        return B.binary('add', B.binary('mul', x, perRowCoef(k.map((q) => q.cSkip))), B.binary('mul', out, perRowCoef(k.map((q) => q.cOut))));
+        return B.binary(
+          'add',
+          B.binary('mul', x, perRowCoef(k.map((q) => q.cSkip))),
+          B.binary('mul', out, perRowCoef(k.map((q) => q.cOut))),
+        );
       }
-      return k[0]!.cSkip === 0 && k[0]!.cOut === 1 ? B.lincomb([1], [out]) : B.lincomb([k[0]!.cSkip, k[0]!.cOut], [x, out]);
+      return k[0]!.cSkip === 0 && k[0]!.cOut === 1
+        ? B.lincomb([1], [out])
+        : B.lincomb([k[0]!.cSkip, k[0]!.cOut], [x, out]);
     });
 
-  const denoiser = ((x: Tensor, sigma: number | ArrayLike<number>, cond?: unknown): Tensor | Promise<Tensor> => {
-    if (!isTensor(x)) throw new TesseraError('INVALID_ARGUMENT', `onnxDenoiser '${model.source}': x must be a Tensor`);
+  const denoiser = ((
+    x: Tensor,
+    sigma: number | ArrayLike<number>,
+    cond?: unknown,
+  ): Tensor | Promise<Tensor> => {
+    if (!isTensor(x))
+      throw new TesseraError('INVALID_ARGUMENT', `onnxDenoiser '${model.source}': x must be a Tensor`);
     const sig = typeof sigma === 'number' ? [sigma] : Array.from(sigma);
     if (sig.length !== 1 && sig.length !== (x.shape[0] ?? 1)) {
-      throw new TesseraError('SHAPE_MISMATCH', `onnxDenoiser '${model.source}': ${sig.length} sigmas for a batch of ${x.shape[0]} rows`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `onnxDenoiser '${model.source}': ${sig.length} sigmas for a batch of ${x.shape[0]} rows`,
+      );
     }
     if (x.backend === B) return run(x, sig, cond);
     // x lives on another backend: move it over and back (a host round trip per call)

@@ -30,6 +30,8 @@ export class Engine {
   readonly #gpuOutputs: boolean;
   readonly #sessions = new Map<string, Promise<InferenceSession>>();
   #tail: Promise<unknown> = Promise.resolve();
+  /** Counters: graph and model runs, outputs that landed in host memory, and host readbacks. */
+  readonly stats = { runs: 0, hostOutputs: 0, readbacks: 0 };
 
   constructor(ort: OrtRuntime, options: InferenceSession.SessionOptions, gpuOutputs: boolean) {
     this.#ort = ort;
@@ -99,6 +101,7 @@ export class Engine {
           );
         }
         const v = out.out as OrtTensor;
+        this.#count(v);
         slot.value = v;
         return v;
       }),
@@ -111,14 +114,24 @@ export class Engine {
    * Enqueues one run of a user model with named feeds and returns one slot per fetched output. Nothing
    * is read back: outputs stay where the session put them (GPU buffers with `gpuResident`).
    */
-  runModel(session: InferenceSession, feeds: Record<string, Feed>, fetch: readonly string[], what: string): Slot[] {
+  runModel(
+    session: InferenceSession,
+    feeds: Record<string, Feed>,
+    fetch: readonly string[],
+    what: string,
+  ): Slot[] {
     const step = this.enqueue(async () => {
       const inputs: Record<string, OrtTensor> = {};
-      for (const [name, f] of Object.entries(feeds)) inputs[name] = isSlot(f) ? (f.value ?? (await f.ready)) : f;
+      for (const [name, f] of Object.entries(feeds))
+        inputs[name] = isSlot(f) ? (f.value ?? (await f.ready)) : f;
       try {
-        return await session.run(inputs, [...fetch]);
+        const o = await session.run(inputs, [...fetch]);
+        for (const v of Object.values(o)) this.#count(v as OrtTensor);
+        return o;
       } catch (err) {
-        throw new TesseraError('MODEL_MISMATCH', `${what}: ONNX Runtime failed: ${(err as Error).message}`, { cause: err });
+        throw new TesseraError('MODEL_MISMATCH', `${what}: ONNX Runtime failed: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     });
     step.catch(noop);
@@ -135,7 +148,10 @@ export class Engine {
   }
 
   /** Creates a session for a user model with this engine's providers and output placement. */
-  createSession(model: Uint8Array | string, extra?: InferenceSession.SessionOptions): Promise<InferenceSession> {
+  createSession(
+    model: Uint8Array | string,
+    extra?: InferenceSession.SessionOptions,
+  ): Promise<InferenceSession> {
     const opts: InferenceSession.SessionOptions = { ...this.#options, ...extra };
     if (this.#gpuOutputs) opts.preferredOutputLocation = 'gpu-buffer';
     return this.#ort.InferenceSession.create(model, opts);
@@ -153,8 +169,8 @@ export class Engine {
 
   /** A host ort.Tensor. */
   tensor(
-    type: 'float32' | 'int32' | 'uint32' | 'int64',
-    data: TypedArray | BigInt64Array,
+    type: 'float32' | 'int32' | 'uint32' | 'int64' | 'bool',
+    data: TypedArray | BigInt64Array | Uint8Array,
     dims: readonly number[],
   ): OrtTensor {
     return new this.#ort.Tensor(type as 'float32', data as Float32Array, dims);
@@ -169,8 +185,14 @@ export class Engine {
     );
   }
 
+  #count(v: OrtTensor): void {
+    this.stats.runs++;
+    if (v.location === 'cpu' || v.location === 'cpu-pinned') this.stats.hostOutputs++;
+  }
+
   /** Copies the value of `slot` to the host (queued after every op enqueued so far). */
   read(slot: Slot, dtype: DType): Promise<TypedArray> {
+    this.stats.readbacks++;
     return this.enqueue(async () => {
       const v = slot.value ?? (await slot.ready);
       let data: unknown;

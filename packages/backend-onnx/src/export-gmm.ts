@@ -55,26 +55,46 @@ export interface ExportDenoiserOptions {
  * Simple mixture parameters: weights, means (`K` arrays of length d, or flat), and per-component
  * isotropic (number) or diagonal (length-d array) variances.
  */
-export function diagonalMixture(weights: ArrayLike<number>, means: ArrayLike<number>[] | ArrayLike<number>, variances: ReadonlyArray<number | ArrayLike<number>>): MixtureParams {
+export function diagonalMixture(
+  weights: ArrayLike<number>,
+  means: ArrayLike<number>[] | ArrayLike<number>,
+  variances: ReadonlyArray<number | ArrayLike<number>>,
+): MixtureParams {
   const K = weights.length;
-  const rows: ArrayLike<number>[] = Array.isArray(means) && typeof means[0] === 'object' ? (means as ArrayLike<number>[]) : [];
+  const rows: ArrayLike<number>[] =
+    Array.isArray(means) && typeof means[0] === 'object' ? (means as ArrayLike<number>[]) : [];
   if (!rows.length) {
     const flat = means as ArrayLike<number>;
-    if (K === 0 || flat.length % K !== 0) throw new TesseraError('SHAPE_MISMATCH', `diagonalMixture: flat means need K·d values for K = ${K}, got ${flat.length}`);
+    if (K === 0 || flat.length % K !== 0)
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `diagonalMixture: flat means need K·d values for K = ${K}, got ${flat.length}`,
+      );
     const d = flat.length / K;
     for (let k = 0; k < K; k++) rows.push(Array.prototype.slice.call(flat, k * d, (k + 1) * d) as number[]);
   }
   if (rows.length !== K || variances.length !== K) {
-    throw new TesseraError('SHAPE_MISMATCH', `diagonalMixture: ${K} weights need ${K} means and ${K} variances, got ${rows.length} and ${variances.length}`);
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `diagonalMixture: ${K} weights need ${K} means and ${K} variances, got ${rows.length} and ${variances.length}`,
+    );
   }
   const d = rows[0]!.length;
   return {
     weights,
     components: rows.map((mean, k) => {
       const v = variances[k]!;
-      if (mean.length !== d) throw new TesseraError('SHAPE_MISMATCH', `diagonalMixture: mean ${k} has ${mean.length} values, mean 0 has ${d}`);
+      if (mean.length !== d)
+        throw new TesseraError(
+          'SHAPE_MISMATCH',
+          `diagonalMixture: mean ${k} has ${mean.length} values, mean 0 has ${d}`,
+        );
       const vs = typeof v === 'number' ? new Float64Array(d).fill(v) : Float64Array.from(v);
-      if (vs.length !== d) throw new TesseraError('SHAPE_MISMATCH', `diagonalMixture: variances ${k} has ${vs.length} values, expected ${d}`);
+      if (vs.length !== d)
+        throw new TesseraError(
+          'SHAPE_MISMATCH',
+          `diagonalMixture: variances ${k} has ${vs.length} values, expected ${d}`,
+        );
       return { kind: 'diag' as const, mean, variances: vs };
     }),
   };
@@ -83,16 +103,34 @@ export function diagonalMixture(weights: ArrayLike<number>, means: ArrayLike<num
 function validate(p: MixtureParams): number {
   const K = p.weights.length;
   if (K === 0 || p.components.length !== K) {
-    throw new TesseraError('SHAPE_MISMATCH', `exportGaussianMixtureDenoiser: ${K} weights but ${p.components.length} components`);
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `exportGaussianMixtureDenoiser: ${K} weights but ${p.components.length} components`,
+    );
   }
   const d = p.components[0]!.mean.length;
   p.components.forEach((c, k) => {
-    if (c.mean.length !== d) throw new TesseraError('SHAPE_MISMATCH', `exportGaussianMixtureDenoiser: component ${k} has dimension ${c.mean.length}, component 0 has ${d}`);
-    if (c.kind === 'diag' && c.variances.length !== d) throw new TesseraError('SHAPE_MISMATCH', `exportGaussianMixtureDenoiser: component ${k} has ${c.variances.length} variances, expected ${d}`);
+    if (c.mean.length !== d)
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `exportGaussianMixtureDenoiser: component ${k} has dimension ${c.mean.length}, component 0 has ${d}`,
+      );
+    if (c.kind === 'diag' && c.variances.length !== d)
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `exportGaussianMixtureDenoiser: component ${k} has ${c.variances.length} variances, expected ${d}`,
+      );
     if (c.kind === 'spectral' && (c.basis.length !== d * c.rank || c.eigenvalues.length !== c.rank)) {
-      throw new TesseraError('SHAPE_MISMATCH', `exportGaussianMixtureDenoiser: component ${k} needs a ${d}×${c.rank} basis and ${c.rank} eigenvalues, got ${c.basis.length} and ${c.eigenvalues.length}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `exportGaussianMixtureDenoiser: component ${k} needs a ${d}×${c.rank} basis and ${c.rank} eigenvalues, got ${c.basis.length} and ${c.eigenvalues.length}`,
+      );
     }
-    if (!(p.weights[k]! > 0)) throw new TesseraError('INVALID_ARGUMENT', `exportGaussianMixtureDenoiser: weight ${k} is ${p.weights[k]}, expected > 0`);
+    if (!(p.weights[k]! > 0))
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `exportGaussianMixtureDenoiser: weight ${k} is ${p.weights[k]}, expected > 0`,
+      );
   });
   return d;
 }
@@ -105,14 +143,20 @@ function validate(p: MixtureParams): number {
  * const bytes = exportGaussianMixtureDenoiser(diagonalMixture([0.3, 0.7], [[-1, 0], [2, 1]], [0.1, [0.2, 0.5]]));
  * const D = await onnxDenoiser(bytes, { backend: B, predictionType: 'sample', inputNames: { sample: 'x', sigma: 'sigma' }, outputName: 'x0' });
  */
-export function exportGaussianMixtureDenoiser(params: MixtureParams, options: ExportDenoiserOptions = {}): Uint8Array {
+export function exportGaussianMixtureDenoiser(
+  params: MixtureParams,
+  options: ExportDenoiserOptions = {},
+): Uint8Array {
   const d = validate(params);
   const T = options.precision === 'float64' ? 'double' : 'float';
   const g = new GraphBuilder();
   const total = Array.from(params.weights).reduce((a, b) => a + b, 0);
   const sampleShape = options.sampleShape ?? [d];
   if (sampleShape.reduce((a, b) => a * b, 1) !== d) {
-    throw new TesseraError('SHAPE_MISMATCH', `exportGaussianMixtureDenoiser: sampleShape [${sampleShape.join(', ')}] does not hold d = ${d} values`);
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `exportGaussianMixtureDenoiser: sampleShape [${sampleShape.join(', ')}] does not hold d = ${d} values`,
+    );
   }
   const xRaw = g.input('float', ['batch', ...sampleShape], options.inputName ?? 'x');
   const xIn = sampleShape.length === 1 ? xRaw : g.op('Reshape', [xRaw, g.i64([-1, d])]);
@@ -125,17 +169,32 @@ export function exportGaussianMixtureDenoiser(params: MixtureParams, options: Ex
   const half = c([0.5], []);
   const logits: string[] = [];
   const means: string[] = [];
-  const idx = (kind: string) => params.components.map((_, k) => k).filter((k) => params.components[k]!.kind === kind || (kind === 'diag' && params.components[k]!.kind === 'spectral' && (params.components[k] as SpectralComponent).rank === 0));
+  const idx = (kind: string) =>
+    params.components
+      .map((_, k) => k)
+      .filter(
+        (k) =>
+          params.components[k]!.kind === kind ||
+          (kind === 'diag' &&
+            params.components[k]!.kind === 'spectral' &&
+            (params.components[k] as SpectralComponent).rank === 0),
+      );
   const diag = idx('diag');
   const spec = params.components.map((_, k) => k).filter((k) => !diag.includes(k));
-  const logw = (ks: number[]) => c(ks.map((k) => Math.log(params.weights[k]! / total)), [ks.length]);
+  const logw = (ks: number[]) =>
+    c(
+      ks.map((k) => Math.log(params.weights[k]! / total)),
+      [ks.length],
+    );
   if (diag.length) {
     const M: number[] = [];
     const V: number[] = [];
     for (const k of diag) {
       const comp = params.components[k]!;
       M.push(...Array.from(comp.mean));
-      V.push(...(comp.kind === 'diag' ? Array.from(comp.variances) : new Array<number>(d).fill(comp.residual)));
+      V.push(
+        ...(comp.kind === 'diag' ? Array.from(comp.variances) : new Array<number>(d).fill(comp.residual)),
+      );
     }
     const v = g.op('Add', [c(V, [diag.length, d]), s2]);
     const r = g.op('Sub', [x3, c(M, [diag.length, d])]);
@@ -170,14 +229,26 @@ export function exportGaussianMixtureDenoiser(params: MixtureParams, options: Ex
     const cs = g.op('Reciprocal', [resPlus]);
     const cs3 = g.op('Unsqueeze', [cs, g.i64([2])]);
     const rr = g.op('ReduceSum', [g.op('Mul', [r, r]), g.i64([2])], { keepdims: 0 });
-    const p = g.op('Squeeze', [g.op('MatMul', [g.op('Unsqueeze', [r, g.i64([2])]), c(B, [Ks, d, R])]), g.i64([2])]); // [N, Ks, R]
+    const p = g.op('Squeeze', [
+      g.op('MatMul', [g.op('Unsqueeze', [r, g.i64([2])]), c(B, [Ks, d, R])]),
+      g.i64([2]),
+    ]); // [N, Ks, R]
     const lv = g.op('Add', [c(lam, [Ks, R]), s2]); // [S, Ks, R]
     const e = g.op('Sub', [g.op('Reciprocal', [lv]), cs3]);
-    const quad = g.op('Add', [g.op('Mul', [rr, cs]), g.op('ReduceSum', [g.op('Mul', [g.op('Mul', [p, p]), e]), g.i64([2])], { keepdims: 0 })]);
-    const logdet = g.op('Add', [g.op('Mul', [c([d - R], []), g.op('Log', [resPlus])]), g.op('ReduceSum', [g.op('Log', [lv]), g.i64([2])], { keepdims: 0 })]);
+    const quad = g.op('Add', [
+      g.op('Mul', [rr, cs]),
+      g.op('ReduceSum', [g.op('Mul', [g.op('Mul', [p, p]), e]), g.i64([2])], { keepdims: 0 }),
+    ]);
+    const logdet = g.op('Add', [
+      g.op('Mul', [c([d - R], []), g.op('Log', [resPlus])]),
+      g.op('ReduceSum', [g.op('Log', [lv]), g.i64([2])], { keepdims: 0 }),
+    ]);
     logits.push(g.op('Sub', [logw(spec), g.op('Mul', [half, g.op('Add', [quad, logdet])])]));
     const f = g.op('Mul', [g.op('Mul', [s2, e]), p]); // [N, Ks, R]
-    const corr = g.op('Squeeze', [g.op('MatMul', [g.op('Unsqueeze', [f, g.i64([2])]), c(Bt, [Ks, R, d])]), g.i64([2])]);
+    const corr = g.op('Squeeze', [
+      g.op('MatMul', [g.op('Unsqueeze', [f, g.i64([2])]), c(Bt, [Ks, R, d])]),
+      g.i64([2]),
+    ]);
     means.push(g.op('Sub', [g.op('Sub', [x3, g.op('Mul', [g.op('Mul', [s2, cs3]), r])]), corr]));
   }
   // component order in the graph: diagonal ones first, then spectral; the mixture sum does not care
@@ -188,5 +259,8 @@ export function exportGaussianMixtureDenoiser(params: MixtureParams, options: Ex
   const outF = T === 'double' ? g.cast(out, 'float') : out;
   const shaped = sampleShape.length === 1 ? outF : g.op('Reshape', [outF, g.op('Shape', [xRaw])]);
   g.output(shaped, 'float', options.outputName ?? 'x0', ['batch', ...sampleShape]);
-  return g.encode('tessera_gaussian_mixture_denoiser', `Exact posterior mean of a ${params.weights.length}-component Gaussian mixture in ${d} dimensions (Tessera).`);
+  return g.encode(
+    'tessera_gaussian_mixture_denoiser',
+    `Exact posterior mean of a ${params.weights.length}-component Gaussian mixture in ${d} dimensions (Tessera).`,
+  );
 }

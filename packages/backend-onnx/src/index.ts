@@ -6,10 +6,10 @@ export { OnnxBackend } from './backend.js';
 export { createOnnxBackend, type OnnxBackendOptions } from './create.js';
 export {
   type DiscreteSchedule,
-  onnxDenoiser,
   type OnnxDenoiser,
   type OnnxDenoiserCond,
   type OnnxDenoiserOptions,
+  onnxDenoiser,
   type PredictionType,
   scheduleSigmas,
   sigmaToTimestep,
@@ -23,6 +23,15 @@ export {
   type SpectralComponent,
 } from './export-gmm.js';
 export { GraphBuilder } from './graph.js';
+export { type ModelSource, OnnxModel, type OnnxModelOptions, onnxModel } from './model.js';
+export { fmtSpec, type IOSpec, type ModelExpectation, type ValueExpectation } from './model-io.js';
+export {
+  type DecoderNames,
+  type DecoderState,
+  type OnnxNextTokenModel,
+  type OnnxNextTokenOptions,
+  onnxNextTokenModel,
+} from './next-token.js';
 export {
   type AttrValue,
   encodeModel,
@@ -32,7 +41,5 @@ export {
   type TensorInit,
   type ValueInit,
 } from './proto.js';
-export { onnxModel, OnnxModel, type ModelSource, type OnnxModelOptions } from './model.js';
-export { fmtSpec, type IOSpec, type ModelExpectation, type ValueExpectation } from './model-io.js';
 export { type ModelHeader, readModelHeader } from './proto-read.js';
 export type { ExecutionProvider, OrtRuntime } from './runtime.js';

@@ -26,9 +26,14 @@ export interface ModelExpectation {
 
 /** Reads names and metadata from a session. */
 export function ioFromSession(s: InferenceSession): [IOSpec[], IOSpec[]] {
-  const read = (names: readonly string[], meta: readonly InferenceSession.ValueMetadata[] | undefined): IOSpec[] =>
+  const read = (
+    names: readonly string[],
+    meta: readonly InferenceSession.ValueMetadata[] | undefined,
+  ): IOSpec[] =>
     names.map((name, i) => {
-      const m = meta?.[i] as { isTensor?: boolean; type?: string; shape?: ReadonlyArray<number | string> } | undefined;
+      const m = meta?.[i] as
+        | { isTensor?: boolean; type?: string; shape?: ReadonlyArray<number | string> }
+        | undefined;
       return { name, type: m?.type ?? 'unknown', shape: m?.shape ?? [] };
     });
   return [read(s.inputNames, s.inputMetadata), read(s.outputNames, s.outputMetadata)];
@@ -53,21 +58,36 @@ export function toTesseraDtype(type: string): DType {
   throw new TesseraError('UNSUPPORTED', `onnxModel: element type '${type}' has no Tessera dtype`);
 }
 
-function shapeProblems(kind: string, spec: IOSpec, want: ReadonlyArray<number | string | null>): string | undefined {
+function shapeProblems(
+  kind: string,
+  spec: IOSpec,
+  want: ReadonlyArray<number | string | null>,
+): string | undefined {
   if (spec.shape.length === 0) return undefined; // rank unknown to ONNX Runtime
-  if (spec.shape.length !== want.length) return `${kind} '${spec.name}' has rank ${spec.shape.length} [${spec.shape.join(', ')}], expected rank ${want.length}`;
+  if (spec.shape.length !== want.length)
+    return `${kind} '${spec.name}' has rank ${spec.shape.length} [${spec.shape.join(', ')}], expected rank ${want.length}`;
   for (let i = 0; i < want.length; i++) {
     const w = want[i];
     const d = spec.shape[i];
-    if (typeof w === 'number' && typeof d === 'number' && w !== d) return `${kind} '${spec.name}' axis ${i} is ${d}, expected ${w}`;
+    if (typeof w === 'number' && typeof d === 'number' && w !== d)
+      return `${kind} '${spec.name}' axis ${i} is ${d}, expected ${w}`;
   }
   return undefined;
 }
 
 /** Throws MODEL_MISMATCH listing every difference between the declared I/O and `expect`. */
-export function validateExpectation(label: string, inputs: readonly IOSpec[], outputs: readonly IOSpec[], expect: ModelExpectation): void {
+export function validateExpectation(
+  label: string,
+  inputs: readonly IOSpec[],
+  outputs: readonly IOSpec[],
+  expect: ModelExpectation,
+): void {
   const problems: string[] = [];
-  const check = (kind: 'input' | 'output', declared: readonly IOSpec[], wanted?: Record<string, ValueExpectation>) => {
+  const check = (
+    kind: 'input' | 'output',
+    declared: readonly IOSpec[],
+    wanted?: Record<string, ValueExpectation>,
+  ) => {
     for (const [name, e] of Object.entries(wanted ?? {})) {
       const spec = declared.find((v) => v.name === name);
       if (!spec) {
@@ -75,7 +95,8 @@ export function validateExpectation(label: string, inputs: readonly IOSpec[], ou
         continue;
       }
       const types = e.dtype === undefined ? undefined : typeof e.dtype === 'string' ? [e.dtype] : e.dtype;
-      if (types && !types.includes(spec.type)) problems.push(`${kind} '${name}' is ${spec.type}, expected ${types.join(' or ')}`);
+      if (types && !types.includes(spec.type))
+        problems.push(`${kind} '${name}' is ${spec.type}, expected ${types.join(' or ')}`);
       const sp = e.shape ? shapeProblems(kind, spec, e.shape) : undefined;
       if (sp) problems.push(sp);
     }
@@ -101,8 +122,14 @@ const FEEDABLE: Record<DType, readonly string[]> = {
 };
 
 /** Checks a run's feeds against the declared inputs: names, ranks, static extents, dtypes. */
-export function checkFeeds(label: string, inputs: readonly IOSpec[], feeds: Record<string, Tensor | OrtTensor>, backendName: string): void {
-  if (feeds === null || typeof feeds !== 'object') throw new TesseraError('INVALID_ARGUMENT', `model '${label}': feeds must be an object of named tensors`);
+export function checkFeeds(
+  label: string,
+  inputs: readonly IOSpec[],
+  feeds: Record<string, Tensor | OrtTensor>,
+  backendName: string,
+): void {
+  if (feeds === null || typeof feeds !== 'object')
+    throw new TesseraError('INVALID_ARGUMENT', `model '${label}': feeds must be an object of named tensors`);
   const given = Object.keys(feeds);
   const missing = inputs.filter((v) => !given.includes(v.name)).map((v) => v.name);
   const unknown = given.filter((n) => !inputs.some((v) => v.name === n));
@@ -118,16 +145,29 @@ export function checkFeeds(label: string, inputs: readonly IOSpec[], feeds: Reco
     if (isTensor(v)) {
       shapes.checkTensor(`model '${label}' input '${spec.name}'`, v, backendName, spec.name);
       if (!FEEDABLE[v.dtype].includes(spec.type)) {
-        throw new TesseraError('DTYPE_MISMATCH', `model '${label}': input '${spec.name}' is ${spec.type}, cannot feed a ${v.dtype} tensor ${fmtShape(v.shape)}`);
+        throw new TesseraError(
+          'DTYPE_MISMATCH',
+          `model '${label}': input '${spec.name}' is ${spec.type}, cannot feed a ${v.dtype} tensor ${fmtShape(v.shape)}`,
+        );
       }
       dims = v.shape;
     } else {
-      if (v.type !== spec.type) throw new TesseraError('DTYPE_MISMATCH', `model '${label}': input '${spec.name}' is ${spec.type}, got an ort.Tensor of ${v.type}`);
+      if (v.type !== spec.type)
+        throw new TesseraError(
+          'DTYPE_MISMATCH',
+          `model '${label}': input '${spec.name}' is ${spec.type}, got an ort.Tensor of ${v.type}`,
+        );
       dims = v.dims;
     }
-    const bad = spec.shape.length > 0 && (dims.length !== spec.shape.length || spec.shape.some((d, i) => typeof d === 'number' && d !== dims[i]));
+    const bad =
+      spec.shape.length > 0 &&
+      (dims.length !== spec.shape.length ||
+        spec.shape.some((d, i) => typeof d === 'number' && d !== dims[i]));
     if (bad) {
-      throw new TesseraError('SHAPE_MISMATCH', `model '${label}': input '${spec.name}' expects ${fmtSpec(spec)}, got shape ${fmtShape(dims)}`);
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `model '${label}': input '${spec.name}' expects ${fmtSpec(spec)}, got shape ${fmtShape(dims)}`,
+      );
     }
   }
 }

@@ -2,9 +2,16 @@ import { fmtShape, isTensor, type Shape, type Tensor, TesseraError } from '@tess
 import type { OnnxBackend } from './backend.js';
 import { createOnnxBackend } from './create.js';
 import type { Feed, Slot } from './engine.js';
+import {
+  checkFeeds,
+  type IOSpec,
+  ioFromSession,
+  type ModelExpectation,
+  toTesseraDtype,
+  validateExpectation,
+} from './model-io.js';
 import { readModelHeader } from './proto-read.js';
 import type { ExecutionProvider, InferenceSession, OrtRuntime, OrtTensor } from './runtime.js';
-import { checkFeeds, type IOSpec, ioFromSession, type ModelExpectation, toTesseraDtype, validateExpectation } from './model-io.js';
 
 /** An ONNX model: a file path (Node), a URL (browser), or the bytes. */
 export type ModelSource = string | Uint8Array | ArrayBuffer;
@@ -33,7 +40,10 @@ async function loadBytes(source: ModelSource, label: string): Promise<Uint8Array
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
   if (typeof source !== 'string') {
-    throw new TesseraError('INVALID_ARGUMENT', `onnxModel: expected a path, URL, Uint8Array or ArrayBuffer, got ${typeof source}`);
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `onnxModel: expected a path, URL, Uint8Array or ArrayBuffer, got ${typeof source}`,
+    );
   }
   if (!isNode() || /^[a-z]+:\/\//i.test(source)) return source;
   const fs = await import('node:fs/promises');
@@ -41,7 +51,11 @@ async function loadBytes(source: ModelSource, label: string): Promise<Uint8Array
     return new Uint8Array(await fs.readFile(source));
   } catch (err) {
     const code = (err as { code?: string }).code;
-    throw new TesseraError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'INVALID_ARGUMENT', `onnxModel: cannot read model file '${label}': ${(err as Error).message}`, { cause: err });
+    throw new TesseraError(
+      code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'INVALID_ARGUMENT',
+      `onnxModel: cannot read model file '${label}': ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -49,14 +63,30 @@ function classifyLoadError(err: unknown, label: string, bytes: Uint8Array | stri
   const msg = String((err as Error)?.message ?? err);
   const header = typeof bytes === 'string' ? undefined : readModelHeader(bytes);
   if (typeof bytes !== 'string' && !header) {
-    return new TesseraError('CORRUPT_FILE', `onnxModel: '${label}' is not a valid ONNX model (${bytes.length} bytes; protobuf parsing failed)`, { cause: err });
+    return new TesseraError(
+      'CORRUPT_FILE',
+      `onnxModel: '${label}' is not a valid ONNX model (${bytes.length} bytes; protobuf parsing failed)`,
+      { cause: err },
+    );
   }
   if (/opset/i.test(msg)) {
     const ops = header?.opsets.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ') ?? 'unknown';
-    return new TesseraError('UNSUPPORTED', `onnxModel: '${label}' imports an operator set this ONNX Runtime does not support (model opsets: ${ops}): ${msg.slice(msg.lastIndexOf(']') + 1).trim().slice(0, 300)}`, { cause: err });
+    return new TesseraError(
+      'UNSUPPORTED',
+      `onnxModel: '${label}' imports an operator set this ONNX Runtime does not support (model opsets: ${ops}): ${msg
+        .slice(msg.lastIndexOf(']') + 1)
+        .trim()
+        .slice(0, 300)}`,
+      { cause: err },
+    );
   }
-  if (/doesn't exist|not found|no such file/i.test(msg)) return new TesseraError('FILE_NOT_FOUND', `onnxModel: model file '${label}' not found`, { cause: err });
-  return new TesseraError('CORRUPT_FILE', `onnxModel: ONNX Runtime could not load '${label}': ${msg.slice(0, 400)}`, { cause: err });
+  if (/doesn't exist|not found|no such file/i.test(msg))
+    return new TesseraError('FILE_NOT_FOUND', `onnxModel: model file '${label}' not found`, { cause: err });
+  return new TesseraError(
+    'CORRUPT_FILE',
+    `onnxModel: ONNX Runtime could not load '${label}': ${msg.slice(0, 400)}`,
+    { cause: err },
+  );
 }
 
 /**
@@ -108,7 +138,8 @@ export class OnnxModel {
       if (isTensor(v)) {
         const slot = v.storage as Slot;
         const want = spec.type;
-        out[name] = want === v.dtype ? slot : this.backend.engine.convert(slot, elemName(v.dtype), elemName(want));
+        out[name] =
+          want === v.dtype ? slot : this.backend.engine.convert(slot, elemName(v.dtype), elemName(want));
       } else out[name] = v;
     }
     return out;
@@ -119,9 +150,17 @@ export class OnnxModel {
    * of {@link backend} once it finished, with the shapes the model produced. No host readback.
    * int64 outputs become int32, float16 become float32.
    */
-  async run(feeds: Record<string, Tensor | OrtTensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
+  async run(
+    feeds: Record<string, Tensor | OrtTensor>,
+    outputs?: readonly string[],
+  ): Promise<Record<string, Tensor>> {
     const names = this.#fetch(outputs);
-    const slots = this.backend.engine.runModel(this.#live(), this.#feeds(feeds), names, `onnxModel '${this.source}'`);
+    const slots = this.backend.engine.runModel(
+      this.#live(),
+      this.#feeds(feeds),
+      names,
+      `onnxModel '${this.source}'`,
+    );
     const values = await Promise.all(slots.map((s) => s.ready));
     const result: Record<string, Tensor> = {};
     names.forEach((n, i) => {
@@ -134,10 +173,18 @@ export class OnnxModel {
    * Queues a run and returns its outputs at once, as future tensors of the given shapes (for loops that
    * must not wait on the device). A model that produces another shape makes reading the tensor fail.
    */
-  runSync(feeds: Record<string, Tensor | OrtTensor>, outputShapes: Record<string, Shape>): Record<string, Tensor> {
+  runSync(
+    feeds: Record<string, Tensor | OrtTensor>,
+    outputShapes: Record<string, Shape>,
+  ): Record<string, Tensor> {
     const names = Object.keys(outputShapes);
     this.#fetch(names);
-    const slots = this.backend.engine.runModel(this.#live(), this.#feeds(feeds), names, `onnxModel '${this.source}'`);
+    const slots = this.backend.engine.runModel(
+      this.#live(),
+      this.#feeds(feeds),
+      names,
+      `onnxModel '${this.source}'`,
+    );
     const result: Record<string, Tensor> = {};
     names.forEach((n, i) => {
       const want = outputShapes[n]!;
@@ -145,7 +192,10 @@ export class OnnxModel {
       const checked: Slot = {
         ready: slot.ready.then((v) => {
           if (v.dims.length !== want.length || v.dims.some((d, j) => d !== want[j])) {
-            throw new TesseraError('SHAPE_MISMATCH', `onnxModel '${this.source}': output '${n}' has shape ${fmtShape(v.dims)}, expected ${fmtShape(want)}`);
+            throw new TesseraError(
+              'SHAPE_MISMATCH',
+              `onnxModel '${this.source}': output '${n}' has shape ${fmtShape(v.dims)}, expected ${fmtShape(want)}`,
+            );
           }
           checked.value = v;
           return v;
@@ -161,7 +211,10 @@ export class OnnxModel {
     const names = outputs ? [...outputs] : this.outputs.map((o) => o.name);
     const unknown = names.filter((n) => !this.output(n));
     if (unknown.length) {
-      throw new TesseraError('MODEL_MISMATCH', `onnxModel '${this.source}': unknown output(s) ${unknown.join(', ')}; the model declares ${this.outputs.map((o) => o.name).join(', ')}`);
+      throw new TesseraError(
+        'MODEL_MISMATCH',
+        `onnxModel '${this.source}': unknown output(s) ${unknown.join(', ')}; the model declares ${this.outputs.map((o) => o.name).join(', ')}`,
+      );
     }
     return names;
   }
@@ -184,8 +237,19 @@ export class OnnxModel {
 }
 
 function elemName(type: string) {
-  const map: Record<string, 'float' | 'float16' | 'int32' | 'int64' | 'uint32' | 'bool' | 'double' | 'uint8' | 'int8'> = {
-    float32: 'float', float16: 'float16', int32: 'int32', int64: 'int64', uint32: 'uint32', bool: 'bool', float64: 'double', uint8: 'uint8', int8: 'int8',
+  const map: Record<
+    string,
+    'float' | 'float16' | 'int32' | 'int64' | 'uint32' | 'bool' | 'double' | 'uint8' | 'int8'
+  > = {
+    float32: 'float',
+    float16: 'float16',
+    int32: 'int32',
+    int64: 'int64',
+    uint32: 'uint32',
+    bool: 'bool',
+    float64: 'double',
+    uint8: 'uint8',
+    int8: 'int8',
   };
   const e = map[type];
   if (!e) throw new TesseraError('UNSUPPORTED', `onnxModel: element type '${type}' is not supported`);
@@ -202,11 +266,20 @@ function elemName(type: string) {
  * const { image } = await model.run({ codes });
  */
 export async function onnxModel(source: ModelSource, options: OnnxModelOptions): Promise<OnnxModel> {
-  const label = options.name ?? (typeof source === 'string' ? source : `<${(source as Uint8Array).byteLength ?? '?'} bytes>`);
+  const label =
+    options.name ??
+    (typeof source === 'string' ? source : `<${(source as Uint8Array).byteLength ?? '?'} bytes>`);
   const owns = !options.backend;
-  const backend = options.backend ?? createOnnxBackend({ ort: options.ort!, executionProviders: options.executionProviders ?? ['cpu'], sessionOptions: options.sessionOptions });
+  const backend =
+    options.backend ??
+    createOnnxBackend({
+      ort: options.ort!,
+      executionProviders: options.executionProviders ?? ['cpu'],
+      sessionOptions: options.sessionOptions,
+    });
   const bytes = await loadBytes(source, label);
-  if (typeof bytes !== 'string' && bytes.length === 0) throw new TesseraError('CORRUPT_FILE', `onnxModel: '${label}' is empty (0 bytes)`);
+  if (typeof bytes !== 'string' && bytes.length === 0)
+    throw new TesseraError('CORRUPT_FILE', `onnxModel: '${label}' is empty (0 bytes)`);
   let session: InferenceSession;
   try {
     session = await backend.engine.createSession(bytes, options.sessionOptions);

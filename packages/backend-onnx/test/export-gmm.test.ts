@@ -1,10 +1,21 @@
-import { createOnnxBackend, diagonalMixture, exportGaussianMixtureDenoiser, type MixtureParams, onnxDenoiser, onnxModel } from '@tessera/backend-onnx';
+import {
+  createOnnxBackend,
+  diagonalMixture,
+  exportGaussianMixtureDenoiser,
+  type MixtureParams,
+  onnxDenoiser,
+  onnxModel,
+} from '@tessera/backend-onnx';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FullMixture, maxRelErr, normal, orthonormal, posteriorMean, rng } from './ref64.ts';
 
 const seed = Date.now() % 1e9;
-const B = createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1 } });
+const B = createOnnxBackend({
+  ort: ort as never,
+  executionProviders: ['cpu'],
+  sessionOptions: { intraOpNumThreads: 1 },
+});
 afterAll(() => B.dispose());
 
 /** A random 4-component mixture in d = 6: two diagonal, two spectral (ranks 2 and 3), and its full form. */
@@ -50,9 +61,17 @@ function randomMixture(u: () => number): { params: MixtureParams; full: FullMixt
   return {
     params: {
       weights,
-      components: [{ kind: 'diag', mean: means[0]!, variances: v0 }, { kind: 'diag', mean: means[1]!, variances: v1 }, ...spectral],
+      components: [
+        { kind: 'diag', mean: means[0]!, variances: v0 },
+        { kind: 'diag', mean: means[1]!, variances: v1 },
+        ...spectral,
+      ],
     },
-    full: { weights: weights.map((w) => w / tot), means, covs: [diagFull(v0), diagFull(v1), full(spectral[0]!), full(spectral[1]!)] },
+    full: {
+      weights: weights.map((w) => w / tot),
+      means,
+      covs: [diagFull(v0), diagFull(v1), full(spectral[0]!), full(spectral[1]!)],
+    },
   };
 }
 
@@ -62,34 +81,60 @@ describe(`Gaussian-mixture ONNX export (seed ${seed})`, () => {
   const N = 5;
   const x = Float32Array.from({ length: N * 6 }, () => 3 * normal(u));
   const sigmas = Array.from({ length: N }, () => 0.05 + 3 * u());
-  const want = (s: number[]) => x.length / 6 === s.length && Array.from({ length: N }, (_, n) => Array.from(posteriorMean(full, x.subarray(n * 6, n * 6 + 6), s[n]!))).flat();
+  const want = (s: number[]) =>
+    x.length / 6 === s.length &&
+    Array.from({ length: N }, (_, n) =>
+      Array.from(posteriorMean(full, x.subarray(n * 6, n * 6 + 6), s[n]!)),
+    ).flat();
 
   for (const precision of ['float32', 'float64'] as const) {
     it(`${precision} graph equals the float64 posterior mean (per-row σ and scalar σ)`, async () => {
-      const model = await onnxModel(exportGaussianMixtureDenoiser(params, { precision }), { backend: B, name: `gmm-${precision}` });
+      const model = await onnxModel(exportGaussianMixtureDenoiser(params, { precision }), {
+        backend: B,
+        name: `gmm-${precision}`,
+      });
       expect(model.inputs.map((v) => v.name)).toEqual(['x', 'sigma']);
       const { x0 } = await model.run({ x: B.tensor(x, [N, 6]), sigma: B.tensor(sigmas, [N]) });
       const tol = precision === 'float64' ? 1e-6 : 2e-4;
       expect(maxRelErr(await x0!.data(), want(sigmas) as number[]), `seed ${seed}`).toBeLessThan(tol);
       const one = await model.run({ x: B.tensor(x, [N, 6]), sigma: B.tensor([sigmas[0]!], []) });
-      expect(maxRelErr(await one.x0!.data(), want(new Array(N).fill(sigmas[0]!)) as number[]), `seed ${seed}`).toBeLessThan(tol);
+      expect(
+        maxRelErr(await one.x0!.data(), want(new Array(N).fill(sigmas[0]!)) as number[]),
+        `seed ${seed}`,
+      ).toBeLessThan(tol);
       await model.dispose();
     });
   }
 
   it('diagonalMixture + onnxDenoiser (sample prediction, σ input) give the posterior mean per row', async () => {
-    const p = diagonalMixture([0.3, 0.7], [[-1, 0.5, 2], [1.5, -0.5, 0]], [0.2, [0.1, 0.4, 0.9]]);
+    const p = diagonalMixture(
+      [0.3, 0.7],
+      [
+        [-1, 0.5, 2],
+        [1.5, -0.5, 0],
+      ],
+      [0.2, [0.1, 0.4, 0.9]],
+    );
     const fullD: FullMixture = {
       weights: [0.3, 0.7],
-      means: [[-1, 0.5, 2], [1.5, -0.5, 0]],
-      covs: [Float64Array.of(0.2, 0, 0, 0, 0.2, 0, 0, 0, 0.2), Float64Array.of(0.1, 0, 0, 0, 0.4, 0, 0, 0, 0.9)],
+      means: [
+        [-1, 0.5, 2],
+        [1.5, -0.5, 0],
+      ],
+      covs: [
+        Float64Array.of(0.2, 0, 0, 0, 0.2, 0, 0, 0, 0.2),
+        Float64Array.of(0.1, 0, 0, 0, 0.4, 0, 0, 0, 0.9),
+      ],
     };
-    const D = await onnxDenoiser(exportGaussianMixtureDenoiser(p, { precision: 'float64', sampleShape: [1, 3] }), {
-      backend: B,
-      predictionType: 'sample',
-      inputNames: { sample: 'x', timestep: 'sigma' },
-      outputName: 'x0',
-    });
+    const D = await onnxDenoiser(
+      exportGaussianMixtureDenoiser(p, { precision: 'float64', sampleShape: [1, 3] }),
+      {
+        backend: B,
+        predictionType: 'sample',
+        inputNames: { sample: 'x', timestep: 'sigma' },
+        outputName: 'x0',
+      },
+    );
     const xs = Float32Array.from({ length: 4 * 3 }, () => 2 * normal(u));
     const s = [0.1, 0.5, 1.3, 4];
     const got = await (await D(B.tensor(xs, [4, 1, 3]), s)).data();

@@ -35,7 +35,12 @@ export function orthonormal(d: number, r: number, u: () => number): Float64Array
 }
 
 /** Solves A X = B (A n×n, B n×m, row-major) and returns X and log|det A|, by Gaussian elimination. */
-export function solve(A: ArrayLike<number>, Bm: ArrayLike<number>, n: number, m: number): { x: Float64Array; logDet: number } {
+export function solve(
+  A: ArrayLike<number>,
+  Bm: ArrayLike<number>,
+  n: number,
+  m: number,
+): { x: Float64Array; logDet: number } {
   const a = Float64Array.from(A);
   const b = Float64Array.from(Bm);
   let logDet = 0;
