@@ -56,4 +56,5 @@ export {
   sigmaToFlowTime,
   sigmaToTimestep,
   timestepToSigma,
+  vDenoiser,
 } from './wrappers.js';
