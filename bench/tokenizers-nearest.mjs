@@ -78,7 +78,8 @@ async function bench(name, B, codes, queries) {
   };
   const times = { search: [], matmul: [] };
   for (const run of Object.values(ops)) await timed(B, run); // warm-up
-  for (let r = 0; r < REPS; r++) for (const [k, run] of Object.entries(ops)) times[k].push(await timed(B, run));
+  for (let r = 0; r < REPS; r++)
+    for (const [k, run] of Object.entries(ops)) times[k].push(await timed(B, run));
   // sanity: a few rows against a float64 brute-force search
   const idx = search.search(z);
   const got = await idx.data();
@@ -92,17 +93,26 @@ async function bench(name, B, codes, queries) {
     }
     let dg = 0;
     for (let c = 0; c < D; c++) dg += (queries[i * D + c] - codes[got[i] * D + c]) ** 2;
-    if (got[i] !== best && dg - bd > 1e-4 * (1 + bd)) throw new Error(`${name}: row ${i} got ${got[i]}, want ${best}`);
+    if (got[i] !== best && dg - bd > 1e-4 * (1 + bd))
+      throw new Error(`${name}: row ${i} got ${got[i]}, want ${best}`);
   }
   for (const t of [idx, cb, z, zAug, eAug]) t.dispose();
   search.dispose();
   const ms = { search: median(times.search), matmul: median(times.matmul) };
   const flops = 2 * N * K * (D + 1);
-  return { name, ms, vps: N / (ms.search / 1e3), gflops: flops / (ms.matmul * 1e6), fraction: ms.matmul / ms.search };
+  return {
+    name,
+    ms,
+    vps: N / (ms.search / 1e3),
+    gflops: flops / (ms.matmul * 1e6),
+    fraction: ms.matmul / ms.search,
+  };
 }
 
 async function main() {
-  console.log(`Tessera bench: nearest code of ${N} vectors in a ${K} × ${D} codebook, median of ${REPS} reps`);
+  console.log(
+    `Tessera bench: nearest code of ${N} vectors in a ${K} × ${D} codebook, median of ${REPS} reps`,
+  );
   console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
   const codes = lcg(K * D, 1);
   const queries = lcg(N * D, 2);
@@ -133,7 +143,9 @@ async function main() {
   }
   console.log('\nsearch = NearestCodeSearch.search (blocked [z, 1]·[−2E, ‖E‖²]ᵀ matmul + argmin per block).');
   console.log('matmul = one [N, D+1] × [K, D+1]ᵀ matmul, the FLOPs the search cannot avoid.');
-  console.log('search ÷ matmul rate = matmul time / search time: 1 means the argmin and blocking cost nothing.');
+  console.log(
+    'search ÷ matmul rate = matmul time / search time: 1 means the argmin and blocking cost nothing.',
+  );
 }
 
 await main();
