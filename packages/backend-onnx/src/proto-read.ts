@@ -28,8 +28,10 @@ class Reader {
     if (wire === 0) this.varint();
     else if (wire === 1) this.pos += 8;
     else if (wire === 5) this.pos += 4;
-    else if (wire === 2) this.pos += this.varint();
-    else throw new Error(`unsupported wire type ${wire}`);
+    else if (wire === 2) {
+      const n = this.varint(); // read first: `pos += varint()` would add to the stale position
+      this.pos += n;
+    } else throw new Error(`unsupported wire type ${wire}`);
     if (this.pos > this.buf.length) throw new Error('truncated field');
   }
   bytes(): Uint8Array {
