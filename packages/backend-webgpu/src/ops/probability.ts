@@ -9,9 +9,10 @@ import {
 } from '@tessera/core';
 import type { WebGPUBackend } from '../backend.js';
 import { groupsFor, Params } from '../shaders/common.js';
-import { MINP_SOURCE, SAMPLE_SOURCE, TOPK_SOURCE, TOPP_SOURCE } from '../shaders/probability.js';
+import { MINP_SOURCE, SAMPLE_SOURCE } from '../shaders/probability.js';
 import { RAND_SOURCE, RANDN_SOURCE } from '../shaders/random.js';
-import { reduce, softmax } from './reduce.js';
+import { TOPK_SOURCE, TOPP_SOURCE } from '../shaders/select.js';
+import { reduce } from './reduce.js';
 
 /** Validates a last-axis float32 filter input and returns its buffer and row length. */
 function rows(B: WebGPUBackend, x: Tensor, op: string): { buf: GPUBuffer; len: number } {
@@ -33,25 +34,18 @@ export function topK(B: WebGPUBackend, logits: Tensor, k: number): Tensor {
   const { buf, len } = rows(B, logits, 'topK');
   if (k <= 0 || k >= len) return copyOf(B, logits, buf);
   const out = B.make(logits.shape, 'float32');
-  return B.run('topK', () => TOPK_SOURCE, [buf], out, new Params().u(out.size, len, k), groupsFor(out.size));
+  const rowCount = logits.size / len;
+  return B.run('topK', () => TOPK_SOURCE, [buf], out, new Params().u(rowCount, len, k), rowCount);
 }
 
 export function topP(B: WebGPUBackend, logits: Tensor, p: number): Tensor {
   if (!(p >= 0)) throw new TesseraError('INVALID_ARGUMENT', `topP: p must be a number ≥ 0, got ${p}`);
   const { buf, len } = rows(B, logits, 'topP');
   if (p >= 1) return copyOf(B, logits, buf);
-  const probs = softmax(B, logits, -1, false);
   const out = B.make(logits.shape, 'float32');
-  B.run(
-    'topP',
-    () => TOPP_SOURCE,
-    [buf, B.buf(probs, 'topP')],
-    out,
-    new Params().u(out.size, len).f(p),
-    groupsFor(out.size),
-  );
-  probs.dispose();
-  return out;
+  if (out.size === 0) return out;
+  const rowCount = logits.size / len;
+  return B.run('topP', () => TOPP_SOURCE, [buf], out, new Params().u(rowCount, len).f(p), rowCount);
 }
 
 export function minP(B: WebGPUBackend, logits: Tensor, p: number): Tensor {

@@ -2,50 +2,7 @@ import { kernel } from './common.js';
 import { MATH } from './math.js';
 import { PHILOX } from './random.js';
 
-/**
- * Logit filters and categorical sampling over rows of the last axis. The filters are written for
- * correctness first: each element scans its own row (O(len²) work per row, in parallel).
- */
-
-/** Keeps v when fewer than k row elements are strictly larger. Params: [n, len, k]. */
-export const TOPK_SOURCE = kernel({
-  inputs: [['X', 'f32']],
-  output: ['O', 'f32'],
-  extra: MATH,
-  body: `if (i >= P[0]) { return; }
-  let len = P[1];
-  let base = (i / len) * len;
-  let v = X[i];
-  var above = 0u;
-  for (var k = 0u; k < len; k++) { if (X[base + k] > v) { above++; } }
-  O[i] = select(-m_inf(), v, above < P[2]);`,
-});
-
-/**
- * Nucleus filter: element i is kept unless the probability mass ranked before it (larger logit, or
- * equal logit and smaller index) already reaches p (and is positive). Prob holds the row softmax.
- * Params: [n, len, p].
- */
-export const TOPP_SOURCE = kernel({
-  inputs: [
-    ['X', 'f32'],
-    ['Prob', 'f32'],
-  ],
-  output: ['O', 'f32'],
-  extra: MATH,
-  body: `if (i >= P[0]) { return; }
-  let len = P[1];
-  let base = (i / len) * len;
-  let v = X[i];
-  let me = i - base;
-  var cum = 0.0;
-  for (var k = 0u; k < len; k++) {
-    let u = X[base + k];
-    if (u > v || (u == v && k < me)) { cum += Prob[base + k]; }
-  }
-  let p = pf(2u);
-  O[i] = select(v, -m_inf(), cum >= p && cum > 0.0);`,
-});
+/** min-p filter and categorical sampling over rows of the last axis. */
 
 /** Keeps v ≥ rowMax + log p. Params: [n, len, log p]. */
 export const MINP_SOURCE = kernel({

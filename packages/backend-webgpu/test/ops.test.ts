@@ -1,0 +1,150 @@
+import { scope } from '@tessera/core';
+import { describe, expect, it } from 'vitest';
+import { expectClose, gpu, rng, SEED, uniform, unravel } from './helpers.ts';
+
+/** Float64 softmax of a row. */
+function softmax64(row: readonly number[]): number[] {
+  const m = Math.max(...row);
+  const e = row.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+describe.skipIf(!gpu)('webgpu kernels beyond the shared suite', () => {
+  const B = gpu!;
+
+  it('topK on long rows with ties keeps every value ≥ the k-th largest', async () => {
+    const r = rng(SEED);
+    const len = 3000;
+    // quantised logits: many exact ties, including at the threshold
+    const x = Array.from({ length: 3 * len }, () => Math.round((r() * 2 - 1) * 40) / 8);
+    for (const k of [1, 7, Math.floor(r() * len) + 1]) {
+      const got = await scope(() => B.topK(B.tensor(x, [3, len]), k).data());
+      const want: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const row = x.slice(i * len, (i + 1) * len);
+        const kth = [...row].sort((a, b) => b - a)[k - 1]!;
+        want.push(...row.map((v) => (v >= kth ? v : Number.NEGATIVE_INFINITY)));
+      }
+      expect(Array.from(got), `k ${k} seed ${SEED}`).toEqual(want);
+    }
+  });
+
+  it('topP keeps the smallest most-probable prefix (ties broken by index), at least one token', async () => {
+    const r = rng(SEED + 1);
+    const len = 2000;
+    const x = Array.from({ length: 2 * len }, () => Math.round((r() * 2 - 1) * 24) / 4);
+    for (const p of [0, 0.05 + 0.9 * r(), 0.5]) {
+      const got = await scope(() => B.topP(B.tensor(x, [2, len]), p).data());
+      const want: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const row = x.slice(i * len, (i + 1) * len);
+        const probs = softmax64(row);
+        const order = row.map((_, j) => j).sort((a, b) => probs[b]! - probs[a]! || a - b);
+        const out = new Array<number>(len).fill(Number.NEGATIVE_INFINITY);
+        let cum = 0;
+        for (const j of order) {
+          if (cum >= p && cum > 0) break;
+          out[j] = row[j]!;
+          cum += probs[j]!;
+        }
+        want.push(...out);
+      }
+      expect(Array.from(got), `p ${p} seed ${SEED}`).toEqual(want);
+    }
+  });
+
+  it('lincomb of more tensors than one kernel can bind (chunked passes)', async () => {
+    const r = rng(SEED + 2);
+    const k = 21;
+    const xs = Array.from({ length: k }, () => uniform(r, 50));
+    const cs = uniform(r, k);
+    const got = await scope(() =>
+      B.lincomb(
+        cs,
+        xs.map((x) => B.tensor(x, [5, 10])),
+      ).data(),
+    );
+    const want = xs[0]!.map((_, j) => xs.reduce((s, x, i) => s + cs[i]! * x[j]!, 0));
+    expectClose(got, want, 1e-5, 'lincomb ×21');
+  });
+
+  it('sum and argmax over non-adjacent axes (transposed first) and int dtypes', async () => {
+    const r = rng(SEED + 3);
+    const shape = [3, 4, 5, 2];
+    const x = uniform(r, 120);
+    const got = await scope(() => B.reduce('sum', B.tensor(x, shape), [0, 2]).data());
+    const want = new Array(8).fill(0);
+    for (let j = 0; j < 120; j++) {
+      const [, b, , d] = unravel(j, shape) as [number, number, number, number];
+      want[b * 2 + d] += x[j]!;
+    }
+    expectClose(got, want, 1e-5, 'sum over [0, 2]');
+    const xi = x.map((v) => Math.round(v * 100));
+    const arg = await scope(() => B.argmax(B.tensor(xi, shape, 'int32'), 1).data());
+    const wantArg: number[] = [];
+    for (let a = 0; a < 3; a++)
+      for (let c = 0; c < 5; c++)
+        for (let d = 0; d < 2; d++) {
+          let best = 0;
+          for (let b = 1; b < 4; b++) {
+            if (xi[((a * 4 + b) * 5 + c) * 2 + d]! > xi[((a * 4 + best) * 5 + c) * 2 + d]!) best = b;
+          }
+          wantArg.push(best);
+        }
+    expect(Array.from(arg)).toEqual(wantArg);
+  });
+
+  it('matmul larger than one tile with broadcast batches and both transposes', async () => {
+    const r = rng(SEED + 4);
+    const [m, k, n] = [37, 53, 29];
+    const a = uniform(r, 3 * k * m); // [3, 1, K, M] used transposed
+    const b = uniform(r, 2 * n * k); // [2, N, K] used transposed
+    const got = await scope(() =>
+      B.matmul(B.tensor(a, [3, 1, k, m]), B.tensor(b, [2, n, k]), {
+        transposeA: true,
+        transposeB: true,
+      }).data(),
+    );
+    const want: number[] = [];
+    for (let i3 = 0; i3 < 3; i3++)
+      for (let i2 = 0; i2 < 2; i2++)
+        for (let i = 0; i < m; i++)
+          for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let p = 0; p < k; p++) s += a[i3 * k * m + p * m + i]! * b[i2 * n * k + j * k + p]!;
+            want.push(s);
+          }
+    expectClose(got, want, 1e-5, 'matmul');
+  });
+
+  it('casts like JS typed arrays: truncation modulo 2³², round-to-nearest-even to float32', async () => {
+    const f = [
+      3e9,
+      -3e9,
+      1.5,
+      -2.7,
+      2 ** 31,
+      -(2 ** 31) - 256,
+      1e20,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      -0.5,
+    ];
+    const i = [16777217, 16777219, -16777219, 2147483647, -2147483648, 123456789];
+    const [fi, fu, iF] = await scope(() =>
+      Promise.all([
+        B.cast(B.tensor(f, [f.length]), 'int32').data(),
+        B.cast(B.tensor(f, [f.length]), 'uint32').data(),
+        B.cast(B.tensor(i, [i.length], 'int32'), 'float32').data(),
+      ]),
+    );
+    // ToInt32 / ToUint32 of the truncated value (ECMA-262 7.1.6-7), computed with | and >>> here
+    const f32 = f.map(Math.fround);
+    expect(Array.from(fi)).toEqual(f32.map((v) => (Number.isFinite(v) ? (Math.trunc(v) % 2 ** 32) | 0 : 0)));
+    expect(Array.from(fu)).toEqual(
+      f32.map((v) => (Number.isFinite(v) ? (Math.trunc(v) % 2 ** 32) >>> 0 : 0)),
+    );
+    expect(Array.from(iF)).toEqual(i.map(Math.fround));
+  });
+});
