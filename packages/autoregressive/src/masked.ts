@@ -1,4 +1,4 @@
-import { dispose, keep, philoxWords, type Tensor, TesseraError, tidy, wordToUniform } from '@tessera/core';
+import { dispose, philoxWords, type Tensor, TesseraError, tidy, wordToUniform } from '@tessera/core';
 import { applyGuidance, checkGuidance, doubleCond, guidanceWeight, sliceCond } from './guidance.js';
 import { checkAbort, checkCommon, type DecodeCommon, decodeBackend } from './raster.js';
 import { RngStream } from './rng.js';
@@ -126,7 +126,7 @@ export function maskedDecode(model: MaskedTokenModel, o: MaskedDecodeOptions): T
   const orders = randomOrders(n, L, rng.take(n * L), o.known?.mask);
   const plan = maskPlan(n, L, o.numIter, orders);
   const cond2 = guided ? doubleCond(Bk, o.cond, model.numClasses!, n) : undefined;
-  let tokens = keep(o.known ? Bk.cast(o.known.tokens, 'int32') : Bk.fill([n, L], 0, 'int32'));
+  let tokens = o.known ? Bk.cast(o.known.tokens, 'int32') : Bk.fill([n, L], 0, 'int32');
   try {
     for (let it = 0; it < o.numIter; it++) {
       checkAbort(op, o.signal);
@@ -145,7 +145,7 @@ export function maskedDecode(model: MaskedTokenModel, o: MaskedDecodeOptions): T
         return Bk.where(pred, sampled, tokens);
       });
       tokens.dispose();
-      tokens = keep(next);
+      tokens = next;
       o.onStep?.(it);
     }
   } catch (e) {
@@ -181,7 +181,7 @@ export function maskedDecodeContinuous(
   const plan = maskPlan(n, L, o.numIter, orders);
   const cond2 = guided ? doubleCond(Bk, o.cond, model.numClasses!, n) : undefined;
   const words = o.headWords ?? 2 * n * L * D * 64;
-  let tokens = keep(o.known ? Bk.reshape(o.known.tokens, [n, L, D]) : Bk.fill([n, L, D], 0, 'float32'));
+  let tokens = o.known ? Bk.reshape(o.known.tokens, [n, L, D]) : Bk.fill([n, L, D], 0, 'float32');
   try {
     for (let it = 0; it < o.numIter; it++) {
       checkAbort(op, o.signal);
@@ -198,7 +198,7 @@ export function maskedDecodeContinuous(
         return Bk.where(pred, sampled, tokens);
       });
       tokens.dispose();
-      tokens = keep(next);
+      tokens = next;
       o.onStep?.(it);
     }
   } catch (e) {

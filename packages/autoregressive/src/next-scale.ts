@@ -1,4 +1,4 @@
-import { dispose, keep, type Tensor, TesseraError, tidy } from '@tessera/core';
+import { dispose, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { applyGuidance, checkGuidance, doubleCond, guidanceWeight } from './guidance.js';
 import {
   checkAbort,
@@ -72,7 +72,7 @@ export function nextScaleDecode<S>(model: NextScaleModel<S>, o: NextScaleDecodeO
         return probs ? { tok, probs } : { tok };
       });
       logits.dispose();
-      out.push(keep(step.tok));
+      out.push(step.tok);
       logits = undefined!;
       if (k < K - 1) {
         if (doubled && k + 1 >= cutoff) {

@@ -1,4 +1,4 @@
-import { type Backend, currentBackend, dispose, keep, type Tensor, TesseraError, tidy } from '@tessera/core';
+import { type Backend, currentBackend, dispose, type Tensor, TesseraError, tidy } from '@tessera/core';
 import {
   applyGuidance,
   checkGuidance,
@@ -142,26 +142,24 @@ export function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions
   let doubled = guided && cutoff > 0;
   const cond = doubled ? doubleCond(Bk, o.cond, model.numClasses!, n) : o.cond;
   let { logits, state } = model.prefill(null, { batch: doubled ? 2 * n : n, cond, order: o.order });
-  const positions = keep(tidy(() => Bk.reshape(Bk.arange(0, L, 1, 'int32'), [1, L])));
-  let out = keep(Bk.fill([n, L], 0, 'int32'));
+  const positions = tidy(() => Bk.reshape(Bk.arange(0, L, 1, 'int32'), [1, L]));
+  let out = Bk.fill([n, L], 0, 'int32');
   try {
     for (let i = 0; i < L; i++) {
       checkAbort(op, o.signal);
-      const tok = keep(
-        tidy(() => {
-          const g = doubled
-            ? applyGuidance(logits, guidanceWeight(o.guidance!, L > 1 ? i / (L - 1) : 1))
-            : logits;
-          let t = sampleLogits(g, sampling, rng);
-          if (o.known) t = forceKnown(Bk, t, o.known, posOf(i));
-          return t;
-        }),
-      );
+      const tok = tidy(() => {
+        const g = doubled
+          ? applyGuidance(logits, guidanceWeight(o.guidance!, L > 1 ? i / (L - 1) : 1))
+          : logits;
+        let t = sampleLogits(g, sampling, rng);
+        if (o.known) t = forceKnown(Bk, t, o.known, posOf(i));
+        return t;
+      });
       logits.dispose();
       logits = undefined!;
       const next = writeColumn(Bk, out, positions, posOf(i), tok);
       out.dispose();
-      out = keep(next);
+      out = next;
       if (i < L - 1) {
         if (doubled && i + 1 >= cutoff) {
           // Guidance ends: really halve the batch (keep the conditional rows of the cache).
