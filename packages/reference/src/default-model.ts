@@ -86,15 +86,15 @@ export const DEFAULT_DIGITS_RECIPE = {
   size: 16,
   perDigit: 160,
   componentsPerDigit: 3,
-  rank: 6,
-  iterations: 12,
+  rank: 10,
+  iterations: 10,
   seed: 20240607,
 } as const;
 
 let cached: DefaultDigitsModel | undefined;
 
 /**
- * The embedded default model: per digit 0–9, a 3-component mixture of probabilistic PCA (rank 6 plus
+ * The embedded default model: per digit 0–9, a 3-component mixture of probabilistic PCA (rank 10 plus
  * isotropic noise) fitted by EM to procedural 16×16 digits; the ten mixtures are joined with equal
  * digit weights. Fitted deterministically on first call (well under two seconds) and cached.
  */

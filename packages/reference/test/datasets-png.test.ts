@@ -156,7 +156,10 @@ describe('procedural datasets', () => {
     for (let n = 0; n < 20; n++) {
       // the brightest pixel (shape interior) is brighter than the corners (background ≤ −0.7)
       const plane = 24 * 24;
-      const lum = (p: number) => a.data[n * 3 * plane + p]! + a.data[n * 3 * plane + plane + p]! + a.data[n * 3 * plane + 2 * plane + p]!;
+      const lum = (p: number) =>
+        a.data[n * 3 * plane + p]! +
+        a.data[n * 3 * plane + plane + p]! +
+        a.data[n * 3 * plane + 2 * plane + p]!;
       let best = Number.NEGATIVE_INFINITY;
       for (let p = 0; p < plane; p++) best = Math.max(best, lum(p));
       expect(lum(0)).toBeLessThanOrEqual(-2.1 + 1e-6);

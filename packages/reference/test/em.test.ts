@@ -7,7 +7,10 @@ const seed = freshSeed();
 const ctx = `seed ${seed}`;
 
 function monotone(ll: number[]): void {
-  for (let i = 1; i < ll.length; i++) expect(ll[i]!, `${ctx} iteration ${i}: ${ll[i - 1]} → ${ll[i]}`).toBeGreaterThanOrEqual(ll[i - 1]! - 1e-9 * Math.abs(ll[i - 1]!));
+  for (let i = 1; i < ll.length; i++)
+    expect(ll[i]!, `${ctx} iteration ${i}: ${ll[i - 1]} → ${ll[i]}`).toBeGreaterThanOrEqual(
+      ll[i - 1]! - 1e-9 * Math.abs(ll[i - 1]!),
+    );
 }
 
 describe('fitGaussianMixture', () => {
@@ -17,7 +20,13 @@ describe('fitGaussianMixture', () => {
     expect(diag.logLikelihood.length).toBe(16);
     monotone(diag.logLikelihood);
     expect(diag.logLikelihood.at(-1)!).toBeGreaterThan(diag.logLikelihood[0]!);
-    const low = fitGaussianMixture(ds, { components: 3, iterations: 15, seed, covariance: 'lowrank', rank: 3 });
+    const low = fitGaussianMixture(ds, {
+      components: 3,
+      iterations: 15,
+      seed,
+      covariance: 'lowrank',
+      rank: 3,
+    });
     monotone(low.logLikelihood);
     expect(low.covs[0]).toHaveProperty('lowRank');
     expect(low.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
@@ -40,7 +49,8 @@ describe('fitGaussianMixture', () => {
     const data = new Float64Array(N * 2);
     for (let n = 0; n < N; n++) {
       const k = u() < truth.weights[0]! ? 0 : 1;
-      for (let i = 0; i < 2; i++) data[2 * n + i] = truth.means[k]![i]! + Math.sqrt(truth.vars[k]![i]!) * normal(u);
+      for (let i = 0; i < 2; i++)
+        data[2 * n + i] = truth.means[k]![i]! + Math.sqrt(truth.vars[k]![i]!) * normal(u);
     }
     const fit = fitGaussianMixture({ data, shape: [N, 2] }, { components: 2, iterations: 60, seed });
     monotone(fit.logLikelihood);
@@ -65,9 +75,13 @@ describe('fitGaussianMixture', () => {
     const data = new Float64Array(N * d);
     for (let n = 0; n < N; n++) {
       const z = [normal(u), normal(u)];
-      for (let i = 0; i < d; i++) data[n * d + i] = 1 + W[i * 2]! * z[0]! + W[i * 2 + 1]! * z[1]! + Math.sqrt(noise) * normal(u);
+      for (let i = 0; i < d; i++)
+        data[n * d + i] = 1 + W[i * 2]! * z[0]! + W[i * 2 + 1]! * z[1]! + Math.sqrt(noise) * normal(u);
     }
-    const fit = fitGaussianMixture({ data, shape: [N, d] }, { components: 1, iterations: 200, seed, covariance: 'lowrank', rank: 2 });
+    const fit = fitGaussianMixture(
+      { data, shape: [N, d] },
+      { components: 1, iterations: 200, seed, covariance: 'lowrank', rank: 2 },
+    );
     monotone(fit.logLikelihood);
     const { U, diag } = (fit.covs[0] as { lowRank: { U: Float64Array; diag: number } }).lowRank;
     expect(Math.abs(diag / noise - 1), ctx).toBeLessThan(0.1);
@@ -75,7 +89,9 @@ describe('fitGaussianMixture', () => {
       for (let j = 0; j < d; j++) {
         const est = U[i * 2]! * U[j * 2]! + U[i * 2 + 1]! * U[j * 2 + 1]! + (i === j ? diag : 0);
         const tru = W[i * 2]! * W[j * 2]! + W[i * 2 + 1]! * W[j * 2 + 1]! + (i === j ? noise : 0);
-        const scale = Math.sqrt((W[i * 2]! ** 2 + W[i * 2 + 1]! ** 2 + noise) * (W[j * 2]! ** 2 + W[j * 2 + 1]! ** 2 + noise));
+        const scale = Math.sqrt(
+          (W[i * 2]! ** 2 + W[i * 2 + 1]! ** 2 + noise) * (W[j * 2]! ** 2 + W[j * 2 + 1]! ** 2 + noise),
+        );
         expect(Math.abs(est - tru) / scale, `${ctx} (${i},${j})`).toBeLessThan(0.08);
       }
     }
@@ -87,7 +103,11 @@ describe('fitGaussianMixture', () => {
     const b = fitGaussianMixture(ds, { components: 3, iterations: 3, seed: 11 });
     expect(a.logLikelihood).toEqual(b.logLikelihood);
     expect(() => fitGaussianMixture(ds, { components: 0 })).toThrow(TesseraError);
-    expect(() => fitGaussianMixture(ds, { components: 2, covariance: 'full' as 'diag' })).toThrow(/'diag' or 'lowrank'/);
-    expect(() => fitGaussianMixture({ data: [1, 2, 3], shape: [2, 2] }, { components: 1 })).toThrow(/does not match shape/);
+    expect(() => fitGaussianMixture(ds, { components: 2, covariance: 'full' as 'diag' })).toThrow(
+      /'diag' or 'lowrank'/,
+    );
+    expect(() => fitGaussianMixture({ data: [1, 2, 3], shape: [2, 2] }, { components: 1 })).toThrow(
+      /does not match shape/,
+    );
   });
 });

@@ -12,7 +12,13 @@ const ctx = `seed ${seed}`;
  * Classic RK4 in t = log σ on dx/dt = x − D(x, eᵗ), written here independently of the package:
  * the probability-flow ODE dx/dσ = (x − D)/σ (Karras et al. 2022, eq. 3 with σ(t) = t).
  */
-function rk4(D: (x: number[], s: number) => number[], x: number[], from: number, to: number, steps: number): number[] {
+function rk4(
+  D: (x: number[], s: number) => number[],
+  x: number[],
+  from: number,
+  to: number,
+  steps: number,
+): number[] {
   const f = (t: number, y: number[]) => {
     const den = D(y, Math.exp(t));
     return y.map((v, i) => v - den[i]!);
@@ -22,9 +28,18 @@ function rk4(D: (x: number[], s: number) => number[], x: number[], from: number,
   let y = x;
   for (let s = 0; s < steps; s++) {
     const k1 = f(t, y);
-    const k2 = f(t + h / 2, y.map((v, i) => v + (h / 2) * k1[i]!));
-    const k3 = f(t + h / 2, y.map((v, i) => v + (h / 2) * k2[i]!));
-    const k4 = f(t + h, y.map((v, i) => v + h * k3[i]!));
+    const k2 = f(
+      t + h / 2,
+      y.map((v, i) => v + (h / 2) * k1[i]!),
+    );
+    const k3 = f(
+      t + h / 2,
+      y.map((v, i) => v + (h / 2) * k2[i]!),
+    );
+    const k4 = f(
+      t + h,
+      y.map((v, i) => v + h * k3[i]!),
+    );
     y = y.map((v, i) => v + (h / 6) * (k1[i]! + 2 * k2[i]! + 2 * k3[i]! + k4[i]!));
     t += h;
   }
@@ -59,8 +74,14 @@ describe('exact Gaussian probability flow', () => {
     const diag = [0.5, 1.5, 0.1];
     const dd = gaussianFlowSolution({ mean, diag }, Float64Array.from(x), 4, 0);
     // σ → 0 in closed form: each coordinate scales by √(v/(v+σ²))
-    for (let i = 0; i < d; i++) expect(dd[i]!).toBeCloseTo(mean[i]! + (x[i]! - mean[i]!) * Math.sqrt(diag[i]! / (diag[i]! + 16)), 12);
-    const a = gaussianFlowSolution({ mean, cov }, gaussianFlowSolution({ mean, cov }, Float64Array.from(x), 9, 2), 2, 0.5);
+    for (let i = 0; i < d; i++)
+      expect(dd[i]!).toBeCloseTo(mean[i]! + (x[i]! - mean[i]!) * Math.sqrt(diag[i]! / (diag[i]! + 16)), 12);
+    const a = gaussianFlowSolution(
+      { mean, cov },
+      gaussianFlowSolution({ mean, cov }, Float64Array.from(x), 9, 2),
+      2,
+      0.5,
+    );
     const b = gaussianFlowSolution({ mean, cov }, Float64Array.from(x), 9, 0.5);
     for (let i = 0; i < d; i++) expect(a[i]!).toBeCloseTo(b[i]!, 12);
   });
@@ -72,7 +93,8 @@ describe('exact Gaussian probability flow', () => {
     const got = await out.data();
     rows.forEach((r, n) => {
       const e = rk4(D, r, 6, 0.2, 3000);
-      for (let i = 0; i < d; i++) expect(Math.abs(got[n * d + i]! - e[i]!), ctx).toBeLessThan(1e-4 * Math.max(1, Math.abs(e[i]!)));
+      for (let i = 0; i < d; i++)
+        expect(Math.abs(got[n * d + i]! - e[i]!), ctx).toBeLessThan(1e-4 * Math.max(1, Math.abs(e[i]!)));
     });
     out.dispose();
     t.dispose();
@@ -82,7 +104,10 @@ describe('exact Gaussian probability flow', () => {
 describe('reference ODE solver for mixtures', () => {
   const u = rng(seed + 1);
   const weights = [0.3, 0.7];
-  const means = [[-1.5, 0.5], [1, -0.5]];
+  const means = [
+    [-1.5, 0.5],
+    [1, -0.5],
+  ];
   const covs = [
     [0.2, 0.05, 0.05, 0.3],
     [0.5, -0.1, -0.1, 0.1],
@@ -124,8 +149,14 @@ describe('reference ODE solver for mixtures', () => {
   });
 
   it('rejects bad input', () => {
-    expect(() => referenceOdeSolve({ weights: [1], means: [[0]], covs: [1] }, [1, 2], [1, 0, 0.5])).toThrow(TesseraError);
-    expect(() => referenceOdeSolve({ weights: [1], means: [[0, 0]], covs: [1] }, [1, 2, 3], [1, 0])).toThrow(/multiple of d = 2/);
-    expect(() => gaussianFlowSolution({ mean: [0], diag: 1 }, Float64Array.of(1), -1, 0)).toThrow(/sigmaFrom/);
+    expect(() => referenceOdeSolve({ weights: [1], means: [[0]], covs: [1] }, [1, 2], [1, 0, 0.5])).toThrow(
+      TesseraError,
+    );
+    expect(() => referenceOdeSolve({ weights: [1], means: [[0, 0]], covs: [1] }, [1, 2, 3], [1, 0])).toThrow(
+      /multiple of d = 2/,
+    );
+    expect(() => gaussianFlowSolution({ mean: [0], diag: 1 }, Float64Array.of(1), -1, 0)).toThrow(
+      /sigmaFrom/,
+    );
   });
 });

@@ -1,0 +1,162 @@
+import { defaultDigitsModel, digitsDataset, sampleMixture } from '@tessera/reference';
+import { describe, expect, it } from 'vitest';
+import { testBackends } from '../../../test-utils/backends';
+import { freshSeed, normal, rng, solve } from './helpers';
+
+const backends = await testBackends();
+const seed = freshSeed() % 1_000_000;
+const ctx = `seed ${seed}`;
+const model = defaultDigitsModel();
+const d = 256;
+
+/**
+ * Posterior mean and log N(x; μ, UUᵀ + (s+σ²)I) of one low-rank component, by the Woodbury identity
+ * and the matrix determinant lemma (a route independent of the package's eigen form):
+ * (UUᵀ + aI)⁻¹ r = (r − U (UᵀU + aI)⁻¹ Uᵀ r)/a,  log det = (d−q) log a + log det(UᵀU + aI).
+ */
+function lowRankPosterior(
+  mean: ArrayLike<number>,
+  U: ArrayLike<number>,
+  s: number,
+  x: number[],
+  sigma: number,
+) {
+  const q = U.length / d;
+  const a = s + sigma * sigma;
+  const r = x.map((v, i) => v - mean[i]!);
+  const m = new Array<number>(q * q).fill(0);
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j < q; j++) for (let k = 0; k < q; k++) m[j * q + k]! += U[i * q + j]! * U[i * q + k]!;
+  for (let j = 0; j < q; j++) m[j * q + j]! += a;
+  const utr = Array.from({ length: q }, (_, j) => r.reduce((acc, v, i) => acc + U[i * q + j]! * v, 0));
+  const y = solve(m, utr, q);
+  const cinv = r.map((v, i) => (v - y.reduce((acc, yj, j) => acc + U[i * q + j]! * yj, 0)) / a);
+  // log det of m by elimination
+  const mm = Array.from({ length: q }, (_, i) => m.slice(i * q, (i + 1) * q));
+  let ld = (d - q) * Math.log(a);
+  for (let c = 0; c < q; c++) {
+    ld += Math.log(mm[c]![c]!);
+    for (let rr = c + 1; rr < q; rr++) {
+      const f = mm[rr]![c]! / mm[c]![c]!;
+      for (let j = c; j < q; j++) mm[rr]![j]! -= f * mm[c]![j]!;
+    }
+  }
+  const quad = r.reduce((acc, v, i) => acc + v * cinv[i]!, 0);
+  return { m: x.map((v, i) => v - sigma * sigma * cinv[i]!), logp: -0.5 * (quad + ld) };
+}
+
+function posterior(x: number[], sigma: number): number[] {
+  const parts = model.covs.map((c, k) => {
+    const { U, diag } = (c as { lowRank: { U: Float64Array; diag: number } }).lowRank;
+    return lowRankPosterior(model.means[k]!, U, diag, x, sigma);
+  });
+  const logits = parts.map((p, k) => Math.log(model.weights[k]!) + p.logp);
+  const mx = Math.max(...logits);
+  const w = logits.map((l) => Math.exp(l - mx));
+  const tot = w.reduce((a, b) => a + b, 0);
+  return x.map((_, i) => parts.reduce((acc, p, k) => acc + (w[k]! / tot) * p.m[i]!, 0));
+}
+
+describe('defaultDigitsModel', () => {
+  it('is a cached 30-component mixture over 16×16 images, three components per digit', () => {
+    expect(defaultDigitsModel()).toBe(model);
+    expect(model.imageShape).toEqual([1, 16, 16]);
+    expect(model.weights.length).toBe(30);
+    expect(model.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    for (let digit = 0; digit < 10; digit++)
+      expect(model.componentLabels.filter((l) => l === digit).length).toBe(3);
+    expect(model.means[0]!.length).toBe(d);
+  });
+
+  it('exact samples look like digits: a 1-nearest-neighbour classifier on fresh procedural digits agrees', () => {
+    const ref = digitsDataset({ count: 1000, size: 16, seed: 777 + (seed % 1000) });
+    const { data, components } = sampleMixture(model.canonical, 200, seed);
+    let correct = 0;
+    for (let n = 0; n < 200; n++) {
+      let best = -1;
+      let bestD = Number.POSITIVE_INFINITY;
+      for (let m = 0; m < 1000; m++) {
+        let s = 0;
+        for (let i = 0; i < d; i++) s += (ref.data[m * d + i]! - data[n * d + i]!) ** 2;
+        if (s < bestD) {
+          bestD = s;
+          best = ref.labels[m]!;
+        }
+      }
+      if (best === model.componentLabels[components[n]!]) correct++;
+    }
+    expect(correct / 200, ctx).toBeGreaterThan(0.95);
+  });
+
+  it.each(backends)('denoiser on %s agrees with the Woodbury float64 posterior mean', async (_n, B) => {
+    const u = rng(seed);
+    const D = model.denoiser(B);
+    const { data } = sampleMixture(model.canonical, 2, seed + 1);
+    for (const sigma of [0.3, 2]) {
+      const rows = [0, 1].map((n) =>
+        Array.from({ length: d }, (_, i) => data[n * d + i]! + sigma * normal(u)),
+      );
+      const x = B.tensor(rows.flat(), [2, 1, 16, 16]);
+      const out = D(x, sigma);
+      expect(out.shape).toEqual([2, 1, 16, 16]);
+      const got = await out.data();
+      rows.forEach((r, n) => {
+        const e = posterior(r, sigma);
+        let worst = 0;
+        for (let i = 0; i < d; i++)
+          worst = Math.max(worst, Math.abs(got[n * d + i]! - e[i]!) / Math.max(1, Math.abs(e[i]!)));
+        expect(worst, `${ctx} σ=${sigma} row ${n}`).toBeLessThan(1e-4);
+      });
+      out.dispose();
+      x.dispose();
+    }
+  });
+
+  it('a class-conditional denoiser tends to that digit’s prior mean at large σ', async () => {
+    const D = model.denoiser(undefined, { digits: [7] });
+    const x = backends[0]![1].fill([1, 1, 16, 16], 0);
+    const out = await D(x, 1e3).data();
+    const idx = [...model.componentLabels.keys()].filter((k) => model.componentLabels[k] === 7);
+    const tot = idx.reduce((a, k) => a + model.weights[k]!, 0);
+    for (let i = 0; i < d; i += 17) {
+      const e = idx.reduce((a, k) => a + (model.weights[k]! / tot) * model.means[k]![i]!, 0);
+      expect(out[i]!).toBeCloseTo(e, 3);
+    }
+    x.dispose();
+    expect(() => model.denoiser(undefined, { digits: [12] })).toThrow(/digits/);
+  });
+});
+
+describe('sampleMixture', () => {
+  it('reproduces a mixture’s mean and covariance (closed form) within sampling error', () => {
+    const weights = [0.25, 0.75];
+    const means = [
+      [2, -1],
+      [-1, 0.5],
+    ];
+    const covs = [
+      [0.5, 0.2, 0.2, 0.4],
+      [0.3, -0.1, -0.1, 0.6],
+    ];
+    const n = 20000;
+    const { data, components } = sampleMixture({ weights, means, covs }, n, seed);
+    // E[x] = Σ w μ;  Cov = Σ w (Σ_k + μ_k μ_kᵀ) − E[x]E[x]ᵀ
+    const mu = [0, 1].map((i) => weights[0]! * means[0]![i]! + weights[1]! * means[1]![i]!);
+    const cov = [0, 1, 2, 3].map((e) => {
+      const [i, j] = [Math.floor(e / 2), e % 2];
+      return (
+        weights.reduce((a, w, k) => a + w * (covs[k]![e]! + means[k]![i]! * means[k]![j]!), 0) -
+        mu[i]! * mu[j]!
+      );
+    });
+    const m = [0, 1].map((i) => data.reduce((a, v, idx) => (idx % 2 === i ? a + v : a), 0) / n);
+    for (let i = 0; i < 2; i++) expect(Math.abs(m[i]! - mu[i]!), ctx).toBeLessThan(0.04);
+    for (let e = 0; e < 4; e++) {
+      const [i, j] = [Math.floor(e / 2), e % 2];
+      let s = 0;
+      for (let r = 0; r < n; r++) s += (data[2 * r + i]! - m[i]!) * (data[2 * r + j]! - m[j]!);
+      expect(Math.abs(s / n - cov[e]!), ctx).toBeLessThan(0.06);
+    }
+    expect(Math.abs(components.filter((k) => k === 0).length / n - 0.25), ctx).toBeLessThan(0.015);
+  });
+});
