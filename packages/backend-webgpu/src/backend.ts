@@ -57,7 +57,15 @@ export class WebGPUBackend implements Backend {
   // ---- helpers for the op modules ----
   /** A new tensor of `shape` on a fresh pooled buffer (or on `storage`, shared). */
   make(shape: Shape, dtype: DType, storage?: GpuStorage): Tensor {
-    const s = storage ?? { buffer: this.engine.acquire(sizeOf(shape) * 4), refs: 0, external: false };
+    const bytes = sizeOf(shape) * 4;
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (!storage && bytes > limit) {
+      throw new TesseraError(
+        'UNSUPPORTED',
+        `webgpu: a ${fmtShape(shape)} ${dtype} tensor needs ${bytes} bytes; this device binds at most ${limit} per buffer`,
+      );
+    }
+    const s = storage ?? { buffer: this.engine.acquire(bytes), refs: 0, external: false };
     s.refs++;
     this.#tensors++;
     this.#bytes += sizeOf(shape) * 4;
@@ -111,6 +119,13 @@ export class WebGPUBackend implements Backend {
 
   /** Uploads a typed array of the dtype's kind as a new tensor. */
   upload(arr: TypedArray, shape: Shape, dtype: DType): Tensor {
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (arr.byteLength > limit) {
+      throw new TesseraError(
+        'UNSUPPORTED',
+        `webgpu: a ${fmtShape(shape)} ${dtype} tensor needs ${arr.byteLength} bytes; this device binds at most ${limit} per buffer`,
+      );
+    }
     return this.make(shape, dtype, { buffer: this.engine.upload(arr), refs: 0, external: false });
   }
 

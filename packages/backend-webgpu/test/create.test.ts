@@ -1,0 +1,46 @@
+import { createWebGPUBackend, registerWebGPUBackend } from '@tessera/backend-webgpu';
+import { getBackend, listBackends, resetBackends, TesseraError } from '@tessera/core';
+import { describe, expect, it } from 'vitest';
+import { gpu } from './helpers.ts';
+
+describe('createWebGPUBackend', () => {
+  it('rejects with BACKEND_UNAVAILABLE when there is no adapter', async () => {
+    const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
+    const err = await createWebGPUBackend({ gpu: noAdapter }).catch((e) => e);
+    expect(err).toBeInstanceOf(TesseraError);
+    expect((err as TesseraError).code).toBe('BACKEND_UNAVAILABLE');
+    expect((err as Error).message).toContain('no GPU adapter');
+  });
+
+  it('registers "webgpu" only when asked; getBackend() picks it when an adapter exists, else falls through to cpu', async () => {
+    expect(listBackends()).not.toContain('webgpu');
+    registerWebGPUBackend(5);
+    expect(listBackends()[0]).toBe('webgpu');
+    resetBackends();
+    const B = await getBackend();
+    expect(B.name).toBe(gpu ? 'webgpu' : 'cpu');
+  });
+});
+
+describe.skipIf(!gpu)('sharing a device', () => {
+  it('a second backend on the caller’s device reads buffers of the first through wrapBuffer', async () => {
+    const A = gpu!;
+    const other = await createWebGPUBackend({ device: A.device });
+    expect(other.device).toBe(A.device);
+    const t = A.tensor([1, -2, 3.5], [3]);
+    // tensors belong to one backend instance...
+    expect(() => other.unary('neg', t)).toThrow(/another WebGPU backend/);
+    // ...but the buffer can be wrapped without a copy
+    const w = other.wrapBuffer((t.storage as { buffer: GPUBuffer }).buffer, [3]);
+    expect(Array.from(await other.unary('neg', w).data())).toEqual([-1, 2, -3.5]);
+    other.destroy(); // frees its pools only; the shared device keeps working
+    expect(Array.from(await t.data())).toEqual([1, -2, 3.5]);
+    t.dispose();
+  });
+
+  it('refuses tensors larger than one storage binding with UNSUPPORTED', () => {
+    const B = gpu!;
+    const n = B.device.limits.maxStorageBufferBindingSize / 4 + 1;
+    expect(() => B.fill([n], 0)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
+  });
+});
