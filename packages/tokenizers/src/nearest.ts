@@ -65,6 +65,11 @@ export class NearestCodeSearch {
     }
   }
 
+  /** Rows searched per block: ⌊maxBlockElements / K⌋ (at least 1); 256 for 16384 codes by default. */
+  get blockRows(): number {
+    return rowsPerBlock(this.size, this.maxBlockElements);
+  }
+
   /** The codes the search compares against: E for `l2`, the l2-normalised E for `cosine`. */
   get searchCodes(): Tensor {
     return this.metric === 'cosine' ? this.#scaled : this.codebook;
@@ -86,7 +91,7 @@ export class NearestCodeSearch {
       let rows = B.reshape(z, [N, this.dim]);
       rows = cosine ? l2normalize(rows) : B.concat([rows, B.fill([N, 1], 1)], 1);
       const width = rows.shape[1]!;
-      const step = rowsPerBlock(K, this.maxBlockElements);
+      const step = this.blockRows;
       const parts: Tensor[] = [];
       for (let r = 0; r < N; r += step) {
         const n = Math.min(step, N - r);

@@ -1,5 +1,5 @@
 import { getBackend, TesseraError, tensor } from '@tessera/core';
-import { nearestCode, VectorQuantizer } from '@tessera/tokenizers';
+import { NearestCodeSearch, nearestCode, VectorQuantizer } from '@tessera/tokenizers';
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../../../test-utils/backends.ts';
 import { bruteNearest, dist2, freshSeed, normalizeRows, normals } from './helpers.ts';
@@ -67,18 +67,22 @@ describe.each(backends)('VectorQuantizer on %s', (_name, B) => {
     vq.dispose();
   });
 
-  it('a 16384-code book searches a 16×16 grid in 4 bounded blocks and matches brute force on sampled rows', async () => {
+  it('a 16384-code book searches an 8×8 grid in 4 bounded blocks and matches brute force on sampled rows', async () => {
     const seed = freshSeed(3);
-    const [K, D, N] = [16384, 8, 16 * 16];
+    const [K, D, N] = [16384, 8, 8 * 8];
     const codes = Float32Array.from(normals(seed, K * D));
     const z = Float32Array.from(normals(seed + 1, N * D));
     const cb = B.tensor(codes, [K, D]);
-    const vq = new VectorQuantizer({ codebook: cb, maxBlockElements: K * 64 });
-    const f = B.transpose(B.tensor(z, [1, 16, 16, D]), [0, 3, 1, 2]); // channel-first [1, D, 16, 16]
+    // by default a block holds 2²² distances: 256 rows of 16384 codes, so a 64×64 grid takes 16 blocks
+    const dflt = new NearestCodeSearch(cb);
+    expect(dflt.blockRows).toBe(256);
+    dflt.dispose();
+    const vq = new VectorQuantizer({ codebook: cb, maxBlockElements: K * 16 });
+    const f = B.transpose(B.tensor(z, [1, 8, 8, D]), [0, 3, 1, 2]); // channel-first [1, D, 8, 8]
     const idx = await vq.encodeImage(f);
-    expect(idx.shape).toEqual([1, 16, 16]);
+    expect(idx.shape).toEqual([1, 8, 8]);
     const got = (await idx.data()) as Int32Array;
-    const rows = [0, 1, 63, 64, 127, 128, 200, 255];
+    const rows = [0, 1, 15, 16, 31, 32, 50, 63];
     const sub = new Float32Array(rows.length * D);
     for (const [i, r] of rows.entries()) sub.set(z.subarray(r * D, r * D + D), i * D);
     expectNearest(
