@@ -31,6 +31,7 @@ export {
 } from './flow.js';
 export { DIGIT_GLYPHS, DIGIT_STROKES } from './font.js';
 export { cholesky, matmul64, type SymmetricEigen, spdInverse, symmetricEigen } from './linalg.js';
+export { evaluatePlan, type MixturePlan, planMixture, uploadPlan } from './mixture-eval.js';
 export { crc32, encodePng, imageGrid } from './png.js';
 export {
   type CanonicalComponent,

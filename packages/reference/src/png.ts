@@ -116,12 +116,13 @@ export function encodePng(pixels: ArrayLike<number>, width: number, height: numb
 
 /**
  * Tiles `[N, C, H, W]` images with values in [-1, 1] (C = 1 or 3) into one 8-bit grid, `cols` per row,
- * `pad` pixels of `background` (0–255) between tiles. Returns pixels ready for {@link encodePng}.
+ * `pad` pixels of `background` (0–255) between tiles, each image pixel drawn as a `scale`×`scale`
+ * block (default 1). Returns pixels ready for {@link encodePng}.
  */
 export function imageGrid(
   data: ArrayLike<number>,
   shape: readonly number[],
-  options: { cols?: number; pad?: number; background?: number } = {},
+  options: { cols?: number; pad?: number; background?: number; scale?: number } = {},
 ): { pixels: Uint8Array; width: number; height: number } {
   if (shape.length !== 4 || (shape[1] !== 1 && shape[1] !== 3)) {
     throw new TesseraError(
@@ -129,8 +130,13 @@ export function imageGrid(
       `imageGrid: expected shape [N, 1 | 3, H, W], got [${shape.join(', ')}]`,
     );
   }
-  const [N, C, H, W] = shape as [number, number, number, number];
-  if (data.length !== N * C * H * W)
+  const [N, C, H0, W0] = shape as [number, number, number, number];
+  const sc = options.scale ?? 1;
+  if (!Number.isInteger(sc) || sc < 1)
+    throw new TesseraError('INVALID_ARGUMENT', `imageGrid: scale must be a positive integer, got ${sc}`);
+  const H = H0 * sc;
+  const W = W0 * sc;
+  if (data.length !== N * C * H0 * W0)
     throw new TesseraError(
       'SHAPE_MISMATCH',
       `imageGrid: ${data.length} values do not fill [${shape.join(', ')}]`,
@@ -147,7 +153,7 @@ export function imageGrid(
     for (let c = 0; c < C; c++) {
       for (let y = 0; y < H; y++) {
         for (let x = 0; x < W; x++) {
-          const v = data[((n * C + c) * H + y) * W + x]!;
+          const v = data[((n * C + c) * H0 + Math.floor(y / sc)) * W0 + Math.floor(x / sc)]!;
           pixels[((oy + y) * width + ox + x) * C + c] = Math.round(
             Math.min(1, Math.max(-1, v)) * 127.5 + 127.5,
           );

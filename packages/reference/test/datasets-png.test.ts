@@ -87,6 +87,10 @@ describe('PNG encoder', () => {
     expect(Array.from(g.pixels.subarray(14 + 1, 14 + 3))).toEqual([128, 191]); // 0 → 127.5, 0.5 → 191.25
     expect(Array.from(g.pixels.subarray(7 + 4, 7 + 6))).toEqual([255, 255]); // tile 1
     expect(g.pixels[0]).toBe(7);
+    const big = imageGrid(data, [2, 1, 2, 2], { cols: 1, pad: 0, scale: 3 });
+    expect([big.width, big.height]).toEqual([6, 12]);
+    // row 4 of the scaled grid is source row 1 of image 0: values 0, 0.5 each repeated 3 times
+    expect(Array.from(big.pixels.subarray(4 * 6, 5 * 6))).toEqual([128, 128, 128, 191, 191, 191]);
   });
 });
 
