@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { type Backend, TesseraError, type Tensor } from '@tessera/core';
+import { cfgDenoiser, type Denoiser, SAMPLER_NAMES, type SamplerName, sample, type StepInfo } from '@tessera/diffusion';
+import { defaultDigitsModel } from '@tessera/reference';
+import { karrasSigmas } from '@tessera/schedules';
+import { UsageError } from './errors.js';
+import { sigmasFromSchedulerConfig } from './schedule.js';
+
+/** Options of {@link generateDiffusion}. */
+export interface DiffusionJob {
+  backend: Backend;
+  sampler: SamplerName;
+  steps: number;
+  seed: number;
+  count: number;
+  /** Restrict to one digit class (0–9); with `guidance` > 1 the unconditional model is the full mixture. */
+  digit?: number;
+  guidance: number;
+  /** A user's ONNX denoiser (an x0-predicting model with inputs x and sigma, as exported by @tessera/backend-onnx). */
+  model?: string;
+  /** A diffusers scheduler_config.json to take the noise levels from. */
+  schedulerConfig?: string;
+  /** Called after each step (for progress bars and denoising strips). */
+  onStep?: (info: StepInfo) => void | Promise<void>;
+}
+
+/** Result of a diffusion run: images `[N, 1, 16, 16]` in [-1, 1] (caller disposes) and counts. */
+export interface DiffusionResult {
+  images: Tensor;
+  sigmas: Float64Array;
+  modelCalls: number;
+}
+
+/** Karras noise levels spanning the default model's data (σ from 80 down to 0.002), ending in 0. */
+export function defaultSigmas(steps: number): Float64Array {
+  const s = karrasSigmas(steps, 0.002, 80, 7);
+  const out = new Float64Array(steps + 1);
+  out.set(s);
+  return out;
+}
+
+async function loadDenoiser(job: DiffusionJob): Promise<Denoiser> {
+  const model = defaultDigitsModel();
+  if (job.model) {
+    const { loadOnnxDigitsDenoiser } = await import('./onnx-model.js');
+    return loadOnnxDigitsDenoiser(job.model, job.backend);
+  }
+  const full = model.denoiser(job.backend);
+  if (job.digit === undefined) return full;
+  const conditional = model.denoiser(job.backend, { digits: [job.digit] });
+  if (job.guidance === 1) return conditional;
+  // One doubled batch: the first half goes through the class-conditional mixture, the second through the
+  // full (unconditional) mixture; cfgDenoiser combines D_u + w·(D_c − D_u).
+  const both: Denoiser = async (xx, sigma) => {
+    const B = xx.backend;
+    const n = xx.shape[0]! / 2;
+    const rest = xx.shape.slice(1);
+    const xc = B.slice(xx, [0, 0, 0, 0], [n, ...rest]);
+    const xu = B.slice(xx, [n, 0, 0, 0], [n, ...rest]);
+    const dc = await conditional(xc, sigma);
+    const du = await full(xu, sigma);
+    const out = B.concat([dc, du], 0);
+    for (const t of [xc, xu, dc, du]) t.dispose();
+    return out;
+  };
+  return cfgDenoiser(both, { scale: job.guidance, uncond: null, combine: () => null });
+}
+
+/** Samples `count` digit images from the embedded default model (or a user's ONNX denoiser). */
+export async function generateDiffusion(job: DiffusionJob): Promise<DiffusionResult> {
+  if (!SAMPLER_NAMES.includes(job.sampler)) {
+    throw new UsageError(`--sampler must be one of ${SAMPLER_NAMES.join(', ')}, got '${job.sampler}'`);
+  }
+  if (job.digit !== undefined && !(Number.isInteger(job.digit) && job.digit >= 0 && job.digit <= 9)) {
+    throw new UsageError(`--digit must be an integer 0–9, got '${job.digit}'`);
+  }
+  const sigmas = job.schedulerConfig
+    ? await sigmasFromSchedulerConfig(JSON.parse(await readJson(job.schedulerConfig)), job.steps)
+    : defaultSigmas(job.steps);
+  const inner = await loadDenoiser(job);
+  let modelCalls = 0;
+  const denoiser: Denoiser = (x, sigma, cond) => {
+    modelCalls++;
+    return inner(x, sigma, cond);
+  };
+  const B = job.backend;
+  const noise = B.randn([job.count, 1, 16, 16], { seed: job.seed });
+  const x = B.lincomb([sigmas[0]!], [noise]);
+  noise.dispose();
+  try {
+    const images = await sample(job.sampler, { denoiser, x, sigmas, seed: job.seed, callback: job.onStep });
+    return { images, sigmas, modelCalls };
+  } finally {
+    x.dispose();
+  }
+}
+
+async function readJson(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new TesseraError('FILE_NOT_FOUND', `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}

@@ -1,0 +1,138 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '@tessera/cli';
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
+
+async function run(args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(args, (l) => out.push(l), (l) => err.push(l));
+  return { code, out, err };
+}
+
+/** Decodes an 8-bit greyscale or RGB PNG written without filters (filter byte 0 per row). */
+function decodePng(bytes: Uint8Array): { width: number; height: number; channels: number; pixels: Uint8Array } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  let o = 8;
+  let width = 0;
+  let height = 0;
+  let channels = 0;
+  const idat: Uint8Array[] = [];
+  while (o < bytes.length) {
+    const len = view.getUint32(o);
+    const type = String.fromCharCode(...bytes.subarray(o + 4, o + 8));
+    const body = bytes.subarray(o + 8, o + 8 + len);
+    if (type === 'IHDR') {
+      width = view.getUint32(o + 8);
+      height = view.getUint32(o + 12);
+      channels = { 0: 1, 2: 3, 6: 4 }[body[9]!]!;
+    } else if (type === 'IDAT') idat.push(body);
+    o += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const pixels = new Uint8Array(stride * height);
+  for (let y = 0; y < height; y++) {
+    expect(raw[y * (stride + 1)]).toBe(0);
+    pixels.set(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)), y * stride);
+  }
+  return { width, height, channels, pixels };
+}
+
+describe('tessera generate diffusion', () => {
+  it('writes byte-identical PNGs for the same seed, different ones for another seed', async () => {
+    const files = ['a', 'b', 'c'].map((n) => join(dir, `${n}.png`));
+    const args = (seed: number, f: string) => ['generate', 'diffusion', '--backend', 'cpu', '--sampler', 'dpmpp_2m', '--steps', '8', '--count', '4', '--seed', String(seed), '--zoom', '1', '--out', f];
+    for (const [i, f] of files.entries()) {
+      const r = await run(args(i === 2 ? 2 : 1, f));
+      expect(r.err).toEqual([]);
+      expect(r.code).toBe(0);
+      expect(r.out[0]).toContain('8 model calls');
+    }
+    const [a, b, c] = files.map((f) => readFileSync(f));
+    expect(Buffer.compare(a!, b!)).toBe(0);
+    expect(Buffer.compare(a!, c!)).not.toBe(0);
+    const png = decodePng(new Uint8Array(a!));
+    // 4 tiles of 16×16 in a 2×2 grid, 1 pixel of padding around and between tiles: 2·16 + 3 = 35
+    expect([png.width, png.height, png.channels]).toEqual([35, 35, 1]);
+  });
+
+  it('rejects bad flags and missing files with one line and a non-zero exit', async () => {
+    for (const args of [
+      ['generate', 'diffusion', '--steps', '-3'],
+      ['generate', 'diffusion', '--steps', 'ten'],
+      ['generate', 'diffusion', '--sampler', 'nope'],
+      ['generate', 'diffusion', '--bogus'],
+      ['generate', 'diffusion', '--backend', 'cpu', '--model', join(dir, 'missing.onnx')],
+      ['generate', 'diffusion', '--backend', 'cpu', '--scheduler-config', join(dir, 'missing.json')],
+      ['generate', 'pixels'],
+      ['frobnicate'],
+    ]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.err).toHaveLength(1);
+      expect(r.err[0]).toMatch(/^tessera: /);
+      expect(r.err[0]).not.toMatch(/\n|\s+at\s/);
+    }
+    const steps = await run(['generate', 'diffusion', '--steps', '-3']);
+    expect(steps.err[0]).toContain('--steps');
+    const missing = await run(['generate', 'diffusion', '--backend', 'cpu', '--model', join(dir, 'missing.onnx')]);
+    expect(missing.err[0]).toContain('missing.onnx');
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{ not json');
+    const badCfg = await run(['schedule', '--scheduler-config', bad]);
+    expect(badCfg.code).toBe(2);
+    expect(badCfg.err[0]).toContain('bad.json');
+  });
+
+  it('prints help for every command', async () => {
+    for (const args of [['--help'], ['generate', 'diffusion', '--help'], ['generate', 'ar', '--help'], ['schedule', '--help'], ['showcase', '--help']]) {
+      const r = await run(args);
+      expect(r.code).toBe(0);
+      expect(r.out.join('\n')).toMatch(/Usage/);
+    }
+  });
+});
+
+describe('tessera generate ar', () => {
+  it('is reproducible and reports the decoder model calls (256 raster, 10 next-scale)', async () => {
+    const raster = await run(['generate', 'ar', '--backend', 'cpu', '--decoder', 'raster', '--count', '2', '--seed', '3', '--out', join(dir, 'r1.png')]);
+    expect(raster.code).toBe(0);
+    expect(raster.out[0]).toContain('256 model calls');
+    const scale = await run(['generate', 'ar', '--backend', 'cpu', '--decoder', 'next-scale', '--count', '2', '--seed', '3', '--out', join(dir, 's1.png')]);
+    expect(scale.out[0]).toContain('10 model calls');
+    await run(['generate', 'ar', '--backend', 'cpu', '--decoder', 'next-scale', '--count', '2', '--seed', '3', '--out', join(dir, 's2.png')]);
+    expect(Buffer.compare(readFileSync(join(dir, 's1.png')), readFileSync(join(dir, 's2.png')))).toBe(0);
+  });
+});
+
+describe('tessera schedule', () => {
+  it("prints SD-1.5's Euler timesteps and sigmas (leading spacing, steps_offset 1)", async () => {
+    const r = await run(['schedule', '--steps', '10']);
+    expect(r.err).toEqual([]);
+    // float64 re-derivation of diffusers' EulerDiscreteScheduler on the SD-1.5 config: scaled_linear betas
+    // (linspace of √β then squared), ᾱ = Π(1−β), leading spacing t = 100·i + 1, σ = √((1−ᾱ_t)/ᾱ_t), then 0.
+    const n = 1000;
+    const a = Math.sqrt(0.00085);
+    const b = Math.sqrt(0.012);
+    const ac: number[] = [];
+    let p = 1;
+    for (let i = 0; i < n; i++) {
+      p *= 1 - (a + ((b - a) * i) / (n - 1)) ** 2;
+      ac.push(p);
+    }
+    const rows = r.out.slice(2).map((l) => l.trim().split(/\s+/));
+    expect(rows).toHaveLength(11);
+    for (let i = 0; i < 10; i++) {
+      const t = 100 * (9 - i) + 1;
+      expect(Number(rows[i]![1])).toBe(t);
+      const sigma = Math.sqrt((1 - ac[t]!) / ac[t]!);
+      expect(Math.abs(Number(rows[i]![2]) / sigma - 1)).toBeLessThan(1e-5);
+    }
+    expect(Number(rows[10]![2])).toBe(0);
+  });
+});
