@@ -51,7 +51,7 @@ export function interpMatrix(inSize: number, outSize: number, mode: ResizeMode):
 }
 
 /** Separable 2-D resize of the last two axes, in float64: out = Wy · X · Wxᵀ per plane. */
-function resizeRef(x: ArrayLike<number>, shape: number[], h: number, w: number, mode: ResizeMode) {
+export function resizeRef(x: ArrayLike<number>, shape: number[], h: number, w: number, mode: ResizeMode) {
   const H = shape.at(-2)!;
   const Wd = shape.at(-1)!;
   const Wy = interpMatrix(H, h, mode);

@@ -17,6 +17,7 @@ import type { Backend } from '@tessera/core';
 import { describe } from 'vitest';
 import { makeCtx } from './context.ts';
 import { elementwiseTests } from './elementwise.ts';
+import { largeTests } from './large.ts';
 import { layoutTests } from './layout.ts';
 import { lifecycleTests } from './lifecycle.ts';
 import { probabilityTests } from './probability.ts';
@@ -66,6 +67,7 @@ export function describeConformance(
       layoutTests(ctx);
       probabilityTests(ctx);
       resizeTests(ctx);
+      largeTests(ctx);
       lifecycleTests(ctx);
     });
   });
