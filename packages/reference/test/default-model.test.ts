@@ -92,7 +92,7 @@ describe('defaultDigitsModel', () => {
     const u = rng(seed);
     const D = model.denoiser(B);
     const { data } = sampleMixture(model.canonical, 2, seed + 1);
-    for (const sigma of [0.3, 2]) {
+    for (const sigma of [0.02, 0.3, 2]) {
       const rows = [0, 1].map((n) =>
         Array.from({ length: d }, (_, i) => data[n * d + i]! + sigma * normal(u)),
       );

@@ -142,19 +142,21 @@ describe.each(backends)('reference denoisers on %s', (_name, B) => {
     const data = Array.from({ length: M * d }, () => normal(u));
     const D = empiricalDenoiser({ data, shape: [M, d] });
     const x = B.tensor(flat, [N, d]);
-    for (const sigma of [0.3, 1, 5]) {
+    const perRow = [0.4, 0.8, 1.6, 3, 6];
+    for (const sigma of [0.3, 1, 5, perRow]) {
       const out = D(x, sigma);
-      const expected = rows.flatMap((r) => {
+      const expected = rows.flatMap((r, n) => {
+        const sigma2 = typeof sigma === 'number' ? sigma : sigma[n]!;
         const logits = Array.from(
           { length: M },
-          (_, i) => -r.reduce((a, v, j) => a + (v - data[i * d + j]!) ** 2, 0) / (2 * sigma * sigma),
+          (_, i) => -r.reduce((a, v, j) => a + (v - data[i * d + j]!) ** 2, 0) / (2 * sigma2 * sigma2),
         );
         const mx = Math.max(...logits);
         const e = logits.map((l) => Math.exp(l - mx));
         const tot = e.reduce((a, b) => a + b, 0);
         return r.map((_, j) => e.reduce((a, ei, i) => a + (ei / tot) * data[i * d + j]!, 0));
       });
-      close(await out.data(), expected, 1e-4, `${ctx} empirical σ=${sigma}`);
+      close(await out.data(), expected, 1e-4, `${ctx} empirical σ=${String(sigma)}`);
       out.dispose();
     }
     x.dispose();

@@ -125,6 +125,9 @@ describe('reference ODE solver for mixtures', () => {
       expect(traj[1]![i]!, ctx).toBeCloseTo(mid[i]!, 7);
       expect(traj[2]![i]!, ctx).toBeCloseTo(end[i]!, 7);
     }
+    // any host-side float64 denoiser works too (here the test's own mixture formula)
+    const viaFn = referenceOdeSolve((y, s) => Float64Array.from(D(Array.from(y), s)), x, sigmas);
+    for (let i = 0; i < 2; i++) expect(viaFn[i]!, ctx).toBeCloseTo(end[i]!, 7);
   });
 
   it('reaches σ = 0 and integrates several rows, each on its own', () => {
