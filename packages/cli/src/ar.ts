@@ -50,7 +50,7 @@ export const PALETTE: ReadonlyArray<readonly [number, number, number]> = [
 let dataset: TokenDataset | undefined;
 /** The procedural token data set the reference models are fitted to (cached). */
 export function arDataset(): TokenDataset {
-  dataset ??= proceduralTokenGrids({ count: 600, height: 16, width: 16, vocabSize: PALETTE.length, seed: 11 });
+  dataset ??= proceduralTokenGrids({ count: 600, height: 16, width: 16, vocabSize: 3, seed: 11 });
   return dataset;
 }
 

@@ -149,7 +149,7 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
     const tokens = await r.tokens.data();
     const seconds = (performance.now() - t1) / 1000;
     const big = upscale(tokensToImages(tokens, n, 16), [n, 3, 16, 16], 2);
-    const panel: Panel = { title, detail: `${r.modelCalls} sequential model calls`, file: `ar-${decoder}.png`, png: gridPng(big.data, big.shape, 8), seconds, modelCalls: r.modelCalls };
+    const panel: Panel = { title, detail: '16×16 tokens', file: `ar-${decoder}.png`, png: gridPng(big.data, big.shape, 8), seconds, modelCalls: r.modelCalls };
     if (r.scales) {
       // coarse-to-fine: each scale of the first image, upsampled to 32×32
       const tiles: Float32Array[] = [];
@@ -208,7 +208,7 @@ img.grid{width:440px}img.strip{width:440px;margin-top:.3rem}.cap{color:#aaa;marg
 <p>Embedded reference models, generated on the <b>${backend}</b> backend in ${total.toFixed(1)} s.
 Diffusion: the default digits model (a Gaussian mixture fitted to procedural 16×16 digits, exact denoiser).
 Autoregression: count-based token models fitted to procedural shape images.</p>
-<table><tr><th>pipeline</th><th>steps</th><th>model calls</th><th>wall time</th></tr>
+<table><tr><th>pipeline</th><th>work</th><th>model calls</th><th>wall time</th></tr>
 ${rows}
 </table>
 ${cards}
