@@ -83,7 +83,6 @@ export class NearestCodeSearch {
     const B = this.codebook.backend;
     checkFloat('nearest code search', z, this.dim, 'z');
     checkSameBackend('nearest code search', B, z, 'z');
-    const K = this.size;
     const N = z.size / this.dim;
     const outShape = z.shape.slice(0, -1);
     return tidy(() => {

@@ -4,7 +4,7 @@ import type { Backend, Tensor } from '@tessera/core';
 import { MultiScaleResidualQuantizer, phiIndex, phiTicks, VAR_PATCH_NUMS } from '@tessera/tokenizers';
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../../../test-utils/backends.ts';
-import { freshSeed, maxAbsDiff, normals, resizeRef, uniforms } from './helpers.ts';
+import { freshSeed, maxAbsDiff, normalizeRows, normals, resizeRef, uniforms } from './helpers.ts';
 
 const backends = await testBackends();
 
@@ -67,6 +67,7 @@ function varReference(
   Bn: number,
   C: number,
   pns: readonly number[],
+  cosine = false,
 ) {
   const H = pns[pns.length - 1]!;
   const S = pns.length;
@@ -78,7 +79,9 @@ function varReference(
   const K = codes.length / C;
   pns.forEach((pn, si) => {
     const z = si === S - 1 ? rest : resizeRef(rest, Bn * C, H, H, pn, pn, 'area');
-    const rows = toRows(z, Bn, C, pn, pn);
+    // using_znorm: argmax of normalised z · normalised e = argmin of their squared distance
+    const rows = cosine ? normalizeRows(toRows(z, Bn, C, pn, pn), C) : toRows(z, Bn, C, pn, pn);
+    const search = cosine ? normalizeRows(codes, C) : codes;
     const idx = idxs[si]!;
     for (let r = 0; r < Bn * pn * pn; r++) {
       let best = Number.POSITIVE_INFINITY;
@@ -86,7 +89,7 @@ function varReference(
       let chosen = 0;
       for (let k = 0; k < K; k++) {
         let d = 0;
-        for (let c = 0; c < C; c++) d += (rows[r * C + c]! - codes[k * C + c]!) ** 2;
+        for (let c = 0; c < C; c++) d += (rows[r * C + c]! - search[k * C + c]!) ** 2;
         if (d < best) [best, arg] = [d, k];
         if (k === idx[r]) chosen = d;
       }
@@ -174,6 +177,32 @@ describe.each(backends)('MultiScaleResidualQuantizer on %s', (_name, B: Backend)
     msrq.dispose();
   });
 
+  it('cosine search (VAR using_znorm) picks by normalised vectors and decodes with the raw codes', async () => {
+    const seed = freshSeed(15);
+    const small = [1, 2, 4, 6];
+    const f = field(seed, Bn, C, small);
+    const codes = codebook(seed + 3, 64, C);
+    codes.fill(0.5, 0, C); // no zero code: a zero vector has no direction
+    const msrq = new MultiScaleResidualQuantizer({
+      codebook: B.tensor(Float32Array.from(codes), [64, C]),
+      patchNums: small,
+      metric: 'cosine',
+    });
+    const { indices, fHat } = await msrq.quantize(B.tensor(Float32Array.from(f), [Bn, C, 6, 6]));
+    const idxs = await Promise.all(indices.map(async (t) => (await t.data()) as Int32Array));
+    const ref = varReference(
+      Float64Array.from(Float32Array.from(f)),
+      Float64Array.from(Float32Array.from(codes)),
+      idxs,
+      Bn,
+      C,
+      small,
+      true,
+    );
+    expect(maxAbsDiff(await fHat.data(), ref[ref.length - 1]!), `seed ${seed}`).toBeLessThan(1e-4);
+    msrq.dispose();
+  });
+
   it('teacher-forcing input equals idxBl_to_var_input re-derived in float64', async () => {
     const seed = freshSeed(12);
     const small = [1, 2, 3, 5, 8];
@@ -209,6 +238,11 @@ describe.each(backends)('MultiScaleResidualQuantizer on %s', (_name, B: Backend)
       });
     }
     expect(maxAbsDiff(await tfi.data(), want), `seed ${seed}`).toBeLessThan(1e-5);
+    tfi.dispose();
+    const maps = idxs.map((a, s) => B.tensor(a, [Bn, small[s]!, small[s]!]));
+    const before = B.memory().tensors;
+    for (let rep = 0; rep < 3; rep++) (await msrq.teacherForcingInput(maps))!.dispose();
+    expect(B.memory().tensors).toBe(before);
     msrq.dispose();
   });
 

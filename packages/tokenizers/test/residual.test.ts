@@ -100,6 +100,14 @@ describe.each(backends)('ResidualVQ on %s', (_name, B) => {
       quantizeDropout: { multipleOf: 4 },
     });
     for (let s = 0; s < 5; s++) expect([3, 5]).toContain(rvq4.dropoutLayer(seed + s));
+    // the training loop does not grow backend memory
+    const before = B.memory().tensors;
+    for (let s = 0; s < 3; s++) {
+      const r = await rvq.quantize(z, { dropoutSeed: seed + s });
+      const d = rvq.decode(r.indices);
+      for (const t of [r.indices, r.quantized, r.commitmentLoss, d]) t.dispose();
+    }
+    expect(B.memory().tensors).toBe(before);
     rvq.dispose();
     rvq4.dispose();
   });

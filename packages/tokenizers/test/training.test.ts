@@ -169,6 +169,7 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
   it('UsageMeter keeps exactly the last `window` indices (LlamaGen rolling codebook_used)', async () => {
     const seed = freshSeed(27);
     const K = 20;
+    const before = B.memory().tensors;
     const meter = new UsageMeter({ codebookSize: K, window: 50 });
     const all: number[] = [];
     const u = uniforms(seed, 200);
@@ -176,17 +177,25 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
     for (const n of [30, 15, 40, 7, 60]) {
       const batch = Array.from({ length: n }, () => Math.floor(u[o++]! ** 2 * K));
       all.push(...batch);
-      meter.update(B.tensor(Int32Array.from(batch), [n]));
+      const bt = B.tensor(Int32Array.from(batch), [n]);
+      meter.update(bt);
+      bt.dispose();
       const win = all.slice(-50);
       const counts = new Array(K).fill(0);
       for (const i of win) counts[i]++;
       expect(meter.count).toBe(win.length);
-      expect(Array.from(await meter.counts()!.data())).toEqual(counts);
+      const counted = meter.counts()!;
+      expect(Array.from(await counted.data())).toEqual(counts);
+      counted.dispose();
       const { usage, perplexity } = meter.stats()!;
+
       expect((await usage.data())[0]).toBeCloseTo(counts.filter((c) => c > 0).length / K, 6);
       const h = counts.reduce((a, c) => a - (c / win.length) * Math.log(c / win.length + 1e-10), 0);
       expect((await perplexity.data())[0]).toBeCloseTo(Math.exp(h), 3);
+      usage.dispose();
+      perplexity.dispose();
     }
     meter.dispose();
+    expect(B.memory().tensors).toBe(before);
   });
 });
