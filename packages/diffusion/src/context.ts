@@ -131,8 +131,10 @@ export class SampleContext {
 
   /** Calls the denoiser at (x, sigma). The first call of a step also fires the progress callback. */
   async model(x: Tensor, sigma: number, sigmaHat = sigma): Promise<Tensor> {
-    const d = await this.opts.denoiser(x, sigmaHat, this.opts.cond);
+    let d = await this.opts.denoiser(x, sigmaHat, this.opts.cond);
     this.#checkOut('denoiser', d);
+    // The sampler owns what the denoiser returns; never take ownership of the sample itself.
+    if (d === x || d === this.#x0) d = this.lc([1], [d]);
     if (!this.#reported) {
       this.#reported = true;
       const cb = this.opts.callback;

@@ -126,6 +126,25 @@ describe('run control', async () => {
     });
   });
 
+  it("a denoiser that returns its input does not lose the caller's tensor", async () => {
+    const B = backends[0]![1];
+    const x = B.randn([3, 4], { seed: 4 });
+    const before = B.memory().tensors;
+    for (const name of ['dpmpp_2m', 'dpmpp_3m_sde', 'unipc', 'lcm'] as SamplerName[]) {
+      const out = await sample(name, { denoiser: (t) => t, x, sigmas: [3, 1, 0.5, 0], seed: 1, eta: 0 });
+      // D(x) = x keeps every sample where it is (lcm re-noises, so only its ownership is checked).
+      if (name !== 'lcm') {
+        expect(Array.from(await out.data())).toEqual(
+          Array.from(await x.data()).map((v) => expect.closeTo(v, 5)),
+        );
+      }
+      out.dispose();
+      expect(x.isDisposed).toBe(false);
+      expect(B.memory().tensors).toBe(before);
+    }
+    x.dispose();
+  });
+
   it('rejects bad input with TesseraError', async () => {
     const B = backends[0]![1];
     const { g, d, sigmas } = setup(B);
