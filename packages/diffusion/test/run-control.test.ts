@@ -126,6 +126,34 @@ describe('run control', async () => {
     });
   });
 
+  it.runIf(backends.length > 1)(
+    'same seed, same noise on every backend (CPU vs WebGPU results agree)',
+    async () => {
+      const results: Float32Array[][] = [];
+      const x64 = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i * 1.7 + SEED) * 10);
+      for (const [, B] of backends) {
+        const { g, sigmas } = setup(B);
+        const x = B.tensor(x64, [8, 4]);
+        const per: Float32Array[] = [];
+        for (const name of ['euler_ancestral', 'dpmpp_2m_sde', 'ddpm'] as SamplerName[]) {
+          const out = await sample(name, { denoiser: g.denoiser, x, sigmas, seed: SEED % 1000 });
+          per.push((await out.data()) as Float32Array);
+          out.dispose();
+        }
+        results.push(per);
+        x.dispose();
+      }
+      for (let k = 0; k < results[0]!.length; k++) {
+        const a = results[0]![k]!;
+        for (const other of results.slice(1)) {
+          const b = other[k]!;
+          for (let i = 0; i < a.length; i++)
+            expect(Math.abs(a[i]! - b[i]!), why).toBeLessThan(1e-4 * (1 + Math.abs(a[i]!)));
+        }
+      }
+    },
+  );
+
   it("a denoiser that returns its input does not lose the caller's tensor", async () => {
     const B = backends[0]![1];
     const x = B.randn([3, 4], { seed: 4 });
