@@ -21,6 +21,8 @@ export interface ReferenceDenoiser {
   readonly dim: number;
   /** Frees the parameters uploaded to every backend used so far. */
   dispose(): void;
+  /** The canonical mixture behind a Gaussian or mixture denoiser (for exporters); absent for the empirical one. */
+  readonly model?: CanonicalMixture;
 }
 
 /** Reshapes x to [N, d] and validates σ; returns per-row σ² (length 1 or N). */
@@ -90,7 +92,7 @@ function makeDenoiser(op: string, model: CanonicalMixture): ReferenceDenoiser {
     const p = params.get(B);
     return tidy(() => B.reshape(evaluatePlan(B, plan, p, B.reshape(x, [n, d]), n, s2), x.shape));
   };
-  return Object.assign(fn, { dim: d, dispose: () => params.dispose() });
+  return Object.assign(fn, { dim: d, model, dispose: () => params.dispose() });
 }
 
 /**

@@ -21,6 +21,9 @@ function checkSigma(op: string, name: string, s: number): void {
     throw new TesseraError('INVALID_ARGUMENT', `${op}: ${name} must be finite and ≥ 0, got ${s}`);
 }
 
+/** Canonical forms of specs seen before (a full covariance is eigen-decomposed once, not per call). */
+const canonical = new WeakMap<object, CanonicalComponent>();
+
 /** Per-direction flow factors √((λ + σ_to²)/(λ + σ_from²)); λ = 0 and σ_from = 0 would divide by zero. */
 function factor(lambda: number, from: number, to: number): number {
   const den = lambda + from * from;
@@ -36,6 +39,7 @@ function factor(lambda: number, from: number, to: number): number {
  * The exact probability-flow map of a Gaussian N(μ, Σ) from σ_from to σ_to: in Σ's eigenbasis every
  * coordinate of x − μ scales by √((λ + σ_to²)/(λ + σ_from²)). `x` is a Tensor `[N, ...dims]` (computed
  * with backend ops, returns a new Tensor) or a Float64Array of whole rows (float64, returns a new array).
+ * A spec object is decomposed on first use and remembered (do not mutate it afterwards).
  */
 export function gaussianFlowSolution(
   model: GaussianSpec | CanonicalComponent,
@@ -55,7 +59,11 @@ export function gaussianFlowSolution(
   sigmaFrom: number,
   sigmaTo: number,
 ): Tensor | Float64Array {
-  const c = 'kind' in model ? model : canonicalGaussian(model);
+  let c = 'kind' in model ? model : canonical.get(model);
+  if (!c) {
+    c = canonicalGaussian(model as GaussianSpec);
+    canonical.set(model, c);
+  }
   checkSigma('gaussianFlowSolution', 'sigmaFrom', sigmaFrom);
   checkSigma('gaussianFlowSolution', 'sigmaTo', sigmaTo);
   const d = c.mean.length;
