@@ -147,4 +147,39 @@ describe.skipIf(!gpu)('webgpu kernels beyond the shared suite', () => {
     );
     expect(Array.from(iF)).toEqual(i.map(Math.fround));
   });
+  it('long rows (workgroup kernels): sum, max, logsumexp and softmax over 500-wide axes', async () => {
+    const r = rng(SEED + 5);
+    const [a, n, c] = [3, 500, 2];
+    const x = uniform(r, a * n * c, -4, 4);
+    const at = (i: number, k: number, j: number) => x[(i * n + k) * c + j]!;
+    const rows: number[][] = [];
+    for (let i = 0; i < a; i++)
+      for (let j = 0; j < c; j++) rows.push(Array.from({ length: n }, (_, k) => at(i, k, j)));
+    const [sum, max, lse, sm] = await scope(() => {
+      const t = B.tensor(x, [a, n, c]);
+      return Promise.all([
+        B.reduce('sum', t, 1).data(),
+        B.reduce('max', t, 1).data(),
+        B.reduce('logsumexp', t, 1).data(),
+        B.softmax(t, 1).data(),
+      ]);
+    });
+    expectClose(
+      sum,
+      rows.map((row) => row.reduce((p, v) => p + v, 0)),
+      1e-5 * n,
+      'sum',
+    );
+    expect(Array.from(max)).toEqual(rows.map((row) => Math.max(...row)));
+    const lse64 = rows.map((row) => {
+      const m = Math.max(...row);
+      return m + Math.log(row.reduce((p, v) => p + Math.exp(v - m), 0));
+    });
+    expectClose(lse, lse64, 1e-5, 'logsumexp');
+    const want = new Array<number>(x.length);
+    for (let i = 0; i < a; i++)
+      for (let j = 0; j < c; j++)
+        for (let k = 0; k < n; k++) want[(i * n + k) * c + j] = Math.exp(at(i, k, j) - lse64[i * c + j]!);
+    expectClose(sm, want, 1e-5, 'softmax');
+  });
 });

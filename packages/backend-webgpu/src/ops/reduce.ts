@@ -1,7 +1,7 @@
 import { fmtShape, type ReduceOp, shapes, type Tensor, TesseraError } from '@tessera/core';
 import type { WebGPUBackend } from '../backend.js';
 import { groupsFor, Params, wtype } from '../shaders/common.js';
-import { argSource, cumsumSource, reduceSource, softmaxSource } from '../shaders/reduce.js';
+import { argSource, cumsumSource, reduceSource, SMALL_ROW, softmaxSource } from '../shaders/reduce.js';
 import { cast } from './elementwise.js';
 import { transpose } from './layout.js';
 
@@ -55,7 +55,10 @@ export function reduce(
   const out = B.make(shapes.reducedShape(x.shape, ax, keepDims), outDtype);
   const t = wtype(outDtype);
   const p = new Params().u(view.rows, view.len, view.inner);
-  B.run(`reduce_${op}_${t}`, () => reduceSource(op, t), [B.buf(view.src, op)], out, p, view.rows);
+  const small = view.len <= SMALL_ROW;
+  const key = `reduce_${op}_${t}${small ? '_s' : ''}`;
+  const groups = small ? groupsFor(view.rows) : view.rows;
+  B.run(key, () => reduceSource(op, t, small), [B.buf(view.src, op)], out, p, groups);
   view.temp?.dispose();
   f?.dispose();
   return out;
@@ -106,5 +109,13 @@ export function softmax(B: WebGPUBackend, x: Tensor, axis: number, log: boolean)
   const { rows, len, inner } = rowView(B, x, x.rank === 0 ? [] : [ax]);
   const out = B.make(x.shape, 'float32');
   const p = new Params().u(rows, len, inner);
-  return B.run(`${op}`, () => softmaxSource(log), [buf], out, p, rows);
+  const small = len <= SMALL_ROW;
+  return B.run(
+    `${op}${small ? '_s' : ''}`,
+    () => softmaxSource(log, small),
+    [buf],
+    out,
+    p,
+    small ? groupsFor(rows) : rows,
+  );
 }

@@ -33,7 +33,18 @@ fn fmin(a: f32, b: f32) -> f32 { return select(min(a, b), m_nan(), m_isnan(a) ||
 `;
 
 /** Reduction of each row. Float ops read f32; sum/max/min/prod also run on i32/u32. */
-export function reduceSource(op: ReduceOp, t: WType): string {
+/** One invocation per row instead of a workgroup (short rows). */
+const SMALL_PRELUDE = /* wgsl */ `
+  let rows = P[0];
+  let len = P[1];
+  let inner = P[2];
+  if (i >= rows) { return; }
+  let base = (i / inner) * len * inner + (i % inner);`;
+
+/** Rows at most this long use the one-invocation-per-row kernels. */
+export const SMALL_ROW = 32;
+
+export function reduceSource(op: ReduceOp, t: WType, small = false): string {
   const f = t === 'f32';
   const zero = f ? '0.0' : t === 'i32' ? '0i' : '0u';
   const one = f ? '1.0' : t === 'i32' ? '1i' : '1u';
@@ -64,7 +75,20 @@ export function reduceSource(op: ReduceOp, t: WType): string {
       break;
   }
   let body: string;
-  if (op === 'logsumexp') {
+  if (small && op === 'logsumexp') {
+    body = `${SMALL_PRELUDE}
+  var m = -m_inf();
+  for (var k = 0u; k < len; k++) { m = fmax(m, X[base + k * inner]); }
+  var acc = 0.0;
+  if (!m_isinf(m) || m > 0.0) { for (var k = 0u; k < len; k++) { acc += m_exp(X[base + k * inner] - m); } }
+  O[i] = select(m + m_log(acc), m, m_isinf(m) && m < 0.0);`;
+  } else if (small) {
+    body = `${SMALL_PRELUDE}
+  var acc: ${t} = ${init};
+  for (var k = 0u; k < len; k++) { let v = X[base + k * inner]; acc = ${combine('acc', map)}; }
+  let x = acc;
+  O[i] = ${fin};`;
+  } else if (op === 'logsumexp') {
     body = `${ROW_PRELUDE}
   var acc = -m_inf();
   for (var k = tid; k < len; k += WGS) { acc = fmax(acc, X[base + k * inner]); }
@@ -129,8 +153,25 @@ var<workgroup> si: array<u32, WGS>;`,
 }
 
 /** Softmax (or log-softmax) of each row. */
-export function softmaxSource(log: boolean): string {
+export function softmaxSource(log: boolean, small = false): string {
   const write = log ? 'X[idx] - m - ls' : 'select(m_exp(X[idx] - m) / ssum, 0.0, m_isinf(m) && m < 0.0)';
+  if (small) {
+    return kernel({
+      inputs: [['X', 'f32']],
+      output: ['O', 'f32'],
+      extra: `${MATH}${HELPERS}`,
+      body: `${SMALL_PRELUDE}
+  var m = -m_inf();
+  for (var k = 0u; k < len; k++) { m = fmax(m, X[base + k * inner]); }
+  var ssum = 0.0;
+  for (var k = 0u; k < len; k++) { ssum += m_exp(X[base + k * inner] - m); }
+  let ls = m_log(ssum);
+  for (var k = 0u; k < len; k++) {
+    let idx = base + k * inner;
+    O[idx] = ${write};
+  }`,
+    });
+  }
   return kernel({
     inputs: [['X', 'f32']],
     output: ['O', 'f32'],
