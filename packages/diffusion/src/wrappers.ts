@@ -3,6 +3,7 @@
 // `_sigma_to_t` do: σ → t by linear interpolation in log σ over the training schedule, input scaled
 // by c_in = 1/√(σ²+1) into the VP frame.
 import { check, fmtShape, type Tensor } from '@tessera/core';
+import { sigmaToT, tToSigma } from '@tessera/schedules';
 import { predictionCoefs } from './forward.js';
 import type { Denoiser, TimestepModel } from './types.js';
 
@@ -34,30 +35,17 @@ export function logSigmasFromAlphasCumprod(alphasCumprod: ArrayLike<number>): Fl
  * the index of the nearest training σ in log space (k-diffusion `sigma_to_t(quantize=True)`).
  */
 export function sigmaToTimestep(sigma: number, logSigmas: ArrayLike<number>, quantize = false): number {
+  if (!quantize) return sigmaToT(sigma, logSigmas);
   const ls = Math.log(Math.max(sigma, 1e-10));
-  const n = logSigmas.length;
-  if (quantize) {
-    let best = 0;
-    for (let i = 1; i < n; i++) if (Math.abs(ls - logSigmas[i]!) < Math.abs(ls - logSigmas[best]!)) best = i;
-    return best;
-  }
-  let low = 0;
-  for (let i = 0; i < n; i++) if (ls >= logSigmas[i]!) low = i;
-  low = Math.min(low, n - 2);
-  const lo = logSigmas[low]!;
-  const hi = logSigmas[low + 1]!;
-  const w = Math.min(Math.max((lo - ls) / (lo - hi), 0), 1);
-  return (1 - w) * low + w * (low + 1);
+  let best = 0;
+  for (let i = 1; i < logSigmas.length; i++)
+    if (Math.abs(ls - logSigmas[i]!) < Math.abs(ls - logSigmas[best]!)) best = i;
+  return best;
 }
 
 /** t → σ: k-diffusion's `t_to_sigma` (linear interpolation of log σ between neighbouring indices). */
 export function timestepToSigma(t: number, logSigmas: ArrayLike<number>): number {
-  const n = logSigmas.length;
-  check(t >= 0 && t <= n - 1, 'OUT_OF_RANGE', `timestepToSigma: t must be in [0, ${n - 1}], got ${t}`);
-  const lo = Math.floor(t);
-  const hi = Math.ceil(t);
-  const w = t - lo;
-  return Math.exp((1 - w) * logSigmas[lo]! + w * logSigmas[hi]!);
+  return tToSigma(t, logSigmas);
 }
 
 /** Options of {@link discreteDenoiser}. */
