@@ -7,7 +7,9 @@
  */
 import { philoxWords, TesseraError, wordToUniform } from '@tessera/core';
 import type { Dataset } from './denoisers.js';
+import { factorLogDensities, factorStep } from './factor.js';
 import { spdInverse } from './linalg.js';
+import { type Comp, centre, ppcaStep, project, transpose } from './ppca.js';
 import type { GaussianMixtureSpec, LowRankCovariance } from './spec.js';
 
 /** Options of {@link fitGaussianMixture}. */
@@ -18,8 +20,12 @@ export interface FitOptions {
   iterations?: number;
   /** Philox seed of the k-means++ initialisation. Default 0. */
   seed?: number;
-  /** `'diag'` (default) or `'lowrank'` (rank `rank` plus isotropic noise). */
-  covariance?: 'diag' | 'lowrank';
+  /**
+   * `'diag'` (default), `'lowrank'` (rank `rank` plus isotropic noise: probabilistic PCA) or `'factor'`
+   * (rank `rank` plus a general diagonal: factor analysis; its denoiser needs a d×d eigen-decomposition,
+   * so keep d small).
+   */
+  covariance?: 'diag' | 'lowrank' | 'factor';
   /** Rank of the low-rank part. Default 4. */
   rank?: number;
   /** Floor on every variance (diagonal entries, or the isotropic noise). Default 1e-4. */
@@ -32,16 +38,11 @@ export interface FitOptions {
 export interface FittedMixture extends GaussianMixtureSpec {
   weights: Float64Array;
   means: Float64Array[];
-  covs: Array<{ diag: Float64Array } | { lowRank: LowRankCovariance & { U: Float64Array; diag: number } }>;
+  covs: Array<
+    { diag: Float64Array } | { lowRank: LowRankCovariance & { U: Float64Array; diag: number | Float64Array } }
+  >;
   /** Mean log-likelihood per data point after initialisation and after each iteration. */
   logLikelihood: number[];
-}
-
-interface Comp {
-  mean: Float64Array;
-  vars?: Float64Array; // diag
-  W?: Float64Array; // d×q
-  s2?: number; // isotropic noise
 }
 
 function kmeansPP(x: Float64Array, N: number, d: number, K: number, seed: number): Float64Array[] {
@@ -94,6 +95,10 @@ function logDensities(
     }
     return;
   }
+  if (c.psi) {
+    factorLogDensities(x, N, d, c.mean, c.W!, c.psi, out, stride, k);
+    return;
+  }
   const W = c.W!;
   const s2 = c.s2!;
   const q = W.length / d;
@@ -112,35 +117,6 @@ function logDensities(
     let pmp = 0;
     for (let a = 0; a < q; a++) for (let b = 0; b < q; b++) pmp += p[a]! * Mi[a * q + b]! * p[b]!;
     out[n * stride + k] = -0.5 * ((rr - pmp) / s2 + logDet + d * LOG2PI);
-  }
-}
-
-/** `d×q` → `q×d`. */
-function transpose(W: Float64Array, d: number, q: number): Float64Array {
-  const t = new Float64Array(d * q);
-  for (let i = 0; i < d; i++) for (let a = 0; a < q; a++) t[a * d + i] = W[i * q + a]!;
-  return t;
-}
-
-/** r = x_n − μ; returns ‖r‖². */
-function centre(x: Float64Array, n: number, d: number, mean: Float64Array, r: Float64Array): number {
-  let rr = 0;
-  const o = n * d;
-  for (let i = 0; i < d; i++) {
-    const v = x[o + i]! - mean[i]!;
-    r[i] = v;
-    rr += v * v;
-  }
-  return rr;
-}
-
-/** p = Wᵀ r with Wt = Wᵀ (q×d). */
-function project(Wt: Float64Array, r: Float64Array, d: number, q: number, p: Float64Array): void {
-  for (let a = 0; a < q; a++) {
-    let s = 0;
-    const o = a * d;
-    for (let i = 0; i < d; i++) s += Wt[o + i]! * r[i]!;
-    p[a] = s;
   }
 }
 
@@ -171,103 +147,6 @@ function eStep(
     for (let k = 0; k < K; k++) resp[n * K + k] = Math.exp(resp[n * K + k]! - lse);
   }
   return ll / N;
-}
-
-/** One PPCA EM step for W, σ² given weighted data (weights r, total nk) around `mean`. */
-function ppcaStep(
-  x: Float64Array,
-  N: number,
-  d: number,
-  r: Float64Array,
-  K: number,
-  k: number,
-  nk: number,
-  c: Comp,
-  floor: number,
-): void {
-  const W = c.W!;
-  const q = W.length / d;
-  const s2 = c.s2!;
-  // SW = (1/nk) Σ r_n (x_n − μ)((x_n − μ)ᵀ W), trS = (1/nk) Σ r_n ‖x_n − μ‖²
-  const Wt = transpose(W, d, q);
-  const SWt = new Float64Array(d * q); // (SW)ᵀ, q×d
-  const p = new Float64Array(q);
-  const res = new Float64Array(d);
-  let trS = 0;
-  for (let n = 0; n < N; n++) {
-    const rn = r[n * K + k]!;
-    if (rn < 1e-12) continue;
-    trS += rn * centre(x, n, d, c.mean, res);
-    project(Wt, res, d, q, p);
-    for (let a = 0; a < q; a++) {
-      const f = rn * p[a]!;
-      const o = a * d;
-      for (let i = 0; i < d; i++) SWt[o + i]! += f * res[i]!;
-    }
-  }
-  const SW = transpose(SWt, q, d);
-  for (let i = 0; i < d * q; i++) SW[i]! /= nk;
-  trS /= nk;
-  const M = new Float64Array(q * q);
-  for (let i = 0; i < d; i++)
-    for (let a = 0; a < q; a++) for (let b = 0; b < q; b++) M[a * q + b]! += W[i * q + a]! * W[i * q + b]!;
-  for (let a = 0; a < q; a++) M[a * q + a]! += s2;
-  const Mi = spdInverse(M, q).inverse;
-  // T = σ²I + M⁻¹ WᵀSW
-  const WSW = new Float64Array(q * q);
-  for (let i = 0; i < d; i++)
-    for (let a = 0; a < q; a++) for (let b = 0; b < q; b++) WSW[a * q + b]! += W[i * q + a]! * SW[i * q + b]!;
-  const T = new Float64Array(q * q);
-  for (let a = 0; a < q; a++) {
-    for (let b = 0; b < q; b++) {
-      let s = a === b ? s2 : 0;
-      for (let e = 0; e < q; e++) s += Mi[a * q + e]! * WSW[e * q + b]!;
-      T[a * q + b] = s;
-    }
-  }
-  const Ti = invertGeneral(T, q);
-  const Wn = new Float64Array(d * q);
-  for (let i = 0; i < d; i++)
-    for (let a = 0; a < q; a++) for (let b = 0; b < q; b++) Wn[i * q + b]! += SW[i * q + a]! * Ti[a * q + b]!;
-  // tr(SW M⁻¹ W̃ᵀ)
-  let tr = 0;
-  for (let i = 0; i < d; i++)
-    for (let a = 0; a < q; a++)
-      for (let b = 0; b < q; b++) tr += SW[i * q + a]! * Mi[a * q + b]! * Wn[i * q + b]!;
-  c.W = Wn;
-  c.s2 = Math.max(floor, (trS - tr) / d);
-}
-
-/** Inverse of a small general matrix by Gauss–Jordan with partial pivoting. */
-function invertGeneral(a: Float64Array, n: number): Float64Array {
-  const m = Float64Array.from(a);
-  const inv = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) inv[i * n + i] = 1;
-  for (let col = 0; col < n; col++) {
-    let piv = col;
-    for (let r = col + 1; r < n; r++) if (Math.abs(m[r * n + col]!) > Math.abs(m[piv * n + col]!)) piv = r;
-    if (m[piv * n + col] === 0)
-      throw new TesseraError('INVALID_ARGUMENT', 'fitGaussianMixture: singular matrix in the PPCA update');
-    for (let j = 0; j < n; j++) {
-      [m[col * n + j], m[piv * n + j]] = [m[piv * n + j]!, m[col * n + j]!];
-      [inv[col * n + j], inv[piv * n + j]] = [inv[piv * n + j]!, inv[col * n + j]!];
-    }
-    const pv = m[col * n + col]!;
-    for (let j = 0; j < n; j++) {
-      m[col * n + j]! /= pv;
-      inv[col * n + j]! /= pv;
-    }
-    for (let r = 0; r < n; r++) {
-      if (r === col) continue;
-      const f = m[r * n + col]!;
-      if (f === 0) continue;
-      for (let j = 0; j < n; j++) {
-        m[r * n + j]! -= f * m[col * n + j]!;
-        inv[r * n + j]! -= f * inv[col * n + j]!;
-      }
-    }
-  }
-  return inv;
 }
 
 function readData(data: Dataset | { data: ArrayLike<number>; shape: readonly number[] }): {
@@ -307,13 +186,13 @@ export function fitGaussianMixture(data: Dataset, options: FitOptions): FittedMi
       `fitGaussianMixture: iterations must be a non-negative integer, got ${iterations}`,
     );
   const kind = options.covariance ?? 'diag';
-  if (kind !== 'diag' && kind !== 'lowrank')
+  if (kind !== 'diag' && kind !== 'lowrank' && kind !== 'factor')
     throw new TesseraError(
       'INVALID_ARGUMENT',
-      `fitGaussianMixture: covariance must be 'diag' or 'lowrank', got '${kind}'`,
+      `fitGaussianMixture: covariance must be 'diag', 'lowrank' or 'factor', got '${kind}'`,
     );
   const q = options.rank ?? 4;
-  if (kind === 'lowrank' && (!Number.isInteger(q) || q < 1 || q >= d))
+  if (kind !== 'diag' && (!Number.isInteger(q) || q < 1 || q >= d))
     throw new TesseraError(
       'INVALID_ARGUMENT',
       `fitGaussianMixture: rank must be an integer in [1, ${d - 1}], got ${q}`,
@@ -344,7 +223,7 @@ export function fitGaussianMixture(data: Dataset, options: FitOptions): FittedMi
     const w = philoxWords(seed, 2 ** 40 + k * d * q, d * q);
     const W = new Float64Array(d * q);
     for (let i = 0; i < d * q; i++) W[i] = 0.2 * (wordToUniform(w[i]!) - 0.5);
-    return { mean: c, W, s2: 1 };
+    return kind === 'factor' ? { mean: c, W, psi: new Float64Array(d).fill(1) } : { mean: c, W, s2: 1 };
   });
   const mStep = (first: boolean) => {
     comps.forEach((c, k) => {
@@ -366,6 +245,16 @@ export function fitGaussianMixture(data: Dataset, options: FitOptions): FittedMi
           if (r > 0) for (let i = 0; i < d; i++) v[i]! += r * (x[n * d + i]! - mean[i]!) ** 2;
         }
         c.vars = v.map((s) => Math.max(floor, s / nk));
+      } else if (c.psi) {
+        if (first) {
+          const v = new Float64Array(d);
+          for (let n = 0; n < N; n++)
+            for (let i = 0; i < d; i++) v[i]! += resp[n * K + k]! * (x[n * d + i]! - mean[i]!) ** 2;
+          c.psi = v.map((s) => Math.max(floor, s / nk));
+        }
+        const next = factorStep(x, N, d, resp, K, k, nk, mean, c.W!, c.psi, floor);
+        c.W = next.W;
+        c.psi = next.psi;
       } else {
         if (first) {
           let tr = 0;
@@ -390,7 +279,7 @@ export function fitGaussianMixture(data: Dataset, options: FitOptions): FittedMi
   return {
     weights: Float64Array.from(weights),
     means: comps.map((c) => c.mean),
-    covs: comps.map((c) => (c.vars ? { diag: c.vars } : { lowRank: { U: c.W!, diag: c.s2! } })),
+    covs: comps.map((c) => (c.vars ? { diag: c.vars } : { lowRank: { U: c.W!, diag: c.psi ?? c.s2! } })),
     logLikelihood,
   };
 }

@@ -1,7 +1,7 @@
-import { TesseraError } from '@tessera/core';
-import { digitsDataset, fitGaussianMixture } from '@tessera/reference';
+import { TesseraError, tensor } from '@tessera/core';
+import { digitsDataset, fitGaussianMixture, gaussianMixtureDenoiser } from '@tessera/reference';
 import { describe, expect, it } from 'vitest';
-import { freshSeed, normal, rng } from './helpers';
+import { freshSeed, gaussPosterior, normal, rng } from './helpers';
 
 const seed = freshSeed();
 const ctx = `seed ${seed}`;
@@ -97,6 +97,46 @@ describe('fitGaussianMixture', () => {
     }
   });
 
+  it('recovers a low-rank-plus-general-diagonal covariance (factor analysis) and feeds the denoiser', async () => {
+    const u = rng(seed + 11);
+    const d = 4;
+    const W = Array.from({ length: d }, () => normal(u)); // rank 1
+    const psi = [0.05, 0.2, 0.5, 0.1];
+    const N = 8000;
+    const data = new Float64Array(N * d);
+    for (let n = 0; n < N; n++) {
+      const z = normal(u);
+      for (let i = 0; i < d; i++) data[n * d + i] = W[i]! * z + Math.sqrt(psi[i]!) * normal(u);
+    }
+    const fit = fitGaussianMixture(
+      { data, shape: [N, d] },
+      { components: 1, iterations: 300, seed, covariance: 'factor', rank: 1 },
+    );
+    monotone(fit.logLikelihood);
+    const { U, diag } = (fit.covs[0] as { lowRank: { U: Float64Array; diag: Float64Array } }).lowRank;
+    for (let i = 0; i < d; i++) {
+      // ψᵢ is only determined up to the sampling error of the total variance Wᵢ² + ψᵢ
+      expect(Math.abs(diag[i]! - psi[i]!) / (W[i]! ** 2 + psi[i]!), `${ctx} ψ${i}`).toBeLessThan(0.06);
+      for (let j = 0; j < d; j++) {
+        const est = U[i]! * U[j]! + (i === j ? diag[i]! : 0);
+        const tru = W[i]! * W[j]! + (i === j ? psi[i]! : 0);
+        const scale = Math.sqrt((W[i]! ** 2 + psi[i]!) * (W[j]! ** 2 + psi[j]!));
+        expect(Math.abs(est - tru) / scale, `${ctx} (${i},${j})`).toBeLessThan(0.08);
+      }
+    }
+    // the fitted spec plugs into the exact denoiser (full eigen form of UUᵀ + diag ψ)
+    const D = gaussianMixtureDenoiser(fit);
+    const x = [1, -2, 0.5, 3];
+    const out = await D(tensor(x, [1, d]), 0.7).data();
+    const full = Array.from(
+      { length: d * d },
+      (_, e) => U[Math.floor(e / d)]! * U[e % d]! + (Math.floor(e / d) === e % d ? diag[e % d]! : 0),
+    );
+    const expected = gaussPosterior(Array.from(fit.means[0]!), full, x, 0.7).m;
+    for (let i = 0; i < d; i++) expect(out[i]!).toBeCloseTo(expected[i]!, 4);
+    D.dispose();
+  });
+
   it('is deterministic in its seed and rejects bad options', () => {
     const ds = digitsDataset({ count: 40, size: 8, seed: 3 });
     const a = fitGaussianMixture(ds, { components: 3, iterations: 3, seed: 11 });
@@ -104,7 +144,7 @@ describe('fitGaussianMixture', () => {
     expect(a.logLikelihood).toEqual(b.logLikelihood);
     expect(() => fitGaussianMixture(ds, { components: 0 })).toThrow(TesseraError);
     expect(() => fitGaussianMixture(ds, { components: 2, covariance: 'full' as 'diag' })).toThrow(
-      /'diag' or 'lowrank'/,
+      /'diag', 'lowrank' or 'factor'/,
     );
     expect(() => fitGaussianMixture({ data: [1, 2, 3], shape: [2, 2] }, { components: 1 })).toThrow(
       /does not match shape/,
