@@ -18,8 +18,12 @@ import {
   type TypedArray,
   type UnaryOp,
 } from '@tessera/core';
+import type { OpContext } from './context.js';
 import type { Engine, Feed, Slot } from './engine.js';
 import { elemOf, type GraphBuilder } from './graph.js';
+import * as L from './methods-layout.js';
+import * as P from './methods-prob.js';
+import * as R from './methods-reduce.js';
 import {
   binaryFloat,
   binaryInt,
@@ -32,7 +36,6 @@ import {
 } from './ops-elementwise.js';
 import * as host from './ops-host.js';
 import * as layout from './ops-layout.js';
-import * as prob from './ops-prob.js';
 import { ORT_TYPE } from './runtime.js';
 
 /** A scalar operand of `binary`/`where`, stored in `dtype` like the CPU backend does. */
@@ -54,9 +57,19 @@ export class OnnxBackend implements Backend {
   #bytes = 0;
 
   /** @internal use {@link createOnnxBackend}. */
+  readonly #ctx: OpContext;
+
   constructor(engine: Engine, name = 'onnx') {
     this.#engine = engine;
     this.name = name;
+    this.#ctx = {
+      name,
+      engine,
+      slot: (t, op, n) => this.#slot(t, op, n),
+      op: (key, build, feeds, shape, dtype) => this.#op(key, build, feeds, shape, dtype),
+      host: (data, shape, dtype) => this.#host(data, shape, dtype),
+      fill: (shape, value, dtype) => this.fill(shape, value, dtype),
+    };
   }
 
   /**
@@ -337,381 +350,90 @@ export class OnnxBackend implements Backend {
     );
   }
 
-  // ---- reductions ----
+  // ---- reductions, linear algebra (methods-reduce.ts) ----
   reduce(op: ReduceOp, x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
-    this.#slot(x, op);
-    if (!host.REDUCE_OPS.has(op))
-      throw new TesseraError('UNKNOWN_NAME', `reduce: unknown op '${op as string}'`);
-    const ax = shapes.normAxes(op, axes, x.rank);
-    const len = ax.reduce((p, i) => p * x.shape[i]!, 1);
-    if ((op === 'max' || op === 'min') && len === 0) {
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        `${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`,
-      );
-    }
-    const intOk = op === 'sum' || op === 'max' || op === 'min' || op === 'prod';
-    const outDt: DType = x.dtype !== 'float32' && intOk ? x.dtype : 'float32';
-    const shape = shapes.reducedShape(x.shape, ax, keepDims);
-    if (len === 0 && sizeOf(shape) > 0)
-      return this.fill(
-        shape,
-        op === 'prod' ? 1 : op === 'mean' ? Number.NaN : op === 'logsumexp' ? -Infinity : 0,
-        outDt,
-      );
-    return this.#op(
-      `reduce:${op}:${x.dtype}:${ax.join(',')}:${keepDims}`,
-      (g) => layout.reduce(g, op, x.dtype, outDt, ax, keepDims),
-      [x],
-      shape,
-      outDt,
-    );
-  }
-
-  #argExt(x: Tensor, axis: number | undefined, keepDims: boolean, op: 'argmax' | 'argmin'): Tensor {
-    this.#slot(x, op);
-    const flat = axis === undefined;
-    const ax = flat ? shapes.normAxes(op, undefined, x.rank) : [shapes.normAxis(op, axis, x.rank)];
-    const len = ax.reduce((p, i) => p * x.shape[i]!, 1);
-    if (len === 0) throw new TesseraError('INVALID_ARGUMENT', `${op}: empty axis in ${fmtShape(x.shape)}`);
-    const shape = shapes.reducedShape(x.shape, ax, keepDims);
-    const dt = x.dtype;
-    if (flat) {
-      return this.#op(
-        `${op}:flat:${dt}`,
-        (g) => layout.argFlat(g, op, dt),
-        [x, this.#engine.i64(shape)],
-        shape,
-        'int32',
-      );
-    }
-    return this.#op(
-      `${op}:${dt}:${ax[0]}:${keepDims}`,
-      (g) => layout.argAxis(g, op, dt, ax[0]!, keepDims),
-      [x],
-      shape,
-      'int32',
-    );
+    return R.reduce(this.#ctx, op, x, axes, keepDims);
   }
 
   argmax(x: Tensor, axis?: number, keepDims = false): Tensor {
-    return this.#argExt(x, axis, keepDims, 'argmax');
+    return R.argmax(this.#ctx, x, axis, keepDims);
   }
 
   argmin(x: Tensor, axis?: number, keepDims = false): Tensor {
-    return this.#argExt(x, axis, keepDims, 'argmin');
+    return R.argmin(this.#ctx, x, axis, keepDims);
   }
 
-  cumsum(x: Tensor, axis: number, options: { exclusive?: boolean; reverse?: boolean } = {}): Tensor {
-    this.#slot(x, 'cumsum');
-    const ax = shapes.normAxis('cumsum', axis, x.rank);
-    const ex = options.exclusive ? 1 : 0;
-    const rev = options.reverse ? 1 : 0;
-    const dt = x.dtype;
-    if (x.rank === 0) return this.#op(`cumsum0:${dt}:${ex}`, (g) => layout.cumsum0(g, dt, ex), [x], [], dt);
-    return this.#op(
-      `cumsum:${dt}:${ex}:${rev}`,
-      (g) => {
-        const v = load(g, dt);
-        store(g, g.op('CumSum', [v, g.input('int64', [])], { exclusive: ex, reverse: rev }), dt);
-      },
-      [x, this.#engine.tensor('int64', BigInt64Array.of(BigInt(ax)), [])],
-      x.shape,
-      dt,
-    );
+  cumsum(x: Tensor, axis: number, options?: { exclusive?: boolean; reverse?: boolean }): Tensor {
+    return R.cumsum(this.#ctx, x, axis, options);
   }
 
-  // ---- linear algebra ----
-  matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-    this.#slot(a, 'matmul', 'a');
-    this.#slot(b, 'matmul', 'b');
-    shapes.checkDtype('matmul', a, ['float32'], 'a');
-    shapes.checkDtype('matmul', b, ['float32'], 'b');
-    const ta = !!options.transposeA;
-    const tb = !!options.transposeB;
-    const { shape } = shapes.matmulShape(a.shape, b.shape, ta, tb);
-    return this.#op(
-      `matmul:${a.rank}:${b.rank}:${ta}:${tb}`,
-      (g) => layout.matmul(g, a.rank, b.rank, ta, tb),
-      [a, b],
-      shape,
-      'float32',
-    );
+  matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
+    return R.matmul(this.#ctx, a, b, options);
   }
 
-  // ---- indexing and layout ----
-  gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
-    this.#slot(x, 'gather');
-    this.#slot(indices, 'gather', 'indices');
-    shapes.checkDtype('gather', indices, ['int32', 'uint32'], 'indices');
-    const ax = shapes.normAxis('gather', axis, x.rank);
-    const shape = shapes.gatherShape(x.shape, indices.shape, ax);
-    if (x.rank === 0)
-      throw new TesseraError('SHAPE_MISMATCH', `gather: x must have rank ≥ 1, got ${fmtShape(x.shape)}`);
-    const hi = this.#engine.tensor('int64', BigInt64Array.of(BigInt(Math.max(x.shape[ax]! - 1, 0))), []);
-    return this.#op(
-      `gather:${x.dtype}:${indices.dtype}:${ax}`,
-      (g) => layout.gather(g, x.dtype, indices.dtype, ax),
-      [x, indices, hi],
-      shape,
-      x.dtype,
-    );
+  // ---- indexing and layout (methods-layout.ts) ----
+  gather(x: Tensor, indices: Tensor, axis?: number): Tensor {
+    return L.gather(this.#ctx, x, indices, axis);
   }
 
   takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor {
-    this.#slot(x, 'takeAlongAxis');
-    this.#slot(indices, 'takeAlongAxis', 'indices');
-    shapes.checkDtype('takeAlongAxis', indices, ['int32', 'uint32'], 'indices');
-    if (indices.rank !== x.rank) {
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `takeAlongAxis: indices ${fmtShape(indices.shape)} must have the rank of x ${fmtShape(x.shape)}`,
-      );
-    }
-    const ax = shapes.normAxis('takeAlongAxis', axis, x.rank);
-    const bx = x.shape.map((d, i) => (i === ax ? indices.shape[i]! : d));
-    const shape = shapes.broadcastShapes('takeAlongAxis', bx, indices.shape);
-    const xShape = shape.map((d, i) => (i === ax ? x.shape[ax]! : d));
-    const hi = this.#engine.tensor('int64', BigInt64Array.of(BigInt(Math.max(x.shape[ax]! - 1, 0))), []);
-    return this.#op(
-      `takeAlongAxis:${x.dtype}:${indices.dtype}:${ax}`,
-      (g) => layout.takeAlong(g, x.dtype, indices.dtype, ax),
-      [x, indices, this.#engine.i64(xShape), this.#engine.i64(shape), hi],
-      shape,
-      x.dtype,
-    );
+    return L.takeAlongAxis(this.#ctx, x, indices, axis);
   }
 
   concat(xs: readonly Tensor[], axis: number): Tensor {
-    for (const [i, t] of xs.entries()) this.#slot(t, 'concat', `xs[${i}]`);
-    const { shape, axis: ax } = shapes.concatShape('concat', xs, axis);
-    const parts = xs.filter((t) => t.size > 0);
-    const dt = xs[0]!.dtype;
-    if (parts.length === 0) return this.#host(allocArray(dt, 0), shape, dt);
-    return this.#op(
-      `concat:${dt}:${parts.length}:${ax}`,
-      (g) => {
-        const ins = parts.map(() => g.input(elemOf(dt)));
-        g.output(ins.length === 1 ? ins[0]! : g.op('Concat', ins, { axis: ax }), elemOf(dt));
-      },
-      parts,
-      shape,
-      dt,
-    );
+    return L.concat(this.#ctx, xs, axis);
   }
 
   slice(x: Tensor, begin: readonly number[], size: readonly number[]): Tensor {
-    this.#slot(x, 'slice');
-    const shape = shapes.resolveSlice('slice', x.shape, begin, size);
-    const dt = x.dtype;
-    if (x.rank === 0)
-      return this.#op(`copy:${dt}`, (g) => g.output(g.input(elemOf(dt)), elemOf(dt)), [x], shape, dt);
-    const ends = begin.map((b, i) => b + shape[i]!);
-    return this.#op(
-      `slice:${dt}`,
-      (g) => {
-        g.output(
-          g.op('Slice', [g.input(elemOf(dt)), g.input('int64', ['r']), g.input('int64', ['r'])]),
-          elemOf(dt),
-        );
-      },
-      [x, this.#engine.i64(begin), this.#engine.i64(ends)],
-      shape,
-      dt,
-    );
+    return L.slice(this.#ctx, x, begin, size);
   }
 
   reshape(x: Tensor, shape: Shape): Tensor {
-    this.#slot(x, 'reshape');
-    const out = shapes.resolveReshape('reshape', x.shape, shape);
-    const dt = x.dtype;
-    return this.#op(
-      `reshape:${dt}`,
-      (g) => {
-        g.output(
-          g.op('Reshape', [g.input(elemOf(dt)), g.input('int64', ['r'])], { allowzero: 1 }),
-          elemOf(dt),
-        );
-      },
-      [x, this.#engine.i64(out)],
-      out,
-      dt,
-    );
+    return L.reshape(this.#ctx, x, shape);
   }
 
   transpose(x: Tensor, perm?: readonly number[]): Tensor {
-    this.#slot(x, 'transpose');
-    const p = shapes.resolvePerm('transpose', x.rank, perm);
-    const dt = x.dtype;
-    return this.#op(
-      `transpose:${dt}:${p.join(',')}`,
-      (g) => {
-        g.output(g.op('Transpose', [g.input(elemOf(dt))], { perm: { ints: p } }), elemOf(dt));
-      },
-      [x],
-      p.map((i) => x.shape[i]!),
-      dt,
-    );
+    return L.transpose(this.#ctx, x, perm);
   }
 
   broadcastTo(x: Tensor, shape: Shape): Tensor {
-    this.#slot(x, 'broadcastTo');
-    const target = shapes.broadcastShapes('broadcastTo', x.shape, shape);
-    if (target.length !== shape.length || target.some((d, i) => d !== shape[i])) {
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `broadcastTo: ${fmtShape(x.shape)} does not broadcast to ${fmtShape(shape)}`,
-      );
-    }
-    const dt = x.dtype;
-    return this.#op(
-      `expand:${dt}`,
-      (g) => {
-        g.output(g.op('Expand', [g.input(elemOf(dt)), g.input('int64', ['r'])]), elemOf(dt));
-      },
-      [x, this.#engine.i64(target)],
-      target,
-      dt,
-    );
+    return L.broadcastTo(this.#ctx, x, shape);
   }
 
-  // ---- probability ----
-  #rowOp(op: string, x: Tensor, axis: number): number {
-    this.#slot(x, op);
-    shapes.checkDtype(op, x, ['float32']);
-    return shapes.normAxis(op, axis, x.rank);
+  // ---- probability and images (methods-prob.ts) ----
+  softmax(x: Tensor, axis?: number): Tensor {
+    return P.softmax(this.#ctx, x, axis);
   }
 
-  softmax(x: Tensor, axis = -1): Tensor {
-    const ax = this.#rowOp('softmax', x, axis);
-    if (x.rank === 0) return this.fill([], 1);
-    return this.#op(
-      `softmax:${ax}`,
-      (g) => g.output(prob.softmax(g, g.input('float'), ax), 'float'),
-      [x],
-      x.shape,
-      'float32',
-    );
-  }
-
-  logSoftmax(x: Tensor, axis = -1): Tensor {
-    const ax = this.#rowOp('logSoftmax', x, axis);
-    if (x.rank === 0) return this.fill([], 0);
-    return this.#op(
-      `logSoftmax:${ax}`,
-      (g) => g.output(g.op('LogSoftmax', [g.input('float')], { axis: ax }), 'float'),
-      [x],
-      x.shape,
-      'float32',
-    );
-  }
-
-  #filter(op: 'topK' | 'topP' | 'minP', logits: Tensor): void {
-    this.#slot(logits, op);
-    shapes.checkDtype(op, logits, ['float32']);
-    if (logits.rank < 1)
-      throw new TesseraError('SHAPE_MISMATCH', `${op}: logits need rank ≥ 1, got ${fmtShape(logits.shape)}`);
-  }
-
-  #copy(x: Tensor): Tensor {
-    return this.#op(
-      `copy:${x.dtype}`,
-      (g) => g.output(g.input(elemOf(x.dtype)), elemOf(x.dtype)),
-      [x],
-      x.shape,
-      x.dtype,
-    );
+  logSoftmax(x: Tensor, axis?: number): Tensor {
+    return P.logSoftmax(this.#ctx, x, axis);
   }
 
   topK(logits: Tensor, k: number): Tensor {
-    if (!Number.isInteger(k))
-      throw new TesseraError('INVALID_ARGUMENT', `topK: k must be an integer, got ${k}`);
-    this.#filter('topK', logits);
-    if (k <= 0 || k >= logits.shape[logits.rank - 1]!) return this.#copy(logits);
-    return this.#op('topK', prob.topK, [logits, this.#engine.i64([k])], logits.shape, 'float32');
+    return P.topK(this.#ctx, logits, k);
   }
 
   topP(logits: Tensor, p: number): Tensor {
-    if (!(p >= 0)) throw new TesseraError('INVALID_ARGUMENT', `topP: p must be a number ≥ 0, got ${p}`);
-    this.#filter('topP', logits);
-    if (p >= 1) return this.#copy(logits);
-    const len = logits.shape[logits.rank - 1]!;
-    return this.#op(
-      'topP',
-      prob.topP,
-      [logits, this.#engine.i64([len]), this.#engine.tensor('float32', Float32Array.of(p), [])],
-      logits.shape,
-      'float32',
-    );
+    return P.topP(this.#ctx, logits, p);
   }
 
   minP(logits: Tensor, p: number): Tensor {
-    if (!(p >= 0 && p <= 1))
-      throw new TesseraError('INVALID_ARGUMENT', `minP: p must be in [0, 1], got ${p}`);
-    this.#filter('minP', logits);
-    return this.#op(
-      'minP',
-      prob.minP,
-      [logits, this.#engine.tensor('float32', Float32Array.of(Math.log(p)), [])],
-      logits.shape,
-      'float32',
-    );
+    return P.minP(this.#ctx, logits, p);
   }
 
   sampleCategorical(logits: Tensor, random: RandomOptions): Tensor {
-    this.#slot(logits, 'sampleCategorical');
-    shapes.checkDtype('sampleCategorical', logits, ['float32']);
-    const { seed, offset } = shapes.checkRandom('sampleCategorical', random);
-    if (logits.rank < 1 || logits.shape[logits.rank - 1] === 0) {
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `sampleCategorical: logits need a non-empty last axis, got ${fmtShape(logits.shape)}`,
-      );
-    }
-    const outShape = logits.shape.slice(0, -1);
-    const u = this.#engine.tensor('float32', host.uniforms(seed, offset, sizeOf(outShape)), [...outShape, 1]);
-    return this.#op('sampleCategorical', prob.sampleCategorical, [logits, u], outShape, 'int32');
+    return P.sampleCategorical(this.#ctx, logits, random);
   }
 
   rand(shape: Shape, random: RandomOptions): Tensor {
-    shapes.checkShape('rand', shape);
-    const { seed, offset } = shapes.checkRandom('rand', random);
-    return this.#host(host.rand(seed, offset, sizeOf(shape)), shape, 'float32');
+    return P.rand(this.#ctx, shape, random);
   }
 
   randn(shape: Shape, random: RandomOptions): Tensor {
-    shapes.checkShape('randn', shape);
-    const { seed, offset } = shapes.checkRandom('randn', random);
-    return this.#host(host.randn(seed, offset, sizeOf(shape)), shape, 'float32');
+    return P.randn(this.#ctx, shape, random);
   }
 
-  // ---- images ----
   resize(x: Tensor, size: readonly [number, number], mode: ResizeMode): Tensor {
-    this.#slot(x, 'resize');
-    shapes.checkDtype('resize', x, ['float32']);
-    if (x.rank < 2)
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `resize: needs rank ≥ 2 ([N, C, H, W]), got ${fmtShape(x.shape)}`,
-      );
-    if (!['nearest', 'bilinear', 'bicubic', 'area'].includes(mode)) {
-      throw new TesseraError(
-        'UNKNOWN_NAME',
-        `resize: unknown mode '${mode}' (nearest, bilinear, bicubic, area)`,
-      );
-    }
-    const [h, w] = size;
-    if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        `resize: size must be two positive integers, got [${size.join(', ')}]`,
-      );
-    }
-    const H = x.shape[x.rank - 2]!;
-    const W = x.shape[x.rank - 1]!;
-    // separable resampling as two matmuls with PyTorch's taps: out = Ry · x · Rxᵀ
-    const ry = this.#engine.tensor('float32', host.resizeMatrix(H, h, mode), [h, H]);
-    const rx = this.#engine.tensor('float32', host.resizeMatrix(W, w, mode), [w, W]);
-    return this.#op('resize', layout.resize, [x, ry, rx], [...x.shape.slice(0, -2), h, w], 'float32');
+    return P.resize(this.#ctx, x, size, mode);
   }
 }

@@ -3,7 +3,7 @@
 import { createOnnxBackend, exportGaussianMixtureDenoiser, onnxDenoiser } from '@tessera/backend-onnx';
 import { currentBackend, type Tensor } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
-import { defaultDigitsModel } from '@tessera/reference';
+import { defaultDigitsModel, mixturePosteriorMean64 } from '@tessera/reference';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { maxRelErr } from './ref64.ts';
@@ -38,13 +38,23 @@ describe(`default digits model as ONNX (seed ${seed})`, () => {
     precision: 'float64',
   });
   const sigmas = karras(20);
-  let reference: Promise<Float32Array> | undefined;
+  // two references on the CPU backend: the TypeScript model (float32 tensor ops, so ~1e-5 of its own
+  // rounding error), and the exact posterior mean in float64 (reference's mixturePosteriorMean64)
+  let tsRun: Promise<Float32Array> | undefined;
+  let exactRun: Promise<Float32Array> | undefined;
   const ts = () => {
-    reference ??= run(currentBackend(), model.denoiser(), sigmas);
-    return reference;
+    tsRun ??= run(currentBackend(), model.denoiser(), sigmas);
+    return tsRun;
+  };
+  const exact = () => {
+    const C = currentBackend();
+    const D64 = async (x: Tensor, s: number) =>
+      C.tensor(Float32Array.from(mixturePosteriorMean64(model.canonical, await x.data(), s)), x.shape);
+    exactRun ??= run(C, D64, sigmas);
+    return exactRun;
   };
 
-  it('onnxruntime-node cpu: dpmpp_2m samples equal the TypeScript model to 1e-5; one readback', async () => {
+  it('onnxruntime-node cpu: dpmpp_2m samples equal the float64 model to 1e-5 (the float32 TypeScript model to 2e-4); one readback', async () => {
     const B = createOnnxBackend({
       ort: ort as never,
       executionProviders: ['cpu'],
@@ -60,12 +70,13 @@ describe(`default digits model as ONNX (seed ${seed})`, () => {
     const before = B.transferStats().readbacks;
     const got = await run(B, D, sigmas);
     expect(B.transferStats().readbacks - before).toBe(1);
-    expect(maxRelErr(got, await ts()), `seed ${seed}`).toBeLessThan(1e-5);
+    expect(maxRelErr(got, await exact()), `seed ${seed}`).toBeLessThan(1e-5);
+    expect(maxRelErr(got, await ts()), `seed ${seed}`).toBeLessThan(2e-4);
     await D.dispose();
     await B.dispose();
   });
 
-  it('onnxruntime-node webgpu: same samples; outputs stay on the GPU, one readback', async (ctx) => {
+  it('onnxruntime-node webgpu (float32 graph): samples to 2e-4; outputs stay on the GPU, one readback', async (ctx) => {
     const B = await tryOnnxBackend('node-webgpu');
     if (!B) return ctx.skip();
     // float32 graph: float64 nodes would run on the CPU provider and leave the GPU
@@ -81,7 +92,12 @@ describe(`default digits model as ONNX (seed ${seed})`, () => {
     const after = B.transferStats();
     expect(after.readbacks - before.readbacks).toBe(1);
     expect(after.hostOutputs - before.hostOutputs, 'run outputs that landed in host memory').toBe(0);
-    expect(maxRelErr(got, await ts()), `seed ${seed}`).toBeLessThan(1e-4);
+    console.log(
+      `[onnx webgpu] max rel. error vs float64 model ${maxRelErr(got, await exact()).toExponential(2)}, vs TypeScript model ${maxRelErr(got, await ts()).toExponential(2)}`,
+    );
+    // float32 log-densities (quadratic forms ~1e4 at small σ) bound the agreement: 4e-6 … 7e-5 measured
+    expect(maxRelErr(got, await exact()), `seed ${seed}`).toBeLessThan(2e-4);
+    expect(maxRelErr(got, await ts()), `seed ${seed}`).toBeLessThan(2e-4);
     await D.dispose();
   });
 });

@@ -5,7 +5,11 @@ import { maxRelErr, normal, rng } from './ref64.ts';
 
 const seed = Date.now() % 1e9;
 const u = rng(seed);
-const B = createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1 } });
+const B = createOnnxBackend({
+  ort: ort as never,
+  executionProviders: ['cpu'],
+  sessionOptions: { intraOpNumThreads: 1 },
+});
 afterAll(() => B.dispose());
 
 /**
@@ -16,10 +20,16 @@ function toyUnet(timestepType: 'int64' | 'float', withEhs = true): Uint8Array {
   const g = new GraphBuilder();
   const x = g.input('float', ['batch', 2, 3, 3], 'sample');
   const t = g.input(timestepType, ['batch'], 'timestep');
-  let out = g.op('Add', [g.op('Mul', [x, g.f(0.5)]), g.op('Reshape', [g.op('Mul', [g.cast(t, 'float'), g.f(0.01)]), g.i64([-1, 1, 1, 1])])]);
+  let out = g.op('Add', [
+    g.op('Mul', [x, g.f(0.5)]),
+    g.op('Reshape', [g.op('Mul', [g.cast(t, 'float'), g.f(0.01)]), g.i64([-1, 1, 1, 1])]),
+  ]);
   if (withEhs) {
     const e = g.input('float', ['batch', 4, 8], 'encoder_hidden_states');
-    out = g.op('Add', [out, g.op('Reshape', [g.op('ReduceMean', [e, g.i64([1, 2])], { keepdims: 0 }), g.i64([-1, 1, 1, 1])])]);
+    out = g.op('Add', [
+      out,
+      g.op('Reshape', [g.op('ReduceMean', [e, g.i64([1, 2])], { keepdims: 0 }), g.i64([-1, 1, 1, 1])]),
+    ]);
   }
   g.output(out, 'float', 'out_sample', ['batch', 2, 3, 3]);
   return g.encode('toy_unet');
@@ -53,7 +63,8 @@ describe(`onnxDenoiser conversions (seed ${seed})`, () => {
   const x = Float32Array.from({ length: N * 18 }, () => 3 * normal(u));
   const ehs = Float32Array.from({ length: N * 32 }, () => normal(u));
   const unc = Float32Array.from({ length: N * 32 }, () => normal(u));
-  const rowMean = (e: Float32Array, n: number) => e.subarray(n * 32, n * 32 + 32).reduce((a, b) => a + b, 0) / 32;
+  const rowMean = (e: Float32Array, n: number) =>
+    e.subarray(n * 32, n * 32 + 32).reduce((a, b) => a + b, 0) / 32;
   const ac = alphasCumprod();
   const sched = ac.map((a) => Math.sqrt((1 - a) / a));
   // the toy model in float64: 0.5·x_in + 0.01·t + mean(e)
@@ -61,10 +72,18 @@ describe(`onnxDenoiser conversions (seed ${seed})`, () => {
 
   for (const pt of ['epsilon', 'v_prediction', 'sample'] as PredictionType[]) {
     it(`${pt}, discrete VP schedule, int64 timestep, CFG batching, per-row σ`, async () => {
-      const D = await onnxDenoiser(toyUnet('int64'), { backend: B, predictionType: pt, schedule: { alphasCumprod: ac }, guidanceScale: 3 });
+      const D = await onnxDenoiser(toyUnet('int64'), {
+        backend: B,
+        predictionType: pt,
+        schedule: { alphasCumprod: ac },
+        guidanceScale: 3,
+      });
       const sig = [0.3 + 5 * u(), 0.1 + u()];
       const got = await (
-        await D(B.tensor(x, [N, 2, 3, 3]), sig, { encoderHiddenStates: B.tensor(ehs, [N, 4, 8]), uncond: B.tensor(unc, [N, 4, 8]) })
+        await D(B.tensor(x, [N, 2, 3, 3]), sig, {
+          encoderHiddenStates: B.tensor(ehs, [N, 4, 8]),
+          uncond: B.tensor(unc, [N, 4, 8]),
+        })
       ).data();
       const want = Array.from(x, (xi, j) => {
         const n = Math.floor(j / 18);
@@ -86,7 +105,9 @@ describe(`onnxDenoiser conversions (seed ${seed})`, () => {
   it('flow: t = σ/(1+σ) fed as t·1000 (float), x₀ = x/(1+σ) − t·v; ehs broadcast from one row', async () => {
     const D = await onnxDenoiser(toyUnet('float'), { backend: B, predictionType: 'flow' });
     const s = 0.2 + 3 * u();
-    const got = await (await D(B.tensor(x, [N, 2, 3, 3]), s, B.tensor(ehs.subarray(0, 32), [1, 4, 8]))).data();
+    const got = await (
+      await D(B.tensor(x, [N, 2, 3, 3]), s, B.tensor(ehs.subarray(0, 32), [1, 4, 8]))
+    ).data();
     const t = s / (1 + s);
     const want = Array.from(x, (xi) => {
       const xt = xi / (1 + s);
@@ -97,7 +118,11 @@ describe(`onnxDenoiser conversions (seed ${seed})`, () => {
   });
 
   it('a model that takes encoder_hidden_states rejects a call without cond', async () => {
-    const D = await onnxDenoiser(toyUnet('float'), { backend: B, predictionType: 'epsilon', timestep: 'sigma' });
+    const D = await onnxDenoiser(toyUnet('float'), {
+      backend: B,
+      predictionType: 'epsilon',
+      timestep: 'sigma',
+    });
     expect(() => D(B.tensor(x, [N, 2, 3, 3]), 1)).toThrow(/encoder_hidden_states/);
     await D.dispose();
   });

@@ -40,6 +40,6 @@ describe('handing ONNX tensors to another backend', () => {
     const moved = await moveToBackend(x, B, W);
     expect(moved.zeroCopy).toBe(false);
     const got = Array.from(await moved.tensor.data());
-    [0, 1, -1, 2].forEach((v, i) => expect(got[i]).toBeCloseTo(Math.exp(v), 5));
+    for (const [i, v] of [0, 1, -1, 2].entries()) expect(got[i]).toBeCloseTo(Math.exp(v), 5);
   });
 });

@@ -78,7 +78,7 @@ describe(`onnxNextTokenModel (seed ${seed})`, () => {
       ).toBeLessThan(1e-5);
       logits.dispose();
       const next = hist.map(() => Math.floor(u() * V));
-      next.forEach((t, b) => hist[b]!.push(t));
+      for (const [b, t] of next.entries()) hist[b]!.push(t);
       ({ logits, state } = M.step(B.tensor(Int32Array.from(next), [2]), state));
     }
     expect(B.transferStats().readbacks - before).toBe(3); // only the test's own reads
