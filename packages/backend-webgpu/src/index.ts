@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 /**
  * @tessera/backend-webgpu: the Tessera Backend interface in WGSL compute shaders.
  *
