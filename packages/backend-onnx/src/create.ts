@@ -1,4 +1,4 @@
-import { TesseraError } from '@tessera/core';
+import { registerBackend, TesseraError } from '@tessera/core';
 import { OnnxBackend } from './backend.js';
 import { Engine } from './engine.js';
 import type { ExecutionProvider, InferenceSession, OrtRuntime } from './runtime.js';
@@ -58,4 +58,16 @@ export function createOnnxBackend(options: OnnxBackendOptions): OnnxBackend {
     executionProviders: [...eps],
   };
   return new OnnxBackend(new Engine(ort, sessionOptions, gpu), options.name ?? 'onnx');
+}
+
+/**
+ * Registers an ONNX Runtime backend under `options.name` (default `onnx`) in core's registry, so that
+ * `getBackend('onnx')` / `setBackend('onnx')` create it on first use.
+ *
+ * @example
+ * registerOnnxBackend({ ort: await import('onnxruntime-node'), executionProviders: ['cpu'] });
+ * await setBackend('onnx');
+ */
+export function registerOnnxBackend(options: OnnxBackendOptions, priority = 0): void {
+  registerBackend(options.name ?? 'onnx', () => createOnnxBackend(options), priority);
 }

@@ -152,7 +152,12 @@ export class Engine {
     model: Uint8Array | string,
     extra?: InferenceSession.SessionOptions,
   ): Promise<InferenceSession> {
-    const opts: InferenceSession.SessionOptions = { ...this.#options, ...extra };
+    // user models get full graph optimisation (op graphs are tiny and use 'basic' to load fast)
+    const opts: InferenceSession.SessionOptions = {
+      ...this.#options,
+      graphOptimizationLevel: 'all',
+      ...extra,
+    };
     if (this.#gpuOutputs) opts.preferredOutputLocation = 'gpu-buffer';
     return this.#ort.InferenceSession.create(model, opts);
   }

@@ -3,7 +3,7 @@
  * (onnxruntime-node or onnxruntime-web) is injected by the caller.
  */
 export { OnnxBackend } from './backend.js';
-export { createOnnxBackend, type OnnxBackendOptions } from './create.js';
+export { createOnnxBackend, type OnnxBackendOptions, registerOnnxBackend } from './create.js';
 export {
   type DiscreteSchedule,
   type OnnxDenoiser,

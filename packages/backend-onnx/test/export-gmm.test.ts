@@ -9,6 +9,7 @@ import {
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FullMixture, maxRelErr, normal, orthonormal, posteriorMean, rng } from './ref64.ts';
+import { tryOnnxBackend } from './targets.ts';
 
 const seed = Date.now() % 1e9;
 const B = createOnnxBackend({
@@ -140,6 +141,27 @@ describe(`Gaussian-mixture ONNX export (seed ${seed})`, () => {
     const got = await (await D(B.tensor(xs, [4, 1, 3]), s)).data();
     const ref = s.flatMap((sg, n) => Array.from(posteriorMean(fullD, xs.subarray(n * 3, n * 3 + 3), sg)));
     expect(maxRelErr(got, ref), `seed ${seed}`).toBeLessThan(1e-6);
+    await D.dispose();
+  });
+});
+
+describe(`the exported denoiser on onnxruntime-web wasm (seed ${seed})`, () => {
+  it('gives the float64 posterior mean through onnxDenoiser', async (ctx) => {
+    const W = await tryOnnxBackend('web-wasm');
+    if (!W) return ctx.skip();
+    const u2 = rng(seed + 1);
+    const { params, full } = randomMixture(u2);
+    const D = await onnxDenoiser(exportGaussianMixtureDenoiser(params), {
+      backend: W,
+      predictionType: 'sample',
+      inputNames: { sample: 'x', timestep: 'sigma' },
+      outputName: 'x0',
+    });
+    const x = Float32Array.from({ length: 3 * 6 }, () => 3 * normal(u2));
+    const s = 0.1 + 2 * u2();
+    const got = await (await D(W.tensor(x, [3, 6]), s)).data();
+    const want = [0, 1, 2].flatMap((n) => Array.from(posteriorMean(full, x.subarray(n * 6, n * 6 + 6), s)));
+    expect(maxRelErr(got, want), `seed ${seed}`).toBeLessThan(2e-4);
     await D.dispose();
   });
 });
