@@ -4,8 +4,10 @@
  * uploaded once per backend and reused; no host readback happens.
  */
 import { type Backend, fmtShape, keep, type Tensor, TesseraError, tidy } from '@tessera/core';
+import { gaussianFlowSolution } from './flow.js';
 import { evaluatePlan, planMixture, uploadPlan } from './mixture-eval.js';
 import {
+  type CanonicalComponent,
   type CanonicalMixture,
   canonicalGaussian,
   canonicalMixture,
@@ -95,6 +97,14 @@ function makeDenoiser(op: string, model: CanonicalMixture): ReferenceDenoiser {
   return Object.assign(fn, { dim: d, model, dispose: () => params.dispose() });
 }
 
+/** A Gaussian's denoiser, with its exact probability-flow map. */
+export interface GaussianDenoiser extends ReferenceDenoiser {
+  /** The canonical (eigen) form of the Gaussian. */
+  readonly gaussian: CanonicalComponent;
+  /** The exact probability-flow map from σ_from to σ_to (see {@link gaussianFlowSolution}). */
+  flow(x: Tensor, sigmaFrom: number, sigmaTo: number): Tensor;
+}
+
 /**
  * The exact denoiser of a Gaussian N(μ, Σ): D(x, σ) = μ + Σ(Σ + σ²I)⁻¹(x − μ), evaluated as
  * μ + V diag(λ/(λ+σ²)) Vᵀ(x − μ) from an eigen-decomposition made once in float64.
@@ -103,12 +113,16 @@ function makeDenoiser(op: string, model: CanonicalMixture): ReferenceDenoiser {
  * const D = gaussianDenoiser({ mean: [0, 1], cov: [1, 0.5, 0.5, 2] });
  * const x0 = D(tensor([0.3, -0.2], [1, 2]), 0.5);
  */
-export function gaussianDenoiser(spec: GaussianSpec): ReferenceDenoiser {
+export function gaussianDenoiser(spec: GaussianSpec): GaussianDenoiser {
   const c = canonicalGaussian(spec);
-  return makeDenoiser('gaussianDenoiser', {
+  const D = makeDenoiser('gaussianDenoiser', {
     dim: c.mean.length,
     weights: Float64Array.of(1),
     components: [c],
+  });
+  return Object.assign(D, {
+    gaussian: c,
+    flow: (x: Tensor, sigmaFrom: number, sigmaTo: number) => gaussianFlowSolution(c, x, sigmaFrom, sigmaTo),
   });
 }
 

@@ -17,6 +17,7 @@ export { type DefaultDigitsModel, defaultDigitsModel, sampleMixture } from './de
 export {
   type Dataset,
   empiricalDenoiser,
+  type GaussianDenoiser,
   gaussianDenoiser,
   gaussianMixtureDenoiser,
   type ReferenceDenoiser,

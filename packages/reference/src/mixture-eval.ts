@@ -33,6 +33,11 @@ export interface MixturePlan {
   g: { comps: Diag[]; logw: number[]; mp: Float64Array } | undefined;
 }
 
+/**
+ * Splits a canonical mixture into its spectral and diagonal groups, centres the means, pads the spectral
+ * bases to one rank R (zero columns with λ = s, which contribute nothing) and precomputes V_kᵀμ'_k and
+ * ‖μ'_k‖². Exporters (e.g. an ONNX writer) can rebuild {@link evaluatePlan}'s graph from it.
+ */
 export function planMixture(model: CanonicalMixture): MixturePlan {
   const d = model.dim;
   const centre = new Float64Array(d);

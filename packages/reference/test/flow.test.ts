@@ -1,5 +1,10 @@
 import { TesseraError } from '@tessera/core';
-import { gaussianFlowSolution, referenceOdeSolve, referenceOdeTrajectory } from '@tessera/reference';
+import {
+  gaussianDenoiser,
+  gaussianFlowSolution,
+  referenceOdeSolve,
+  referenceOdeTrajectory,
+} from '@tessera/reference';
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../../../test-utils/backends';
 import { freshSeed, gaussPosterior, mixturePosterior, normal, randomSpd, rng } from './helpers';
@@ -97,6 +102,11 @@ describe('exact Gaussian probability flow', () => {
         expect(Math.abs(got[n * d + i]! - e[i]!), ctx).toBeLessThan(1e-4 * Math.max(1, Math.abs(e[i]!)));
     });
     out.dispose();
+    // the same map through the Gaussian denoiser's own flow()
+    const G = gaussianDenoiser({ mean, cov });
+    const viaD = await G.flow(t, 6, 0.2).data();
+    for (let i = 0; i < 2 * d; i++) expect(viaD[i]!).toBeCloseTo(got[i]!, 5);
+    G.dispose();
     t.dispose();
   });
 });
