@@ -13,7 +13,12 @@ export {
   type ShapesOptions,
   shapesDataset,
 } from './datasets.js';
-export { type DefaultDigitsModel, defaultDigitsModel, sampleMixture } from './default-model.js';
+export {
+  DEFAULT_DIGITS_RECIPE,
+  type DefaultDigitsModel,
+  defaultDigitsModel,
+  sampleMixture,
+} from './default-model.js';
 export {
   type Dataset,
   empiricalDenoiser,
