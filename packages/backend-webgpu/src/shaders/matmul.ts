@@ -1,12 +1,18 @@
 import { kernel } from './common.js';
 
-/** Tile edge of the matmul kernel (TILE² threads per workgroup, one output each). */
-export const TILE = 16;
+/** Outputs per invocation along each axis (an R×R register block). */
+export const R = 4;
+/** Invocations per workgroup along each axis (WG_SIDE² = 64 threads). */
+const WG_SIDE = 8;
+/** Output tile edge of one workgroup. */
+export const TILE = R * WG_SIDE;
 
 /**
- * Batched, tiled matmul with transposes and broadcast batch axes, all in params:
+ * Batched matmul with transposes and broadcast batch axes, all in params:
  * [M, N, K, batches, batchRank, sam, sak, sbk, sbn, tilesN, tilesM, batchShape, aBatchStrides,
- * bBatchStrides]. One workgroup per TILE×TILE output tile of one batch entry.
+ * bBatchStrides]. One workgroup per TILE×TILE output tile of one batch entry; each invocation keeps an
+ * R×R block of sums in registers and streams A and B from memory (no workgroup barriers, which are
+ * costly on CPU-emulated devices such as lavapipe).
  */
 export const MATMUL_SOURCE = kernel({
   inputs: [
@@ -14,40 +20,50 @@ export const MATMUL_SOURCE = kernel({
     ['Bm', 'f32'],
   ],
   output: ['O', 'f32'],
-  wg: TILE * TILE,
-  extra: `const T = ${TILE}u;
-var<workgroup> As: array<array<f32, ${TILE}>, ${TILE}>;
-var<workgroup> Bs: array<array<f32, ${TILE}>, ${TILE}>;`,
+  wg: WG_SIDE * WG_SIDE,
   body: `let M = P[0];
   let N = P[1];
   let K = P[2];
   let nb = P[3];
   let br = P[4];
+  let sam = P[5];
+  let sak = P[6];
+  let sbk = P[7];
+  let sbn = P[8];
   let tilesN = P[9];
   let tilesM = P[10];
   let tn = row % tilesN;
   let tm = (row / tilesN) % tilesM;
   let bi = row / (tilesN * tilesM);
-  let bs = min(bi, nb - 1u);
-  let aoff = strided(bs, br, 11u, 11u + br);
-  let boff = strided(bs, br, 11u, 11u + 2u * br);
-  let tx = tid % T;
-  let ty = tid / T;
-  let gi = tm * T + ty;
-  let gj = tn * T + tx;
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < K; k0 += T) {
-    let ka = k0 + tx;
-    var av = 0.0;
-    if (gi < M && ka < K) { av = A[aoff + gi * P[5] + ka * P[6]]; }
-    As[ty][tx] = av;
-    let kb = k0 + ty;
-    var bv = 0.0;
-    if (kb < K && gj < N) { bv = Bm[boff + kb * P[7] + gj * P[8]]; }
-    Bs[ty][tx] = bv;
-    workgroupBarrier();
-    for (var kk = 0u; kk < T; kk++) { acc += As[ty][kk] * Bs[kk][tx]; }
-    workgroupBarrier();
+  if (bi >= nb) { return; }
+  let aoff = strided(bi, br, 11u, 11u + br);
+  let boff = strided(bi, br, 11u, 11u + 2u * br);
+  let i0 = tm * ${TILE}u + (tid / ${WG_SIDE}u) * ${R}u;
+  let j0 = tn * ${TILE}u + (tid % ${WG_SIDE}u) * ${R}u;
+  if (i0 >= M || j0 >= N) { return; }
+  // clamp rows/columns past the edge onto the last one (their sums are computed but not stored)
+  var ia: array<u32, ${R}>;
+  var jb: array<u32, ${R}>;
+  for (var r = 0u; r < ${R}u; r++) {
+    ia[r] = aoff + min(i0 + r, M - 1u) * sam;
+    jb[r] = boff + min(j0 + r, N - 1u) * sbn;
   }
-  if (bi < nb && gi < M && gj < N) { O[bi * M * N + gi * N + gj] = acc; }`,
+  var acc: array<array<f32, ${R}>, ${R}>;
+  for (var p = 0u; p < K; p++) {
+    var av: array<f32, ${R}>;
+    var bv: array<f32, ${R}>;
+    for (var r = 0u; r < ${R}u; r++) {
+      av[r] = A[ia[r] + p * sak];
+      bv[r] = Bm[jb[r] + p * sbk];
+    }
+    for (var r = 0u; r < ${R}u; r++) {
+      for (var c = 0u; c < ${R}u; c++) { acc[r][c] += av[r] * bv[c]; }
+    }
+  }
+  let ob = bi * M * N;
+  for (var r = 0u; r < ${R}u; r++) {
+    for (var c = 0u; c < ${R}u; c++) {
+      if (i0 + r < M && j0 + c < N) { O[ob + (i0 + r) * N + j0 + c] = acc[r][c]; }
+    }
+  }`,
 });
