@@ -39,8 +39,15 @@ export interface OnnxNextTokenModel {
   readonly vocabSize: number;
   readonly numLayers: number;
   readonly model: OnnxModel;
-  /** Runs the prefix `[B, T]` int32 (or the BOS token when null) and returns the logits `[B, V]` of the next token. */
-  prefill(prefix: Tensor | null, options: { batch: number }): { logits: Tensor; state: DecoderState };
+  /**
+   * Runs the prefix `[B, T]` int32 (or the BOS token when null) and returns the logits `[B, V]` of the
+   * next token. Only raster order is supported (a permuted `order` throws UNSUPPORTED); class labels
+   * in `cond` are ignored (`numClasses` is undefined).
+   */
+  prefill(
+    prefix: Tensor | null,
+    options: { batch: number; order?: readonly number[]; cond?: unknown },
+  ): { logits: Tensor; state: DecoderState };
   /** Appends `tokens` `[B]` int32 and returns the next logits; consumes `state`. */
   step(tokens: Tensor, state: DecoderState): { logits: Tensor; state: DecoderState };
   /** Keeps batch rows `[begin, begin + size)`; consumes `state`. */
@@ -183,6 +190,12 @@ export async function onnxNextTokenModel(
         throw new TesseraError(
           'SHAPE_MISMATCH',
           `onnxNextTokenModel.prefill: prefix must be [${batch}, T ≥ 1] int32, got [${prefix.shape.join(', ')}]`,
+        );
+      }
+      if (opts?.order?.some((p, i) => p !== i)) {
+        throw new TesseraError(
+          'UNSUPPORTED',
+          `onnxNextTokenModel '${model.source}': a causal decoder generates in raster order only`,
         );
       }
       if (!prefix && options.bosTokenId === undefined)

@@ -1,4 +1,5 @@
 import { createOnnxBackend, GraphBuilder, onnxDenoiser, type PredictionType } from '@tessera/backend-onnx';
+import { createCpuBackend } from '@tessera/core';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxRelErr, normal, rng } from './ref64.ts';
@@ -114,6 +115,22 @@ describe(`onnxDenoiser conversions (seed ${seed})`, () => {
       return xt - t * toy(xt, t * 1000, rowMean(ehs, 0));
     });
     expect(maxRelErr(got, want), `seed ${seed}`).toBeLessThan(1e-5);
+    await D.dispose();
+  });
+
+  it('x on another backend (CPU) goes over and comes back on that backend', async () => {
+    const D = await onnxDenoiser(toyUnet('float', false), {
+      backend: B,
+      predictionType: 'epsilon',
+      timestep: 'sigma',
+    });
+    const C = createCpuBackend();
+    const s = 0.5 + u();
+    const out = await D(C.tensor(x, [N, 2, 3, 3]), s);
+    expect(out.backend).toBe(C);
+    // 'sigma' mode: the model sees x and σ as they are; x₀ = x − σ·ε̂
+    const want = Array.from(x, (xi) => xi - s * (0.5 * xi + 0.01 * s));
+    expect(maxRelErr(await out.data(), want), `seed ${seed}`).toBeLessThan(1e-5);
     await D.dispose();
   });
 

@@ -1,3 +1,4 @@
+import { rasterDecode } from '@tessera/autoregressive';
 import { createOnnxBackend, GraphBuilder, onnxNextTokenModel } from '@tessera/backend-onnx';
 import { TesseraError } from '@tessera/core';
 import * as ort from 'onnxruntime-node';
@@ -105,5 +106,24 @@ describe(`onnxNextTokenModel (seed ${seed})`, () => {
       'input_ids int64',
     ])
       expect(err.message).toContain(s);
+  });
+});
+
+describe(`onnxNextTokenModel in @tessera/autoregressive's rasterDecode (seed ${seed})`, () => {
+  it('greedy decoding picks the closed-form argmax at every step, with no readback inside the loop', async () => {
+    const M = await onnxNextTokenModel(toyDecoder(), { backend: B, bosTokenId: 0 });
+    const before = B.transferStats().readbacks;
+    const tokens = rasterDecode(M, { batch: 2, length: 5, backend: B, sampling: { temperature: 0 }, seed });
+    const got = Array.from(await tokens.data());
+    expect(B.transferStats().readbacks - before).toBe(1);
+    const hist = [0];
+    for (let i = 0; i < 5; i++) {
+      const l = expected(hist);
+      hist.push(l.indexOf(Math.max(...l)));
+    }
+    expect(got).toEqual([...hist.slice(1), ...hist.slice(1)]);
+    tokens.dispose();
+    expect(() => M.prefill(null, { batch: 1, order: [1, 0] })).toThrow(/raster order/);
+    await M.dispose();
   });
 });
