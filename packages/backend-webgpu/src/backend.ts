@@ -194,6 +194,14 @@ export class WebGPUBackend implements Backend {
     return this.engine.sync();
   }
 
+  /**
+   * Destroys the pool's free buffers (they are otherwise kept for reuse, so a long session that saw
+   * many shapes can hand memory back). Live tensors are untouched.
+   */
+  trim(): void {
+    this.engine.trim();
+  }
+
   /** Frees pooled buffers and pipelines; destroys the device if this backend created it. */
   destroy(): void {
     this.engine.destroy();

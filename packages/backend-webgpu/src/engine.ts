@@ -228,6 +228,15 @@ export class Engine {
     await this.device.queue.onSubmittedWorkDone();
   }
 
+  /** Destroys the free buffers held by the pools (after submitting pending work). */
+  trim(): void {
+    this.flush();
+    for (const m of [this.#pool, this.#staging]) {
+      for (const list of m.values()) for (const b of list) this.forget(b);
+      m.clear();
+    }
+  }
+
   /** Destroys pooled buffers and forgets pipelines. */
   destroy(): void {
     this.flush();

@@ -101,4 +101,16 @@ describe.skipIf(!gpu)('webgpu engine', () => {
       expect((e as Error).message).toContain('add: shapes [2, 3] and [4] do not broadcast');
     }
   });
+  it('trim() destroys the free pooled buffers and keeps live tensors working', async () => {
+    scope(() => {
+      for (let i = 1; i < 20; i++) B.fill([i * 100], i);
+    });
+    const keepMe = B.tensor([1, 2, 3], [3]);
+    await B.sync();
+    B.trim();
+    const m = B.memory();
+    // no views are alive here, so every remaining buffer belongs to exactly one live tensor
+    expect(m.buffers).toBe(m.tensors);
+    expect(Array.from(await B.binary('add', keepMe, 1).data())).toEqual([2, 3, 4]);
+  });
 });
