@@ -100,6 +100,29 @@ export function diagonalMixture(
   };
 }
 
+/**
+ * The empirical distribution of `count` data points (rows of `data`, flat) as a mixture: equal weights,
+ * zero variance. Its exported denoiser is D(x, σ) = Σᵢ softmaxᵢ(−‖x − xᵢ‖²/2σ²) xᵢ.
+ */
+export function empiricalMixture(data: ArrayLike<number>, count: number): MixtureParams {
+  if (!Number.isInteger(count) || count < 1 || data.length % count !== 0 || data.length === 0) {
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `empiricalMixture: ${data.length} values do not split into ${count} rows`,
+    );
+  }
+  const d = data.length / count;
+  const zeros = new Float64Array(d);
+  return {
+    weights: new Float64Array(count).fill(1 / count),
+    components: Array.from({ length: count }, (_, i) => ({
+      kind: 'diag' as const,
+      mean: Array.prototype.slice.call(data, i * d, (i + 1) * d) as number[],
+      variances: zeros,
+    })),
+  };
+}
+
 function validate(p: MixtureParams): number {
   const K = p.weights.length;
   if (K === 0 || p.components.length !== K) {

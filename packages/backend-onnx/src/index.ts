@@ -18,6 +18,7 @@ export {
   type DiagComponent,
   diagonalMixture,
   type ExportDenoiserOptions,
+  empiricalMixture,
   exportGaussianMixtureDenoiser,
   type MixtureParams,
   type SpectralComponent,

@@ -1,11 +1,14 @@
 import {
   createOnnxBackend,
   diagonalMixture,
+  empiricalMixture,
   exportGaussianMixtureDenoiser,
   type MixtureParams,
   onnxDenoiser,
   onnxModel,
 } from '@tessera/backend-onnx';
+import { createCpuBackend } from '@tessera/core';
+import { empiricalDenoiser } from '@tessera/reference';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FullMixture, maxRelErr, normal, orthonormal, posteriorMean, rng } from './ref64.ts';
@@ -162,6 +165,43 @@ describe(`the exported denoiser on onnxruntime-web wasm (seed ${seed})`, () => {
     const got = await (await D(W.tensor(x, [3, 6]), s)).data();
     const want = [0, 1, 2].flatMap((n) => Array.from(posteriorMean(full, x.subarray(n * 6, n * 6 + 6), s)));
     expect(maxRelErr(got, want), `seed ${seed}`).toBeLessThan(2e-4);
+    await D.dispose();
+  });
+});
+
+describe(`empirical denoiser export (seed ${seed})`, () => {
+  it('equals Σ softmax(−‖x − xᵢ‖²/2σ²) xᵢ in float64 and the TypeScript empiricalDenoiser', async () => {
+    const u3 = rng(seed + 2);
+    const K = 12;
+    const d = 4;
+    const pts = Float32Array.from({ length: K * d }, () => 2 * normal(u3));
+    const D = await onnxDenoiser(
+      exportGaussianMixtureDenoiser(empiricalMixture(pts, K), { precision: 'float64' }),
+      {
+        backend: B,
+        predictionType: 'sample',
+        inputNames: { sample: 'x', timestep: 'sigma' },
+        outputName: 'x0',
+      },
+    );
+    const x = Float32Array.from({ length: 3 * d }, () => 2 * normal(u3));
+    const s = 0.3 + u3();
+    const got = await (await D(B.tensor(x, [3, d]), s)).data();
+    const want = [0, 1, 2].flatMap((n) => {
+      const logits = Array.from({ length: K }, (_, i) => {
+        let q = 0;
+        for (let j = 0; j < d; j++) q += (x[n * d + j]! - pts[i * d + j]!) ** 2;
+        return -q / (2 * s * s);
+      });
+      const m = Math.max(...logits);
+      const w = logits.map((l) => Math.exp(l - m));
+      const tot = w.reduce((a, b) => a + b, 0);
+      return Array.from({ length: d }, (_, j) => w.reduce((a, wi, i) => a + (wi / tot) * pts[i * d + j]!, 0));
+    });
+    expect(maxRelErr(got, want), `seed ${seed}`).toBeLessThan(1e-6);
+    const ts = empiricalDenoiser({ data: pts, shape: [K, d] });
+    const tsOut = await ts(createCpuBackend().tensor(x, [3, d]), s).data();
+    expect(maxRelErr(got, tsOut), `seed ${seed}`).toBeLessThan(1e-4);
     await D.dispose();
   });
 });
