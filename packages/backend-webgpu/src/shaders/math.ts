@@ -21,6 +21,12 @@ const PIO2 = [1.5703125, 4.837512969970703e-4, 7.549790126404332e-8].map(lit);
 // ln 2 in two parts (the first with 12 significant bits).
 const LN2_HI = '0.693115234';
 const LN2_LO = lit(3.194618329871446e-5);
+// erf series coefficients (−1)ⁿ/(n!(2n+1)), n ≤ 12, in Horner form
+const ERF_SERIES = (() => {
+  let p = lit(1 / (fact(12) * 25));
+  for (let n = 11; n >= 0; n--) p = `${lit((n % 2 ? -1 : 1) / (fact(n) * (2 * n + 1)))} + z * (${p})`;
+  return p;
+})();
 // atan(u) = Σ (−1)ⁿ u^{2n+1}/(2n+1) for |u| ≤ tan(π/8): Horner in z = u² up to n = 11
 const ATAN = (() => {
   let p = lit(-1 / 23);
@@ -63,11 +69,18 @@ fn m_log(x: f32) -> f32 {
   return k * ${LN2_HI} + (f - (hfsq - (s * (hfsq + R) + k * ${LN2_LO})));
 }
 
+// log(1+f) for f in [√½ − 1, √2 − 1]: 2 atanh(f/(2+f)) as in m_log, with f exact
+fn m_log1p_small(f: f32) -> f32 {
+  let s = f / (2.0 + f);
+  let z = s * s;
+  let R = z * (${lit(2 / 3)} + z * (0.4 + z * (${lit(2 / 7)} + z * ${lit(2 / 9)})));
+  let hfsq = 0.5 * f * f;
+  return f - (hfsq - s * (hfsq + R));
+}
+// (Kahan's log(u)·x/(u−1) is not used: compilers may fold (1+x)−1 into x.)
 fn m_log1p(x: f32) -> f32 {
-  let u = 1.0 + x;
-  if (u == 1.0) { return x; }
-  if (m_isinf(u) || m_isnan(u)) { return m_log(u); }
-  return m_log(u) * (x / (u - 1.0));
+  if (x > -0.292893231 && x < 0.414213538) { return m_log1p_small(x); }
+  return m_log(1.0 + x);
 }
 
 fn m_expm1(x: f32) -> f32 {
@@ -127,20 +140,14 @@ fn m_erf(x: f32) -> f32 {
   if (m_isnan(x)) { return x; }
   let a = abs(x);
   var r = 1.0;
-  if (a < 1.5) {
-    // Maclaurin series 2/√π Σ (−1)ⁿ x^{2n+1} / (n! (2n+1))
+  if (a < 0.8) {
+    // Maclaurin series 2/√π · x · Σ (−x²)ⁿ / (n! (2n+1)), Horner in z = x²
     let z = a * a;
-    var term = a;
-    var sum = a;
-    for (var n = 1u; n < 22u; n++) {
-      term = term * (-z / f32(n));
-      sum += term / f32(2u * n + 1u);
-    }
-    r = ${lit(2 / Math.sqrt(Math.PI))} * sum;
+    r = ${lit(2 / Math.sqrt(Math.PI))} * a * (${ERF_SERIES});
   } else if (a < 10.0) {
     // erfc by its continued fraction, evaluated backwards
     var f = a;
-    for (var n = 60u; n >= 1u; n--) { f = a + (f32(n) * 0.5) / f; }
+    for (var n = 100u; n >= 1u; n--) { f = a + (f32(n) * 0.5) / f; }
     r = 1.0 - m_exp(-a * a) / (${lit(Math.sqrt(Math.PI))} * f);
   }
   return select(r, -r, x < 0.0);
