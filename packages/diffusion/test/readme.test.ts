@@ -1,5 +1,5 @@
 // The README example, run as written (JavaScript semantics), with its claim checked.
-import { currentBackend, randn } from '@tessera/core';
+import { currentBackend, randn, type Tensor } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { karrasSigmas } from '@tessera/schedules';
 import { expect, it } from 'vitest';
@@ -8,7 +8,7 @@ it('README example: dpmpp_2m on Karras sigmas reproduces N([1, −2], diag([0.25
   const B = currentBackend();
   const mu = B.tensor([1, -2], [2]);
   const s2 = [0.25, 1];
-  const denoiser = (x: any, sigma: number) => {
+  const denoiser = (x: Tensor, sigma: number) => {
     const k = B.tensor(
       s2.map((v) => v / (v + sigma * sigma)),
       [2],
