@@ -71,4 +71,34 @@ describe.skipIf(!gpu)('webgpu float32 math against float64', () => {
       expect(bad, `seed ${SEED}`).toEqual([]);
     });
   }
+  it('pow on a ∈ [0.1, 10] × b ∈ [−5, 5] (and negative bases with integer exponents); atan2 on all quadrants', async () => {
+    const r = rng(SEED + 7);
+    const n = 2048;
+    const a = Array.from({ length: n }, (_, i) =>
+      Math.fround(i % 8 === 0 ? -(1 + 4 * r()) : 0.1 * 100 ** r()),
+    );
+    const b = Array.from({ length: n }, (_, i) =>
+      Math.fround(i % 8 === 0 ? Math.round(10 * r() - 5) : 10 * r() - 5),
+    );
+    const y = Array.from({ length: n }, () => Math.fround(20 * r() - 10));
+    const [pw, at] = await scope(() =>
+      Promise.all([
+        B.binary('pow', B.tensor(a, [n]), B.tensor(b, [n])).data(),
+        B.binary('atan2', B.tensor(y, [n]), B.tensor(a, [n])).data(),
+      ]),
+    );
+    const bad: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const w = a[i]! ** b[i]!;
+      // float32 pow through exp(b·log a): about |b·ln a| ulps of log error reach the result
+      const tol = 1e-7 * (2 + Math.abs(b[i]! * Math.log(Math.abs(a[i]!)))) * Math.abs(w);
+      if (!(Math.abs(pw[i]! - w) <= tol) && bad.length < 5)
+        bad.push(`pow(${a[i]}, ${b[i]}) = ${pw[i]}, want ${w}`);
+      const t = Math.atan2(y[i]!, a[i]!);
+      if (!(Math.abs(at[i]! - t) <= 3e-7 * Math.max(1, Math.abs(t))) && bad.length < 5) {
+        bad.push(`atan2(${y[i]}, ${a[i]}) = ${at[i]}, want ${t}`);
+      }
+    }
+    expect(bad, `seed ${SEED}`).toEqual([]);
+  });
 });
