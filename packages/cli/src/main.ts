@@ -19,6 +19,7 @@ Usage:
   tessera generate diffusion [options]   sample digits from the embedded default model by diffusion
   tessera generate ar [options]          sample token images by autoregression
   tessera schedule [options]             print a scheduler's timesteps and sigmas
+  tessera export-model [--out FILE]      write the default digits model as an ONNX denoiser
   tessera showcase [--out dir]           run every pipeline and write an HTML report
 
 Run 'tessera <command> --help' for a command's options.`,
@@ -54,6 +55,10 @@ Run 'tessera <command> --help' for a command's options.`,
   --scheduler-config FILE   a diffusers scheduler_config.json (default: Stable Diffusion 1.5's keys)
   --class NAME              scheduler class to use (default: the config's _class_name)
   --steps N                 number of inference steps (default 10)`,
+  'export-model': `Usage: tessera export-model [options]
+
+  --out FILE.onnx           where to write the model (default out/default-digits.onnx)
+The model takes x [N, 1, 16, 16] and sigma, and returns x0; use it with 'generate diffusion --model'.`,
   showcase: `Usage: tessera showcase [options]
 
   --backend NAME            auto | cpu | webgpu (default auto)
@@ -230,6 +235,17 @@ export async function runCli(argv: string[], out: Out = console.log, err: Out = 
       else if (sub === '--help' || sub === '-h') out(`${HELP['generate diffusion']}\n\n${HELP['generate ar']}`);
       else throw new UsageError(`generate needs 'diffusion' or 'ar', got '${sub ?? ''}'`);
     } else if (cmd === 'schedule') await cmdSchedule(argv.slice(1), out);
+    else if (cmd === 'export-model') {
+      const { values: v } = parse(argv.slice(1), { out: { type: 'string' } });
+      if (v.help) out(HELP['export-model']!);
+      else {
+        const { exportDefaultModel } = await import('./onnx-model.js');
+        const file = (v.out as string | undefined) ?? 'out/default-digits.onnx';
+        const bytes = await exportDefaultModel();
+        await writeOut(file, bytes);
+        out(`wrote ${file} (${bytes.length} bytes): inputs x [N, 1, 16, 16] and sigma, output x0`);
+      }
+    }
     else if (cmd === 'showcase') {
       const { runShowcase } = await import('./showcase.js');
       const { values: v } = parse(argv.slice(1), { backend: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean' } });

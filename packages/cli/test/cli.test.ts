@@ -98,6 +98,39 @@ describe('tessera generate diffusion', () => {
   });
 });
 
+describe('tessera export-model and --model', () => {
+  it('the ONNX export of the default model gives the same image as the TypeScript model', async () => {
+    const model = join(dir, 'digits.onnx');
+    const exp = await run(['export-model', '--out', model]);
+    expect(exp.code).toBe(0);
+    const common = ['generate', 'diffusion', '--steps', '12', '--count', '4', '--seed', '7', '--zoom', '1'];
+    const ts = await run([...common, '--backend', 'cpu', '--out', join(dir, 'ts.png')]);
+    const ox = await run([...common, '--backend', 'onnx', '--model', model, '--out', join(dir, 'onnx.png')]);
+    expect([ts.code, ox.code, ...ts.err, ...ox.err]).toEqual([0, 0]);
+    const a = decodePng(new Uint8Array(readFileSync(join(dir, 'ts.png'))));
+    const b = decodePng(new Uint8Array(readFileSync(join(dir, 'onnx.png'))));
+    expect([b.width, b.height]).toEqual([a.width, a.height]);
+    // both compute the exact mixture posterior mean; float32 rounding may flip a pixel across an
+    // 8-bit boundary, never more than one level
+    let differing = 0;
+    for (let i = 0; i < a.pixels.length; i++) {
+      const d = Math.abs(a.pixels[i]! - b.pixels[i]!);
+      expect(d).toBeLessThanOrEqual(1);
+      if (d) differing++;
+    }
+    expect(differing).toBeLessThan(a.pixels.length / 100);
+  });
+
+  it('rejects a corrupt model file with one line', async () => {
+    const bad = join(dir, 'corrupt.onnx');
+    writeFileSync(bad, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]));
+    const r = await run(['generate', 'diffusion', '--backend', 'cpu', '--model', bad]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toHaveLength(1);
+    expect(r.err[0]).toContain('corrupt.onnx');
+  });
+});
+
 describe('tessera generate ar', () => {
   it('is reproducible and reports the decoder model calls (256 raster, 10 next-scale)', async () => {
     const raster = await run(['generate', 'ar', '--backend', 'cpu', '--decoder', 'raster', '--count', '2', '--seed', '3', '--out', join(dir, 'r1.png')]);
