@@ -5,6 +5,8 @@
  * host readback path.
  */
 
+import { TesseraError } from '@tessera/core';
+
 /** Threads per workgroup of the 1-D kernels. */
 export const WG = 64;
 
@@ -50,10 +52,16 @@ export class Engine {
   #pass: GPUComputePassEncoder | undefined;
   #queued = 0;
   readonly maxGroups: number;
+  /** Kernels that failed to compile, and why (reported by the next read). */
+  #failures: string[] = [];
+  #lost: string | undefined;
 
   constructor(device: GPUDevice) {
     this.device = device;
     this.maxGroups = device.limits.maxComputeWorkgroupsPerDimension || 65535;
+    void device.lost?.then((info) => {
+      this.#lost = info.message || info.reason || 'device lost';
+    });
   }
 
   /** Storage buffers one kernel may bind (params and output included). */
@@ -128,6 +136,7 @@ export class Engine {
     let p = this.#pipelines.get(full);
     if (!p) {
       const code = source();
+      this.device.pushErrorScope('validation');
       const module = this.device.createShaderModule({ code, label: key });
       if (typeof process !== 'undefined' && process.env?.TESSERA_WEBGPU_DEBUG) {
         void module.getCompilationInfo().then((info) => {
@@ -139,6 +148,9 @@ export class Engine {
         layout: this.#layout(n).pl,
         compute: { module, entryPoint: 'main' },
         label: key,
+      });
+      void this.device.popErrorScope().then((e) => {
+        if (e) this.#failures.push(`${key}: ${e.message}`);
       });
       this.#pipelines.set(full, p);
       this.pipelinesCompiled++;
@@ -211,7 +223,21 @@ export class Engine {
     this.copy(buffer, 0, staging, 0, bytes);
     this.flush();
     try {
-      await staging.mapAsync(MAP_MODE_READ, 0, bytes);
+      try {
+        await staging.mapAsync(MAP_MODE_READ, 0, bytes);
+      } catch (err) {
+        throw new TesseraError(
+          'BACKEND_UNAVAILABLE',
+          `webgpu: readback failed${this.#lost ? ` (device lost: ${this.#lost})` : ''}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      if (this.#failures.length) {
+        throw new TesseraError(
+          'UNSUPPORTED',
+          `webgpu: kernels failed to compile on this device, results are invalid: ${this.#failures.join('; ')}`,
+        );
+      }
       const out = staging.getMappedRange(0, bytes).slice(0);
       staging.unmap();
       return out;

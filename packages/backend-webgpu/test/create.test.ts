@@ -43,4 +43,21 @@ describe.skipIf(!gpu)('sharing a device', () => {
     const n = B.device.limits.maxStorageBufferBindingSize / 4 + 1;
     expect(() => B.fill([n], 0)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
   });
+  it('a kernel that fails to compile makes the next read reject (no silent garbage)', async () => {
+    const other = await createWebGPUBackend({ device: gpu!.device });
+    const out = other.fill([4], 1);
+    const params = other.engine.params(new Uint32Array([4]));
+    other.engine.dispatch(
+      'bogus',
+      () => 'this is not WGSL',
+      [params, (out.storage as { buffer: GPUBuffer }).buffer],
+      1,
+    );
+    const err = await out.data().catch((e) => e);
+    expect(err).toBeInstanceOf(TesseraError);
+    expect((err as TesseraError).code).toBe('UNSUPPORTED');
+    expect((err as Error).message).toContain('bogus');
+    out.dispose();
+    other.destroy();
+  });
 });
