@@ -24,16 +24,7 @@ import { elemOf, type GraphBuilder } from './graph.js';
 import * as L from './methods-layout.js';
 import * as P from './methods-prob.js';
 import * as R from './methods-reduce.js';
-import {
-  binaryFloat,
-  binaryInt,
-  COMPARE,
-  FLOAT_ONLY_UNARY,
-  load,
-  store,
-  unaryFloat,
-  unaryInt,
-} from './ops-elementwise.js';
+import { binaryFloat, binaryInt, COMPARE, load, store, unaryFloat, unaryInt } from './ops-elementwise.js';
 import * as host from './ops-host.js';
 import * as layout from './ops-layout.js';
 import { ORT_TYPE } from './runtime.js';
@@ -208,18 +199,24 @@ export class OnnxBackend implements Backend {
     });
     const n = xs.length;
     // one graph per term count: the coefficients are an input, so every coefficient set reuses it
-    const c = this.#engine.tensor('float32', Float32Array.from(coefs), [n]);
-    return this.#op(`lincomb:${n}`, (g) => layout.lincomb(g, n), [c, ...xs], xs[0]!.shape, 'float32');
+    // CPU-side providers compute in float64 (as the CPU backend does); the WebGPU provider in float32
+    if (this.#engine.gpuResident) {
+      const c = this.#engine.tensor('float32', Float32Array.from(coefs), [n]);
+      return this.#op(`lincomb:${n}`, (g) => layout.lincomb(g, n), [c, ...xs], xs[0]!.shape, 'float32');
+    }
+    const hi = Float32Array.from(coefs);
+    const lo = Float32Array.from(coefs, (v, i) => (Number.isFinite(hi[i]!) ? v - hi[i]! : 0));
+    const pair = new Float32Array(2 * n);
+    pair.set(hi);
+    pair.set(lo, n);
+    const c = this.#engine.tensor('float32', pair, [2, n]);
+    return this.#op(`lincomb64:${n}`, (g) => layout.lincomb(g, n, true), [c, ...xs], xs[0]!.shape, 'float32');
   }
 
   unary(op: UnaryOp, x: Tensor): Tensor {
     this.#slot(x, op);
-    if (!(op in { neg: 1, abs: 1, sign: 1, square: 1 }) && !FLOAT_ONLY_UNARY.has(op)) {
-      throw new TesseraError('UNKNOWN_NAME', `unary: unknown op '${op}'`);
-    }
-    if (x.dtype !== 'float32' && FLOAT_ONLY_UNARY.has(op)) {
-      throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${x.dtype} ${fmtShape(x.shape)}`);
-    }
+    shapes.checkUnaryName(op);
+    shapes.checkUnaryDtype(op, x);
     const dt = x.dtype;
     return this.#op(
       `unary:${op}:${dt}`,
@@ -259,7 +256,7 @@ export class OnnxBackend implements Backend {
     if ((op === 'pow' || op === 'atan2') && A.dtype !== 'float32') {
       throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${A.dtype}`);
     }
-    if (!host.BINARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `binary: unknown op '${op}'`);
+    shapes.checkBinaryName(op);
     const shape = shapes.broadcastShapes(op, A.shape, B.shape);
     const dt = A.dtype;
     const outDt: DType = COMPARE.has(op) ? 'uint32' : dt;

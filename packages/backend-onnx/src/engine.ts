@@ -39,6 +39,11 @@ export class Engine {
     this.#gpuOutputs = gpuOutputs;
   }
 
+  /** True when outputs stay on the GPU (the WebGPU execution provider). */
+  get gpuResident(): boolean {
+    return this.#gpuOutputs;
+  }
+
   /** Number of cached sessions. */
   get sessionCount(): number {
     return this.#sessions.size;

@@ -128,27 +128,7 @@ export function randn(c: OpContext, shape: Shape, random: RandomOptions): Tensor
 // ---- images ----
 export function resize(c: OpContext, x: Tensor, size: readonly [number, number], mode: ResizeMode): Tensor {
   c.slot(x, 'resize');
-  shapes.checkDtype('resize', x, ['float32']);
-  if (x.rank < 2)
-    throw new TesseraError(
-      'SHAPE_MISMATCH',
-      `resize: needs rank ≥ 2 ([N, C, H, W]), got ${fmtShape(x.shape)}`,
-    );
-  if (!['nearest', 'bilinear', 'bicubic', 'area'].includes(mode)) {
-    throw new TesseraError(
-      'UNKNOWN_NAME',
-      `resize: unknown mode '${mode}' (nearest, bilinear, bicubic, area)`,
-    );
-  }
-  const [h, w] = size;
-  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
-    throw new TesseraError(
-      'INVALID_ARGUMENT',
-      `resize: size must be two positive integers, got [${size.join(', ')}]`,
-    );
-  }
-  const H = x.shape[x.rank - 2]!;
-  const W = x.shape[x.rank - 1]!;
+  const { H, W, h, w } = shapes.checkResize(x, size, mode);
   // separable resampling as two matmuls with PyTorch's taps: out = Ry · x · Rxᵀ
   const ry = c.engine.tensor('float32', host.resizeMatrix(H, h, mode), [h, H]);
   const rx = c.engine.tensor('float32', host.resizeMatrix(W, w, mode), [w, W]);

@@ -1,4 +1,4 @@
-import type { BinaryOp, DType, UnaryOp } from '@tessera/core';
+import { type BinaryOp, type DType, shapes, type UnaryOp } from '@tessera/core';
 import type { GraphBuilder } from './graph.js';
 import { elemOf } from './graph.js';
 
@@ -7,31 +7,9 @@ import { elemOf } from './graph.js';
  * exactly like the CPU backend's 32-bit arithmetic (a static_cast from int64 keeps the low 32 bits).
  */
 
-/** Unary ops that only take float32. */
-export const FLOAT_ONLY_UNARY = new Set<UnaryOp>([
-  'sqrt',
-  'rsqrt',
-  'reciprocal',
-  'exp',
-  'expm1',
-  'log',
-  'log1p',
-  'sin',
-  'cos',
-  'tanh',
-  'sigmoid',
-  'softplus',
-  'relu',
-  'silu',
-  'gelu',
-  'erf',
-  'floor',
-  'ceil',
-  'round',
-]);
-
-/** Comparison ops (output uint32 0/1). */
-export const COMPARE = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+/** Unary ops that only take float32, and comparison ops (output uint32 0/1): core's lists. */
+export const FLOAT_ONLY_UNARY = shapes.FLOAT_ONLY_UNARY;
+export const COMPARE = shapes.COMPARE_OPS;
 
 /** log1p in float32 without cancellation: log(u)·x/(u−1) with u = 1+x (Goldberg/Kahan), near 0. */
 function log1p(g: GraphBuilder, x: string): string {

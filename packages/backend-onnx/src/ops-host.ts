@@ -1,6 +1,5 @@
 import {
   allocArray,
-  type BinaryOp,
   type DType,
   philoxWords,
   type ReduceOp,
@@ -17,25 +16,6 @@ import {
  * (ONNX has no 32×32→64-bit multiply-high, so Philox4x32-10 is computed with core's `philoxWords`),
  * which makes them bit-identical to the CPU backend.
  */
-
-export const BINARY_OPS = new Set<BinaryOp>([
-  'add',
-  'sub',
-  'mul',
-  'div',
-  'floorDiv',
-  'mod',
-  'pow',
-  'max',
-  'min',
-  'atan2',
-  'eq',
-  'ne',
-  'lt',
-  'le',
-  'gt',
-  'ge',
-]);
 
 export const REDUCE_OPS = new Set<ReduceOp>(['sum', 'mean', 'max', 'min', 'sumsq', 'prod', 'logsumexp']);
 

@@ -5,14 +5,27 @@ import { load, store } from './ops-elementwise.js';
 /** Graph builders for reductions, linear algebra and indexing. Inputs are declared in feed order. */
 
 /** Σ c[i]·x_i with the coefficients as input 0 (float32 [n]) and the tensors as inputs 1…n. */
-export function lincomb(g: GraphBuilder, n: number): void {
-  const c = g.input('float', [n]);
+export function lincomb(g: GraphBuilder, n: number, precise = false): void {
+  if (!precise) {
+    const c = g.input('float', [n]);
+    const terms: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const x = g.input('float');
+      terms.push(g.op('Mul', [x, g.op('Gather', [c, g.i64([i], true)], { axis: 0 })]));
+    }
+    g.output(n === 1 ? terms[0]! : g.op('Sum', terms), 'float');
+    return;
+  }
+  // Float64 arithmetic like the CPU backend: each coefficient arrives as a float32 pair (hi, lo) with
+  // hi + lo equal to it to about 2⁻⁴⁸, products and sum are taken in double and rounded once.
+  const c = g.cast(g.input('float', [2, n]), 'double');
+  const coef = g.op('ReduceSum', [c, g.i64([0])], { keepdims: 0 });
   const terms: string[] = [];
   for (let i = 0; i < n; i++) {
-    const x = g.input('float');
-    terms.push(g.op('Mul', [x, g.op('Gather', [c, g.i64([i], true)], { axis: 0 })]));
+    const x = g.cast(g.input('float'), 'double');
+    terms.push(g.op('Mul', [x, g.op('Gather', [coef, g.i64([i], true)], { axis: 0 })]));
   }
-  g.output(n === 1 ? terms[0]! : g.op('Sum', terms), 'float');
+  g.output(g.cast(n === 1 ? terms[0]! : g.op('Sum', terms), 'float'), 'float');
 }
 
 const REDUCE_NODE: Record<ReduceOp, string> = {

@@ -1,3 +1,4 @@
+import type { BinaryOp, ResizeMode, UnaryOp } from './backend.js';
 import type { DType, Shape } from './dtype.js';
 import { sizeOf } from './dtype.js';
 import { fmtShape, TesseraError } from './errors.js';
@@ -237,4 +238,101 @@ export function checkRandom(
     );
   }
   return { seed, offset };
+}
+
+/** Unary ops that take float32 only (the rest also take int32/uint32). */
+export const FLOAT_ONLY_UNARY: ReadonlySet<UnaryOp> = new Set<UnaryOp>([
+  'sqrt',
+  'rsqrt',
+  'reciprocal',
+  'exp',
+  'expm1',
+  'log',
+  'log1p',
+  'sin',
+  'cos',
+  'tanh',
+  'sigmoid',
+  'softplus',
+  'relu',
+  'silu',
+  'gelu',
+  'erf',
+  'floor',
+  'ceil',
+  'round',
+]);
+/** Every unary op name. */
+export const UNARY_OPS: ReadonlySet<string> = new Set<string>([
+  ...FLOAT_ONLY_UNARY,
+  'neg',
+  'abs',
+  'sign',
+  'square',
+]);
+/** Comparison ops: their output is uint32 0/1. */
+export const COMPARE_OPS: ReadonlySet<BinaryOp> = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+/** Every binary op name. */
+export const BINARY_OPS: ReadonlySet<string> = new Set<string>([
+  ...COMPARE_OPS,
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'floorDiv',
+  'mod',
+  'pow',
+  'max',
+  'min',
+  'atan2',
+]);
+
+/** Throws UNKNOWN_NAME for an unknown unary op name. */
+export function checkUnaryName(op: string): void {
+  if (!UNARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `unary: unknown op '${op}'`);
+}
+
+/** Throws DTYPE_MISMATCH when a float-only unary op gets an integer tensor. */
+export function checkUnaryDtype(op: UnaryOp, x: Tensor): void {
+  if (x.dtype !== 'float32' && FLOAT_ONLY_UNARY.has(op)) {
+    throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${x.dtype} ${fmtShape(x.shape)}`);
+  }
+}
+
+/** Throws UNKNOWN_NAME for an unknown binary op name. */
+export function checkBinaryName(op: string): void {
+  if (!BINARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `binary: unknown op '${op}'`);
+}
+
+/**
+ * Validates a resize (float32 input of rank ≥ 2, a known mode, a positive integer size) and returns
+ * the input extents `H, W`, the output extents `h, w` and the output shape.
+ */
+export function checkResize(
+  x: Tensor,
+  size: readonly [number, number],
+  mode: ResizeMode,
+): { H: number; W: number; h: number; w: number; shape: number[] } {
+  checkDtype('resize', x, ['float32']);
+  if (x.rank < 2)
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `resize: needs rank ≥ 2 ([N, C, H, W]), got ${fmtShape(x.shape)}`,
+    );
+  if (!['nearest', 'bilinear', 'bicubic', 'area'].includes(mode)) {
+    throw new TesseraError(
+      'UNKNOWN_NAME',
+      `resize: unknown mode '${mode}' (nearest, bilinear, bicubic, area)`,
+    );
+  }
+  const [h, w] = size;
+  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `resize: size must be two positive integers, got [${size.join(', ')}]`,
+    );
+  }
+  const H = x.shape[x.rank - 2]!;
+  const W = x.shape[x.rank - 1]!;
+  return { H, W, h, w, shape: [...x.shape.slice(0, -2), h, w] };
 }

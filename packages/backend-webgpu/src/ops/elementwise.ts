@@ -22,42 +22,7 @@ import {
   whereSource,
 } from '../shaders/elementwise.js';
 
-const FLOAT_ONLY = new Set<UnaryOp>([
-  'sqrt',
-  'rsqrt',
-  'reciprocal',
-  'exp',
-  'expm1',
-  'log',
-  'log1p',
-  'sin',
-  'cos',
-  'tanh',
-  'sigmoid',
-  'softplus',
-  'relu',
-  'silu',
-  'gelu',
-  'erf',
-  'floor',
-  'ceil',
-  'round',
-]);
-const UNARY_OPS = new Set<string>([...FLOAT_ONLY, 'neg', 'abs', 'sign', 'square']);
-const COMPARE = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
-const BINARY_OPS = new Set<string>([
-  ...COMPARE,
-  'add',
-  'sub',
-  'mul',
-  'div',
-  'floorDiv',
-  'mod',
-  'pow',
-  'max',
-  'min',
-  'atan2',
-]);
+const COMPARE = shapes.COMPARE_OPS;
 
 export function fill(B: WebGPUBackend, shape: Shape, value: number, dtype: DType): Tensor {
   shapes.checkShape('fill', shape);
@@ -110,11 +75,9 @@ export function lincomb(B: WebGPUBackend, coefs: readonly number[], xs: readonly
 }
 
 export function unary(B: WebGPUBackend, op: UnaryOp, x: Tensor): Tensor {
-  if (!UNARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `unary: unknown op '${op}'`);
+  shapes.checkUnaryName(op);
   const buf = B.buf(x, op);
-  if (x.dtype !== 'float32' && FLOAT_ONLY.has(op)) {
-    throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${x.dtype} ${fmtShape(x.shape)}`);
-  }
+  shapes.checkUnaryDtype(op, x);
   const t = wtype(x.dtype);
   const out = B.make(x.shape, x.dtype);
   return B.run(
@@ -154,7 +117,7 @@ function access(o: Operand, out: readonly number[]): Access {
 }
 
 export function binary(B: WebGPUBackend, op: BinaryOp, a: Tensor | number, b: Tensor | number): Tensor {
-  if (!BINARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `binary: unknown op '${op}'`);
+  shapes.checkBinaryName(op);
   const A = operand(B, op, a, b, 'a');
   const Bo = operand(B, op, b, a, 'b');
   if (A.dtype !== Bo.dtype) {

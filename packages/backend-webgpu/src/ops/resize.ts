@@ -1,4 +1,4 @@
-import { fmtShape, type ResizeMode, resizeTaps, shapes, type Tensor, TesseraError } from '@tessera/core';
+import { type ResizeMode, resizeTaps, shapes, type Tensor } from '@tessera/core';
 import type { WebGPUBackend } from '../backend.js';
 import { bitsOf, groupsFor, Params } from '../shaders/common.js';
 import { RESIZE_SOURCE } from '../shaders/resize.js';
@@ -24,27 +24,7 @@ export function resize(
   mode: ResizeMode,
 ): Tensor {
   const buf = B.buf(x, 'resize');
-  shapes.checkDtype('resize', x, ['float32']);
-  if (x.rank < 2)
-    throw new TesseraError(
-      'SHAPE_MISMATCH',
-      `resize: needs rank ≥ 2 ([N, C, H, W]), got ${fmtShape(x.shape)}`,
-    );
-  if (!['nearest', 'bilinear', 'bicubic', 'area'].includes(mode)) {
-    throw new TesseraError(
-      'UNKNOWN_NAME',
-      `resize: unknown mode '${mode}' (nearest, bilinear, bicubic, area)`,
-    );
-  }
-  const [h, w] = size;
-  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
-    throw new TesseraError(
-      'INVALID_ARGUMENT',
-      `resize: size must be two positive integers, got [${size.join(', ')}]`,
-    );
-  }
-  const H = x.shape[x.rank - 2]!;
-  const W = x.shape[x.rank - 1]!;
+  const { H, W, h, w } = shapes.checkResize(x, size, mode);
   const out = B.make([...x.shape.slice(0, -2), h, w], 'float32');
   if (out.size === 0) return out;
   const ty = flatten(resizeTaps(H, h, mode));

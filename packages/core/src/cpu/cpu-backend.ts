@@ -13,10 +13,14 @@ import { fmtShape, TesseraError } from '../errors.js';
 import { philoxWords, wordToUniform } from '../philox.js';
 import {
   broadcastShapes,
+  COMPARE_OPS,
+  checkBinaryName,
   checkDtype,
   checkRandom,
+  checkResize,
   checkShape,
   checkTensor,
+  checkUnaryDtype,
   concatShape,
   gatherShape,
   matmulShape,
@@ -30,46 +34,6 @@ import {
 import { Tensor } from '../tensor.js';
 import { around, broadcastIndex, erf, permute, resizeTaps } from './kernels.js';
 
-const FLOAT_ONLY = new Set<UnaryOp>([
-  'sqrt',
-  'rsqrt',
-  'reciprocal',
-  'exp',
-  'expm1',
-  'log',
-  'log1p',
-  'sin',
-  'cos',
-  'tanh',
-  'sigmoid',
-  'softplus',
-  'relu',
-  'silu',
-  'gelu',
-  'erf',
-  'floor',
-  'ceil',
-  'round',
-]);
-const COMPARE = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
-const BINARY_OPS = new Set<string>([
-  'add',
-  'sub',
-  'mul',
-  'div',
-  'floorDiv',
-  'mod',
-  'pow',
-  'max',
-  'min',
-  'atan2',
-  'eq',
-  'ne',
-  'lt',
-  'le',
-  'gt',
-  'ge',
-]);
 const REDUCE_OPS = new Set<string>(['sum', 'mean', 'max', 'min', 'sumsq', 'prod', 'logsumexp']);
 
 function roundHalfEven(x: number): number {
@@ -268,9 +232,7 @@ export class CpuBackend implements Backend {
     const f = Object.hasOwn(UNARY, op) ? UNARY[op] : undefined;
     if (!f) throw new TesseraError('UNKNOWN_NAME', `unary: unknown op '${op}'`);
     const a = this.#arr(x, op);
-    if (x.dtype !== 'float32' && FLOAT_ONLY.has(op)) {
-      throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${x.dtype} ${fmtShape(x.shape)}`);
-    }
+    checkUnaryDtype(op, x);
     const out = allocArray(x.dtype, a.length);
     // integer squares wrap modulo 2³² (exactly, unlike a float64 product above 2⁵³)
     const g = x.dtype !== 'float32' && op === 'square' ? (v: number) => Math.imul(v, v) : f;
@@ -294,7 +256,7 @@ export class CpuBackend implements Backend {
   }
 
   binary(op: BinaryOp, a: Tensor | number, b: Tensor | number): Tensor {
-    if (!BINARY_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `binary: unknown op '${op}'`);
+    checkBinaryName(op);
     const A = this.#operand(op, a, b, 'a');
     const B = this.#operand(op, b, a, 'b');
     if (A.dtype !== B.dtype) {
@@ -308,7 +270,7 @@ export class CpuBackend implements Backend {
     }
     const shape = broadcastShapes(op, A.shape, B.shape);
     const f = A.dtype === 'float32' ? floatBinary(op) : intBinary(op, A.dtype);
-    const outDtype: DType = COMPARE.has(op) ? 'uint32' : A.dtype;
+    const outDtype: DType = COMPARE_OPS.has(op) ? 'uint32' : A.dtype;
     const out = allocArray(outDtype, sizeOf(shape));
     const ia = broadcastIndex(shape, A.shape);
     const ib = broadcastIndex(shape, B.shape);
@@ -775,27 +737,7 @@ export class CpuBackend implements Backend {
   // ---- images ----
   resize(x: Tensor, size: readonly [number, number], mode: ResizeMode): Tensor {
     const a = this.#arr(x, 'resize');
-    checkDtype('resize', x, ['float32']);
-    if (x.rank < 2)
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `resize: needs rank ≥ 2 ([N, C, H, W]), got ${fmtShape(x.shape)}`,
-      );
-    if (!['nearest', 'bilinear', 'bicubic', 'area'].includes(mode)) {
-      throw new TesseraError(
-        'UNKNOWN_NAME',
-        `resize: unknown mode '${mode}' (nearest, bilinear, bicubic, area)`,
-      );
-    }
-    const [h, w] = size;
-    if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        `resize: size must be two positive integers, got [${size.join(', ')}]`,
-      );
-    }
-    const H = x.shape[x.rank - 2]!;
-    const W = x.shape[x.rank - 1]!;
+    const { H, W, h, w } = checkResize(x, size, mode);
     const planes = x.size / (H * W) || 0;
     const ty = resizeTaps(H, h, mode);
     const tx = resizeTaps(W, w, mode);
