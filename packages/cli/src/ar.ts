@@ -1,5 +1,5 @@
-import { type Backend, type Tensor } from '@tessera/core';
 import { maskedDecode, nextScaleDecode, rasterDecode, type SamplingOptions } from '@tessera/autoregressive';
+import type { Backend, Tensor } from '@tessera/core';
 import {
   MaskedCountModel,
   proceduralTokenGrids,
@@ -80,7 +80,11 @@ export async function generateAr(job: ArJob): Promise<ArResult> {
       return { tokens, modelCalls: calls.n, vocabSize: data.vocabSize };
     }
     if (job.decoder === 'next-scale') {
-      const model = counted(ScaleCountModel.fit(data, { patchNums: VAR_PATCH_NUMS, backend: B }), ['begin', 'next'], calls);
+      const model = counted(
+        ScaleCountModel.fit(data, { patchNums: VAR_PATCH_NUMS, backend: B }),
+        ['begin', 'next'],
+        calls,
+      );
       const scales = nextScaleDecode(model, common);
       const tokens = scales[scales.length - 1]!;
       return { tokens, scales: scales.slice(0, -1), modelCalls: calls.n, vocabSize: data.vocabSize };

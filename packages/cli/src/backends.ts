@@ -16,7 +16,8 @@ export async function selectBackend(name: BackendName): Promise<Backend> {
       const { createWebGPUBackend } = await import('@tessera/backend-webgpu');
       return setBackend(await createWebGPUBackend());
     } catch (err) {
-      if (name === 'webgpu') throw new UsageError(`--backend webgpu: no WebGPU adapter here (${(err as Error).message})`);
+      if (name === 'webgpu')
+        throw new UsageError(`--backend webgpu: no WebGPU adapter here (${(err as Error).message})`);
       return setBackend('cpu');
     }
   }
@@ -30,6 +31,8 @@ export async function loadOrt(): Promise<typeof import('onnxruntime-node')> {
   try {
     return await import('onnxruntime-node');
   } catch (err) {
-    throw new UsageError(`onnxruntime-node is not installed (npm install onnxruntime-node): ${(err as Error).message}`);
+    throw new UsageError(
+      `onnxruntime-node is not installed (npm install onnxruntime-node): ${(err as Error).message}`,
+    );
   }
 }

@@ -1,6 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { type Backend, TesseraError, type Tensor } from '@tessera/core';
-import { cfgDenoiser, type Denoiser, SAMPLER_NAMES, type SamplerName, sample, type StepInfo } from '@tessera/diffusion';
+import { type Backend, type Tensor, TesseraError } from '@tessera/core';
+import {
+  cfgDenoiser,
+  type Denoiser,
+  SAMPLER_NAMES,
+  type SamplerName,
+  type StepInfo,
+  sample,
+} from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
 import { karrasSigmas } from '@tessera/schedules';
 import { UsageError } from './errors.js';
@@ -99,6 +106,9 @@ async function readJson(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new TesseraError('FILE_NOT_FOUND', `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new TesseraError(
+      'FILE_NOT_FOUND',
+      `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }

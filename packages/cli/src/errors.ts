@@ -17,11 +17,18 @@ export function oneLine(err: unknown): string {
 }
 
 /** Parses an integer flag, rejecting anything else with a UsageError naming the flag. */
-export function intFlag(name: string, value: string | undefined, fallback: number, min = Number.MIN_SAFE_INTEGER): number {
+export function intFlag(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min = Number.MIN_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) {
-    throw new UsageError(`--${name} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` ≥ ${min}` : ''}, got '${value}'`);
+    throw new UsageError(
+      `--${name} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` ≥ ${min}` : ''}, got '${value}'`,
+    );
   }
   return n;
 }
@@ -37,8 +44,14 @@ export function numFlag(name: string, value: string | undefined, fallback: numbe
 }
 
 /** Checks a flag against a list of allowed values. */
-export function choiceFlag<T extends string>(name: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
+export function choiceFlag<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
   if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got '${value}'`);
+  if (!allowed.includes(value as T))
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got '${value}'`);
   return value as T;
 }

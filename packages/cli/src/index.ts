@@ -2,10 +2,19 @@
  * @tessera/cli: the `tessera` command (generate by diffusion or autoregression, print schedules, run the
  * showcase), also usable as a library.
  */
-export { type ArJob, type ArResult, arDataset, DECODERS, type DecoderName, generateAr, PALETTE, tokensToImages } from './ar.js';
+export {
+  type ArJob,
+  type ArResult,
+  arDataset,
+  DECODERS,
+  type DecoderName,
+  generateAr,
+  PALETTE,
+  tokensToImages,
+} from './ar.js';
 export { BACKEND_NAMES, type BackendName, selectBackend } from './backends.js';
 export { type DiffusionJob, type DiffusionResult, defaultSigmas, generateDiffusion } from './diffusion.js';
 export { oneLine, UsageError } from './errors.js';
 export { readConfig, runCli } from './main.js';
-export { SD15_CONFIG, scheduleTable, schedulerFromConfig } from './schedule.js';
+export { SD15_CONFIG, schedulerFromConfig, scheduleTable } from './schedule.js';
 export { runShowcase, type ShowcaseOptions } from './showcase.js';

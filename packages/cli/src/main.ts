@@ -6,8 +6,8 @@ import { encodePng, imageGrid } from '@tessera/reference';
 import { DECODERS, generateAr, tokensToImages } from './ar.js';
 import { BACKEND_NAMES, selectBackend } from './backends.js';
 import { generateDiffusion } from './diffusion.js';
-import { upscale } from './images.js';
 import { choiceFlag, intFlag, numFlag, oneLine, UsageError } from './errors.js';
+import { upscale } from './images.js';
 import { SD15_CONFIG, scheduleTable } from './schedule.js';
 
 type Out = (line: string) => void;
@@ -82,7 +82,12 @@ function parse(args: string[], options: FlagSpec): { values: Record<string, stri
   }
   args = glued;
   try {
-    const r = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    const r = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: false,
+      strict: true,
+    });
     return { values: r.values as Record<string, string | boolean | undefined> };
   } catch (err) {
     throw new UsageError((err as Error).message.split('\n')[0]!.replace(/^Unknown option/, 'unknown option'));
@@ -130,7 +135,9 @@ async function cmdDiffusion(args: string[], out: Out): Promise<void> {
   const grid = imageGrid(big.data, big.shape, { pad: 1 });
   r.images.dispose();
   await writeOut(file, encodePng(grid.pixels, grid.width, grid.height));
-  out(`wrote ${file}: ${job.count} images, ${job.sampler}, ${job.steps} steps, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`);
+  out(
+    `wrote ${file}: ${job.count} images, ${job.sampler}, ${job.steps} steps, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`,
+  );
 }
 
 async function cmdAr(args: string[], out: Out): Promise<void> {
@@ -178,7 +185,9 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
   const big = upscale(tokensToImages(tokens, job.count, side), [job.count, 3, side, side], zoom);
   const grid = imageGrid(big.data, big.shape, { pad: 1 });
   await writeOut(file, encodePng(grid.pixels, grid.width, grid.height));
-  out(`wrote ${file}: ${job.count} images, ${job.decoder} decoder, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`);
+  out(
+    `wrote ${file}: ${job.count} images, ${job.decoder} decoder, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`,
+  );
 }
 
 async function cmdSchedule(args: string[], out: Out): Promise<void> {
@@ -192,7 +201,9 @@ async function cmdSchedule(args: string[], out: Out): Promise<void> {
   const path = v['scheduler-config'] as string | undefined;
   const json = path ? await readConfig(path) : SD15_CONFIG;
   const { timesteps, sigmas } = scheduleTable(json, steps, v.class as string | undefined);
-  out(`${String(v.class ?? json._class_name ?? 'EulerDiscreteScheduler')}, ${steps} steps${path ? ` (${path})` : ' (SD-1.5 config)'}`);
+  out(
+    `${String(v.class ?? json._class_name ?? 'EulerDiscreteScheduler')}, ${steps} steps${path ? ` (${path})` : ' (SD-1.5 config)'}`,
+  );
   out('step   timestep        sigma');
   for (let i = 0; i < sigmas.length; i++) {
     const t = i < timesteps.length ? String(Number(timesteps[i]!.toFixed(4))) : '-';
@@ -211,7 +222,8 @@ export async function readConfig(path: string): Promise<Record<string, unknown>>
   }
   try {
     const json = JSON.parse(text);
-    if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error('not a JSON object');
+    if (json === null || typeof json !== 'object' || Array.isArray(json))
+      throw new Error('not a JSON object');
     return json;
   } catch (err) {
     throw new UsageError(`'${path}' is not a valid scheduler config: ${(err as Error).message}`);
@@ -222,7 +234,11 @@ export async function readConfig(path: string): Promise<Record<string, unknown>>
  * Runs the `tessera` command line. Returns the exit code: 0 on success, 1 on a runtime failure (bad model,
  * missing file), 2 on a usage error. Errors are printed as one line on `err`, never a stack trace.
  */
-export async function runCli(argv: string[], out: Out = console.log, err: Out = console.error): Promise<number> {
+export async function runCli(
+  argv: string[],
+  out: Out = console.log,
+  err: Out = console.error,
+): Promise<number> {
   try {
     const [cmd, sub, ...rest] = argv;
     if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -232,7 +248,8 @@ export async function runCli(argv: string[], out: Out = console.log, err: Out = 
     if (cmd === 'generate') {
       if (sub === 'diffusion') await cmdDiffusion(rest, out);
       else if (sub === 'ar') await cmdAr(rest, out);
-      else if (sub === '--help' || sub === '-h') out(`${HELP['generate diffusion']}\n\n${HELP['generate ar']}`);
+      else if (sub === '--help' || sub === '-h')
+        out(`${HELP['generate diffusion']}\n\n${HELP['generate ar']}`);
       else throw new UsageError(`generate needs 'diffusion' or 'ar', got '${sub ?? ''}'`);
     } else if (cmd === 'schedule') await cmdSchedule(argv.slice(1), out);
     else if (cmd === 'export-model') {
@@ -245,10 +262,13 @@ export async function runCli(argv: string[], out: Out = console.log, err: Out = 
         await writeOut(file, bytes);
         out(`wrote ${file} (${bytes.length} bytes): inputs x [N, 1, 16, 16] and sigma, output x0`);
       }
-    }
-    else if (cmd === 'showcase') {
+    } else if (cmd === 'showcase') {
       const { runShowcase } = await import('./showcase.js');
-      const { values: v } = parse(argv.slice(1), { backend: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean' } });
+      const { values: v } = parse(argv.slice(1), {
+        backend: { type: 'string' },
+        out: { type: 'string' },
+        quick: { type: 'boolean' },
+      });
       if (v.help) out(HELP.showcase!);
       else
         await runShowcase({

@@ -12,7 +12,10 @@ import { loadOrt } from './backends.js';
 export async function loadOnnxDigitsDenoiser(path: string, backend: Backend): Promise<Denoiser> {
   const ort = await loadOrt();
   const { createOnnxBackend, onnxDenoiser, OnnxBackend } = await import('@tessera/backend-onnx');
-  const B = backend instanceof OnnxBackend ? backend : createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'] });
+  const B =
+    backend instanceof OnnxBackend
+      ? backend
+      : createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'] });
   return onnxDenoiser(path, {
     backend: B,
     predictionType: 'sample',
@@ -24,7 +27,10 @@ export async function loadOnnxDigitsDenoiser(path: string, backend: Backend): Pr
 /** Writes the embedded default digits model as an ONNX x0-denoiser (float64 arithmetic inside). */
 export async function exportDefaultModel(): Promise<Uint8Array> {
   const { exportGaussianMixtureDenoiser } = await import('@tessera/backend-onnx');
-  return exportGaussianMixtureDenoiser(defaultDigitsModel().canonical, { sampleShape: [1, 16, 16], precision: 'float64' });
+  return exportGaussianMixtureDenoiser(defaultDigitsModel().canonical, {
+    sampleShape: [1, 16, 16],
+    precision: 'float64',
+  });
 }
 
 /** Reads a file for error messages that name it (used by tests). */

@@ -1,5 +1,5 @@
-import * as diffusion from '@tessera/diffusion';
 import { TesseraError } from '@tessera/core';
+import * as diffusion from '@tessera/diffusion';
 
 /** The stateful-scheduler surface the CLI uses (the diffusers API as @tessera/diffusion implements it). */
 interface SchedulerLike {
@@ -29,7 +29,8 @@ export const SD15_CONFIG: Record<string, unknown> = {
 
 /** Instantiates the scheduler class a diffusers config names (`_class_name`; Euler when absent). */
 export function schedulerFromConfig(json: Record<string, unknown>, className?: string): SchedulerLike {
-  const name = className ?? (typeof json._class_name === 'string' ? json._class_name : 'EulerDiscreteScheduler');
+  const name =
+    className ?? (typeof json._class_name === 'string' ? json._class_name : 'EulerDiscreteScheduler');
   const cls = (diffusion as unknown as Record<string, SchedulerClass | undefined>)[name];
   if (!cls || typeof cls.fromConfig !== 'function') {
     const known = Object.keys(diffusion).filter((k) => k.endsWith('Scheduler'));
@@ -39,7 +40,11 @@ export function schedulerFromConfig(json: Record<string, unknown>, className?: s
 }
 
 /** The timesteps and noise levels (descending, ending in 0) a scheduler config gives for `steps` steps. */
-export function scheduleTable(json: Record<string, unknown>, steps: number, className?: string): { timesteps: number[]; sigmas: number[] } {
+export function scheduleTable(
+  json: Record<string, unknown>,
+  steps: number,
+  className?: string,
+): { timesteps: number[]; sigmas: number[] } {
   const s = schedulerFromConfig(json, className);
   s.setTimesteps(steps);
   const timesteps = Array.from(s.timesteps);
@@ -48,12 +53,19 @@ export function scheduleTable(json: Record<string, unknown>, steps: number, clas
   else if (s.alphasCumprod) {
     const ac = s.alphasCumprod;
     sigmas = timesteps.map((t) => Math.sqrt((1 - ac[Math.round(t)]!) / ac[Math.round(t)]!));
-  } else throw new TesseraError('UNSUPPORTED', `scheduler ${String(json._class_name)} exposes neither sigmas nor alphasCumprod`);
+  } else
+    throw new TesseraError(
+      'UNSUPPORTED',
+      `scheduler ${String(json._class_name)} exposes neither sigmas nor alphasCumprod`,
+    );
   if (sigmas[sigmas.length - 1] !== 0) sigmas.push(0);
   return { timesteps, sigmas };
 }
 
 /** Noise levels for the functional samplers from a diffusers config. */
-export async function sigmasFromSchedulerConfig(json: Record<string, unknown>, steps: number): Promise<Float64Array> {
+export async function sigmasFromSchedulerConfig(
+  json: Record<string, unknown>,
+  steps: number,
+): Promise<Float64Array> {
   return Float64Array.from(scheduleTable(json, steps).sigmas);
 }

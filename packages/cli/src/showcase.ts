@@ -29,7 +29,9 @@ interface Panel {
 
 /** The training schedule of the VP pipelines: DDPM's linear betas 1e-4…0.02 over 1000 steps. */
 function vpSigmas(): Float64Array {
-  return sigmasFromAlphasCumprod(alphasCumprod(betas('linear', { numTrainTimesteps: 1000, betaStart: 1e-4, betaEnd: 0.02 })));
+  return sigmasFromAlphasCumprod(
+    alphasCumprod(betas('linear', { numTrainTimesteps: 1000, betaStart: 1e-4, betaEnd: 0.02 })),
+  );
 }
 
 /** σ at the given training timesteps, descending, with a final 0. */
@@ -55,7 +57,9 @@ function progress(log: (l: string) => void, title: string): (i: number, n: numbe
     if (tty) {
       const w = 30;
       const full = Math.round((pct / 100) * w);
-      process.stderr.write(`\r  ${title.padEnd(28)} [${'#'.repeat(full)}${'.'.repeat(w - full)}] ${String(pct).padStart(3)}%`);
+      process.stderr.write(
+        `\r  ${title.padEnd(28)} [${'#'.repeat(full)}${'.'.repeat(w - full)}] ${String(pct).padStart(3)}%`,
+      );
       if (i + 1 === n) process.stderr.write('\n');
     } else if (i + 1 === n) log(`  ${title}: done`);
   };
@@ -106,7 +110,11 @@ async function diffusionPanel(
     detail: `${steps} steps`,
     file: o.file,
     png: gridPng(data, [o.count, 1, 16, 16], 8),
-    strip: { file: o.file.replace('.png', '-strip.png'), png: gridPng(big.data, big.shape, strip.length), caption: 'x₀ estimate of the first image as σ falls' },
+    strip: {
+      file: o.file.replace('.png', '-strip.png'),
+      png: gridPng(big.data, big.shape, strip.length),
+      caption: 'x₀ estimate of the first image as σ falls',
+    },
     seconds,
     modelCalls: calls,
   };
@@ -126,7 +134,9 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
   const t0 = performance.now();
   const model = defaultDigitsModel();
   const denoiser = model.denoiser(B);
-  log(`  default digits model: ${model.weights.length}-component mixture fitted in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+  log(
+    `  default digits model: ${model.weights.length}-component mixture fitted in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
+  );
   const vp = vpSigmas();
   const ddpmSteps = q ? 100 : 1000;
   const ddpmTs = timesteps(ddpmSteps, { spacing: 'leading', numTrainTimesteps: 1000 });
@@ -135,8 +145,18 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
   const runs: Array<{ name: SamplerName; title: string; sigmas: Float64Array; seed: number }> = [
     { name: 'ddpm', title: `DDPM (${ddpmSteps} steps)`, sigmas: sigmasAt(vp, ddpmTs), seed: 1 },
     { name: 'ddim', title: `DDIM (${ddimTs.length} steps)`, sigmas: sigmasAt(vp, ddimTs), seed: 2 },
-    { name: 'dpmpp_2m', title: 'DPM-Solver++(2M) (20 steps)', sigmas: withZero(karrasSigmas(20, 0.002, 80, 7)), seed: 3 },
-    { name: 'euler_ancestral', title: `Euler ancestral (${q ? 10 : 30} steps)`, sigmas: withZero(karrasSigmas(q ? 10 : 30, 0.002, 80, 7)), seed: 4 },
+    {
+      name: 'dpmpp_2m',
+      title: 'DPM-Solver++(2M) (20 steps)',
+      sigmas: withZero(karrasSigmas(20, 0.002, 80, 7)),
+      seed: 3,
+    },
+    {
+      name: 'euler_ancestral',
+      title: `Euler ancestral (${q ? 10 : 30} steps)`,
+      sigmas: withZero(karrasSigmas(q ? 10 : 30, 0.002, 80, 7)),
+      seed: 4,
+    },
   ];
   for (const r of runs) {
     panels.push(await diffusionPanel(B, denoiser, { ...r, count, file: `diffusion-${r.name}.png` }, log));
@@ -145,11 +165,25 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
     const title = decoder === 'raster' ? 'Raster AR (256 tokens)' : 'Next-scale AR (VAR scales 1…16)';
     const n = q ? 6 : 24;
     const t1 = performance.now();
-    const r = await generateAr({ backend: B, decoder, seed: 5, count: n, guidance: 1, sampling: { temperature: 1 } });
+    const r = await generateAr({
+      backend: B,
+      decoder,
+      seed: 5,
+      count: n,
+      guidance: 1,
+      sampling: { temperature: 1 },
+    });
     const tokens = await r.tokens.data();
     const seconds = (performance.now() - t1) / 1000;
     const big = upscale(tokensToImages(tokens, n, 16), [n, 3, 16, 16], 2);
-    const panel: Panel = { title, detail: '16×16 tokens', file: `ar-${decoder}.png`, png: gridPng(big.data, big.shape, 8), seconds, modelCalls: r.modelCalls };
+    const panel: Panel = {
+      title,
+      detail: '16×16 tokens',
+      file: `ar-${decoder}.png`,
+      png: gridPng(big.data, big.shape, 8),
+      seconds,
+      modelCalls: r.modelCalls,
+    };
     if (r.scales) {
       // coarse-to-fine: each scale of the first image, upsampled to 32×32
       const tiles: Float32Array[] = [];
@@ -157,13 +191,19 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
         const d = await s.data();
         const p = Math.round(Math.sqrt(d.length / n));
         const grid = new Int32Array(256);
-        for (let y = 0; y < 16; y++) for (let x = 0; x < 16; x++) grid[y * 16 + x] = d[Math.floor((y * p) / 16) * p + Math.floor((x * p) / 16)]!;
+        for (let y = 0; y < 16; y++)
+          for (let x = 0; x < 16; x++)
+            grid[y * 16 + x] = d[Math.floor((y * p) / 16) * p + Math.floor((x * p) / 16)]!;
         tiles.push(tokensToImages(grid, 1, 16));
       }
       const all = new Float32Array(tiles.length * 768);
-      tiles.forEach((t, i) => all.set(t, i * 768));
+      for (const [i, t] of tiles.entries()) all.set(t, i * 768);
       const up = upscale(all, [tiles.length, 3, 16, 16], 2);
-      panel.strip = { file: 'ar-next-scale-strip.png', png: gridPng(up.data, up.shape, tiles.length), caption: 'the first image at each scale, coarse to fine' };
+      panel.strip = {
+        file: 'ar-next-scale-strip.png',
+        png: gridPng(up.data, up.shape, tiles.length),
+        caption: 'the first image at each scale, coarse to fine',
+      };
     }
     for (const t of [r.tokens, ...(r.scales ?? [])]) t.dispose();
     log(`  ${title}: ${seconds.toFixed(2)} s`);
@@ -177,7 +217,9 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
   const html = renderReport(panels, B.name, (performance.now() - t0) / 1000);
   const htmlPath = join(options.outDir, 'index.html');
   await writeFile(htmlPath, html);
-  log(`wrote ${htmlPath} and ${panels.length} image grids in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  log(
+    `wrote ${htmlPath} and ${panels.length} image grids in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   return { html: htmlPath, panels: panels.length };
 }
 
@@ -187,11 +229,16 @@ function dataUri(png: Uint8Array): string {
 
 function renderReport(panels: Panel[], backend: string, total: number): string {
   const rows = panels
-    .map((p) => `<tr><td>${p.title}</td><td>${p.detail}</td><td>${p.modelCalls}</td><td>${p.seconds.toFixed(2)} s</td></tr>`)
+    .map(
+      (p) =>
+        `<tr><td>${p.title}</td><td>${p.detail}</td><td>${p.modelCalls}</td><td>${p.seconds.toFixed(2)} s</td></tr>`,
+    )
     .join('\n');
   const cards = panels
     .map(
-      (p) => `<section><h2>${p.title}</h2><p>${p.detail} · ${p.modelCalls} model calls · ${p.seconds.toFixed(2)} s</p>
+      (
+        p,
+      ) => `<section><h2>${p.title}</h2><p>${p.detail} · ${p.modelCalls} model calls · ${p.seconds.toFixed(2)} s</p>
 <img class="grid" src="${dataUri(p.png)}" alt="${p.title}">
 ${p.strip ? `<p class="cap">${p.strip.caption}</p><img class="strip" src="${dataUri(p.strip.png)}" alt="${p.strip.caption}">` : ''}</section>`,
     )

@@ -2,20 +2,29 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
 import { runCli } from '@tessera/cli';
+import { describe, expect, it } from 'vitest';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
 
 async function run(args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(args, (l) => out.push(l), (l) => err.push(l));
+  const code = await runCli(
+    args,
+    (l) => out.push(l),
+    (l) => err.push(l),
+  );
   return { code, out, err };
 }
 
 /** Decodes an 8-bit greyscale or RGB PNG written without filters (filter byte 0 per row). */
-function decodePng(bytes: Uint8Array): { width: number; height: number; channels: number; pixels: Uint8Array } {
+function decodePng(bytes: Uint8Array): {
+  width: number;
+  height: number;
+  channels: number;
+  pixels: Uint8Array;
+} {
   const view = new DataView(bytes.buffer, bytes.byteOffset);
   let o = 8;
   let width = 0;
@@ -46,7 +55,24 @@ function decodePng(bytes: Uint8Array): { width: number; height: number; channels
 describe('tessera generate diffusion', () => {
   it('writes byte-identical PNGs for the same seed, different ones for another seed', async () => {
     const files = ['a', 'b', 'c'].map((n) => join(dir, `${n}.png`));
-    const args = (seed: number, f: string) => ['generate', 'diffusion', '--backend', 'cpu', '--sampler', 'dpmpp_2m', '--steps', '8', '--count', '4', '--seed', String(seed), '--zoom', '1', '--out', f];
+    const args = (seed: number, f: string) => [
+      'generate',
+      'diffusion',
+      '--backend',
+      'cpu',
+      '--sampler',
+      'dpmpp_2m',
+      '--steps',
+      '8',
+      '--count',
+      '4',
+      '--seed',
+      String(seed),
+      '--zoom',
+      '1',
+      '--out',
+      f,
+    ];
     for (const [i, f] of files.entries()) {
       const r = await run(args(i === 2 ? 2 : 1, f));
       expect(r.err).toEqual([]);
@@ -80,7 +106,14 @@ describe('tessera generate diffusion', () => {
     }
     const steps = await run(['generate', 'diffusion', '--steps', '-3']);
     expect(steps.err[0]).toContain('--steps');
-    const missing = await run(['generate', 'diffusion', '--backend', 'cpu', '--model', join(dir, 'missing.onnx')]);
+    const missing = await run([
+      'generate',
+      'diffusion',
+      '--backend',
+      'cpu',
+      '--model',
+      join(dir, 'missing.onnx'),
+    ]);
     expect(missing.err[0]).toContain('missing.onnx');
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{ not json');
@@ -90,7 +123,13 @@ describe('tessera generate diffusion', () => {
   });
 
   it('prints help for every command', async () => {
-    for (const args of [['--help'], ['generate', 'diffusion', '--help'], ['generate', 'ar', '--help'], ['schedule', '--help'], ['showcase', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['generate', 'diffusion', '--help'],
+      ['generate', 'ar', '--help'],
+      ['schedule', '--help'],
+      ['showcase', '--help'],
+    ]) {
       const r = await run(args);
       expect(r.code).toBe(0);
       expect(r.out.join('\n')).toMatch(/Usage/);
@@ -133,12 +172,51 @@ describe('tessera export-model and --model', () => {
 
 describe('tessera generate ar', () => {
   it('is reproducible and reports the decoder model calls (256 raster, 10 next-scale)', async () => {
-    const raster = await run(['generate', 'ar', '--backend', 'cpu', '--decoder', 'raster', '--count', '2', '--seed', '3', '--out', join(dir, 'r1.png')]);
+    const raster = await run([
+      'generate',
+      'ar',
+      '--backend',
+      'cpu',
+      '--decoder',
+      'raster',
+      '--count',
+      '2',
+      '--seed',
+      '3',
+      '--out',
+      join(dir, 'r1.png'),
+    ]);
     expect(raster.code).toBe(0);
     expect(raster.out[0]).toContain('256 model calls');
-    const scale = await run(['generate', 'ar', '--backend', 'cpu', '--decoder', 'next-scale', '--count', '2', '--seed', '3', '--out', join(dir, 's1.png')]);
+    const scale = await run([
+      'generate',
+      'ar',
+      '--backend',
+      'cpu',
+      '--decoder',
+      'next-scale',
+      '--count',
+      '2',
+      '--seed',
+      '3',
+      '--out',
+      join(dir, 's1.png'),
+    ]);
     expect(scale.out[0]).toContain('10 model calls');
-    await run(['generate', 'ar', '--backend', 'cpu', '--decoder', 'next-scale', '--count', '2', '--seed', '3', '--out', join(dir, 's2.png')]);
+    await run([
+      'generate',
+      'ar',
+      '--backend',
+      'cpu',
+      '--decoder',
+      'next-scale',
+      '--count',
+      '2',
+      '--seed',
+      '3',
+      '--out',
+      join(dir, 's2.png'),
+    ]);
     expect(Buffer.compare(readFileSync(join(dir, 's1.png')), readFileSync(join(dir, 's2.png')))).toBe(0);
   });
 });

@@ -136,7 +136,10 @@ export function largeTests(ctx: Ctx): void {
         const u = ((words[i]! >>> 9) + 0.5) / 8388608;
         const C: number[] = [];
         let cum = 0;
-        for (let j = 0; j < V; j++) C.push((cum += p[j]!));
+        for (let j = 0; j < V; j++) {
+          cum += p[j]!;
+          C.push(cum);
+        }
         let pick = C.findIndex((c) => c > u);
         if (pick < 0) pick = V - 1;
         const g = got[i]!;
