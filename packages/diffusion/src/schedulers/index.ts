@@ -1,1 +1,13 @@
-export {};
+// diffusers-compatible stateful schedulers (owned by the schedulers helper).
+export type { ConfigInput, Generator, SchedulerOutput, StepOptions } from './common.js';
+export { DDIMScheduler, type DDIMStepOptions } from './ddim.js';
+export { DDPMScheduler } from './ddpm.js';
+export { alphaSigma, DPMSolverMultistepScheduler, solverTimesteps } from './dpmsolver-multistep.js';
+export {
+  DiscreteSigmaScheduler,
+  EulerAncestralDiscreteScheduler,
+  EulerDiscreteScheduler,
+  type EulerStepOptions,
+} from './euler.js';
+export { FlowMatchEulerDiscreteScheduler, type FlowMatchSetTimestepsOptions } from './flow-match-euler.js';
+export type { SetTimestepsOptions } from './sigma-table.js';

@@ -1,0 +1,187 @@
+import { type Tensor, TesseraError } from '@tessera/core';
+import { type SchedulerConfig, timesteps as spacedTimesteps } from '@tessera/schedules';
+import {
+  type ConfigInput,
+  checkStepInputs,
+  defaultGenerator,
+  drawNoise,
+  type Generator,
+  loadConfig,
+  noiseBatch,
+  rejectUnsupported,
+  type SchedulerOutput,
+  type StepOptions,
+  tidyStep,
+  timestepList,
+  trainTables,
+} from './common.js';
+
+/** x₀ and ε estimates of a VP model output as [coef on sample, coef on output] pairs. */
+export function vpPredictions(
+  predictionType: string,
+  alphaProd: number,
+  op: string,
+): { x0: [number, number]; eps: [number, number] } {
+  const a = Math.sqrt(alphaProd);
+  const s = Math.sqrt(1 - alphaProd);
+  if (predictionType === 'epsilon') return { x0: [1 / a, -s / a], eps: [0, 1] };
+  if (predictionType === 'sample') return { x0: [0, 1], eps: [1 / s, -a / s] };
+  if (predictionType === 'v_prediction') return { x0: [a, -s], eps: [s, a] };
+  throw new TesseraError(
+    'UNSUPPORTED',
+    `${op}: prediction_type "${predictionType}" must be one of epsilon, sample, v_prediction`,
+  );
+}
+
+/** Options of {@link DDIMScheduler.step}. */
+export interface DDIMStepOptions extends StepOptions {
+  /** η: 0 is deterministic DDIM, 1 is DDPM-like ancestral sampling. Default 0. */
+  eta?: number;
+  /** Recompute ε from the clipped x₀ (diffusers `use_clipped_model_output`). */
+  useClippedModelOutput?: boolean;
+}
+
+const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
+
+/**
+ * diffusers' `DDIMScheduler` (Song et al. 2021): deterministic (η = 0) or stochastic DDIM steps over
+ * integer timesteps. Quirk kept from diffusers: the previous timestep is `t − N // n` whatever the spacing.
+ *
+ * @example
+ * const s = DDIMScheduler.fromConfig(json); s.setTimesteps(50);
+ * for (const t of s.timesteps) x = s.step(await unet(x, t), t, x).prevSample;
+ */
+export class DDIMScheduler {
+  /** diffusers `order`. */
+  readonly order = 1;
+  readonly config: SchedulerConfig;
+  readonly betas: Float64Array;
+  readonly alphasCumprod: Float64Array;
+  /** ᾱ used after the last step: 1 with `set_alpha_to_one`, else ᾱ₀. */
+  readonly finalAlphaCumprod: number;
+  readonly initNoiseSigma = 1;
+  /** Inference timesteps, descending (before `setTimesteps`: N−1 … 0). */
+  timesteps: Int32Array;
+  numInferenceSteps: number | null = null;
+  #generator: Generator = defaultGenerator();
+
+  constructor(config: ConfigInput) {
+    this.config = loadConfig(config, 'DDIMScheduler');
+    rejectUnsupported(this.config, { thresholding: true });
+    const t = trainTables(this.config, BETAS, false);
+    this.betas = t.betas;
+    this.alphasCumprod = t.alphasCumprod;
+    this.finalAlphaCumprod = this.config.get('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
+    const N = this.config.get('num_train_timesteps');
+    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
+  }
+
+  /** Reads a diffusers `scheduler_config.json` (text or object). */
+  static fromConfig(config: ConfigInput): DDIMScheduler {
+    return new DDIMScheduler(config);
+  }
+
+  /** The config as read (unknown keys kept). */
+  toConfig(): Record<string, unknown> {
+    return this.config.toDiffusersConfig();
+  }
+
+  /** σ of each inference timestep, √((1−ᾱ)/ᾱ), for inspection. */
+  get sigmas(): Float64Array {
+    return Float64Array.from(this.timesteps, (t) =>
+      Math.sqrt((1 - this.alphasCumprod[t]!) / this.alphasCumprod[t]!),
+    );
+  }
+
+  /** Sets `n` inference timesteps with the config's `timestep_spacing` and `steps_offset`. */
+  setTimesteps(n: number): void {
+    const N = this.config.get('num_train_timesteps');
+    if (!Number.isInteger(n) || n < 1 || n > N) {
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `DDIMScheduler.setTimesteps: n must be an integer in [1, ${N}], got ${n}`,
+      );
+    }
+    this.numInferenceSteps = n;
+    this.timesteps = spacedTimesteps(n, {
+      spacing: this.config.get('timestep_spacing'),
+      numTrainTimesteps: N,
+      stepsOffset: this.config.get('steps_offset'),
+    });
+  }
+
+  /** DDIM needs no input scaling: returns `sample`. */
+  scaleModelInput(sample: Tensor, _t?: number): Tensor {
+    return sample;
+  }
+
+  /** One DDIM step from timestep `t` to `t − N // n`. */
+  step(modelOutput: Tensor, t: number, sample: Tensor, opts: DDIMStepOptions = {}): SchedulerOutput {
+    checkStepInputs('DDIMScheduler.step', modelOutput, sample);
+    if (this.numInferenceSteps === null) {
+      throw new TesseraError('INVALID_ARGUMENT', 'DDIMScheduler.step: call setTimesteps() first');
+    }
+    const N = this.config.get('num_train_timesteps');
+    if (!Number.isInteger(t) || t < 0 || t >= N)
+      throw new TesseraError(
+        'OUT_OF_RANGE',
+        `DDIMScheduler.step: t must be an integer in [0, ${N}), got ${t}`,
+      );
+    const eta = opts.eta ?? 0;
+    const prev = t - Math.floor(N / this.numInferenceSteps);
+    const aT = this.alphasCumprod[t]!;
+    const aPrev = prev >= 0 ? this.alphasCumprod[prev]! : this.finalAlphaCumprod;
+    const variance = ((1 - aPrev) / (1 - aT)) * (1 - aT / aPrev);
+    const std = eta * Math.sqrt(variance);
+    const { x0, eps } = vpPredictions(this.config.get('prediction_type'), aT, 'DDIMScheduler.step');
+    const dirCoef = Math.sqrt(Math.max(1 - aPrev - std * std, 0));
+    const clip = this.config.get('clip_sample');
+    const range = this.config.get('clip_sample_range');
+    const B = sample.backend;
+    return tidyStep(() => {
+      let pred = B.lincomb(x0, [sample, modelOutput]);
+      if (clip) pred = B.clamp(pred, -range, range);
+      let prevSample: Tensor;
+      if (opts.useClippedModelOutput) {
+        // ε from the (clipped) x₀: (x − √ᾱ x₀)/√(1−ᾱ)
+        const s = Math.sqrt(1 - aT);
+        prevSample = B.lincomb(
+          [dirCoef / s, Math.sqrt(aPrev) - (dirCoef * Math.sqrt(aT)) / s],
+          [sample, pred],
+        );
+      } else if (eps[0] === 0 && eps[1] === 1) {
+        prevSample = B.lincomb([Math.sqrt(aPrev), dirCoef], [pred, modelOutput]);
+      } else {
+        prevSample = B.lincomb(
+          [Math.sqrt(aPrev), dirCoef * eps[0], dirCoef * eps[1]],
+          [pred, sample, modelOutput],
+        );
+      }
+      if (eta > 0) {
+        if (opts.varianceNoise && opts.generator) {
+          throw new TesseraError(
+            'INVALID_ARGUMENT',
+            'DDIMScheduler.step: pass either generator or varianceNoise, not both',
+          );
+        }
+        const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator);
+        prevSample = B.lincomb([1, std], [prevSample, noise]);
+      }
+      return { prevSample, predOriginalSample: pred };
+    });
+  }
+
+  /** q(x_t | x₀): √ᾱ_t·x₀ + √(1−ᾱ_t)·noise, one timestep for all rows or one per batch row. */
+  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
+    return noiseBatch(
+      x0,
+      noise,
+      timestepList(t).map((ti) => {
+        const a = this.alphasCumprod[ti];
+        if (a === undefined)
+          throw new TesseraError('OUT_OF_RANGE', `DDIMScheduler.addNoise: timestep ${ti} out of range`);
+        return [Math.sqrt(a), Math.sqrt(1 - a)] as const;
+      }),
+    );
+  }
+}

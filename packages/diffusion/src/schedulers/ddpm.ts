@@ -1,0 +1,197 @@
+import { type Tensor, TesseraError } from '@tessera/core';
+import { customTimesteps, type SchedulerConfig, timesteps as spacedTimesteps } from '@tessera/schedules';
+import {
+  type ConfigInput,
+  checkStepInputs,
+  defaultGenerator,
+  drawNoise,
+  type Generator,
+  loadConfig,
+  noiseBatch,
+  rejectUnsupported,
+  type SchedulerOutput,
+  type StepOptions,
+  tidyStep,
+  timestepList,
+  trainTables,
+} from './common.js';
+import { vpPredictions } from './ddim.js';
+
+const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid', 'laplace'];
+
+/**
+ * diffusers' `DDPMScheduler` (Ho et al. 2020): ancestral sampling with the posterior mean of
+ * q(x_{t−1} | x_t, x₀) and variance `fixed_small` / `fixed_small_log` / `fixed_large` /
+ * `fixed_large_log` / `learned` / `learned_range` (learned ones take a model output with twice the
+ * channels, the second half being the variance prediction).
+ */
+export class DDPMScheduler {
+  readonly order = 1;
+  readonly config: SchedulerConfig;
+  readonly betas: Float64Array;
+  readonly alphasCumprod: Float64Array;
+  readonly initNoiseSigma = 1;
+  timesteps: Int32Array;
+  numInferenceSteps: number | null = null;
+  #custom = false;
+  #generator: Generator = defaultGenerator();
+
+  constructor(config: ConfigInput) {
+    this.config = loadConfig(config, 'DDPMScheduler');
+    // fixed_large_log: diffusers takes √(log β) there, which is NaN; we refuse it instead.
+    rejectUnsupported(this.config, { thresholding: true, variance_type: 'fixed_large_log' });
+    const t = trainTables(this.config, BETAS, false);
+    this.betas = t.betas;
+    this.alphasCumprod = t.alphasCumprod;
+    const N = this.alphasCumprod.length;
+    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
+  }
+
+  /** Reads a diffusers `scheduler_config.json` (text or object). */
+  static fromConfig(config: ConfigInput): DDPMScheduler {
+    return new DDPMScheduler(config);
+  }
+
+  /** The config as read (unknown keys kept). */
+  toConfig(): Record<string, unknown> {
+    return this.config.toDiffusersConfig();
+  }
+
+  /** σ = √((1−ᾱ)/ᾱ) of each timestep, for inspection. */
+  get sigmas(): Float64Array {
+    return Float64Array.from(this.timesteps, (t) =>
+      Math.sqrt((1 - this.alphasCumprod[t]!) / this.alphasCumprod[t]!),
+    );
+  }
+
+  /** Sets `n` inference timesteps by the config's spacing, or a custom descending list. */
+  setTimesteps(n?: number, opts: { timesteps?: readonly number[] } = {}): void {
+    const N = this.config.get('num_train_timesteps');
+    if ((n === undefined) === (opts.timesteps === undefined))
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        'DDPMScheduler.setTimesteps: pass exactly one of n or timesteps',
+      );
+    if (opts.timesteps) {
+      this.timesteps = customTimesteps(opts.timesteps, N);
+      this.#custom = true;
+      this.numInferenceSteps = null;
+      return;
+    }
+    this.timesteps = spacedTimesteps(n!, {
+      spacing: this.config.get('timestep_spacing'),
+      numTrainTimesteps: N,
+      stepsOffset: this.config.get('steps_offset'),
+    });
+    this.numInferenceSteps = n!;
+    this.#custom = false;
+  }
+
+  /** DDPM needs no input scaling. */
+  scaleModelInput(sample: Tensor, _t?: number): Tensor {
+    return sample;
+  }
+
+  /** The timestep after `t` in the schedule (−1 at the end); t − 1 before `setTimesteps`. */
+  previousTimestep(t: number): number {
+    if (!this.#custom && this.numInferenceSteps === null) return t - 1;
+    const i = this.timesteps.indexOf(t);
+    if (i < 0) throw new TesseraError('OUT_OF_RANGE', `DDPMScheduler: timestep ${t} is not in the schedule`);
+    return i === this.timesteps.length - 1 ? -1 : this.timesteps[i + 1]!;
+  }
+
+  /** One ancestral step from `t` to the previous timestep. */
+  step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
+    const vt = this.config.get('variance_type') ?? 'fixed_small';
+    const learned = vt === 'learned' || vt === 'learned_range';
+    const B = sample.backend;
+    const N = this.config.get('num_train_timesteps');
+    if (!Number.isInteger(t) || t < 0 || t >= N)
+      throw new TesseraError(
+        'OUT_OF_RANGE',
+        `DDPMScheduler.step: t must be an integer in [0, ${N}), got ${t}`,
+      );
+    const split =
+      learned && modelOutput.rank >= 2 && sample.rank >= 2 && modelOutput.shape[1] === 2 * sample.shape[1]!;
+    const prevT = this.previousTimestep(t);
+    const aT = this.alphasCumprod[t]!;
+    const aPrev = prevT >= 0 ? this.alphasCumprod[prevT]! : 1;
+    const curAlpha = aT / aPrev;
+    const curBeta = 1 - curAlpha;
+    const { x0 } = vpPredictions(this.config.get('prediction_type'), aT, 'DDPMScheduler.step');
+    const predCoef = (Math.sqrt(aPrev) * curBeta) / (1 - aT);
+    const curCoef = (Math.sqrt(curAlpha) * (1 - aPrev)) / (1 - aT);
+    const variance = Math.max(((1 - aPrev) / (1 - aT)) * curBeta, 1e-20);
+    return tidyStep(() => {
+      let out = modelOutput;
+      let predVar: Tensor | null = null;
+      if (split) {
+        const c = sample.shape[1]!;
+        const size = [...modelOutput.shape];
+        size[1] = c;
+        out = B.slice(
+          modelOutput,
+          modelOutput.shape.map(() => 0),
+          size,
+        );
+        predVar = B.slice(
+          modelOutput,
+          modelOutput.shape.map((_, j) => (j === 1 ? c : 0)),
+          size,
+        );
+      } else if (learned) {
+        throw new TesseraError(
+          'SHAPE_MISMATCH',
+          `DDPMScheduler.step: variance_type "${vt}" needs a model output with 2× the sample's channels, got [${modelOutput.shape}] for [${sample.shape}]`,
+        );
+      }
+      checkStepInputs('DDPMScheduler.step', out, sample);
+      let pred = B.lincomb(x0, [sample, out]);
+      if (this.config.get('clip_sample')) {
+        const r = this.config.get('clip_sample_range');
+        pred = B.clamp(pred, -r, r);
+      }
+      let prev = B.lincomb([predCoef, curCoef], [pred, sample]);
+      if (t > 0) {
+        if (opts.varianceNoise && opts.generator)
+          throw new TesseraError(
+            'INVALID_ARGUMENT',
+            'DDPMScheduler.step: pass either generator or varianceNoise',
+          );
+        const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator);
+        if (vt === 'learned') {
+          prev = B.binary('add', prev, B.binary('mul', B.unary('sqrt', predVar!), noise));
+        } else if (vt === 'learned_range') {
+          // log variance = frac·log β_t + (1 − frac)·log var, frac = (v + 1)/2; noise · exp(½ log variance)
+          const minLog = Math.log(variance);
+          const maxLog = Math.log(curBeta);
+          const half = B.binary(
+            'add',
+            B.lincomb([0.25 * (maxLog - minLog)], [predVar!]),
+            0.25 * (maxLog + minLog),
+          );
+          prev = B.binary('add', prev, B.binary('mul', B.unary('exp', half), noise));
+        } else {
+          // fixed_small_log: diffusers multiplies the noise by exp(½ log var) = √var; fixed_large: √β_t
+          const std = vt === 'fixed_large' ? Math.sqrt(curBeta) : Math.sqrt(variance);
+          prev = B.lincomb([1, std], [prev, noise]);
+        }
+      }
+      return { prevSample: prev, predOriginalSample: pred };
+    });
+  }
+
+  /** q(x_t | x₀): √ᾱ_t·x₀ + √(1−ᾱ_t)·noise. */
+  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
+    return noiseBatch(
+      x0,
+      noise,
+      timestepList(t).map((ti) => {
+        const a = this.alphasCumprod[ti];
+        if (a === undefined)
+          throw new TesseraError('OUT_OF_RANGE', `DDPMScheduler.addNoise: timestep ${ti} out of range`);
+        return [Math.sqrt(a), Math.sqrt(1 - a)] as const;
+      }),
+    );
+  }
+}
