@@ -32,6 +32,21 @@ function paint(map, p, into, at) {
   }
 }
 
+/** Wraps a model so that every call of the methods in `names` (the sequential model evaluations) is counted. */
+function counting(model, names, counter) {
+  return new Proxy(model, {
+    get(target, key) {
+      const v = target[key];
+      if (typeof v !== 'function') return v;
+      if (!names.includes(key)) return v.bind(target);
+      return (...args) => {
+        counter.calls++;
+        return v.apply(target, args);
+      };
+    },
+  });
+}
+
 export async function main({
   backend = currentBackend(),
   count = 12,
@@ -41,16 +56,8 @@ export async function main({
 } = {}) {
   const data = proceduralTokenGrids({ count: 600, height: 16, width: 16, vocabSize: 3, seed: 11 });
   const model = ScaleCountModel.fit(data, { patchNums: VAR_PATCH_NUMS, backend });
-  let calls = 0;
-  const counted = {
-    vocabSize: model.vocabSize,
-    numClasses: model.numClasses,
-    patchNums: model.patchNums,
-    begin: (o) => (calls++, model.begin(o)),
-    next: (...a) => (calls++, model.next(...a)),
-    sliceState: (...a) => model.sliceState(...a),
-    disposeState: (s) => model.disposeState(s),
-  };
+  const counter = { calls: 0 };
+  const counted = counting(model, ['begin', 'next'], counter);
 
   // Classifier-free guidance in one doubled batch, ramped over the scales as in VAR.
   const labels = backend.tensor(
@@ -77,7 +84,7 @@ export async function main({
   const finals = new Float32Array(count * 768);
   for (let n = 0; n < count; n++) paint(maps[K - 1].subarray(n * 256, (n + 1) * 256), 16, finals, n);
   const strip = new Float32Array(K * 768);
-  VAR_PATCH_NUMS.forEach((p, k) => paint(maps[k].subarray(0, p * p), p, strip, k));
+  for (const [k, p] of VAR_PATCH_NUMS.entries()) paint(maps[k].subarray(0, p * p), p, strip, k);
   mkdirSync(dir, { recursive: true });
   const files = [join(dir, 'ar-next-scale.png'), join(dir, 'ar-next-scale-strip.png')];
   for (const [file, img, n, cols] of [
@@ -87,7 +94,7 @@ export async function main({
     const grid = imageGrid(img, [n, 3, 16, 16], { scale: 4, cols });
     writeFileSync(file, encodePng(grid.pixels, grid.width, grid.height));
   }
-  return { maps, calls, files, vocabSize: model.vocabSize };
+  return { maps, calls: counter.calls, files, vocabSize: model.vocabSize };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -25,6 +25,21 @@ export function paint(tokens, n) {
   return rgb;
 }
 
+/** Wraps a model so that every call of the methods in `names` (the sequential model evaluations) is counted. */
+function counting(model, names, counter) {
+  return new Proxy(model, {
+    get(target, key) {
+      const v = target[key];
+      if (typeof v !== 'function') return v;
+      if (!names.includes(key)) return v.bind(target);
+      return (...args) => {
+        counter.calls++;
+        return v.apply(target, args);
+      };
+    },
+  });
+}
+
 export async function main({
   backend = currentBackend(),
   count = 12,
@@ -37,15 +52,8 @@ export async function main({
 
   // 2. The model: next-token counts given the class and the causal neighbours (left, up, up-left, up-right).
   const model = RasterCountModel.fit(data, { backend });
-  let calls = 0;
-  const counted = {
-    vocabSize: model.vocabSize,
-    numClasses: model.numClasses,
-    prefill: (...a) => (calls++, model.prefill(...a)),
-    step: (...a) => (calls++, model.step(...a)),
-    sliceState: (...a) => model.sliceState(...a),
-    disposeState: (s) => model.disposeState(s),
-  };
+  const counter = { calls: 0 };
+  const counted = counting(model, ['prefill', 'step'], counter);
 
   // 3. Decode: one token per model call in raster order, drawn from Philox with the seed.
   const labels = backend.tensor(
@@ -68,7 +76,7 @@ export async function main({
   const grid = imageGrid(paint(tokens, count), [count, 3, 16, 16], { scale: 4, cols: 6 });
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, encodePng(grid.pixels, grid.width, grid.height));
-  return { tokens, calls, out, vocabSize: model.vocabSize };
+  return { tokens, calls: counter.calls, out, vocabSize: model.vocabSize };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
