@@ -3,7 +3,6 @@ import {
   type Backend,
   type BinaryOp,
   type DType,
-  dtypeOf,
   fmtShape,
   type MatmulOptions,
   type MemoryInfo,
@@ -103,17 +102,7 @@ export class WebGPUBackend implements Backend {
 
   // ---- storage ----
   tensor(data: TypedArray | readonly number[], shape: Shape, dtype?: DType): Tensor {
-    shapes.checkShape('tensor', shape);
-    const dt = dtype ?? dtypeOf(data) ?? 'float32';
-    const size = sizeOf(shape);
-    if (data.length !== size) {
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `tensor: ${data.length} values do not fill shape ${fmtShape(shape)} (${size} elements)`,
-      );
-    }
-    const arr = allocArray(dt, size);
-    arr.set(data as ArrayLike<number>);
+    const { arr, dtype: dt } = shapes.hostArray(data, shape, dtype);
     return this.upload(arr, shape, dt);
   }
 

@@ -1,6 +1,5 @@
 import type { BinaryOp, ResizeMode, UnaryOp } from './backend.js';
-import type { DType, Shape } from './dtype.js';
-import { sizeOf } from './dtype.js';
+import { allocArray, type DType, dtypeOf, type Shape, sizeOf, type TypedArray } from './dtype.js';
 import { fmtShape, TesseraError } from './errors.js';
 import { Tensor } from './tensor.js';
 
@@ -335,4 +334,27 @@ export function checkResize(
   const H = x.shape[x.rank - 2]!;
   const W = x.shape[x.rank - 1]!;
   return { H, W, h, w, shape: [...x.shape.slice(0, -2), h, w] };
+}
+
+/**
+ * Validates host data for `Backend.tensor` and copies it into a fresh typed array of the tensor's dtype
+ * (the array's own dtype, else float32, unless `dtype` is given).
+ */
+export function hostArray(
+  data: TypedArray | readonly number[],
+  shape: Shape,
+  dtype?: DType,
+): { arr: TypedArray; dtype: DType } {
+  checkShape('tensor', shape);
+  const dt = dtype ?? dtypeOf(data) ?? 'float32';
+  const size = sizeOf(shape);
+  if (data.length !== size) {
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `tensor: ${data.length} values do not fill shape ${fmtShape(shape)} (${size} elements)`,
+    );
+  }
+  const arr = allocArray(dt, size);
+  arr.set(data as ArrayLike<number>);
+  return { arr, dtype: dt };
 }

@@ -23,6 +23,7 @@ import {
   checkUnaryDtype,
   concatShape,
   gatherShape,
+  hostArray,
   matmulShape,
   normAxes,
   normAxis,
@@ -150,18 +151,8 @@ export class CpuBackend implements Backend {
   }
 
   tensor(data: TypedArray | readonly number[], shape: Shape, dtype?: DType): Tensor {
-    checkShape('tensor', shape);
-    const dt = dtype ?? dtypeOf(data) ?? 'float32';
-    const size = sizeOf(shape);
-    if (data.length !== size) {
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `tensor: ${data.length} values do not fill shape ${fmtShape(shape)} (${size} elements)`,
-      );
-    }
-    const out = allocArray(dt, size);
-    out.set(data as ArrayLike<number>);
-    return this.#make(out, shape, dt);
+    const { arr, dtype: dt } = hostArray(data, shape, dtype);
+    return this.#make(arr, shape, dt);
   }
 
   fill(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
