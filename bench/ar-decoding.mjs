@@ -6,8 +6,9 @@
 //   TESSERA_BACKEND=webgpu node bench/ar-decoding.mjs      (WebGPU, if an adapter exists)
 //
 // Prints sequential model calls (256 vs 10 for VAR's patch numbers) and wall times measured side by side.
-import { currentBackend } from '@tessera/core';
+
 import { nextScaleDecode, rasterDecode } from '@tessera/autoregressive';
+import { currentBackend } from '@tessera/core';
 import { proceduralTokenGrids, RasterCountModel, ScaleCountModel, VAR_PATCH_NUMS } from '@tessera/reference';
 
 async function pickBackend() {
@@ -22,7 +23,11 @@ const reps = Number(process.env.REPS ?? 5);
 const data = proceduralTokenGrids({ count: 200, height: 16, width: 16, vocabSize: 6, seed: 1 });
 const raster = RasterCountModel.fit(data, { backend: B });
 const scale = ScaleCountModel.fit(data, { patchNums: VAR_PATCH_NUMS, backend: B });
-const labels = B.tensor(Int32Array.from({ length: batch }, (_, i) => i % 3), [batch], 'int32');
+const labels = B.tensor(
+  Int32Array.from({ length: batch }, (_, i) => i % 3),
+  [batch],
+  'int32',
+);
 
 /** Wraps a model so that every call is counted. */
 function counted(model, names) {
@@ -70,8 +75,12 @@ const tScale = await time(async () => {
 
 console.log(`backend ${B.name}, batch ${batch} (guided: ${2 * batch} rows per call), median of ${reps}`);
 console.log(`raster decoding 16×16:      ${rc.calls} sequential model calls, ${tRaster.toFixed(1)} ms`);
-console.log(`next-scale decoding (${VAR_PATCH_NUMS.join(',')}): ${sc.calls} sequential model calls, ${tScale.toFixed(1)} ms`);
-console.log(`calls ratio raster/next-scale: ${(rc.calls / sc.calls).toFixed(1)}×; wall-time ratio next-scale/raster: ${(tScale / tRaster).toFixed(3)}`);
+console.log(
+  `next-scale decoding (${VAR_PATCH_NUMS.join(',')}): ${sc.calls} sequential model calls, ${tScale.toFixed(1)} ms`,
+);
+console.log(
+  `calls ratio raster/next-scale: ${(rc.calls / sc.calls).toFixed(1)}×; wall-time ratio next-scale/raster: ${(tScale / tRaster).toFixed(3)}`,
+);
 
 // Per-token decode cost with a static pre-allocated cache, a concatenation cache, and no cache (every
 // step recomputes all positions so far, like a transformer without a KV cache).
@@ -95,7 +104,7 @@ for (const cache of ['static', 'concat', 'none']) {
       tok.dispose();
       tok = B.argmax(logits, -1);
       logits.dispose();
-      const bi = buckets.findIndex(([a, b]) => t === b - 1);
+      const bi = buckets.findIndex(([, b]) => t === b - 1);
       if (bi >= 0) {
         await B.sync();
         per[bi] += (performance.now() - t0) / (buckets[bi][1] - Math.max(1, buckets[bi][0]));

@@ -10,7 +10,10 @@ import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const alias = Object.fromEntries(
-  readdirSync(join(root, 'packages')).map((d) => [`@tessera/${d}`, join(root, 'packages', d, 'src', 'index.ts')]),
+  readdirSync(join(root, 'packages')).map((d) => [
+    `@tessera/${d}`,
+    join(root, 'packages', d, 'src', 'index.ts'),
+  ]),
 );
 const outfile = join(root, 'node_modules', '.cache', 'tessera', 'cli.mjs');
 mkdirSync(dirname(outfile), { recursive: true });
@@ -23,10 +26,16 @@ await build({
   outfile,
   alias,
   external: ['webgpu', 'onnxruntime-node', 'onnxruntime-web', 'onnxruntime-common'],
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+  },
   logLevel: 'warning',
 });
 const env = { ...process.env };
 env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'tessera-xdg-'));
-const r = spawnSync(process.execPath, [outfile, 'showcase', ...process.argv.slice(2)], { stdio: 'inherit', env, cwd: root });
+const r = spawnSync(process.execPath, [outfile, 'showcase', ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  env,
+  cwd: root,
+});
 process.exit(r.status ?? 1);

@@ -14,7 +14,9 @@ export function tryWebGPU(): Promise<Backend | undefined> {
       return (await m.createWebGPUBackend()) as Backend;
     } catch (err) {
       if (process.env.TESSERA_REQUIRE_WEBGPU === '1') {
-        throw new Error(`WebGPU is required here (TESSERA_REQUIRE_WEBGPU=1) but unavailable: ${(err as Error).message}`);
+        throw new Error(
+          `WebGPU is required here (TESSERA_REQUIRE_WEBGPU=1) but unavailable: ${(err as Error).message}`,
+        );
       }
       console.warn(`[tessera] WebGPU tests skipped: ${(err as Error).message}`);
       return undefined;
