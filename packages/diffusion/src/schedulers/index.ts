@@ -10,4 +10,5 @@ export {
   type EulerStepOptions,
 } from './euler.js';
 export { FlowMatchEulerDiscreteScheduler, type FlowMatchSetTimestepsOptions } from './flow-match-euler.js';
+export { HeunDiscreteScheduler } from './heun.js';
 export type { SetTimestepsOptions } from './sigma-table.js';
