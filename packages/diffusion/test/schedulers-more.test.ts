@@ -1,5 +1,5 @@
 import { createCpuBackend, scope, setBackend, type Tensor } from '@tessera/core';
-import { HeunDiscreteScheduler } from '@tessera/diffusion';
+import { HeunDiscreteScheduler, LMSDiscreteScheduler } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
 
 // Tables re-derived here in float64 following diffusers' set_timesteps (scheduling_heun_discrete.py,
@@ -170,7 +170,8 @@ describe('HeunDiscreteScheduler', () => {
         // Karras t comes from _sigma_to_t on diffusers' float32 σ table, whose cumprod rounding (≈1e-5
         // relative in σ near t = 40) this float64 re-derivation does not reproduce: 2e-3 timestep units.
         if (karrasOn)
-          t.forEach((v, i) => expect(Math.abs(s.timesteps[i]! - v), `${label} t[${i}]`).toBeLessThan(2e-3));
+          for (let i = 0; i < t.length; i++)
+            expect(Math.abs(s.timesteps[i]! - t[i]!), `${label} t[${i}]`).toBeLessThan(2e-3);
         else expect(Array.from(s.timesteps), label).toEqual(t.map(Math.fround));
         expectClose(s.sigmas, sg, 1e-5, `${label} σ`);
         const smax = g.s[0]!;
@@ -210,5 +211,107 @@ describe('HeunDiscreteScheduler', () => {
     );
     expect(Math.log2(errs[1]! / errs[2]!), `seed ${SEED}`).toBeGreaterThan(1.6);
     expect(errs[2]!, `seed ${SEED}`).toBeLessThan(1e-2);
+  });
+});
+
+/** Float64 LMS on the Gaussian problem (k-diffusion sample_lms): d(y, σ) = (y − x̂₀)/σ = (y − μ)·σ/(s² + σ²);
+ *  coefficients ∫ Lagrange basis dσ by Simpson's rule (exact for the cubics of order ≤ 4). */
+function lms64(y: Float64Array, sig: number[], maxOrder: number): Float64Array {
+  const ds: Float64Array[] = [];
+  let x = Float64Array.from(y);
+  for (let i = 0; i < sig.length - 1; i++) {
+    const s = sig[i]!;
+    ds.unshift(x.map((v) => ((v - MU) * s) / (S * S + s * s)));
+    if (ds.length > maxOrder) ds.pop();
+    const order = Math.min(i + 1, maxOrder);
+    const next = Float64Array.from(x);
+    for (let j = 0; j < order; j++) {
+      const f = (tau: number) => {
+        let p = 1;
+        for (let k = 0; k < order; k++) if (k !== j) p *= (tau - sig[i - k]!) / (sig[i - j]! - sig[i - k]!);
+        return p;
+      };
+      const a = s;
+      const b = sig[i + 1]!;
+      const c = ((b - a) / 6) * (f(a) + 4 * f((a + b) / 2) + f(b));
+      const d = ds[j]!;
+      for (let e = 0; e < x.length; e++) next[e]! += c * d[e]!;
+    }
+    x = next;
+  }
+  return x;
+}
+
+describe('LMSDiscreteScheduler', () => {
+  it('timesteps and sigmas equal diffusers for SD-1.5 (linspace, leading, trailing, Karras)', () => {
+    for (const [spacing, karrasOn] of [
+      ['linspace', false],
+      ['leading', false],
+      ['trailing', false],
+      ['linspace', true],
+    ] as const) {
+      for (const n of [10, 30]) {
+        const s = LMSDiscreteScheduler.fromConfig({
+          ...SD15,
+          timestep_spacing: spacing,
+          use_karras_sigmas: karrasOn,
+        });
+        s.setTimesteps(n);
+        const g = grid(spacing, n, karrasOn);
+        const label = `lms ${spacing}${karrasOn ? ' karras' : ''} ${n}`;
+        if (karrasOn)
+          for (let i = 0; i < n; i++)
+            expect(Math.abs(s.timesteps[i]! - g.t[i]!), `${label} t[${i}]`).toBeLessThan(2e-3);
+        else expect(Array.from(s.timesteps), label).toEqual(g.t.map(Math.fround));
+        expectClose(s.sigmas, [...g.s, 0], 1e-5, `${label} σ`);
+      }
+    }
+  });
+
+  it('config round trip', () => {
+    const s = LMSDiscreteScheduler.fromConfig(JSON.stringify({ ...SD15, timestep_spacing: 'trailing' }));
+    expect(s.config.get('timestep_spacing')).toBe('trailing');
+    const s2 = LMSDiscreteScheduler.fromConfig(s.toConfig());
+    s.setTimesteps(7);
+    s2.setTimesteps(7);
+    expect(Array.from(s2.timesteps)).toEqual(Array.from(s.timesteps));
+  });
+
+  it('steps equal a float64 LMS re-derivation and converge to the probability-flow solution', async () => {
+    const errs: number[] = [];
+    for (const [n, order] of [
+      [10, 4],
+      [10, 2],
+      [20, 4],
+      [40, 4],
+    ] as const) {
+      const s = LMSDiscreteScheduler.fromConfig(SD15);
+      s.setTimesteps(n);
+      const sigT = s.sigmas[0]!;
+      const y = await yT(sigT, SEED + n + order);
+      let x = B.tensor(Float32Array.from(y), [1, 4, 32, 32]);
+      for (let i = 0; i < n; i++) {
+        const t = s.timesteps[i]!;
+        const sig = s.sigmas[i]!;
+        const next = scope(
+          () => s.step(epsModel(s.scaleModelInput(x, t), 1 / (1 + sig * sig)), t, x, { order }).prevSample,
+        );
+        x.dispose();
+        x = next;
+      }
+      const ref = lms64(y, Array.from(s.sigmas), order);
+      expect(await maxErr(x, ref), `n ${n} order ${order} seed ${SEED}`).toBeLessThan(2e-4);
+      if (order === 4)
+        errs.push(
+          await maxErr(
+            x,
+            y.map((v) => pf(v, sigT, 0)),
+          ),
+        );
+      x.dispose();
+    }
+    console.log(`[schedulers-more] lms max errors at 10/20/40 steps: ${errs.map((e) => e.toExponential(2))}`);
+    expect(errs[1]!, `seed ${SEED}`).toBeLessThan(errs[0]!);
+    expect(errs[2]!, `seed ${SEED}`).toBeLessThan(errs[1]!);
   });
 });

@@ -11,4 +11,5 @@ export {
 } from './euler.js';
 export { FlowMatchEulerDiscreteScheduler, type FlowMatchSetTimestepsOptions } from './flow-match-euler.js';
 export { HeunDiscreteScheduler } from './heun.js';
+export { LMSDiscreteScheduler, type LMSStepOptions, lmsCoefficient } from './lms.js';
 export type { SetTimestepsOptions } from './sigma-table.js';
