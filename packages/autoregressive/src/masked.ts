@@ -1,4 +1,4 @@
-import { dispose, philoxWords, type Tensor, TesseraError, tidy, wordToUniform } from '@tessera/core';
+import { dispose, philoxWords, scope, type Tensor, TesseraError, tidy, wordToUniform } from '@tessera/core';
 import { applyGuidance, checkGuidance, doubleCond, guidanceWeight, sliceCond } from './guidance.js';
 import { checkAbort, checkCommon, type DecodeCommon, decodeBackend } from './raster.js';
 import { RngStream } from './rng.js';
@@ -164,10 +164,10 @@ export function maskedDecode(model: MaskedTokenModel, o: MaskedDecodeOptions): T
  * `diffloss.sample(z, temperature, cfg_iter)`). Each iteration's head draw starts at a fresh
  * Philox offset: `headWords` words are reserved per iteration (default 2·B·L·D·64).
  */
-export function maskedDecodeContinuous(
+export async function maskedDecodeContinuous(
   model: ContinuousMaskedModel,
   o: MaskedDecodeOptions & { temperature?: number; headWords?: number },
-): Tensor {
+): Promise<Tensor> {
   const op = 'maskedDecodeContinuous';
   const L = model.seqLen;
   const D = model.tokenDim;
@@ -187,15 +187,21 @@ export function maskedDecodeContinuous(
       checkAbort(op, o.signal);
       const doubled = guided && it < cutoff;
       const random = rng.take(words);
-      const next = tidy(() => {
+      // The head may be async (a diffusion sampler, an ONNX model): the iteration's scope closes when it settles.
+      const current = tokens;
+      const next = await scope(async () => {
         const mask = Bk.tensor(plan.masks[it]!, [n, L], 'float32');
         const w = doubled ? guidanceWeight(o.guidance!, plan.progress[it]!) : 1;
         const z = doubled
-          ? model.forward(Bk.concat([tokens, tokens], 0), Bk.concat([mask, mask], 0), cond2)
-          : model.forward(tokens, mask, guided ? sliceCond(cond2, n) : o.cond);
-        const sampled = model.sampleHead(z, { guidanceScale: w, temperature: o.temperature ?? 1, random });
+          ? model.forward(Bk.concat([current, current], 0), Bk.concat([mask, mask], 0), cond2)
+          : model.forward(current, mask, guided ? sliceCond(cond2, n) : o.cond);
+        const sampled = await model.sampleHead(z, {
+          guidanceScale: w,
+          temperature: o.temperature ?? 1,
+          random,
+        });
         const pred = Bk.tensor(plan.toPred[it]!, [n, L, 1], 'float32');
-        return Bk.where(pred, sampled, tokens);
+        return Bk.where(pred, sampled, current);
       });
       tokens.dispose();
       tokens = next;

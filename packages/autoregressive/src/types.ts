@@ -135,11 +135,11 @@ export interface ContinuousMaskedModel {
   /** z `[B, L, Dz]` from tokens `[B, L, tokenDim]` float32 and mask `[B, L]` (1 = masked). */
   forward(tokens: Tensor, mask: Tensor, cond?: Cond): Tensor;
   /**
-   * Token vectors `[B, L, tokenDim]` drawn given z. Under guidance z has 2B rows (conditional first) and
+   * Token vectors `[B, L, tokenDim]` drawn given z (may be async, e.g. a small diffusion sampler). Under guidance z has 2B rows (conditional first) and
    * the head returns the B guided rows. `random` is the Philox position to draw from.
    */
   sampleHead(
     z: Tensor,
     options: { guidanceScale: number; temperature: number; random: { seed: number; offset: number } },
-  ): Tensor;
+  ): Tensor | Promise<Tensor>;
 }

@@ -37,13 +37,15 @@ describe.each(await testBackends())('continuous-token masked decoding on %s', (_
       },
     };
     const out = rows(
-      await maskedDecodeContinuous(model, {
-        batch: n,
-        numIter,
-        guidance: { scale: 3, schedule: 'linear' },
-        seed,
-        backend: B,
-      }).data(),
+      await (
+        await maskedDecodeContinuous(model, {
+          batch: n,
+          numIter,
+          guidance: { scale: 3, schedule: 'linear' },
+          seed,
+          backend: B,
+        })
+      ).data(),
       L * D,
     );
     expect(zRows).toEqual(Array(numIter).fill(2 * n));
