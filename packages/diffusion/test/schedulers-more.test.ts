@@ -1,5 +1,5 @@
 import { createCpuBackend, scope, setBackend, type Tensor } from '@tessera/core';
-import { HeunDiscreteScheduler, LMSDiscreteScheduler } from '@tessera/diffusion';
+import { HeunDiscreteScheduler, LMSDiscreteScheduler, UniPCMultistepScheduler } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
 
 // Tables re-derived here in float64 following diffusers' set_timesteps (scheduling_heun_discrete.py,
@@ -314,4 +314,117 @@ describe('LMSDiscreteScheduler', () => {
     expect(errs[1]!, `seed ${SEED}`).toBeLessThan(errs[0]!);
     expect(errs[2]!, `seed ${SEED}`).toBeLessThan(errs[1]!);
   });
+});
+
+/** numpy's round (half to even). */
+const rint = (x: number) => {
+  const r = Math.round(x);
+  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+/** Integer timesteps of diffusers' DPM-Solver / UniPC set_timesteps (scheduling_unipc_multistep.py). */
+function solverT(spacing: string, n: number, offset = 1): number[] {
+  if (spacing === 'linspace')
+    return linspace(0, N - 1, n + 1)
+      .map(rint)
+      .reverse()
+      .slice(0, n);
+  if (spacing === 'leading') {
+    const r = Math.floor(N / (n + 1));
+    return Array.from({ length: n }, (_, i) => (n - i) * r + offset);
+  }
+  return spacedT('trailing', n);
+}
+
+describe('UniPCMultistepScheduler', () => {
+  it('timesteps and sigmas equal diffusers for SD-1.5 (linspace, leading, trailing, Karras, final σ)', () => {
+    for (const spacing of ['linspace', 'leading', 'trailing']) {
+      for (const n of [7, 20, 25]) {
+        const s = UniPCMultistepScheduler.fromConfig({ ...SD15, timestep_spacing: spacing });
+        s.setTimesteps(n);
+        const t = solverT(spacing, n);
+        expect(Array.from(s.timesteps), `unipc ${spacing} ${n}`).toEqual(t);
+        expectClose(s.sigmas, [...t.map(interp), 0], 1e-5, `unipc ${spacing} ${n} σ`);
+        expect(s.initNoiseSigma).toBe(1);
+      }
+    }
+    // Karras: σ over the whole table's range, t = round(_sigma_to_t); final σ = last Karras σ for sigma_min
+    const s = UniPCMultistepScheduler.fromConfig({
+      ...SD15,
+      use_karras_sigmas: true,
+      final_sigmas_type: 'sigma_min',
+    });
+    s.setTimesteps(15);
+    const ks = karras(15, SIG[0]!, SIG[N - 1]!);
+    expectClose(s.sigmas, [...ks, ks[14]!], 1e-5, 'unipc karras σ');
+    const kt = ks.map((v) => rint(sigmaToT(v)));
+    for (let i = 0; i < 15; i++)
+      expect(Math.abs(s.timesteps[i]! - kt[i]!), `karras t[${i}]`).toBeLessThanOrEqual(1);
+    const eq = kt.filter((v, i) => v === s.timesteps[i]).length;
+    expect(eq, 'karras timesteps equal except at rounding ties').toBeGreaterThanOrEqual(14);
+  });
+
+  it('config round trip (solver_type mapped as diffusers does)', () => {
+    const s = UniPCMultistepScheduler.fromConfig(
+      JSON.stringify({ ...SD15, solver_type: 'midpoint', solver_order: 3 }),
+    );
+    expect(s.config.get('solver_type')).toBe('bh2');
+    const c = s.toConfig();
+    expect(c.solver_order).toBe(3);
+    const s2 = UniPCMultistepScheduler.fromConfig(c);
+    s.setTimesteps(9);
+    s2.setTimesteps(9);
+    expect(Array.from(s2.sigmas)).toEqual(Array.from(s.sigmas));
+    expect(() => UniPCMultistepScheduler.fromConfig({ ...SD15, solver_type: 'nope' })).toThrow(/solver_type/);
+  });
+
+  async function runUniPC(n: number, seed: number, cfg: Record<string, unknown>) {
+    // Karras σ: a grid whose every log-σ step shrinks with n (linspace keeps a large last step in λ).
+    const s = UniPCMultistepScheduler.fromConfig({ ...SD15, use_karras_sigmas: true, ...cfg });
+    s.setTimesteps(n);
+    const sigT = s.sigmas[0]!;
+    const y = await yT(sigT, seed);
+    const a0 = 1 / Math.sqrt(1 + sigT * sigT);
+    let x = B.tensor(
+      Float32Array.from(y, (v) => v * a0),
+      [1, 4, 32, 32],
+    );
+    const before = B.memory().tensors;
+    for (let i = 0; i < n; i++) {
+      const sig = s.sigmas[i]!;
+      const next = scope(() => s.step(epsModel(x, 1 / (1 + sig * sig)), s.timesteps[i]!, x).prevSample);
+      x.dispose();
+      x = next;
+    }
+    s.dispose();
+    expect(B.memory().tensors, 'no tensors left behind').toBe(before);
+    // The last step (to σ = 0, order 1) returns x̂₀ of the corrected sample at σ_{n−1}.
+    const sl = s.sigmas[n - 1]!;
+    const e = await maxErr(
+      x,
+      y.map((v) => pfThenDenoise(v, sigT, sl)),
+    );
+    x.dispose();
+    return e;
+  }
+
+  // UniC raises the predictor's order by one (Zhao et al. 2023): p = 2 with corrector ≈ 3, p = 3 ≈ 4.
+  for (const [cfg, minOrder] of [
+    [{ solver_type: 'bh2', solver_order: 2 }, 2.5],
+    [{ solver_type: 'bh1', solver_order: 2 }, 2.5],
+    [{ solver_type: 'bh2', solver_order: 3 }, 3.3],
+    [
+      { solver_type: 'bh2', solver_order: 2, disable_corrector: Array.from({ length: 40 }, (_, i) => i) },
+      1.7,
+    ],
+  ] as const) {
+    it(`converges to the probability-flow solution at high order (${JSON.stringify(cfg)})`, async () => {
+      const errs: number[] = [];
+      for (const n of [10, 20, 40]) errs.push(await runUniPC(n, SEED + n, { ...cfg }));
+      console.log(
+        `[schedulers-more] unipc ${JSON.stringify(cfg)} max errors 10/20/40: ${errs.map((e) => e.toExponential(2))}`,
+      );
+      expect(Math.log2(errs[1]! / errs[2]!), `seed ${SEED}`).toBeGreaterThan(minOrder);
+      expect(errs[2]!, `seed ${SEED}`).toBeLessThan(1e-2);
+    });
+  }
 });

@@ -13,3 +13,4 @@ export { FlowMatchEulerDiscreteScheduler, type FlowMatchSetTimestepsOptions } fr
 export { HeunDiscreteScheduler } from './heun.js';
 export { LMSDiscreteScheduler, type LMSStepOptions, lmsCoefficient } from './lms.js';
 export type { SetTimestepsOptions } from './sigma-table.js';
+export { solveSmall, UniPCMultistepScheduler } from './unipc.js';
