@@ -1,5 +1,10 @@
 import { createCpuBackend, scope, setBackend, type Tensor } from '@tessera/core';
-import { HeunDiscreteScheduler, LMSDiscreteScheduler, UniPCMultistepScheduler } from '@tessera/diffusion';
+import {
+  DPMSolverSinglestepScheduler,
+  HeunDiscreteScheduler,
+  LMSDiscreteScheduler,
+  UniPCMultistepScheduler,
+} from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
 
 // Tables re-derived here in float64 following diffusers' set_timesteps (scheduling_heun_discrete.py,
@@ -422,6 +427,103 @@ describe('UniPCMultistepScheduler', () => {
       for (const n of [10, 20, 40]) errs.push(await runUniPC(n, SEED + n, { ...cfg }));
       console.log(
         `[schedulers-more] unipc ${JSON.stringify(cfg)} max errors 10/20/40: ${errs.map((e) => e.toExponential(2))}`,
+      );
+      expect(Math.log2(errs[1]! / errs[2]!), `seed ${SEED}`).toBeGreaterThan(minOrder);
+      expect(errs[2]!, `seed ${SEED}`).toBeLessThan(1e-2);
+    });
+  }
+});
+
+describe('DPMSolverSinglestepScheduler', () => {
+  it('timesteps (always linspace), sigmas and order list equal diffusers for SD-1.5', () => {
+    for (const n of [6, 10, 25]) {
+      // timestep_spacing is ignored by this class in diffusers: linspace with n + 1 points, last dropped.
+      const s = DPMSolverSinglestepScheduler.fromConfig({ ...SD15, timestep_spacing: 'leading' });
+      s.setTimesteps(n);
+      const t = solverT('linspace', n);
+      expect(Array.from(s.timesteps), `singlestep ${n}`).toEqual(t);
+      expectClose(s.sigmas, [...t.map(interp), 0], 1e-5, `singlestep ${n} σ`);
+    }
+    // get_order_list (scheduling_dpmsolver_singlestep.py), written out by hand:
+    const orders = (n: number, cfg: Record<string, unknown>) => {
+      const s = DPMSolverSinglestepScheduler.fromConfig({ ...SD15, ...cfg });
+      s.setTimesteps(n);
+      return s.orderList;
+    };
+    const lof = { lower_order_final: true };
+    expect(orders(10, lof)).toEqual([1, 2, 1, 2, 1, 2, 1, 2, 1, 1]);
+    expect(orders(7, lof)).toEqual([1, 2, 1, 2, 1, 2, 1]);
+    expect(orders(9, { ...lof, solver_order: 3 })).toEqual([1, 2, 3, 1, 2, 3, 1, 2, 1]);
+    expect(orders(8, { ...lof, solver_order: 3 })).toEqual([1, 2, 3, 1, 2, 3, 1, 1]); // [1, 2] then final zero → 1
+    expect(orders(7, { ...lof, solver_order: 3, final_sigmas_type: 'sigma_min' })).toEqual([
+      1, 2, 3, 1, 2, 3, 1,
+    ]);
+    expect(orders(8, { solver_order: 3, final_sigmas_type: 'sigma_min' })).toEqual([1, 2, 3, 1, 2, 3]);
+    // class default lower_order_final = false: diffusers' list is one short for odd n (its step would
+    // index past it; ours takes order 1 there)
+    expect(orders(7, {})).toEqual([1, 2, 1, 2, 1, 1]);
+    // Karras: σ over the whole table, t = round(_sigma_to_t)
+    const k = DPMSolverSinglestepScheduler.fromConfig({ ...SD15, use_karras_sigmas: true });
+    k.setTimesteps(12);
+    expectClose(k.sigmas, [...karras(12, SIG[0]!, SIG[N - 1]!), 0], 1e-5, 'singlestep karras σ');
+  });
+
+  it('config round trip', () => {
+    const s = DPMSolverSinglestepScheduler.fromConfig(
+      JSON.stringify({ ...SD15, solver_type: 'bh2', solver_order: 3 }),
+    );
+    expect(s.config.get('solver_type')).toBe('midpoint');
+    const s2 = DPMSolverSinglestepScheduler.fromConfig(s.toConfig());
+    expect(s2.config.get('solver_order')).toBe(3);
+    expect(() => DPMSolverSinglestepScheduler.fromConfig({ ...SD15, solver_order: 4 })).toThrow(
+      /solver_order/,
+    );
+  });
+
+  async function runSingle(n: number, seed: number, cfg: Record<string, unknown>) {
+    const s = DPMSolverSinglestepScheduler.fromConfig({
+      ...SD15,
+      use_karras_sigmas: true,
+      lower_order_final: true,
+      ...cfg,
+    });
+    s.setTimesteps(n);
+    const sigT = s.sigmas[0]!;
+    const y = await yT(sigT, seed);
+    const a0 = 1 / Math.sqrt(1 + sigT * sigT);
+    let x = B.tensor(
+      Float32Array.from(y, (v) => v * a0),
+      [1, 4, 32, 32],
+    );
+    const before = B.memory().tensors;
+    for (let i = 0; i < n; i++) {
+      const sig = s.sigmas[i]!;
+      const next = scope(() => s.step(epsModel(x, 1 / (1 + sig * sig)), s.timesteps[i]!, x).prevSample);
+      x.dispose();
+      x = next;
+    }
+    s.dispose();
+    expect(B.memory().tensors, 'no tensors left behind').toBe(before);
+    const sl = s.sigmas[n - 1]!; // last step (order 1, to σ = 0) returns x̂₀ at σ_{n−1}
+    const e = await maxErr(
+      x,
+      y.map((v) => pfThenDenoise(v, sigT, sl)),
+    );
+    x.dispose();
+    return e;
+  }
+
+  for (const [cfg, minOrder] of [
+    [{ solver_order: 2 }, 1.6],
+    [{ solver_order: 2, solver_type: 'heun' }, 1.6],
+    [{ solver_order: 3 }, 2.4],
+    [{ solver_order: 3, solver_type: 'heun' }, 2.4],
+  ] as const) {
+    it(`converges to the probability-flow solution (${JSON.stringify(cfg)})`, async () => {
+      const errs: number[] = [];
+      for (const n of [13, 25, 49]) errs.push(await runSingle(n, SEED + n, { ...cfg }));
+      console.log(
+        `[schedulers-more] singlestep ${JSON.stringify(cfg)} max errors 13/25/49: ${errs.map((e) => e.toExponential(2))}`,
       );
       expect(Math.log2(errs[1]! / errs[2]!), `seed ${SEED}`).toBeGreaterThan(minOrder);
       expect(errs[2]!, `seed ${SEED}`).toBeLessThan(1e-2);

@@ -3,6 +3,7 @@ export type { ConfigInput, Generator, SchedulerOutput, StepOptions } from './com
 export { DDIMScheduler, type DDIMStepOptions } from './ddim.js';
 export { DDPMScheduler } from './ddpm.js';
 export { alphaSigma, DPMSolverMultistepScheduler, solverTimesteps } from './dpmsolver-multistep.js';
+export { DPMSolverSinglestepScheduler, singlestepOrderList } from './dpmsolver-singlestep.js';
 export {
   DiscreteSigmaScheduler,
   EulerAncestralDiscreteScheduler,

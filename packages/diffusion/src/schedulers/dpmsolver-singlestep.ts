@@ -1,0 +1,285 @@
+import { type Tensor, TesseraError } from '@tessera/core';
+import { interpTable, roundHalfEven, type SchedulerConfig, sigmaToT } from '@tessera/schedules';
+import {
+  type ConfigInput,
+  checkStepInputs,
+  defaultGenerator,
+  drawNoise,
+  type Generator,
+  HeldTensors,
+  indexForTimestep,
+  loadConfig,
+  noiseBatch,
+  rejectUnsupported,
+  type SchedulerOutput,
+  type StepOptions,
+  tidyStep,
+  timestepList,
+  trainTables,
+} from './common.js';
+import { alphaSigma, solverTimesteps } from './dpmsolver-multistep.js';
+import { convertSigmas, sigmaConversion, sigmaTable } from './sigma-table.js';
+
+const f32 = Math.fround;
+const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
+
+/**
+ * diffusers' `get_order_list`: the order of each step of singlestep DPM-Solver (1, 2, 3 repeating, a
+ * lower-order tail with `lower_order_final`, and order 1 last when the final σ is zero).
+ */
+export function singlestepOrderList(
+  steps: number,
+  order: number,
+  lowerOrderFinal: boolean,
+  finalZero: boolean,
+): number[] {
+  const rep = (unit: number[], k: number) => Array.from({ length: k }, () => unit).flat();
+  let o: number[];
+  if (order === 1) o = new Array<number>(steps).fill(1);
+  else if (order === 2) {
+    if (!lowerOrderFinal) o = rep([1, 2], Math.floor(steps / 2));
+    else if (steps % 2 === 0) o = [...rep([1, 2], steps / 2 - 1), 1, 1];
+    else o = [...rep([1, 2], Math.floor(steps / 2)), 1];
+  } else {
+    const k = Math.floor(steps / 3);
+    if (!lowerOrderFinal) o = rep([1, 2, 3], k);
+    else if (steps % 3 === 0) o = [...rep([1, 2, 3], k - 1), 1, 2, 1];
+    else if (steps % 3 === 1) o = [...rep([1, 2, 3], k), 1];
+    else o = [...rep([1, 2, 3], k), 1, 2];
+  }
+  if (finalZero && o.length > 0) o[o.length - 1] = 1;
+  return o;
+}
+
+/**
+ * diffusers' `DPMSolverSinglestepScheduler` (Lu et al. 2022): each group of 1–3 steps restarts from the
+ * sample at its first step and uses the model outputs gathered inside the group. `algorithm_type`
+ * dpmsolver++ / sde-dpmsolver++, `solver_type` midpoint / heun, `solver_order` 1–3, Karras /
+ * exponential / beta sigmas, `final_sigmas_type`. Timesteps always use linspace spacing (as diffusers).
+ */
+export class DPMSolverSinglestepScheduler {
+  readonly order = 1;
+  readonly config: SchedulerConfig;
+  readonly betas: Float64Array;
+  readonly alphasCumprod: Float64Array;
+  readonly sigmaTable: Float64Array;
+  readonly initNoiseSigma = 1;
+  timesteps: Int32Array;
+  sigmas: Float64Array;
+  numInferenceSteps: number | null = null;
+  /** The order of each step (diffusers `order_list`). */
+  orderList: number[] = [];
+  #logSigmaTable: Float64Array;
+  #lambdaT: Float64Array;
+  #outputs: HeldTensors;
+  #sample = new HeldTensors(1);
+  #stepIndex: number | null = null;
+  #beginIndex: number | null = null;
+  #generator: Generator = defaultGenerator();
+
+  constructor(config: ConfigInput) {
+    this.config = loadConfig(config, 'DPMSolverSinglestepScheduler');
+    rejectUnsupported(this.config, {
+      thresholding: true,
+      use_flow_sigmas: true,
+      algorithm_type: 'dpmsolver',
+    });
+    const algo = this.config.get('algorithm_type');
+    if (algo === 'deis') this.config = this.config.with({ algorithm_type: 'dpmsolver++' });
+    else if (algo !== 'dpmsolver++' && algo !== 'sde-dpmsolver++')
+      throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: algorithm_type "${algo}"`);
+    const st = this.config.get('solver_type');
+    if (st !== 'midpoint' && st !== 'heun') {
+      if (['logrho', 'bh1', 'bh2'].includes(st)) this.config = this.config.with({ solver_type: 'midpoint' });
+      else throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: solver_type "${st}"`);
+    }
+    const order = this.config.get('solver_order');
+    if (![1, 2, 3].includes(order))
+      throw new TesseraError(
+        'INVALID_CONFIG',
+        `DPMSolverSinglestepScheduler: solver_order must be 1, 2 or 3, got ${order}`,
+      );
+    const t = trainTables(this.config, BETAS, true);
+    this.betas = t.betas;
+    this.alphasCumprod = t.alphasCumprod;
+    const { table, logTable } = sigmaTable(this.alphasCumprod);
+    this.sigmaTable = table;
+    this.#logSigmaTable = logTable;
+    this.#lambdaT = this.alphasCumprod.map((a) =>
+      f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a)))))),
+    );
+    const N = this.alphasCumprod.length;
+    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
+    this.sigmas = Float64Array.from(table);
+    this.#outputs = new HeldTensors(order);
+  }
+
+  /** Reads a diffusers `scheduler_config.json` (text or object). */
+  static fromConfig(config: ConfigInput): DPMSolverSinglestepScheduler {
+    return new DPMSolverSinglestepScheduler(config);
+  }
+
+  /** The config as read (unknown keys kept). */
+  toConfig(): Record<string, unknown> {
+    return this.config.toDiffusersConfig();
+  }
+
+  /** Start at step `i` (img2img). */
+  setBeginIndex(i = 0): void {
+    this.#beginIndex = i;
+  }
+
+  /** Sets `n` inference steps (linspace over the un-clipped λ range, or a σ conversion). */
+  setTimesteps(n: number): void {
+    const cfg = this.config;
+    const N = cfg.get('num_train_timesteps');
+    if (!Number.isInteger(n) || n < 1 || n > N)
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `DPMSolverSinglestepScheduler.setTimesteps: n must be an integer in [1, ${N}], got ${n}`,
+      );
+    const lmin = cfg.get('lambda_min_clipped');
+    let clipped = 0;
+    for (let i = N - 1; i >= 0; i--) if (this.#lambdaT[i]! < lmin) clipped++;
+    let ts = Float64Array.from(solverTimesteps(cfg.with({ timestep_spacing: 'linspace' }), n, N - clipped));
+    const conv = sigmaConversion(cfg);
+    const table = this.sigmaTable;
+    let sig: Float64Array;
+    if (conv) {
+      sig = convertSigmas(conv, Float64Array.from(table).reverse(), n, cfg);
+      ts = sig.map((s) => sigmaToT(s, this.#logSigmaTable));
+      if (conv === 'karras') ts = ts.map(roundHalfEven);
+    } else sig = ts.map((t) => interpTable(t, table));
+    const finalZero = cfg.get('final_sigmas_type') !== 'sigma_min';
+    this.sigmas = new Float64Array(n + 1);
+    for (let i = 0; i < n; i++) this.sigmas[i] = f32(sig[i]!);
+    this.sigmas[n] = finalZero ? 0 : f32(table[0]!);
+    this.timesteps = Int32Array.from(ts, Math.trunc);
+    this.numInferenceSteps = n;
+    this.orderList = singlestepOrderList(n, cfg.get('solver_order'), cfg.get('lower_order_final'), finalZero);
+    this.dispose();
+    this.#outputs = new HeldTensors(cfg.get('solver_order'));
+    this.#stepIndex = null;
+    this.#beginIndex = null;
+  }
+
+  /** DPM-Solver needs no input scaling. */
+  scaleModelInput(sample: Tensor, _t?: number): Tensor {
+    return sample;
+  }
+
+  #convert(sigma: number): [number, number] {
+    const pt = this.config.get('prediction_type');
+    const [a, s] = alphaSigma(sigma, false);
+    if (pt === 'epsilon') return [1 / a, -s / a];
+    if (pt === 'sample') return [0, 1];
+    if (pt === 'v_prediction') return [a, -s];
+    throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: prediction_type "${pt}"`);
+  }
+
+  #lambda(j: number): number {
+    const [a, s] = alphaSigma(this.sigmas[j]!, false);
+    return Math.log(a) - Math.log(s);
+  }
+
+  /** One step of the current group (order from `orderList`). */
+  step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
+    const op = 'DPMSolverSinglestepScheduler.step';
+    checkStepInputs(op, modelOutput, sample);
+    if (this.numInferenceSteps === null)
+      throw new TesseraError('INVALID_ARGUMENT', `${op}: call setTimesteps() first`);
+    this.#stepIndex ??=
+      this.#beginIndex ?? indexForTimestep(op, t, this.timesteps, this.timesteps.length - 1);
+    const i = this.#stepIndex;
+    if (i >= this.timesteps.length) throw new TesseraError('OUT_OF_RANGE', `${op}: no steps left`);
+    const B = sample.backend;
+    const [cs, co] = this.#convert(this.sigmas[i]!);
+    const sde = this.config.get('algorithm_type') === 'sde-dpmsolver++';
+    const heun = this.config.get('solver_type') === 'heun';
+    const out = tidyStep(() => {
+      const converted = B.lincomb([cs, co], [sample, modelOutput]);
+      this.#outputs.push(converted);
+      const L = this.#outputs.length;
+      let order = this.orderList[i] ?? 1;
+      while (order > 1 && this.#outputs.get(L - order) === null) order--;
+      if (order === 1) this.#sample.set(0, B.lincomb([1], [sample]));
+      const x = this.#sample.get(0)!;
+      const m = (k: number) => this.#outputs.get(L - 1 - k)!;
+      const [aT, sT] = alphaSigma(this.sigmas[i + 1]!, false);
+      const s = i - (order - 1); // σ index of the group's start
+      const [, sS] = alphaSigma(this.sigmas[s]!, false);
+      const h = this.#lambda(i + 1) - this.#lambda(s);
+      const em = Math.expm1(-h);
+      const e2 = -Math.expm1(-2 * h); // 1 − e^{−2h}
+      const cx = sde ? (sT / sS) * Math.exp(-h) : sT / sS;
+      const c0 = sde ? aT * e2 : -aT * em; // coefficient of D0
+      // coefficients of the D terms on [m0, m1, m2]
+      const mc = [0, 0, 0];
+      if (order === 1) mc[0] = c0;
+      else if (order === 2) {
+        const r0 = (this.#lambda(i) - this.#lambda(s)) / h;
+        const c1 = heun
+          ? sde
+            ? aT * (e2 / (-2 * h) + 1)
+            : aT * (em / h + 1)
+          : sde
+            ? 0.5 * aT * e2
+            : -0.5 * aT * em;
+        // D0 = m1, D1 = (m0 − m1)/r0
+        mc[1] = c0 - c1 / r0;
+        mc[0] = c1 / r0;
+      } else {
+        const r0 = (this.#lambda(i) - this.#lambda(s)) / h;
+        const r1 = (this.#lambda(i - 1) - this.#lambda(s)) / h;
+        const c1 = sde ? aT * (e2 / (-2 * h) + 1) : aT * (em / h + 1);
+        // D0 = m2, D1_0 = (m1 − m2)/r1, D1_1 = (m0 − m2)/r0 (on [m0, m1, m2])
+        const d10 = [0, 1 / r1, -1 / r1];
+        const d11 = [1 / r0, 0, -1 / r0];
+        mc[2] = c0;
+        if (!heun) for (let k = 0; k < 3; k++) mc[k]! += c1 * d11[k]!;
+        else {
+          const c2 = sde ? aT * ((e2 - 2 * h) / (4 * h * h) - 0.5) : -aT * ((em + h) / (h * h) - 0.5);
+          for (let k = 0; k < 3; k++) {
+            const d1 = (r0 * d10[k]! - r1 * d11[k]!) / (r0 - r1);
+            const d2 = (2 * (d11[k]! - d10[k]!)) / (r0 - r1);
+            mc[k]! += c1 * d1 + c2 * d2;
+          }
+        }
+      }
+      const coefs = [cx];
+      const xs: Tensor[] = [x];
+      for (let k = 0; k < order; k++) {
+        coefs.push(mc[k]!);
+        xs.push(m(k));
+      }
+      if (sde) {
+        coefs.push(sT * Math.sqrt(e2));
+        xs.push(opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator));
+      }
+      return { prevSample: B.lincomb(coefs, xs), predOriginalSample: converted };
+    });
+    this.#stepIndex = i + 1;
+    return out;
+  }
+
+  /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
+  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
+    return noiseBatch(
+      x0,
+      noise,
+      timestepList(t).map((ti) => {
+        const i =
+          this.#beginIndex === null
+            ? indexForTimestep('addNoise', ti, this.timesteps, this.timesteps.length - 1)
+            : (this.#stepIndex ?? this.#beginIndex);
+        return alphaSigma(this.sigmas[i]!, false);
+      }),
+    );
+  }
+
+  /** Frees the stored model outputs and group sample (also done by `setTimesteps`). */
+  dispose(): void {
+    this.#outputs.clear();
+    this.#sample.clear();
+  }
+}
