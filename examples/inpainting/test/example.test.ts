@@ -20,7 +20,9 @@ describe('inpainting', () => {
         const got = r.filled[n * 256 + i];
         if (!r.mask[i]) expect(got, `seed ${seed}, image ${n}, pixel ${i}`).toBe(r.original[n * 256 + i]);
         else {
-          expect(Math.abs(got)).toBeLessThan(1.5); // denoised, not noise
+          // denoised, not noise: data lies in [-1, 1] plus the mixture's small per-component spread,
+          // while un-denoised noise at sigma_max (80) would be tens of units
+          expect(Math.abs(got), `seed ${seed}, image ${n}, pixel ${i}`).toBeLessThan(3);
           if (got > 0) hiddenInk++;
         }
       }
