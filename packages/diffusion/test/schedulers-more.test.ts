@@ -2,6 +2,7 @@ import { createCpuBackend, scope, setBackend, type Tensor } from '@tessera/core'
 import {
   DPMSolverSinglestepScheduler,
   HeunDiscreteScheduler,
+  LCMScheduler,
   LMSDiscreteScheduler,
   UniPCMultistepScheduler,
 } from '@tessera/diffusion';
@@ -529,4 +530,75 @@ describe('DPMSolverSinglestepScheduler', () => {
       expect(errs[2]!, `seed ${SEED}`).toBeLessThan(1e-2);
     });
   }
+});
+
+describe('LCMScheduler', () => {
+  const LCM = { ...SD15, _class_name: 'LCMScheduler', set_alpha_to_one: true, timestep_spacing: 'leading' };
+  it('timesteps follow the distillation schedule (k·i − 1, evenly indexed)', () => {
+    const s = LCMScheduler.fromConfig(LCM);
+    s.setTimesteps(4);
+    expect(Array.from(s.timesteps)).toEqual([999, 759, 499, 259]); // the well-known 4-step LCM schedule
+    for (const [n, orig, strength] of [
+      [1, 50, 1],
+      [6, 50, 1],
+      [8, 50, 1],
+      [3, 25, 1],
+      [4, 50, 0.6],
+    ] as const) {
+      s.setTimesteps(n, { originalInferenceSteps: orig, strength });
+      const k = Math.floor(N / orig);
+      const origin = Array.from({ length: Math.floor(orig * strength) }, (_, i) => (i + 1) * k - 1).reverse();
+      const idx = Array.from({ length: n }, (_, i) => Math.floor((i * origin.length) / n));
+      expect(Array.from(s.timesteps), `n ${n} orig ${orig} strength ${strength}`).toEqual(
+        idx.map((j) => origin[j]!),
+      );
+    }
+    expect(() => s.setTimesteps(60)).toThrow(/original_inference_steps/);
+    s.setTimesteps(undefined, { timesteps: [999, 499, 99] });
+    expect(Array.from(s.timesteps)).toEqual([999, 499, 99]);
+  });
+
+  it('config round trip', () => {
+    const s = LCMScheduler.fromConfig(JSON.stringify({ ...LCM, timestep_scaling: 5 }));
+    const s2 = LCMScheduler.fromConfig(s.toConfig());
+    expect(s2.config.get('timestep_scaling')).toBe(5);
+    expect(s2.boundaryScalings(10)).toEqual(s.boundaryScalings(10));
+    expect(s.boundaryScalings(10)[0]).toBeCloseTo(0.25 / (50 * 50 + 0.25), 12); // σ_d²/((st)² + σ_d²)
+  });
+
+  it('steps equal the float64 LCM recursion with given noise, and the output mean is the data mean', async () => {
+    const s = LCMScheduler.fromConfig(LCM);
+    s.setTimesteps(4);
+    const z0 = B.randn([D], { seed: SEED });
+    const x0 = Float64Array.from(await z0.data());
+    z0.dispose();
+    let x = B.tensor(Float32Array.from(x0), [1, 4, 32, 32]);
+    let ref = Float64Array.from(x0);
+    for (let i = 0; i < 4; i++) {
+      const t = s.timesteps[i]!;
+      const noise = B.randn([1, 4, 32, 32], { seed: SEED + 1 + i });
+      const zn = await noise.data();
+      const next = scope(() => s.step(epsModel(x, ABAR[t]!), t, x, { varianceNoise: noise }).prevSample);
+      noise.dispose();
+      x.dispose();
+      x = next;
+      // float64: x̂₀ = E[x₀ | x_t], denoised = c_out·x̂₀ + c_skip·x, then √ᾱ'·denoised + √(1−ᾱ')·z
+      const a = ABAR[t]!;
+      const st = 10 * t;
+      const cSkip = 0.25 / (st * st + 0.25);
+      const cOut = st / Math.sqrt(st * st + 0.25);
+      const tp = i < 3 ? s.timesteps[i + 1]! : -1;
+      ref = ref.map((v, e) => {
+        const post = MU + ((Math.sqrt(a) * S * S) / (a * S * S + 1 - a)) * (v - Math.sqrt(a) * MU);
+        const den = cOut * post + cSkip * v;
+        return tp < 0 ? den : Math.sqrt(ABAR[tp]!) * den + Math.sqrt(1 - ABAR[tp]!) * zn[e]!;
+      });
+    }
+    expect(await maxErr(x, ref), `seed ${SEED}`).toBeLessThan(1e-4);
+    const g = await x.data();
+    let m = 0;
+    for (const v of g) m += v / g.length;
+    expect(Math.abs(m - MU), `seed ${SEED}`).toBeLessThan((5 * S) / Math.sqrt(D));
+    x.dispose();
+  });
 });

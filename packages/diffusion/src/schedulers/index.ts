@@ -12,6 +12,7 @@ export {
 } from './euler.js';
 export { FlowMatchEulerDiscreteScheduler, type FlowMatchSetTimestepsOptions } from './flow-match-euler.js';
 export { HeunDiscreteScheduler } from './heun.js';
+export { LCMScheduler, type LCMSetTimestepsOptions } from './lcm.js';
 export { LMSDiscreteScheduler, type LMSStepOptions, lmsCoefficient } from './lms.js';
 export type { SetTimestepsOptions } from './sigma-table.js';
 export { solveSmall, UniPCMultistepScheduler } from './unipc.js';

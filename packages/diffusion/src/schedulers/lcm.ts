@@ -1,0 +1,198 @@
+import { type Tensor, TesseraError } from '@tessera/core';
+import type { SchedulerConfig } from '@tessera/schedules';
+import {
+  type ConfigInput,
+  checkStepInputs,
+  defaultGenerator,
+  drawNoise,
+  type Generator,
+  indexForTimestep,
+  loadConfig,
+  noiseBatch,
+  rejectUnsupported,
+  type SchedulerOutput,
+  type StepOptions,
+  tidyStep,
+  timestepList,
+  trainTables,
+} from './common.js';
+
+const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
+
+/** Options of {@link LCMScheduler.setTimesteps}. */
+export interface LCMSetTimestepsOptions {
+  /** The distillation schedule's step count (default: config `original_inference_steps`). */
+  originalInferenceSteps?: number;
+  /** Custom descending integer timesteps instead of `n`. */
+  timesteps?: readonly number[];
+  /** img2img strength in (0, 1]: keeps the lower part of the schedule. */
+  strength?: number;
+}
+
+/**
+ * diffusers' `LCMScheduler` (Latent Consistency Models, Luo et al. 2023): timesteps picked evenly from
+ * the distillation schedule `k·i − 1` (k = N // original_inference_steps), the consistency boundary
+ * condition x̂ = c_skip(t)·x + c_out(t)·x̂₀ with c_skip = σ_d²/((st)² + σ_d²), c_out = st/√((st)² + σ_d²)
+ * (σ_d = 0.5, s = `timestep_scaling`), then fresh noise to the next timestep (none after the last).
+ */
+export class LCMScheduler {
+  readonly order = 1;
+  readonly config: SchedulerConfig;
+  readonly betas: Float64Array;
+  readonly alphasCumprod: Float64Array;
+  readonly finalAlphaCumprod: number;
+  readonly initNoiseSigma = 1;
+  timesteps: Int32Array;
+  numInferenceSteps: number | null = null;
+  #stepIndex: number | null = null;
+  #beginIndex: number | null = null;
+  #generator: Generator = defaultGenerator();
+
+  constructor(config: ConfigInput) {
+    this.config = loadConfig(config, 'LCMScheduler');
+    rejectUnsupported(this.config, { thresholding: true });
+    const t = trainTables(this.config, BETAS, false);
+    this.betas = t.betas;
+    this.alphasCumprod = t.alphasCumprod;
+    this.finalAlphaCumprod = this.config.get('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
+    const N = this.alphasCumprod.length;
+    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
+  }
+
+  /** Reads a diffusers `scheduler_config.json` (text or object). */
+  static fromConfig(config: ConfigInput): LCMScheduler {
+    return new LCMScheduler(config);
+  }
+
+  /** The config as read (unknown keys kept). */
+  toConfig(): Record<string, unknown> {
+    return this.config.toDiffusersConfig();
+  }
+
+  /** Start at step `i` (img2img). */
+  setBeginIndex(i = 0): void {
+    this.#beginIndex = i;
+  }
+
+  /** Sets `n` inference steps picked from the distillation schedule (or custom timesteps). */
+  setTimesteps(n?: number, opts: LCMSetTimestepsOptions = {}): void {
+    const op = 'LCMScheduler.setTimesteps';
+    const N = this.config.get('num_train_timesteps') as number;
+    const strength = opts.strength ?? 1;
+    if (!(strength > 0 && strength <= 1))
+      throw new TesseraError('INVALID_ARGUMENT', `${op}: strength must be in (0, 1], got ${strength}`);
+    if ((n === undefined) === (opts.timesteps === undefined))
+      throw new TesseraError('INVALID_ARGUMENT', `${op}: pass exactly one of n or timesteps`);
+    const orig = opts.originalInferenceSteps ?? (this.config.get('original_inference_steps') as number);
+    if (!Number.isInteger(orig) || orig < 1 || orig > N)
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `${op}: original_inference_steps must be in [1, ${N}], got ${orig}`,
+      );
+    const k = Math.floor(N / orig);
+    const count = Math.floor(orig * strength);
+    const origin = Array.from({ length: count }, (_, i) => (i + 1) * k - 1);
+    if (opts.timesteps) {
+      const ts = opts.timesteps;
+      for (let i = 1; i < ts.length; i++)
+        if (ts[i]! >= ts[i - 1]!)
+          throw new TesseraError('INVALID_ARGUMENT', `${op}: custom timesteps must be descending`);
+      if (ts[0]! >= N)
+        throw new TesseraError('INVALID_ARGUMENT', `${op}: timesteps must be below num_train_timesteps ${N}`);
+      const m = ts.length;
+      const init = Math.min(Math.floor(m * strength), m);
+      this.timesteps = Int32Array.from(ts.slice(Math.max(m - init, 0)));
+      this.numInferenceSteps = m;
+    } else {
+      if (!Number.isInteger(n) || n! < 1)
+        throw new TesseraError('INVALID_ARGUMENT', `${op}: n must be a positive integer, got ${n}`);
+      if (n! > orig)
+        throw new TesseraError(
+          'INVALID_ARGUMENT',
+          `${op}: n = ${n} exceeds original_inference_steps ${orig}`,
+        );
+      if (Math.floor(origin.length / n!) < 1)
+        throw new TesseraError(
+          'INVALID_ARGUMENT',
+          `${op}: n = ${n} is more than the ${origin.length} timesteps left at strength ${strength}`,
+        );
+      origin.reverse();
+      // np.floor(np.linspace(0, len, n, endpoint=False))
+      const step = origin.length / n!;
+      this.timesteps = Int32Array.from({ length: n! }, (_, i) => origin[Math.floor(i * step)]!);
+      this.numInferenceSteps = n!;
+    }
+    this.#stepIndex = null;
+    this.#beginIndex = null;
+  }
+
+  /** LCM needs no input scaling. */
+  scaleModelInput(sample: Tensor, _t?: number): Tensor {
+    return sample;
+  }
+
+  /** The consistency-model boundary scalings [c_skip, c_out] at timestep `t`. */
+  boundaryScalings(t: number): [number, number] {
+    const sd = 0.5;
+    const st = t * (this.config.get('timestep_scaling') as number);
+    return [(sd * sd) / (st * st + sd * sd), st / Math.sqrt(st * st + sd * sd)];
+  }
+
+  /**
+   * One LCM step: `predOriginalSample` is the boundary-conditioned `denoised`; `prevSample` re-noises it
+   * to the next timestep with noise from `generator` (or `varianceNoise`), or is `denoised` at the last step.
+   */
+  step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
+    const op = 'LCMScheduler.step';
+    checkStepInputs(op, modelOutput, sample);
+    if (this.numInferenceSteps === null)
+      throw new TesseraError('INVALID_ARGUMENT', `${op}: call setTimesteps() first`);
+    if (!Number.isInteger(t) || t < 0 || t >= this.alphasCumprod.length)
+      throw new TesseraError('OUT_OF_RANGE', `${op}: timestep ${t} is not a training timestep`);
+    this.#stepIndex ??= this.#beginIndex ?? indexForTimestep(op, t, this.timesteps);
+    const i = this.#stepIndex;
+    const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1]! : t;
+    const a = this.alphasCumprod[t]!;
+    const ap = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
+    const [cSkip, cOut] = this.boundaryScalings(t);
+    const pt = this.config.get('prediction_type');
+    let cs: number;
+    let co: number;
+    if (pt === 'epsilon') [cs, co] = [1 / Math.sqrt(a), -Math.sqrt(1 - a) / Math.sqrt(a)];
+    else if (pt === 'sample') [cs, co] = [0, 1];
+    else if (pt === 'v_prediction') [cs, co] = [Math.sqrt(a), -Math.sqrt(1 - a)];
+    else
+      throw new TesseraError(
+        'UNSUPPORTED',
+        `${op}: prediction_type "${pt}" must be epsilon, sample or v_prediction`,
+      );
+    const B = sample.backend;
+    const clip = this.config.get('clip_sample') as boolean;
+    const range = this.config.get('clip_sample_range') as number;
+    const last = i === this.numInferenceSteps - 1;
+    const out = tidyStep(() => {
+      let pred = B.lincomb([cs, co], [sample, modelOutput]);
+      if (clip) pred = B.clamp(pred, -range, range);
+      const denoised = B.lincomb([cOut, cSkip], [pred, sample]);
+      if (last) return { prevSample: B.lincomb([1], [denoised]), predOriginalSample: denoised };
+      const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator);
+      const prevSample = B.lincomb([Math.sqrt(ap), Math.sqrt(1 - ap)], [denoised, noise]);
+      return { prevSample, predOriginalSample: denoised };
+    });
+    this.#stepIndex = i + 1;
+    return out;
+  }
+
+  /** √ᾱ_t·x₀ + √(1 − ᾱ_t)·noise (diffusers `add_noise`). */
+  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
+    return noiseBatch(
+      x0,
+      noise,
+      timestepList(t).map((ti) => {
+        const a = this.alphasCumprod[ti];
+        if (a === undefined) throw new TesseraError('OUT_OF_RANGE', `LCMScheduler.addNoise: timestep ${ti}`);
+        return [Math.sqrt(a), Math.sqrt(1 - a)] as const;
+      }),
+    );
+  }
+}
