@@ -136,6 +136,7 @@ interface SigmaScheduler {
   initNoiseSigma: number;
   scaleModelInput(x: Tensor, t: number): Tensor;
   step(o: Tensor, t: number, x: Tensor): { prevSample: Tensor };
+  dispose(): void;
 }
 /** Runs a σ-space scheduler on the Gaussian problem from the exact marginal at σ_max (ε-model on VP inputs). */
 async function runSigma(s: SigmaScheduler, seed: number) {
@@ -143,6 +144,7 @@ async function runSigma(s: SigmaScheduler, seed: number) {
   expect(s.initNoiseSigma).toBeCloseTo(sigT, 4);
   const y = await yT(sigT, seed);
   let x = B.tensor(Float32Array.from(y), [1, 4, 32, 32]);
+  const before = B.memory().tensors;
   for (let i = 0; i < s.timesteps.length; i++) {
     const t = s.timesteps[i]!;
     const sig = s.sigmas[i]!;
@@ -150,6 +152,8 @@ async function runSigma(s: SigmaScheduler, seed: number) {
     x.dispose();
     x = next;
   }
+  s.dispose();
+  expect(B.memory().tensors, 'no tensors left behind').toBe(before);
   return { x, y, sigT };
 }
 
@@ -296,6 +300,7 @@ describe('LMSDiscreteScheduler', () => {
       const sigT = s.sigmas[0]!;
       const y = await yT(sigT, SEED + n + order);
       let x = B.tensor(Float32Array.from(y), [1, 4, 32, 32]);
+      const before = B.memory().tensors;
       for (let i = 0; i < n; i++) {
         const t = s.timesteps[i]!;
         const sig = s.sigmas[i]!;
@@ -305,6 +310,8 @@ describe('LMSDiscreteScheduler', () => {
         x.dispose();
         x = next;
       }
+      s.dispose();
+      expect(B.memory().tensors, 'no tensors left behind').toBe(before);
       const ref = lms64(y, Array.from(s.sigmas), order);
       expect(await maxErr(x, ref), `n ${n} order ${order} seed ${SEED}`).toBeLessThan(2e-4);
       if (order === 4)

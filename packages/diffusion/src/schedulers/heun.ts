@@ -95,9 +95,12 @@ export class HeunDiscreteScheduler extends DiscreteSigmaScheduler {
         // d = (x − x₀)/σ; x' = x + d·(σ_next − σ)
         const d = B.lincomb([1 / sigma, -1 / sigma], [sample, pred]);
         const dt = next - sigma;
-        this.#held.set(0, B.lincomb([1], [sample])); // a copy: the caller owns `sample`
-        this.#held.set(1, d);
-        this.#dt = dt;
+        if (i < this.timesteps.length - 1) {
+          // a corrector follows (the last step, to σ = 0, is Euler only)
+          this.#held.set(0, B.lincomb([1], [sample])); // a copy: the caller owns `sample`
+          this.#held.set(1, d);
+          this.#dt = dt;
+        }
         return { prevSample: B.lincomb([1, dt], [sample, d]), predOriginalSample: pred };
       }
       const x0 = this.#held.get(0)!;
@@ -113,5 +116,11 @@ export class HeunDiscreteScheduler extends DiscreteSigmaScheduler {
     }
     this.stepIndex = i + 1;
     return out;
+  }
+
+  /** Frees the tensors held between the predictor and the corrector (also done by `setTimesteps`). */
+  dispose(): void {
+    this.#held.clear();
+    this.#dt = null;
   }
 }

@@ -130,4 +130,10 @@ export class LMSDiscreteScheduler extends DiscreteSigmaScheduler {
     this.stepIndex = i + 1;
     return out;
   }
+
+  /** Frees the stored derivatives (also done by `setTimesteps`). */
+  dispose(): void {
+    this.#derivatives.clear();
+    this.#count = 0;
+  }
 }
