@@ -370,17 +370,13 @@ export class DPMSolverMultistepScheduler {
 
   /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    const flow = this.#flow || this.config.get('use_flow_sigmas');
-    return noiseBatch(
+    return solverAddNoise(
       x0,
       noise,
-      timestepList(t).map((ti) => {
-        const i =
-          this.#beginIndex === null
-            ? indexForTimestep('addNoise', ti, this.timesteps, this.timesteps.length - 1)
-            : (this.#stepIndex ?? this.#beginIndex);
-        return alphaSigma(this.sigmas[i]!, flow);
-      }),
+      t,
+      this,
+      this.#beginIndex === null ? null : (this.#stepIndex ?? this.#beginIndex),
+      this.#flow || this.config.get('use_flow_sigmas'),
     );
   }
 
@@ -388,4 +384,26 @@ export class DPMSolverMultistepScheduler {
   dispose(): void {
     this.#outputs.clear();
   }
+}
+
+/**
+ * diffusers' `add_noise` for the multistep solvers: α_t·x₀ + σ_t·noise at each timestep's σ. `at` is
+ * null before `setBeginIndex` (the index is looked up in `timesteps`), else the current step index.
+ */
+export function solverAddNoise(
+  x0: Tensor,
+  noise: Tensor,
+  t: number | readonly number[],
+  schedule: { timesteps: ArrayLike<number>; sigmas: ArrayLike<number> },
+  at: number | null,
+  flow: boolean,
+): Tensor {
+  return noiseBatch(
+    x0,
+    noise,
+    timestepList(t).map((ti) => {
+      const i = at ?? indexForTimestep('addNoise', ti, schedule.timesteps, schedule.timesteps.length - 1);
+      return alphaSigma(schedule.sigmas[i]!, flow);
+    }),
+  );
 }

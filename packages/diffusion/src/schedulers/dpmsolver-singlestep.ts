@@ -9,15 +9,13 @@ import {
   HeldTensors,
   indexForTimestep,
   loadConfig,
-  noiseBatch,
   rejectUnsupported,
   type SchedulerOutput,
   type StepOptions,
   tidyStep,
-  timestepList,
   trainTables,
 } from './common.js';
-import { alphaSigma, solverTimesteps } from './dpmsolver-multistep.js';
+import { alphaSigma, solverAddNoise, solverTimesteps } from './dpmsolver-multistep.js';
 import { convertSigmas, sigmaConversion, sigmaTable } from './sigma-table.js';
 
 const f32 = Math.fround;
@@ -264,16 +262,13 @@ export class DPMSolverSinglestepScheduler {
 
   /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return noiseBatch(
+    return solverAddNoise(
       x0,
       noise,
-      timestepList(t).map((ti) => {
-        const i =
-          this.#beginIndex === null
-            ? indexForTimestep('addNoise', ti, this.timesteps, this.timesteps.length - 1)
-            : (this.#stepIndex ?? this.#beginIndex);
-        return alphaSigma(this.sigmas[i]!, false);
-      }),
+      t,
+      this,
+      this.#beginIndex === null ? null : (this.#stepIndex ?? this.#beginIndex),
+      false,
     );
   }
 
