@@ -116,13 +116,23 @@ export function countLogProbTable(
   V: number,
   alpha: number,
 ) {
+  return B.tensor(countLogProbs(counts, contexts, V, alpha), [contexts, V], 'float32');
+}
+
+/** The host float32 values of {@link countLogProbTable}. */
+export function countLogProbs(
+  counts: Float64Array,
+  contexts: number,
+  V: number,
+  alpha: number,
+): Float32Array {
   const out = new Float32Array(contexts * V);
   for (let c = 0; c < contexts; c++) {
     let total = 0;
     for (let v = 0; v < V; v++) total += counts[c * V + v]!;
     for (let v = 0; v < V; v++) out[c * V + v] = Math.log((counts[c * V + v]! + alpha) / (total + alpha * V));
   }
-  return B.tensor(out, [contexts, V], 'float32');
+  return out;
 }
 
 /** Checks a data set's shape and values. */

@@ -1,5 +1,6 @@
 import { type Backend, fmtShape, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { type ArCond, backendOf, rows } from './common.js';
+import { type EmpiricalModelSpec, scaleBegins, type TokenModelKind } from './export-spec.js';
 
 /** Training sequences for the exact empirical models. */
 export interface SequenceSet {
@@ -23,6 +24,9 @@ class Empirical {
   readonly onehot: Tensor;
   readonly labels: Tensor | undefined;
   readonly B: Backend;
+  /** Host copies for {@link Empirical.spec}. */
+  readonly #flat: Int32Array;
+  readonly #labels: Int32Array | undefined;
 
   constructor(op: string, s: SequenceSet, B: Backend) {
     const N = s.sequences.length;
@@ -50,9 +54,27 @@ class Empirical {
     this.N = N;
     this.L = L;
     this.B = B;
+    this.#flat = flat;
+    this.#labels = s.labels ? Int32Array.from(s.labels) : undefined;
     this.seq = B.tensor(flat, [N, L], 'int32');
     this.onehot = B.tensor(oh, [N, L * V], 'float32');
     this.labels = s.labels ? B.tensor(s.labels, [1, N], 'int32') : undefined;
+  }
+
+  /** The plain-data description (copies). */
+  spec(kind: TokenModelKind, model: string, patchNums?: readonly number[]): EmpiricalModelSpec {
+    const out: EmpiricalModelSpec = {
+      kind,
+      model,
+      vocabSize: this.vocabSize,
+      length: this.L,
+      count: this.N,
+      sequences: this.#flat.slice(),
+    };
+    if (patchNums) out.patchNums = [...patchNums];
+    if (this.numClasses !== undefined) out.numClasses = this.numClasses;
+    if (this.#labels) out.labels = this.#labels.slice();
+    return out;
   }
 
   /** float32 `[B, N]`: 1 where a sequence's label matches (the null label matches all). */
@@ -123,6 +145,14 @@ export class EmpiricalRasterModel {
     this.vocabSize = this.#e.vocabSize;
     this.numClasses = this.#e.numClasses;
     this.length = this.#e.L;
+  }
+
+  /**
+   * The model as plain data (copies of the sequences and labels); see {@link EmpiricalModelSpec}.
+   * `@tessera/backend-onnx`'s `exportTokenModel` writes it to ONNX.
+   */
+  exportSpec(): EmpiricalModelSpec {
+    return this.#e.spec('raster', 'EmpiricalRasterModel');
   }
 
   #logits(s: EmpiricalState): Tensor {
@@ -214,12 +244,12 @@ export class EmpiricalScaleModel {
     this.vocabSize = this.#e.vocabSize;
     this.numClasses = this.#e.numClasses;
     this.patchNums = [...patchNums];
-    this.#begins = [];
-    let s = 0;
-    for (const p of patchNums) {
-      this.#begins.push(s);
-      s += p * p;
-    }
+    this.#begins = scaleBegins(patchNums);
+  }
+
+  /** The model as plain data over the concatenated scales; see {@link EmpiricalModelSpec}. */
+  exportSpec(): EmpiricalModelSpec {
+    return this.#e.spec('next-scale', 'EmpiricalScaleModel', this.patchNums);
   }
 
   begin(options: { batch: number; cond?: ArCond }): { logits: Tensor; state: { alive: Tensor } } {
@@ -272,6 +302,11 @@ export class EmpiricalMaskedModel {
     this.vocabSize = this.#e.vocabSize;
     this.numClasses = this.#e.numClasses;
     this.seqLen = this.#e.L;
+  }
+
+  /** The model as plain data; see {@link EmpiricalModelSpec}. */
+  exportSpec(): EmpiricalModelSpec {
+    return this.#e.spec('masked', 'EmpiricalMaskedModel');
   }
 
   logits(tokens: Tensor, mask: Tensor, cond?: ArCond): Tensor {

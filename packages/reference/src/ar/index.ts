@@ -3,6 +3,7 @@
 export type { ArCond, ArControl } from './common.js';
 export {
   checkTokenDataset,
+  countLogProbs,
   countLogProbTable,
   proceduralTokenGrids,
   type TokenDataset,
@@ -16,6 +17,11 @@ export {
   type EmpiricalState,
   type SequenceSet,
 } from './empirical.js';
+export type {
+  CountModelSpec,
+  EmpiricalModelSpec,
+  TokenModelKind,
+} from './export-spec.js';
 export { MaskedCountModel } from './masked-count.js';
 export {
   type RasterCache,

@@ -1,6 +1,7 @@
 import { type Backend, fmtShape, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { type ArCond, backendOf, contextIndex, labelOffsets, powersOf, withControl } from './common.js';
-import { checkTokenDataset, countLogProbTable, type TokenDataset } from './data.js';
+import { checkTokenDataset, countLogProbs, type TokenDataset } from './data.js';
+import type { CountModelSpec } from './export-spec.js';
 
 /**
  * Count-based masked-token model: p(x_p | class, up, down, left, right) where each neighbour is a token,
@@ -18,6 +19,8 @@ export class MaskedCountModel {
   readonly #nbr: Tensor;
   readonly #pow: Tensor;
   readonly #stride: number;
+  readonly #host: Float32Array;
+  readonly #idx: Int32Array;
 
   private constructor(d: TokenDataset, alpha: number, B: Backend) {
     const V = d.vocabSize;
@@ -65,7 +68,9 @@ export class MaskedCountModel {
     this.seqLen = L;
     this.height = H;
     this.width = W;
-    this.table = countLogProbTable(B, counts, contexts, V, alpha);
+    this.#host = countLogProbs(counts, contexts, V, alpha);
+    this.table = B.tensor(this.#host, [contexts, V], 'float32');
+    this.#idx = idx;
     this.#nbr = B.tensor(idx, [L, 4], 'int32');
     this.#pow = powersOf(B, base, 4);
   }
@@ -73,6 +78,33 @@ export class MaskedCountModel {
   static fit(data: TokenDataset, options: { alpha?: number; backend?: Backend } = {}): MaskedCountModel {
     checkTokenDataset('MaskedCountModel.fit', data);
     return new MaskedCountModel(data, options.alpha ?? 1, backendOf(options.backend));
+  }
+
+  /**
+   * The model as plain data (copies): its table, and for every position the grid positions of its up,
+   * down, left and right neighbours (−1 outside the grid, read as V+1; masked neighbours read V). See
+   * {@link CountModelSpec}; `@tessera/backend-onnx`'s `exportTokenModel` writes it to ONNX.
+   */
+  exportSpec(): CountModelSpec {
+    const V = this.vocabSize;
+    return {
+      kind: 'masked',
+      model: 'MaskedCountModel',
+      vocabSize: V,
+      numClasses: this.numClasses,
+      length: this.seqLen,
+      height: this.height,
+      width: this.width,
+      table: this.#host.slice(),
+      contexts: this.#host.length / V,
+      numNeighbours: 4,
+      neighbours: this.#idx.map((q) => q - 1),
+      powers: [0, 1, 2, 3].map((j) => (V + 2) ** (3 - j)),
+      positionOffsets: new Int32Array(this.seqLen),
+      labelStride: this.#stride,
+      boundaryToken: V + 1,
+      unknownToken: V,
+    };
   }
 
   /** See MaskedTokenModel.logits: `[B, L]` tokens and mask (1 = masked) → `[B, L, V]`. */

@@ -9,7 +9,8 @@ import {
   rows,
   withControl,
 } from './common.js';
-import { checkTokenDataset, countLogProbTable, type TokenDataset } from './data.js';
+import { checkTokenDataset, countLogProbs, type TokenDataset } from './data.js';
+import type { CountModelSpec } from './export-spec.js';
 
 /** Cache kinds of {@link RasterCountModel}. */
 export type RasterCache = 'static' | 'concat' | 'none';
@@ -61,6 +62,9 @@ export class RasterCountModel {
   readonly #pow: Tensor;
   readonly #pos: Tensor;
   readonly #stride: number;
+  readonly #host: Float32Array;
+  readonly #idx: Int32Array;
+  readonly #base: number;
 
   private constructor(d: TokenDataset, o: RasterCountOptions) {
     const B = backendOf(o.backend);
@@ -112,7 +116,10 @@ export class RasterCountModel {
     this.height = H;
     this.width = W;
     this.cache = o.cache ?? 'static';
-    this.table = countLogProbTable(B, counts, contexts, V, o.alpha ?? 1);
+    this.#host = countLogProbs(counts, contexts, V, o.alpha ?? 1);
+    this.table = B.tensor(this.#host, [contexts, V], 'float32');
+    this.#idx = idx;
+    this.#base = base;
     this.#nbr = B.tensor(idx, [L, nb.length], 'int32');
     this.#pow = powersOf(B, base, nb.length);
     this.#pos = tidy(() => B.reshape(B.arange(0, L + 1, 1, 'int32'), [1, L + 1]));
@@ -127,6 +134,35 @@ export class RasterCountModel {
   /** Sequence length H·W. */
   get length(): number {
     return this.height * this.width;
+  }
+
+  /**
+   * The model as plain data (copies): its table, and for every position the grid positions of its
+   * causal neighbours (−1 outside the grid), with boundary and unknown (not generated) neighbours both
+   * reading V. Logits at p given the tokens before p (any generation order, unknown positions ≥ V) are
+   * row `label·labelStride + Σ_j digit_j·powers[j]` of the table; see {@link CountModelSpec}. This is what
+   * `@tessera/backend-onnx`'s `exportTokenModel` writes to ONNX.
+   */
+  exportSpec(): CountModelSpec {
+    const n = this.#nbr.shape[1]!;
+    return {
+      kind: 'raster',
+      model: 'RasterCountModel',
+      vocabSize: this.vocabSize,
+      numClasses: this.numClasses,
+      length: this.length,
+      height: this.height,
+      width: this.width,
+      table: this.#host.slice(),
+      contexts: this.#host.length / this.vocabSize,
+      numNeighbours: n,
+      neighbours: this.#idx.map((q) => q - 1),
+      powers: Array.from({ length: n }, (_, j) => this.#base ** (n - 1 - j)),
+      positionOffsets: new Int32Array(this.length),
+      labelStride: this.#stride,
+      boundaryToken: this.vocabSize,
+      unknownToken: this.vocabSize,
+    };
   }
 
   #logitsAt(s: RasterCountState): Tensor {

@@ -9,13 +9,8 @@ import {
   rows,
   withControl,
 } from './common.js';
-import {
-  checkTokenDataset,
-  countLogProbTable,
-  type TokenDataset,
-  tokenPyramid,
-  VAR_PATCH_NUMS,
-} from './data.js';
+import { checkTokenDataset, countLogProbs, type TokenDataset, tokenPyramid, VAR_PATCH_NUMS } from './data.js';
+import { type CountModelSpec, scaleBegins } from './export-spec.js';
 
 /** State of {@link ScaleCountModel}: label offsets and the control input (the model is Markov in scales). */
 export interface ScaleCountState {
@@ -64,6 +59,10 @@ export class ScaleCountModel {
   readonly #pow: Tensor;
   readonly #stride: number;
   readonly #begins: number[];
+  readonly #host: Float32Array;
+  readonly #idxHost: Int32Array[];
+  readonly #height: number;
+  readonly #width: number;
 
   private constructor(d: TokenDataset, patchNums: readonly number[], alpha: number, B: Backend) {
     const V = d.vocabSize;
@@ -94,15 +93,14 @@ export class ScaleCountModel {
     this.vocabSize = V;
     this.numClasses = C;
     this.patchNums = [...patchNums];
-    this.table = countLogProbTable(B, counts, contexts, V, alpha);
+    this.#host = countLogProbs(counts, contexts, V, alpha);
+    this.table = B.tensor(this.#host, [contexts, V], 'float32');
+    this.#idxHost = idx;
+    this.#height = d.height;
+    this.#width = d.width;
     this.#idx = idx.map((a, k) => B.tensor(a, [patchNums[k]! ** 2, 3], 'int32'));
     this.#pow = powersOf(B, base, 3);
-    this.#begins = [];
-    let s = 0;
-    for (const p of patchNums) {
-      this.#begins.push(s);
-      s += p * p;
-    }
+    this.#begins = scaleBegins(patchNums);
   }
 
   /** Learns the table from a data set whose grids are `patchNums.at(-1)²` (default VAR's patch numbers). */
@@ -119,6 +117,50 @@ export class ScaleCountModel {
       );
     }
     return new ScaleCountModel(data, pn, options.alpha ?? 1, backendOf(options.backend));
+  }
+
+  /**
+   * The model as plain data (copies) over the concatenated scales (VAR's token order, Σp² positions):
+   * its table, for every position of scale k ≥ 1 the input positions of its parent and the parent's
+   * side neighbours in scale k−1 (−1 outside the grid or at scale 0, read as V), and the per-position
+   * scale term k·(V+1)³. Logits of scale k given scale k−1 are the table rows; see {@link CountModelSpec}.
+   * `@tessera/backend-onnx`'s `exportTokenModel` writes it to ONNX.
+   */
+  exportSpec(): CountModelSpec {
+    const V = this.vocabSize;
+    const L = this.#begins.at(-1)! + this.patchNums.at(-1)! ** 2;
+    const neighbours = new Int32Array(L * 3).fill(-1);
+    const positionOffsets = new Int32Array(L);
+    this.patchNums.forEach((p, k) => {
+      const b = this.#begins[k]!;
+      for (let j = 0; j < p * p; j++) {
+        positionOffsets[b + j] = k * (V + 1) ** 3;
+        if (k === 0) continue;
+        for (let m = 0; m < 3; m++) {
+          const q = this.#idxHost[k]![j * 3 + m]!;
+          neighbours[(b + j) * 3 + m] = q === 0 ? -1 : this.#begins[k - 1]! + q - 1;
+        }
+      }
+    });
+    return {
+      kind: 'next-scale',
+      model: 'ScaleCountModel',
+      vocabSize: V,
+      numClasses: this.numClasses,
+      length: L,
+      height: this.#height,
+      width: this.#width,
+      patchNums: [...this.patchNums],
+      table: this.#host.slice(),
+      contexts: this.#host.length / V,
+      numNeighbours: 3,
+      neighbours,
+      powers: [(V + 1) ** 2, V + 1, 1],
+      positionOffsets,
+      labelStride: this.#stride,
+      boundaryToken: V,
+      unknownToken: V,
+    };
   }
 
   #logits(k: number, tok: Tensor | null, s: ScaleCountState): Tensor {
