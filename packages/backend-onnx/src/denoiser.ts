@@ -1,4 +1,5 @@
 import { isTensor, type Tensor, TesseraError, tidy } from '@tessera/core';
+import { moveToBackend, moveToOnnx } from './interop.js';
 import { type ModelSource, type OnnxModel, type OnnxModelOptions, onnxModel } from './model.js';
 import { fmtSpec } from './model-io.js';
 
@@ -233,14 +234,15 @@ export async function onnxDenoiser(
       );
     }
     if (x.backend === B) return run(x, sig, cond);
-    // x lives on another backend: move it over and back (a host round trip per call)
+    // x lives on another backend: hand it over and back, on the GPU when both sides share a WebGPU
+    // device (onnxruntime-web), else through the host (one round trip per call)
     return (async () => {
-      const xo = B.tensor(await x.data(), x.shape, x.dtype);
-      const out = run(xo, sig, cond);
-      xo.dispose();
-      const data = await out.data();
+      const xo = await moveToOnnx(x, B);
+      const out = run(xo.tensor, sig, cond);
+      xo.tensor.dispose();
+      const back = await moveToBackend(out, B, x.backend);
       out.dispose();
-      return x.backend.tensor(data, x.shape, x.dtype);
+      return back.tensor;
     })();
   }) as OnnxDenoiser;
   Object.defineProperty(denoiser, 'model', { value: model });

@@ -39,6 +39,19 @@ export class Engine {
     this.#gpuOutputs = gpuOutputs;
   }
 
+  /** The `device` of a `{ name: 'webgpu', device }` execution provider entry, if one was given. */
+  get webgpuDevice(): unknown {
+    for (const ep of this.#options.executionProviders ?? []) {
+      if (typeof ep === 'object' && ep.name === 'webgpu' && 'device' in ep) return ep.device;
+    }
+    return undefined;
+  }
+
+  /** The injected ONNX Runtime module. */
+  get runtime(): OrtRuntime {
+    return this.#ort;
+  }
+
   /** True when outputs stay on the GPU (the WebGPU execution provider). */
   get gpuResident(): boolean {
     return this.#gpuOutputs;

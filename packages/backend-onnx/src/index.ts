@@ -24,7 +24,13 @@ export {
   type SpectralComponent,
 } from './export-gmm.js';
 export { GraphBuilder } from './graph.js';
-export { type GPUBufferLike, type GpuBufferBackend, type MovedTensor, moveToBackend } from './interop.js';
+export {
+  type GPUBufferLike,
+  type GpuBufferBackend,
+  type MovedTensor,
+  moveToBackend,
+  moveToOnnx,
+} from './interop.js';
 export { type ModelSource, OnnxModel, type OnnxModelOptions, onnxModel } from './model.js';
 export { fmtSpec, type IOSpec, type ModelExpectation, type ValueExpectation } from './model-io.js';
 export {

@@ -46,7 +46,9 @@ async function loadBytes(source: ModelSource, label: string): Promise<Uint8Array
     );
   }
   if (!isNode() || /^[a-z]+:\/\//i.test(source)) return source;
-  const fs = await import('node:fs/promises');
+  // a variable specifier: browser bundlers leave the Node-only import alone instead of failing on it
+  const nodeFs = 'node:fs/promises';
+  const fs = (await import(/* @vite-ignore */ nodeFs)) as typeof import('node:fs/promises');
   try {
     return new Uint8Array(await fs.readFile(source));
   } catch (err) {

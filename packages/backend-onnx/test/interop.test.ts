@@ -1,4 +1,4 @@
-import { moveToBackend, type OnnxBackend } from '@tessera/backend-onnx';
+import { createOnnxBackend, moveToBackend, moveToOnnx, type OnnxBackend } from '@tessera/backend-onnx';
 import { type Backend, createCpuBackend, type DType, type Shape, TesseraError } from '@tessera/core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -41,5 +41,94 @@ describe('handing ONNX tensors to another backend', () => {
     expect(moved.zeroCopy).toBe(false);
     const got = Array.from(await moved.tensor.data());
     for (const [i, v] of [0, 1, -1, 2].entries()) expect(got[i]).toBeCloseTo(Math.exp(v), 5);
+  });
+});
+
+describe('handing tensors of another backend to ONNX', () => {
+  const seed = Date.now() % 1e9;
+  const values = (n: number) => {
+    let s = seed;
+    return Array.from({ length: n }, () => {
+      s = (s * 1103515245 + 12345) % 2 ** 31;
+      return Math.fround((s / 2 ** 31) * 6 - 3);
+    });
+  };
+
+  it('CPU → onnxruntime-node cpu: a host copy; requireZeroCopy is UNSUPPORTED', async () => {
+    const B = (await tryOnnxBackend('node-cpu'))!;
+    const cpu = createCpuBackend();
+    const v = values(6);
+    const x = cpu.tensor(v, [3, 2]);
+    const moved = await moveToOnnx(x, B);
+    expect(moved.zeroCopy).toBe(false);
+    expect(moved.tensor.backend).toBe(B);
+    expect(moved.tensor.shape).toEqual([3, 2]);
+    expect(Array.from(await moved.tensor.data()), `seed ${seed}`).toEqual(v);
+    const err = await moveToOnnx(x, B, { requireZeroCopy: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(TesseraError);
+    expect(err.code).toBe('UNSUPPORTED');
+    expect(err.message).toMatch(/moveToOnnx: no zero-copy path from 'cpu' to 'onnx': .*host memory/);
+    moved.tensor.dispose();
+  });
+
+  it('WebGPU backend → onnxruntime-node webgpu: different devices, so a host copy (or UNSUPPORTED)', async (ctx) => {
+    const B = (await tryOnnxBackend('node-webgpu')) as OnnxBackend | undefined;
+    const W = await tryWebGPU();
+    if (!B || !W) return ctx.skip();
+    const v = values(5);
+    const x = W.tensor(v, [5]);
+    const err = await moveToOnnx(x, B, { requireZeroCopy: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(TesseraError);
+    expect(err.message).toContain('not the device of');
+    const moved = await moveToOnnx(x, B);
+    expect(moved.zeroCopy).toBe(false);
+    expect(Array.from(await B.unary('neg', moved.tensor).data())).toEqual(v.map((a) => -a));
+    x.dispose();
+  });
+
+  it("a backend on the provider's device: the tensor is copied on the GPU and handed over with fromGpuBuffer, freed on dispose", async () => {
+    // structural stand-ins: a "device", a source backend that exports buffers, and an ONNX backend whose
+    // WebGPU provider entry names that device (nothing runs on ONNX Runtime here)
+    const device = { label: 'shared' };
+    const cpu = createCpuBackend();
+    const buffers = new Map<unknown, number[]>();
+    const source = Object.assign(cpu, {
+      device,
+      exportBuffer(t: { storage: unknown; size: number }) {
+        const buffer = { size: t.size * 4, usage: 0x80 | 0x04 | 0x08 };
+        buffers.set(buffer, Array.from(t.storage as Float32Array));
+        return buffer;
+      },
+    });
+    const B = createOnnxBackend({
+      ort: ort as never,
+      executionProviders: [{ name: 'webgpu', device } as never],
+    });
+    const v = values(4);
+    const x = source.tensor(v, [2, 2]);
+    const live = source.memory().tensors;
+    const moved = await moveToOnnx(x, B, { requireZeroCopy: true });
+    expect(moved.zeroCopy).toBe(true);
+    // the handed-over buffer holds a copy of x (made on the source backend), not x itself
+    const [[buffer, data]] = [...buffers.entries()];
+    expect(data).toEqual(v);
+    expect(buffer).not.toBe(x.storage);
+    expect(source.memory().tensors).toBe(live + 1);
+    const value = (
+      moved.tensor.storage as { value: { location: string; gpuBuffer: unknown; dims: number[] } }
+    ).value;
+    expect(value.location).toBe('gpu-buffer');
+    expect(value.gpuBuffer).toBe(buffer);
+    expect(value.dims).toEqual([2, 2]);
+    moved.tensor.dispose();
+    await B.engine.idle();
+    expect(source.memory().tensors, 'the copy is freed with the ONNX tensor').toBe(live);
+    // a different device is refused
+    const other = createOnnxBackend({
+      ort: ort as never,
+      executionProviders: [{ name: 'webgpu', device: { label: 'other' } } as never],
+    });
+    await expect(moveToOnnx(x, other, { requireZeroCopy: true })).rejects.toThrow(/not the device of 'cpu'/);
+    x.dispose();
   });
 });

@@ -142,6 +142,19 @@ export class WebGPUBackend implements Backend {
     return this.make(shape, dtype, { buffer, refs: 0, external: true });
   }
 
+  /**
+   * The GPU buffer that holds `t`, for handing to another user of this same device (for example
+   * `ort.Tensor.fromGpuBuffer` of onnxruntime-web's WebGPU provider). Everything queued so far is
+   * submitted first, so work the other user submits afterwards sees the tensor's final contents. The
+   * buffer may be larger than `t.size·4` bytes (pool size classes); it stays owned by `t`: the caller
+   * must not write to it, and must keep `t` alive (undisposed) while the buffer is in use.
+   */
+  exportBuffer(t: Tensor): GPUBuffer {
+    const buffer = this.buf(t, 'exportBuffer', 't');
+    this.engine.flush();
+    return buffer;
+  }
+
   fill(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
     return ew.fill(this, shape, value, dtype);
   }

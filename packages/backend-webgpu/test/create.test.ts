@@ -38,6 +38,37 @@ describe.skipIf(!gpu)('sharing a device', () => {
     t.dispose();
   });
 
+  it('exportBuffer submits queued work: a raw copy on the device sees the final values', async () => {
+    const A = gpu!;
+    const seed = Date.now() % 1e9;
+    const x = A.randn([37], { seed });
+    const xs = await x.data();
+    // queued, not yet submitted: exportBuffer must flush it before another user reads the buffer
+    const y = A.lincomb([2, -1], [x, A.unary('exp', x)]);
+    const buffer = A.exportBuffer(y);
+    expect(buffer.size).toBeGreaterThanOrEqual(37 * 4);
+    const staging = A.device.createBuffer({
+      size: 37 * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = A.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buffer, 0, staging, 0, 37 * 4);
+    A.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const got = new Float32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    for (let i = 0; i < 37; i++) {
+      const want = 2 * xs[i]! - Math.exp(xs[i]!);
+      expect(Math.abs(got[i]! - want), `seed ${seed}, i ${i}`).toBeLessThanOrEqual(
+        4e-7 * Math.max(1, Math.abs(want)),
+      );
+    }
+    y.dispose();
+    expect(() => A.exportBuffer(y)).toThrow(/disposed/);
+    x.dispose();
+  });
+
   it('refuses tensors larger than one storage binding with UNSUPPORTED', () => {
     const B = gpu!;
     const n = B.device.limits.maxStorageBufferBindingSize / 4 + 1;

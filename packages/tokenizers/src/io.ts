@@ -398,7 +398,9 @@ export function loadCodebook(source: Uint8Array | string, options: LoadCodebookO
 
 /** Reads a codebook file from disk (Node only) with {@link loadCodebook}; `FILE_NOT_FOUND` if missing. */
 export async function loadCodebookFile(path: string, options: LoadCodebookOptions = {}): Promise<Tensor> {
-  const fs = await import('node:fs/promises');
+  // a variable specifier: browser bundlers leave the Node-only import alone instead of failing on it
+  const nodeFs = 'node:fs/promises';
+  const fs = (await import(/* @vite-ignore */ nodeFs)) as typeof import('node:fs/promises');
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await fs.readFile(path));

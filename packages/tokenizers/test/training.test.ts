@@ -137,10 +137,13 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
     expect(B.memory().tensors).toBe(before);
     // From a start crowded into the first rows the EMA updates spread the codes: distortion falls by 10%
     // or more (typically ~40%; a seed whose codes settle in a poorer local optimum reached 27%, seed
-    // 745417957), and the last epochs have converged (EMA k-means is a descent method on a fixed data set).
+    // 745417957). No epoch undoes progress: EMA k-means is a descent method on a fixed data set up to
+    // the EMA lag (2% allowed), and replacing a dead code (few rows) by a data row helps or costs little.
+    // (Not "converged after 3 epochs": a late dead-code replacement can still drop it by 20%, seed 748384065.)
     const note = `d0 ${d0}, curve ${curve}, seed ${seed}`;
     expect(curve[curve.length - 1]!, note).toBeLessThan(0.9 * d0);
-    expect(Math.abs(curve[3]! - curve[2]!) / curve[2]!, note).toBeLessThan(0.02);
+    expect(curve[0]!, note).toBeLessThan(1.02 * d0);
+    for (let e = 1; e < curve.length; e++) expect(curve[e]!, note).toBeLessThan(1.02 * curve[e - 1]!);
     ema.dispose();
   });
 

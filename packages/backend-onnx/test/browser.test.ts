@@ -1,0 +1,126 @@
+// GPU residency in a browser: onnxruntime-web's WebGPU provider and @tessera/backend-webgpu share one
+// GPUDevice in Chromium (playwright-core; SwiftShader's adapter here), so model outputs go to the
+// WebGPU backend without leaving the GPU. The page is test/browser/shared-device.page.ts.
+//
+// (In Node this hand-over cannot exist: onnxruntime-node's WebGPU provider runs its own Dawn instance
+// and hands out native buffers that the `webgpu` package cannot adopt. moveToBackend falls back to the
+// host there; see interop.test.ts.)
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { currentBackend, type Tensor } from '@tessera/core';
+import { sample } from '@tessera/diffusion';
+import { defaultDigitsModel, mixturePosteriorMean64 } from '@tessera/reference';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BrowserPage, openBrowserPage } from '../../../test-utils/browser.ts';
+import { maxRelErr } from './ref64.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 1e9);
+
+/** Karras et al. (2022) eq. 5 with n steps, then 0. */
+function karras(n: number, sMin = 0.02, sMax = 20, rho = 7): number[] {
+  const a = sMax ** (1 / rho);
+  const b = sMin ** (1 / rho);
+  return [...Array.from({ length: n }, (_, i) => (a + (i / (n - 1)) * (b - a)) ** rho), 0];
+}
+
+type Page = BrowserPage['page'];
+const call = <T>(page: Page, fn: string, ...args: unknown[]): Promise<T> =>
+  page.evaluate(
+    ([f, a]) =>
+      (globalThis as unknown as { tessera: Record<string, (...x: unknown[]) => Promise<unknown>> }).tessera[
+        f as string
+      ]!(...(a as unknown[])),
+    [fn, args] as const,
+  ) as Promise<T>;
+
+describe(`browser: onnxruntime-web webgpu + backend-webgpu on one GPUDevice (seed ${seed})`, () => {
+  let bp: BrowserPage | undefined;
+  beforeAll(async () => {
+    bp = await openBrowserPage(join(here, 'browser', 'shared-device.page.ts'), {
+      '/ort/': join(here, '..', '..', '..', 'node_modules', 'onnxruntime-web', 'dist'),
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await bp?.close();
+  });
+
+  it('moves a tensor WebGPU → ONNX → WebGPU with zero copies and no readback', async (ctx) => {
+    if (!bp) return ctx.skip();
+    let s = seed;
+    const values = Array.from({ length: 24 }, () => {
+      s = (s * 1103515245 + 12345) % 2 ** 31;
+      return (s / 2 ** 31) * 8 - 4;
+    });
+    const r = await call<{ got: number[]; zeroCopy: boolean[]; transfers: number; hostOutputs: number }>(
+      bp.page,
+      'roundTrip',
+      values,
+      [2, 3, 4],
+    );
+    expect(r.zeroCopy).toEqual([true, true]);
+    expect(r.transfers, 'host readbacks before the final read').toBe(0);
+    expect(r.hostOutputs, 'ONNX outputs that landed in host memory').toBe(0);
+    // ×2 is exact in float32
+    expect(r.got).toEqual(values.map((v) => Math.fround(v) * 2));
+  });
+
+  it('an ONNX output bound for a different GPUDevice goes through the host (zero copy refused)', async (ctx) => {
+    if (!bp) return ctx.skip();
+    const values = [seed % 97, -1.5, 0.25, 3];
+    const r = await call<{ got: number[]; zeroCopy: boolean; err: string }>(bp.page, 'otherDevice', values);
+    expect(r.zeroCopy).toBe(false);
+    expect(r.got).toEqual(values);
+    expect(r.err).toMatch(/^UNSUPPORTED: .*not the device of 'webgpu'/);
+  });
+
+  it('20-step dpmpp_2m with the default model as ONNX: one readback (the final image), samples match the float64 model; no growth over rounds', async (ctx) => {
+    if (!bp) return ctx.skip();
+    const sigmas = karras(20);
+    const rounds = 3;
+    const { adapter, results } = await call<{
+      adapter: string;
+      results: Array<{
+        data: number[];
+        readbacksInLoop: number;
+        readbacks: number;
+        hostOutputs: number;
+        tensors: number;
+        buffers: number;
+      }>;
+    }>(bp.page, 'sampleLoop', seed, sigmas, rounds);
+    console.log(`[browser] adapter: ${adapter}`);
+
+    // the reference: the same loop on the CPU backend with the exact posterior mean in float64
+    const model = defaultDigitsModel();
+    const C = currentBackend();
+    const D64 = async (x: Tensor, s: number) =>
+      C.tensor(Float32Array.from(mixturePosteriorMean64(model.canonical, await x.data(), s)), x.shape);
+    const z = C.randn([2, 1, 16, 16], { seed });
+    const x = C.lincomb([sigmas[0]!], [z]);
+    const out = await sample('dpmpp_2m', { denoiser: D64, x, sigmas, seed });
+    const exact = (await out.data()) as Float32Array;
+    for (const t of [z, x, out]) t.dispose();
+
+    for (const r of results) {
+      expect(r.readbacksInLoop, 'host readbacks inside the 20-step loop').toBe(0);
+      expect(r.readbacks, 'host readbacks of the whole run').toBe(1);
+      expect(r.hostOutputs, 'ONNX outputs that landed in host memory').toBe(0);
+      // float32 graph: as on onnxruntime-node webgpu (default-model.test.ts), typically 1e-5 … 1e-4
+      // from the float64 model, but a trajectory through near-tied component responsibilities can
+      // drift ~2e-3; the better image within 2e-4, both within 1e-2
+      const perImage = [0, 1].map((n) =>
+        maxRelErr(r.data.slice(n * 256, (n + 1) * 256), exact.subarray(n * 256, (n + 1) * 256)),
+      );
+      console.log(
+        `[browser] max rel. error per image vs float64 model: ${perImage.map((e) => e.toExponential(2))}`,
+      );
+      expect(Math.min(...perImage), `seed ${seed}`).toBeLessThan(2e-4);
+      expect(Math.max(...perImage), `seed ${seed}`).toBeLessThan(1e-2);
+    }
+    // same seed, same device: identical samples each round; live tensors and buffers flat after round 1
+    for (const r of results.slice(1)) expect(r.data).toEqual(results[0]!.data);
+    expect(results[2]!.tensors).toBe(results[1]!.tensors);
+    expect(results[2]!.buffers).toBe(results[1]!.buffers);
+  }, 180_000);
+});
