@@ -75,10 +75,11 @@ export class GraphBuilder {
     this.outputs.push(dims ? { name, elem, dims } : { name, elem });
   }
 
-  /** Serialises the graph as an opset-18 model. */
-  encode(name: string, docString?: string): Uint8Array {
+  /** Serialises the graph as an opset-18 model (with optional `metadata_props`). */
+  encode(name: string, docString?: string, metadata?: Record<string, string>): Uint8Array {
     return encodeModel({
       docString,
+      metadata,
       nodes: this.nodes,
       inputs: this.inputs,
       outputs: this.outputs,

@@ -23,6 +23,16 @@ export {
   type MixtureParams,
   type SpectralComponent,
 } from './export-gmm.js';
+export {
+  type CountModelSpec,
+  type EmpiricalModelSpec,
+  type ExportTokenModelOptions,
+  exportCountModel,
+  exportEmpiricalModel,
+  exportTokenModel,
+  type TokenGraphNames,
+  type TokenModelKind,
+} from './export-ar.js';
 export { GraphBuilder } from './graph.js';
 export {
   type GPUBufferLike,
@@ -51,3 +61,17 @@ export {
 } from './proto.js';
 export { type ModelHeader, readModelHeader } from './proto-read.js';
 export type { ExecutionProvider, OrtRuntime } from './runtime.js';
+export {
+  type OnnxMaskedModel,
+  type OnnxRasterModel,
+  type OnnxRasterState,
+  type OnnxScaleModel,
+  type OnnxScaleState,
+  type OnnxTokenModelBase,
+  type OnnxTokenModelOptions,
+  onnxMaskedModel,
+  onnxRasterModel,
+  onnxScaleModel,
+  type TokenCond,
+  type TokenControl,
+} from './token-models.js';

@@ -1,12 +1,15 @@
 /**
  * Reads the header fields of a serialised ONNX ModelProto (ir_version = 1, opset_import = 8,
- * OperatorSetIdProto domain = 1 / version = 2) without decoding the graph, for error messages.
+ * OperatorSetIdProto domain = 1 / version = 2, metadata_props = 14, StringStringEntryProto key = 1 /
+ * value = 2) without decoding the graph, for error messages and model adapters.
  */
 
 /** What {@link readModelHeader} finds. */
 export interface ModelHeader {
   irVersion?: number;
   opsets: Array<{ domain: string; version: number }>;
+  /** `metadata_props` key/value pairs. */
+  metadata: Record<string, string>;
 }
 
 class Reader {
@@ -47,7 +50,7 @@ class Reader {
 export function readModelHeader(bytes: Uint8Array): ModelHeader | undefined {
   try {
     const r = new Reader(bytes);
-    const header: ModelHeader = { opsets: [] };
+    const header: ModelHeader = { opsets: [], metadata: {} };
     let sawGraph = false;
     while (r.pos < bytes.length) {
       const tag = r.varint();
@@ -69,6 +72,17 @@ export function readModelHeader(bytes: Uint8Array): ModelHeader | undefined {
           else sub.skip(t & 7);
         }
         header.opsets.push({ domain, version });
+      } else if (field === 14 && wire === 2) {
+        const sub = new Reader(r.bytes());
+        let key = '';
+        let value = '';
+        while (sub.pos < sub.buf.length) {
+          const t = sub.varint();
+          if (t >>> 3 === 1 && (t & 7) === 2) key = new TextDecoder().decode(sub.bytes());
+          else if (t >>> 3 === 2 && (t & 7) === 2) value = new TextDecoder().decode(sub.bytes());
+          else sub.skip(t & 7);
+        }
+        header.metadata[key] = value;
       } else r.skip(wire);
     }
     return sawGraph ? header : undefined;

@@ -156,6 +156,8 @@ export interface ModelInit {
   irVersion?: number;
   producer?: string;
   docString?: string;
+  /** `ModelProto.metadata_props`: string key/value pairs stored with the model. */
+  metadata?: Record<string, string>;
 }
 
 function rawBytes(t: TensorInit): Uint8Array {
@@ -235,7 +237,8 @@ function writeValueInfo(w: ProtoWriter, v: ValueInit): void {
 
 /**
  * Serialises a model. ModelProto: ir_version = 1, producer_name = 2, doc_string = 6, graph = 7,
- * opset_import = 8 (OperatorSetIdProto: domain = 1, version = 2). GraphProto: node = 1, name = 2,
+ * opset_import = 8 (OperatorSetIdProto: domain = 1, version = 2), metadata_props = 14
+ * (StringStringEntryProto: key = 1, value = 2). GraphProto: node = 1, name = 2,
  * initializer = 5, input = 11, output = 12.
  */
 export function encodeModel(m: ModelInit): Uint8Array {
@@ -251,5 +254,7 @@ export function encodeModel(m: ModelInit): Uint8Array {
     for (const v of m.outputs) g.message(12, (vw) => writeValueInfo(vw, v));
   });
   w.message(8, (o) => o.string(1, '').int(2, m.opset ?? 18));
+  for (const [key, value] of Object.entries(m.metadata ?? {}))
+    w.message(14, (e) => e.string(1, key).string(2, value));
   return w.finish();
 }
