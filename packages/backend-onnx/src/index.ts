@@ -15,15 +15,6 @@ export {
   sigmaToTimestep,
 } from './denoiser.js';
 export {
-  type DiagComponent,
-  diagonalMixture,
-  type ExportDenoiserOptions,
-  empiricalMixture,
-  exportGaussianMixtureDenoiser,
-  type MixtureParams,
-  type SpectralComponent,
-} from './export-gmm.js';
-export {
   type CountModelSpec,
   type EmpiricalModelSpec,
   type ExportTokenModelOptions,
@@ -33,6 +24,15 @@ export {
   type TokenGraphNames,
   type TokenModelKind,
 } from './export-ar.js';
+export {
+  type DiagComponent,
+  diagonalMixture,
+  type ExportDenoiserOptions,
+  empiricalMixture,
+  exportGaussianMixtureDenoiser,
+  type MixtureParams,
+  type SpectralComponent,
+} from './export-gmm.js';
 export { GraphBuilder } from './graph.js';
 export {
   type GPUBufferLike,
