@@ -11,7 +11,7 @@ const SEED = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 2 ** 31);
 describe(`maskedDecodeContinuous with a diffusion head (seed ${SEED})`, () => {
   it('draws every token from N(z, s²) through an async heun sampler; z from the backbone', async () => {
     const B = currentBackend();
-    const [n, L, D, s] = [96, 6, 2, 0.3];
+    const [n, L, D, s] = [192, 6, 2, 0.3];
     // fresh per-position targets μ_l in [-2, 2]
     const mu = Array.from(
       { length: L * D },
@@ -48,8 +48,20 @@ describe(`maskedDecodeContinuous with a diffusion head (seed ${SEED})`, () => {
     expect(tokens.shape).toEqual([n, L, D]);
     const t = await tokens.data();
     tokens.dispose();
-    // Start noise is N(0, 20²) rather than N(z, 20² + s²): the flow maps it to N(z', s'²) with |z' − z| and
-    // |s'/s − 1| below 1% for |z| ≤ 2 (float64 of the Gaussian flow, x(0) = z + s/√(s²+σ₀²)·(x₀ − z)).
+    // For the Gaussian N(z, s²) the probability-flow ODE is linear, dx/dσ = σ/(s² + σ²)·(x − z), so each
+    // heun step multiplies x − z by a number: over the grid x(0) = z + f·(x₀ − z) with f the product of
+    // the step factors (float64 here). The start x₀ = σ₀·ε gives E[x(0)] = (1 − f)·z and
+    // Var[x(0)] = (σ₀·f)². On this coarse grid heun inflates the variance by (σ₀f/s)² ≈ 1.15 relative to
+    // the exact flow (which would give s²): that, not a sampling fault, is why an earlier bound of s²
+    // looked 6 SE off at seed 449628585.
+    let f = 1;
+    for (let i = 0; i + 1 < sigmas.length; i++) {
+      const [a, b] = [sigmas[i]!, sigmas[i + 1]!];
+      const d1 = a / (s * s + a * a);
+      const euler = 1 + (b - a) * d1;
+      f *= b === 0 ? euler : 1 + ((b - a) * (d1 + (b / (s * s + b * b)) * euler)) / 2;
+    }
+    const sd = sigmas[0]! * f;
     let pooled = 0;
     for (let j = 0; j < L * D; j++) {
       let m = 0;
@@ -57,12 +69,12 @@ describe(`maskedDecodeContinuous with a diffusion head (seed ${SEED})`, () => {
       let v = 0;
       for (let b = 0; b < n; b++) v += (t[b * L * D + j]! - m) ** 2 / (n - 1);
       pooled += v / (L * D);
-      expect(Math.abs(m - mu[j]!), `mean at ${j}`).toBeLessThan(4.5 * (s / Math.sqrt(n)) + 0.05);
+      expect(Math.abs(m - (1 - f) * mu[j]!), `mean at ${j}, seed ${SEED}`).toBeLessThan(
+        4.5 * (sd / Math.sqrt(n)),
+      );
     }
-    // The pooled variance is only bounded loosely (within a factor of 2 of s²): one start seed (449628585)
-    // gave a ratio of 1.27, six standard errors off, which is not understood yet; a tight variance check
-    // waits on that investigation. The bound still catches a head without noise or unfilled positions.
-    expect(pooled / (s * s)).toBeGreaterThan(0.5);
-    expect(pooled / (s * s)).toBeLessThan(2);
+    // pooled sample variance of L·D independent positions: standard error √(2/(L·D·(n−1))) relative
+    const se = Math.sqrt(2 / (L * D * (n - 1)));
+    expect(Math.abs(pooled / (sd * sd) - 1), `pooled variance ratio, seed ${SEED}`).toBeLessThan(4.5 * se);
   });
 });
