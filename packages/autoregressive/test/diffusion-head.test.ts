@@ -1,6 +1,6 @@
 // MAR-style continuous tokens with a diffusion head: maskedDecodeContinuous with a head that draws each
 // token vector by running a @tessera/diffusion sampler on the exact denoiser of N(z, s²·I), z being the
-// backbone's output for that position. The decoded tokens must follow N(z, s²) per position.
+// backbone's output for that position. The decoded tokens must follow heun's image of the start noise.
 import { currentBackend, type Tensor } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { type ContinuousMaskedModel, maskedDecodeContinuous } from '../src/index
 const SEED = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 2 ** 31);
 
 describe(`maskedDecodeContinuous with a diffusion head (seed ${SEED})`, () => {
-  it('draws every token from N(z, s²) through an async heun sampler; z from the backbone', async () => {
+  it('draws every token by an async heun sampler on N(z, s²): mean and variance of heun’s exact linear map; z from the backbone', async () => {
     const B = currentBackend();
     const [n, L, D, s] = [192, 6, 2, 0.3];
     // fresh per-position targets μ_l in [-2, 2]
