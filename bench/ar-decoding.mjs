@@ -10,6 +10,7 @@
 import { nextScaleDecode, rasterDecode } from '@tessera/autoregressive';
 import { currentBackend } from '@tessera/core';
 import { proceduralTokenGrids, RasterCountModel, ScaleCountModel, VAR_PATCH_NUMS } from '@tessera/reference';
+import { median } from './common.mjs';
 
 async function pickBackend() {
   if (process.env.TESSERA_BACKEND !== 'webgpu') return currentBackend();
@@ -53,8 +54,7 @@ async function time(fn) {
     await B.sync();
     t.push(performance.now() - t0);
   }
-  t.sort((a, b) => a - b);
-  return t[Math.floor(t.length / 2)];
+  return median(t);
 }
 
 const [rw, rc] = counted(raster, ['prefill', 'step']);

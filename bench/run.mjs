@@ -6,77 +6,11 @@
 //   TESSERA_BENCH_N     elements per tensor (default 16777216 = 16M floats = 64 MiB)
 //   TESSERA_BENCH_REPS  timed repetitions per op (default 5; the median is reported)
 //   TESSERA_BENCH_ONLY  comma list of backends to run (cpu,webgpu,onnx)
-import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createCpuBackend } from '@tessera/core';
+import { lcg, median, onEachBackend, timed } from './common.mjs';
 
 const N = Number(process.env.TESSERA_BENCH_N ?? 16 * 1024 * 1024);
 const REPS = Math.max(1, Number(process.env.TESSERA_BENCH_REPS ?? 5));
-const ONLY = process.env.TESSERA_BENCH_ONLY?.split(',').map((s) => s.trim());
 const COEFS = [0.5, -1.25, 2];
-
-if (!process.env.XDG_RUNTIME_DIR) {
-  // Dawn (the `webgpu` package) wants a private runtime dir on Linux
-  const dir = join(tmpdir(), `xdg-tessera-bench-${process.pid}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  process.env.XDG_RUNTIME_DIR = dir;
-}
-
-/** Host inputs shared by every backend: three arrays of uniform values in [-1, 1) from an LCG. */
-function hostInputs() {
-  let s = 12345;
-  return [0, 1, 2].map(() => {
-    const a = new Float32Array(N);
-    for (let i = 0; i < N; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      a[i] = s / 2147483648 - 1;
-    }
-    return a;
-  });
-}
-
-async function backends() {
-  const list = [];
-  const want = (name) => !ONLY || ONLY.includes(name);
-  if (want('cpu')) list.push(['cpu', async () => createCpuBackend()]);
-  if (want('webgpu')) {
-    list.push([
-      'webgpu',
-      async () => {
-        const m = await import('@tessera/backend-webgpu');
-        if (typeof m.createWebGPUBackend !== 'function')
-          throw new Error('@tessera/backend-webgpu has no createWebGPUBackend');
-        return m.createWebGPUBackend();
-      },
-    ]);
-  }
-  if (want('onnx')) {
-    list.push([
-      'onnx',
-      async () => {
-        const m = await import('@tessera/backend-onnx');
-        if (typeof m.createOnnxBackend !== 'function')
-          throw new Error('@tessera/backend-onnx has no createOnnxBackend');
-        const ort = await import('onnxruntime-node');
-        return m.createOnnxBackend({ ort, executionProviders: ['cpu'] });
-      },
-    ]);
-  }
-  return list;
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** Times `run` (which returns a tensor) until the backend has finished it; disposes the result. */
-async function timed(B, run) {
-  const t0 = performance.now();
-  const out = run();
-  await B.sync();
-  const ms = performance.now() - t0;
-  out.dispose();
-  return ms;
-}
 
 async function bench(name, B, inputs) {
   const xs = inputs.map((a) => B.tensor(a, [N]));
@@ -119,25 +53,9 @@ async function main() {
     `Tessera bench: lincomb of 3 × ${N} float32 (${((N * 4) / 2 ** 20).toFixed(0)} MiB each), median of ${REPS} reps`,
   );
   console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
-  const inputs = hostInputs();
-  const results = [];
-  for (const [name, make] of await backends()) {
-    let B;
-    try {
-      B = await make();
-    } catch (err) {
-      console.log(`[skip] ${name}: ${err?.message ?? err}`);
-      continue;
-    }
-    try {
-      results.push(await bench(name, B, inputs));
-    } catch (err) {
-      console.log(`[fail] ${name}: ${err?.stack ?? err}`);
-      process.exitCode = 1;
-    } finally {
-      B.destroy?.();
-    }
-  }
+  // host inputs shared by every backend: three arrays of uniform values in [-1, 1)
+  const inputs = [12345, 23456, 34567].map((seed) => lcg(N, seed));
+  const results = await onEachBackend(['cpu', 'webgpu', 'onnx'], (name, B) => bench(name, B, inputs));
   console.log('\nbackend  | copy GB/s (ms)      | lincomb×3 GB/s (ms) | lincomb/copy | reshape GB/s (ms)');
   console.log('---------|--------------------|---------------------|--------------|-------------------');
   for (const r of results) {

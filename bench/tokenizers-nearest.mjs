@@ -9,60 +9,13 @@
 //   TESSERA_BENCH_ROWS  query vectors per search (default 4096 = a 64×64 token grid)
 //   TESSERA_BENCH_REPS  timed repetitions (default 3; the median is reported)
 //   TESSERA_BENCH_ONLY  comma list of backends (cpu,webgpu)
-import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createCpuBackend } from '@tessera/core';
 import { NearestCodeSearch } from '@tessera/tokenizers';
+import { lcg, median, onEachBackend, timed } from './common.mjs';
 
 const K = Number(process.env.TESSERA_BENCH_K ?? 16384);
 const D = Number(process.env.TESSERA_BENCH_D ?? 8);
 const N = Number(process.env.TESSERA_BENCH_ROWS ?? 4096);
 const REPS = Math.max(1, Number(process.env.TESSERA_BENCH_REPS ?? 3));
-const ONLY = process.env.TESSERA_BENCH_ONLY?.split(',').map((s) => s.trim());
-
-if (!process.env.XDG_RUNTIME_DIR) {
-  const dir = join(tmpdir(), `xdg-tessera-bench-${process.pid}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  process.env.XDG_RUNTIME_DIR = dir;
-}
-
-function lcg(n, seed) {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2147483648 - 1;
-  }
-  return a;
-}
-
-async function backends() {
-  const want = (name) => !ONLY || ONLY.includes(name);
-  const list = [];
-  if (want('cpu')) list.push(['cpu', async () => createCpuBackend()]);
-  if (want('webgpu')) {
-    list.push([
-      'webgpu',
-      async () => {
-        const m = await import('@tessera/backend-webgpu');
-        return m.createWebGPUBackend();
-      },
-    ]);
-  }
-  return list;
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function timed(B, run) {
-  const t0 = performance.now();
-  const out = run();
-  await B.sync();
-  const ms = performance.now() - t0;
-  out.dispose();
-  return ms;
-}
 
 async function bench(name, B, codes, queries) {
   const cb = B.tensor(codes, [K, D]);
@@ -116,24 +69,7 @@ async function main() {
   console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
   const codes = lcg(K * D, 1);
   const queries = lcg(N * D, 2);
-  const results = [];
-  for (const [name, make] of await backends()) {
-    let B;
-    try {
-      B = await make();
-    } catch (err) {
-      console.log(`[skip] ${name}: ${err?.message ?? err}`);
-      continue;
-    }
-    try {
-      results.push(await bench(name, B, codes, queries));
-    } catch (err) {
-      console.log(`[fail] ${name}: ${err?.stack ?? err}`);
-      process.exitCode = 1;
-    } finally {
-      B.destroy?.();
-    }
-  }
+  const results = await onEachBackend(['cpu', 'webgpu'], (name, B) => bench(name, B, codes, queries));
   console.log('backend | search ms | vectors/s   | matmul ms | matmul GFLOP/s | search ÷ matmul rate');
   console.log('--------|-----------|-------------|-----------|----------------|---------------------');
   for (const r of results) {
