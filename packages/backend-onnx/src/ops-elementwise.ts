@@ -1,4 +1,4 @@
-import { type BinaryOp, type DType, shapes, type UnaryOp } from '@tessera/core';
+import { type BinaryOp, type DType, shapes, TesseraError, type UnaryOp } from '@tessera/core';
 import type { GraphBuilder } from './graph.js';
 import { elemOf } from './graph.js';
 
@@ -31,73 +31,56 @@ function expm1(g: GraphBuilder, x: string): string {
   return g.op('Where', [small, g.op('Where', [exact, x, kahan]), um1]);
 }
 
+/** Unary ops that are one ONNX node, for floats; `neg`, `abs` and `sign` also for integers. */
+const UNARY_NODE: Partial<Record<UnaryOp, string>> = {
+  neg: 'Neg',
+  abs: 'Abs',
+  sign: 'Sign',
+  sqrt: 'Sqrt',
+  reciprocal: 'Reciprocal',
+  exp: 'Exp',
+  log: 'Log',
+  sin: 'Sin',
+  cos: 'Cos',
+  tanh: 'Tanh',
+  sigmoid: 'Sigmoid',
+  relu: 'Relu',
+  erf: 'Erf',
+  floor: 'Floor',
+  ceil: 'Ceil',
+  round: 'Round',
+};
+
 /** Float32 unary op on `x`. */
 export function unaryFloat(g: GraphBuilder, op: UnaryOp, x: string): string {
+  const node = UNARY_NODE[op];
+  if (node) return g.op(node, [x]);
   switch (op) {
-    case 'neg':
-      return g.op('Neg', [x]);
-    case 'abs':
-      return g.op('Abs', [x]);
-    case 'sign':
-      return g.op('Sign', [x]);
     case 'square':
       return g.op('Mul', [x, x]);
-    case 'sqrt':
-      return g.op('Sqrt', [x]);
     case 'rsqrt':
       return g.op('Reciprocal', [g.op('Sqrt', [x])]);
-    case 'reciprocal':
-      return g.op('Reciprocal', [x]);
-    case 'exp':
-      return g.op('Exp', [x]);
     case 'expm1':
       return expm1(g, x);
-    case 'log':
-      return g.op('Log', [x]);
     case 'log1p':
       return log1p(g, x);
-    case 'sin':
-      return g.op('Sin', [x]);
-    case 'cos':
-      return g.op('Cos', [x]);
-    case 'tanh':
-      return g.op('Tanh', [x]);
-    case 'sigmoid':
-      return g.op('Sigmoid', [x]);
     // softplus(x) = max(x, 0) + log1p(exp(−|x|)): no overflow, no cancellation
     case 'softplus':
       return g.op('Add', [g.op('Relu', [x]), log1p(g, g.op('Exp', [g.op('Neg', [g.op('Abs', [x])])]))]);
-    case 'relu':
-      return g.op('Relu', [x]);
     case 'silu':
       return g.op('Mul', [x, g.op('Sigmoid', [x])]);
     case 'gelu': {
       const e = g.op('Erf', [g.op('Mul', [x, g.f(Math.SQRT1_2)])]);
       return g.op('Mul', [g.op('Mul', [x, g.f(0.5)]), g.op('Add', [e, g.f(1)])]);
     }
-    case 'erf':
-      return g.op('Erf', [x]);
-    case 'floor':
-      return g.op('Floor', [x]);
-    case 'ceil':
-      return g.op('Ceil', [x]);
-    case 'round':
-      return g.op('Round', [x]);
+    default:
+      throw new TesseraError('UNSUPPORTED', `unaryFloat: no ONNX lowering for '${op}'`);
   }
 }
 
 /** Integer unary op (`neg`, `abs`, `sign`, `square`) on an int64 value. */
 export function unaryInt(g: GraphBuilder, op: UnaryOp, x: string): string {
-  switch (op) {
-    case 'neg':
-      return g.op('Neg', [x]);
-    case 'abs':
-      return g.op('Abs', [x]);
-    case 'sign':
-      return g.op('Sign', [x]);
-    default:
-      return g.op('Mul', [x, x]);
-  }
+  return op === 'square' ? g.op('Mul', [x, x]) : g.op(UNARY_NODE[op]!, [x]);
 }
 
 function atan2(g: GraphBuilder, y: string, x: string): string {
@@ -112,32 +95,25 @@ function atan2(g: GraphBuilder, y: string, x: string): string {
   return g.op('Where', [both0, g.f(0), g.op('Add', [r, corr])]);
 }
 
-function compare(g: GraphBuilder, op: BinaryOp, a: string, b: string): string {
-  switch (op) {
-    case 'eq':
-      return g.op('Equal', [a, b]);
-    case 'ne':
-      return g.op('Not', [g.op('Equal', [a, b])]);
-    case 'lt':
-      return g.op('Less', [a, b]);
-    case 'le':
-      return g.op('LessOrEqual', [a, b]);
-    case 'gt':
-      return g.op('Greater', [a, b]);
-    default:
-      return g.op('GreaterOrEqual', [a, b]);
-  }
-}
+/** Binary ops that are one ONNX node for floats and integers alike (`max`/`min`: integers only). */
+const BINARY_NODE: Partial<Record<BinaryOp, string>> = {
+  add: 'Add',
+  sub: 'Sub',
+  mul: 'Mul',
+  eq: 'Equal',
+  lt: 'Less',
+  le: 'LessOrEqual',
+  gt: 'Greater',
+  ge: 'GreaterOrEqual',
+};
 
 /** Float32 binary op (comparisons return bool). */
 export function binaryFloat(g: GraphBuilder, op: BinaryOp, a: string, b: string): string {
+  const node = BINARY_NODE[op];
+  if (node) return g.op(node, [a, b]);
   switch (op) {
-    case 'add':
-      return g.op('Add', [a, b]);
-    case 'sub':
-      return g.op('Sub', [a, b]);
-    case 'mul':
-      return g.op('Mul', [a, b]);
+    case 'ne':
+      return g.op('Not', [g.op('Equal', [a, b])]);
     case 'div':
       return g.op('Div', [a, b]);
     case 'floorDiv':
@@ -155,21 +131,17 @@ export function binaryFloat(g: GraphBuilder, op: BinaryOp, a: string, b: string)
     case 'atan2':
       return atan2(g, a, b);
     default:
-      return compare(g, op, a, b);
+      throw new TesseraError('UNSUPPORTED', `binaryFloat: no ONNX lowering for '${op}'`);
   }
 }
 
 /** Integer binary op on int64 values (division by zero gives 0, as on the CPU backend). */
 export function binaryInt(g: GraphBuilder, op: BinaryOp, a: string, b: string): string {
-  const zero = g.i64([0], true);
-  const one = g.i64([1], true);
+  const node = BINARY_NODE[op];
+  if (node) return g.op(node, [a, b]);
   switch (op) {
-    case 'add':
-      return g.op('Add', [a, b]);
-    case 'sub':
-      return g.op('Sub', [a, b]);
-    case 'mul':
-      return g.op('Mul', [a, b]);
+    case 'ne':
+      return g.op('Not', [g.op('Equal', [a, b])]);
     case 'max':
       return g.op('Max', [a, b]);
     case 'min':
@@ -177,6 +149,8 @@ export function binaryInt(g: GraphBuilder, op: BinaryOp, a: string, b: string): 
     case 'div':
     case 'floorDiv':
     case 'mod': {
+      const zero = g.i64([0], true);
+      const one = g.i64([1], true);
       const bz = g.op('Equal', [b, zero]);
       const bs = g.op('Where', [bz, one, b]);
       let q = g.op('Div', [a, bs]); // truncates toward zero
@@ -192,7 +166,7 @@ export function binaryInt(g: GraphBuilder, op: BinaryOp, a: string, b: string): 
       return g.op('Where', [bz, zero, v]);
     }
     default:
-      return compare(g, op, a, b);
+      throw new TesseraError('UNSUPPORTED', `binaryInt: no ONNX lowering for '${op}'`);
   }
 }
 
