@@ -16,7 +16,7 @@ import { GraphBuilder } from './graph.js';
  *
  * The model's `metadata_props` record `tessera.kind`, `tessera.model`, `tessera.vocab_size`,
  * `tessera.length`, `tessera.num_classes` and `tessera.patch_nums`, which the adapters
- * ({@link onnxRasterModel} and friends in `token-models.ts`) read back.
+ * (`onnxRasterModel` and friends in `token-models.ts`) read back.
  */
 
 /** Which decoder interface a model serves (as `@tessera/reference`'s `TokenModelKind`). */

@@ -61,17 +61,20 @@ export {
 } from './proto.js';
 export { type ModelHeader, readModelHeader } from './proto-read.js';
 export type { ExecutionProvider, OrtRuntime } from './runtime.js';
+export type {
+  OnnxTokenModelBase,
+  OnnxTokenModelOptions,
+  TokenCond,
+  TokenControl,
+  TokenModelStateBase,
+} from './token-graph.js';
 export {
   type OnnxMaskedModel,
   type OnnxRasterModel,
   type OnnxRasterState,
   type OnnxScaleModel,
   type OnnxScaleState,
-  type OnnxTokenModelBase,
-  type OnnxTokenModelOptions,
   onnxMaskedModel,
   onnxRasterModel,
   onnxScaleModel,
-  type TokenCond,
-  type TokenControl,
 } from './token-models.js';
