@@ -16,6 +16,7 @@ import {
   diagonalMixture,
   exportGaussianMixtureDenoiser,
   exportTokenModel,
+  GraphBuilder,
   onnxMaskedModel,
   onnxRasterModel,
   onnxScaleModel,
@@ -373,6 +374,39 @@ describe(`exported token models: metadata, files and errors (${note})`, () => {
     b.disposeState(y.state);
     await a.dispose();
     await b.dispose();
+  });
+
+  it('a graph of this form without tessera metadata: shapes from the declaration, numClasses from the options', async () => {
+    // logits[b, p, v] = token + label (+ v·0), tokens [batch, 6], 4 token values
+    const g = new GraphBuilder();
+    const tok = g.input('int64', ['batch', 6], 'tokens');
+    const lab = g.input('int64', ['batch'], 'labels');
+    const sum = g.op('Add', [tok, g.op('Unsqueeze', [lab, g.i64([1])])]);
+    const out = g.op('Mul', [
+      g.cast(g.op('Unsqueeze', [sum, g.i64([2])]), 'float'),
+      g.const('float', [1, 1, 1, 1], [4]),
+    ]);
+    g.output(out, 'float', 'logits', ['batch', 6, 4]);
+    const bytes = g.encode('toy_masked');
+    const e = await rejection(onnxMaskedModel(bytes, { backend: B, name: 'toy.onnx' }));
+    expect(e.code).toBe('MODEL_MISMATCH');
+    expect(e.message).toContain('pass numClasses');
+    const a = await onnxMaskedModel(bytes, { backend: B, numClasses: 2 });
+    expect([a.vocabSize, a.seqLen, a.numClasses]).toEqual([4, 6, 2]);
+    const tokens = Array.from({ length: 12 }, () => ri(4));
+    const mask = tokens.map(() => ri(2));
+    const labels = [ri(3), ri(3)];
+    const got = await read(
+      a.logits(B.tensor(tokens, [2, 6], 'int32'), B.tensor(mask, [2, 6]), {
+        labels: B.tensor(labels, [2], 'int32'),
+      }),
+    );
+    const want = tokens.flatMap((t, i) => new Array(4).fill((mask[i] ? 4 : t) + labels[Math.floor(i / 6)]!));
+    expect(got, note).toEqual(want);
+    // without labels: the null label (2)
+    const nul = await read(a.logits(B.tensor(tokens, [2, 6], 'int32'), B.fill([2, 6], 1)));
+    expect(nul, note).toEqual(new Array(48).fill(6));
+    await a.dispose();
   });
 
   it('a model of another kind, or not a token model, is MODEL_MISMATCH', async () => {
