@@ -6,6 +6,7 @@ import {
   rescaleZeroTerminalSnr,
   SchedulerConfig,
 } from '@tessera/schedules';
+import { dynamicThreshold } from '../guidance.js';
 
 /**
  * Shared pieces of the diffusers-compatible stateful schedulers: config loading, the float32 β/ᾱ
@@ -79,6 +80,29 @@ export function rejectUnsupported(cfg: SchedulerConfig, keys: Record<string, unk
       );
     }
   }
+}
+
+/**
+ * diffusers' `_threshold_sample` (Imagen dynamic thresholding) with the config's
+ * `dynamic_thresholding_ratio` p and `sample_max_value` m: per batch row,
+ * s = clamp(quantile(|x₀|, p), min = 1, max = m) and x₀ ← clamp(x₀, −s, s)/s. All on the device.
+ * With m < 1, torch.clamp(min = 1, max = m) gives s = m for every row, and so do we.
+ */
+export function thresholdSample(x0: Tensor, cfg: SchedulerConfig, op: string): Tensor {
+  if (x0.rank < 1) {
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `${op}: thresholding needs a batch axis (axis 0), got a sample of shape [${x0.shape}]`,
+    );
+  }
+  const ratio = cfg.get('dynamic_thresholding_ratio');
+  const maxValue = cfg.get('sample_max_value');
+  if (maxValue >= 1) return dynamicThreshold(x0, ratio, maxValue);
+  const B = x0.backend;
+  const clamped = B.clamp(x0, -maxValue, maxValue);
+  const out = B.binary('div', clamped, maxValue);
+  clamped.dispose();
+  return out;
 }
 
 /** Draws standard normal noise shaped like `like` on its backend, advancing the generator. */

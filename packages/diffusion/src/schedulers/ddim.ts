@@ -8,9 +8,9 @@ import {
   type Generator,
   loadConfig,
   noiseBatch,
-  rejectUnsupported,
   type SchedulerOutput,
   type StepOptions,
+  thresholdSample,
   tidyStep,
   timestepList,
   trainTables,
@@ -46,6 +46,8 @@ const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
 /**
  * diffusers' `DDIMScheduler` (Song et al. 2021): deterministic (η = 0) or stochastic DDIM steps over
  * integer timesteps. Quirk kept from diffusers: the previous timestep is `t − N // n` whatever the spacing.
+ * The x₀ estimate is dynamically thresholded (`thresholding`, `dynamic_thresholding_ratio`,
+ * `sample_max_value`) or else clipped (`clip_sample`); ε stays the model's unless `useClippedModelOutput`.
  *
  * @example
  * const s = DDIMScheduler.fromConfig(json); s.setTimesteps(50);
@@ -67,7 +69,6 @@ export class DDIMScheduler {
 
   constructor(config: ConfigInput) {
     this.config = loadConfig(config, 'DDIMScheduler');
-    rejectUnsupported(this.config, { thresholding: true });
     const t = trainTables(this.config, BETAS, false);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
@@ -135,12 +136,15 @@ export class DDIMScheduler {
     const std = eta * Math.sqrt(variance);
     const { x0, eps } = vpPredictions(this.config.get('prediction_type'), aT, 'DDIMScheduler.step');
     const dirCoef = Math.sqrt(Math.max(1 - aPrev - std * std, 0));
+    const threshold = this.config.get('thresholding');
     const clip = this.config.get('clip_sample');
     const range = this.config.get('clip_sample_range');
     const B = sample.backend;
     return tidyStep(() => {
       let pred = B.lincomb(x0, [sample, modelOutput]);
-      if (clip) pred = B.clamp(pred, -range, range);
+      // diffusers: `if thresholding: … elif clip_sample: …`
+      if (threshold) pred = thresholdSample(pred, this.config, 'DDIMScheduler.step');
+      else if (clip) pred = B.clamp(pred, -range, range);
       let prevSample: Tensor;
       if (opts.useClippedModelOutput) {
         // ε from the (clipped) x₀: (x − √ᾱ x₀)/√(1−ᾱ)

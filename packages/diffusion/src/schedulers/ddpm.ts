@@ -11,6 +11,7 @@ import {
   rejectUnsupported,
   type SchedulerOutput,
   type StepOptions,
+  thresholdSample,
   tidyStep,
   timestepList,
   trainTables,
@@ -23,7 +24,8 @@ const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid', 'lapla
  * diffusers' `DDPMScheduler` (Ho et al. 2020): ancestral sampling with the posterior mean of
  * q(x_{t−1} | x_t, x₀) and variance `fixed_small` / `fixed_small_log` / `fixed_large` /
  * `fixed_large_log` / `learned` / `learned_range` (learned ones take a model output with twice the
- * channels, the second half being the variance prediction).
+ * channels, the second half being the variance prediction). The x₀ estimate is dynamically thresholded
+ * (`thresholding`, `dynamic_thresholding_ratio`, `sample_max_value`) or else clipped (`clip_sample`).
  */
 export class DDPMScheduler {
   readonly order = 1;
@@ -39,7 +41,7 @@ export class DDPMScheduler {
   constructor(config: ConfigInput) {
     this.config = loadConfig(config, 'DDPMScheduler');
     // fixed_large_log: diffusers takes √(log β) there, which is NaN; we refuse it instead.
-    rejectUnsupported(this.config, { thresholding: true, variance_type: 'fixed_large_log' });
+    rejectUnsupported(this.config, { variance_type: 'fixed_large_log' });
     const t = trainTables(this.config, BETAS, false);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
@@ -147,7 +149,9 @@ export class DDPMScheduler {
       }
       checkStepInputs('DDPMScheduler.step', out, sample);
       let pred = B.lincomb(x0, [sample, out]);
-      if (this.config.get('clip_sample')) {
+      // diffusers: `if thresholding: … elif clip_sample: …`
+      if (this.config.get('thresholding')) pred = thresholdSample(pred, this.config, 'DDPMScheduler.step');
+      else if (this.config.get('clip_sample')) {
         const r = this.config.get('clip_sample_range');
         pred = B.clamp(pred, -r, r);
       }

@@ -19,9 +19,9 @@ import {
   indexForTimestep,
   loadConfig,
   noiseBatch,
-  rejectUnsupported,
   type SchedulerOutput,
   type StepOptions,
+  thresholdSample,
   tidyStep,
   timestepList,
   trainTables,
@@ -66,7 +66,9 @@ export function solverTimesteps(cfg: SchedulerConfig, n: number, lastTimestep: n
  * diffusers' `DPMSolverMultistepScheduler` (DPM-Solver++ of Lu et al. 2022 and its SDE variant):
  * `algorithm_type` dpmsolver++ / sde-dpmsolver++ (and the deprecated dpmsolver / sde-dpmsolver),
  * `solver_order` 1–3, `solver_type` midpoint / heun, Karras / exponential / beta / Lu-λ / flow sigmas,
- * `final_sigmas_type` zero / sigma_min, `lower_order_final`, `euler_at_final`, `lambda_min_clipped`.
+ * `final_sigmas_type` zero / sigma_min, `lower_order_final`, `euler_at_final`, `lambda_min_clipped`,
+ * `thresholding` (dynamic thresholding of the x₀ prediction; dpmsolver / sde-dpmsolver go ε → x₀ →
+ * threshold → ε).
  * Timesteps are integers (Karras timesteps rounded, as diffusers does).
  */
 export class DPMSolverMultistepScheduler {
@@ -90,7 +92,6 @@ export class DPMSolverMultistepScheduler {
 
   constructor(config: ConfigInput) {
     this.config = loadConfig(config, 'DPMSolverMultistepScheduler');
-    rejectUnsupported(this.config, { thresholding: true });
     const algo = this.config.get('algorithm_type');
     if (algo === 'deis') this.config = this.config.with({ algorithm_type: 'dpmsolver++' });
     const st = this.config.get('solver_type');
@@ -237,6 +238,22 @@ export class DPMSolverMultistepScheduler {
     );
   }
 
+  /**
+   * diffusers' `thresholding` inside `convert_model_output`: dpmsolver++ / sde-dpmsolver++ threshold the
+   * x₀ prediction; dpmsolver / sde-dpmsolver turn ε into x₀ = (x − σ_t ε)/α_t, threshold it and return
+   * ε = (x − α_t x₀)/σ_t.
+   */
+  #threshold(converted: Tensor, sample: Tensor, i: number): Tensor {
+    const cfg = this.config;
+    if (!cfg.get('thresholding')) return converted;
+    const op = 'DPMSolverMultistepScheduler.step';
+    if (cfg.get('algorithm_type').endsWith('++')) return thresholdSample(converted, cfg, op);
+    const [a, s] = alphaSigma(this.sigmas[i]!, this.#flow || cfg.get('use_flow_sigmas'));
+    const B = sample.backend;
+    const x0 = thresholdSample(B.lincomb([1 / a, -s / a], [sample, converted]), cfg, op);
+    return B.lincomb([1 / s, -a / s], [sample, x0]);
+  }
+
   /** One multistep DPM-Solver step from `t` to the next timestep. */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
     checkStepInputs('DPMSolverMultistepScheduler.step', modelOutput, sample);
@@ -263,7 +280,7 @@ export class DPMSolverMultistepScheduler {
     const sde = algo.startsWith('sde');
     const B = sample.backend;
     const [cs, co] = this.#convert(this.sigmas[i]!);
-    const converted = tidyStep(() => B.lincomb([cs, co], [sample, modelOutput]));
+    const converted = tidyStep(() => this.#threshold(B.lincomb([cs, co], [sample, modelOutput]), sample, i));
     this.#outputs.push(converted);
     const prevSample = tidyStep(() => {
       const noise = sde ? (opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator)) : null;

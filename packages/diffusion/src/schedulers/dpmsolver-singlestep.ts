@@ -12,6 +12,7 @@ import {
   rejectUnsupported,
   type SchedulerOutput,
   type StepOptions,
+  thresholdSample,
   tidyStep,
   trainTables,
 } from './common.js';
@@ -53,7 +54,8 @@ export function singlestepOrderList(
  * diffusers' `DPMSolverSinglestepScheduler` (Lu et al. 2022): each group of 1–3 steps restarts from the
  * sample at its first step and uses the model outputs gathered inside the group. `algorithm_type`
  * dpmsolver++ / sde-dpmsolver++, `solver_type` midpoint / heun, `solver_order` 1–3, Karras /
- * exponential / beta sigmas, `final_sigmas_type`. Timesteps always use linspace spacing (as diffusers).
+ * exponential / beta sigmas, `final_sigmas_type`, `thresholding` (dynamic thresholding of the x₀
+ * prediction). Timesteps always use linspace spacing (as diffusers).
  */
 export class DPMSolverSinglestepScheduler {
   readonly order = 1;
@@ -78,7 +80,6 @@ export class DPMSolverSinglestepScheduler {
   constructor(config: ConfigInput) {
     this.config = loadConfig(config, 'DPMSolverSinglestepScheduler');
     rejectUnsupported(this.config, {
-      thresholding: true,
       use_flow_sigmas: true,
       algorithm_type: 'dpmsolver',
     });
@@ -195,7 +196,9 @@ export class DPMSolverSinglestepScheduler {
     const sde = this.config.get('algorithm_type') === 'sde-dpmsolver++';
     const heun = this.config.get('solver_type') === 'heun';
     const out = tidyStep(() => {
-      const converted = B.lincomb([cs, co], [sample, modelOutput]);
+      let converted = B.lincomb([cs, co], [sample, modelOutput]);
+      // diffusers' `convert_model_output` (dpmsolver++ / sde-dpmsolver++): threshold the x₀ prediction
+      if (this.config.get('thresholding')) converted = thresholdSample(converted, this.config, op);
       this.#outputs.push(converted);
       const L = this.#outputs.length;
       let order = this.orderList[i] ?? 1;

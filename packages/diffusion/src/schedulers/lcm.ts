@@ -9,9 +9,9 @@ import {
   indexForTimestep,
   loadConfig,
   noiseBatch,
-  rejectUnsupported,
   type SchedulerOutput,
   type StepOptions,
+  thresholdSample,
   tidyStep,
   timestepList,
   trainTables,
@@ -34,6 +34,7 @@ export interface LCMSetTimestepsOptions {
  * the distillation schedule `k·i − 1` (k = N // original_inference_steps), the consistency boundary
  * condition x̂ = c_skip(t)·x + c_out(t)·x̂₀ with c_skip = σ_d²/((st)² + σ_d²), c_out = st/√((st)² + σ_d²)
  * (σ_d = 0.5, s = `timestep_scaling`), then fresh noise to the next timestep (none after the last).
+ * x̂₀ is dynamically thresholded (`thresholding`) or else clipped (`clip_sample`) before the boundary condition.
  */
 export class LCMScheduler {
   readonly order = 1;
@@ -50,7 +51,6 @@ export class LCMScheduler {
 
   constructor(config: ConfigInput) {
     this.config = loadConfig(config, 'LCMScheduler');
-    rejectUnsupported(this.config, { thresholding: true });
     const t = trainTables(this.config, BETAS, false);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
@@ -167,12 +167,15 @@ export class LCMScheduler {
         `${op}: prediction_type "${pt}" must be epsilon, sample or v_prediction`,
       );
     const B = sample.backend;
+    const threshold = this.config.get('thresholding');
     const clip = this.config.get('clip_sample') as boolean;
     const range = this.config.get('clip_sample_range') as number;
     const last = i === this.numInferenceSteps - 1;
     const out = tidyStep(() => {
       let pred = B.lincomb([cs, co], [sample, modelOutput]);
-      if (clip) pred = B.clamp(pred, -range, range);
+      // diffusers: `if thresholding: … elif clip_sample: …`, before the boundary condition
+      if (threshold) pred = thresholdSample(pred, this.config, op);
+      else if (clip) pred = B.clamp(pred, -range, range);
       const denoised = B.lincomb([cOut, cSkip], [pred, sample]);
       if (last) return { prevSample: B.lincomb([1], [denoised]), predOriginalSample: denoised };
       const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator);

@@ -9,6 +9,7 @@ import {
   rejectUnsupported,
   type SchedulerOutput,
   type StepOptions,
+  thresholdSample,
   tidyStep,
   trainTables,
 } from './common.js';
@@ -65,7 +66,8 @@ function uniCoefs(h: number, rks: number[], predictX0: boolean, bh: string, p: n
  * diffusers' `UniPCMultistepScheduler` (Zhao et al. 2023): a multistep predictor (UniP) and, from the
  * second step, a corrector (UniC) that reuses the new model output, `solver_type` bh1 / bh2,
  * `predict_x0`, `solver_order`, `lower_order_final`, `disable_corrector`, Karras / exponential / beta
- * sigmas and `final_sigmas_type`. Integer timesteps as DPM-Solver (linspace drops a point).
+ * sigmas, `final_sigmas_type` and `thresholding` (of the x₀ prediction; like diffusers, it does nothing
+ * when `predict_x0` is false). Integer timesteps as DPM-Solver (linspace drops a point).
  */
 export class UniPCMultistepScheduler {
   readonly order = 1;
@@ -87,7 +89,7 @@ export class UniPCMultistepScheduler {
 
   constructor(config: ConfigInput) {
     this.config = loadConfig(config, 'UniPCMultistepScheduler');
-    rejectUnsupported(this.config, { thresholding: true, use_flow_sigmas: true, use_dynamic_shifting: true });
+    rejectUnsupported(this.config, { use_flow_sigmas: true, use_dynamic_shifting: true });
     if (this.config.get('solver_p') != null)
       throw new TesseraError('UNSUPPORTED', 'UniPCMultistepScheduler: solver_p is not supported');
     const st = this.config.get('solver_type');
@@ -250,8 +252,13 @@ export class UniPCMultistepScheduler {
     const useCorrector = i > 0 && !disabled.includes(i - 1) && last !== null;
     const B = sample.backend;
     const [cs, co] = this.#convert(this.sigmas[i]!);
+    const predictX0 = this.config.get('predict_x0');
     const out = tidyStep(() => {
-      const converted = B.lincomb([cs, co], [sample, modelOutput]);
+      let converted = B.lincomb([cs, co], [sample, modelOutput]);
+      // diffusers' `convert_model_output`: thresholding applies to the x₀ prediction only (predict_x0);
+      // with predict_x0 = false the ε output is used as it is and `thresholding` has no effect.
+      if (predictX0 && this.config.get('thresholding'))
+        converted = thresholdSample(converted, this.config, op);
       let x = sample;
       if (useCorrector) x = this.#uniUpdate(last!, i, i - 1, this.#thisOrder, converted);
       this.#outputs.push(converted);
