@@ -1,5 +1,13 @@
-import { maskedDecode, nextScaleDecode, rasterDecode, type SamplingOptions } from '@tessera/autoregressive';
-import type { Backend, Tensor } from '@tessera/core';
+import {
+  type MaskedTokenModel,
+  maskedDecode,
+  type NextScaleModel,
+  type NextTokenModel,
+  nextScaleDecode,
+  rasterDecode,
+  type SamplingOptions,
+} from '@tessera/autoregressive';
+import { type Backend, type Tensor, TesseraError } from '@tessera/core';
 import {
   MaskedCountModel,
   proceduralTokenGrids,
@@ -8,6 +16,7 @@ import {
   type TokenDataset,
   VAR_PATCH_NUMS,
 } from '@tessera/reference';
+import { UsageError } from './errors.js';
 
 /** Decoders the CLI offers. */
 export const DECODERS = ['raster', 'next-scale', 'masked'] as const;
@@ -16,7 +25,11 @@ export type DecoderName = (typeof DECODERS)[number];
 /** Options of {@link generateAr}. */
 export interface ArJob {
   backend: Backend;
-  decoder: DecoderName;
+  /**
+   * Default `next-scale`; with `model`, the kind the file records (`tessera.kind`), and a decoder that
+   * differs from it is a UsageError.
+   */
+  decoder?: DecoderName;
   seed: number;
   count: number;
   /** Class per image: 0 rectangles, 1 disks, 2 bars; default cycles through them. */
@@ -25,16 +38,26 @@ export interface ArJob {
   sampling: SamplingOptions;
   /** Masked decoder iterations (default 16). */
   numIter?: number;
+  /**
+   * An ONNX token model (as `tessera export-model --kind raster|next-scale|masked` writes) to decode with
+   * instead of fitting the reference model. It runs on ONNX Runtime, so `backend` must be an ONNX backend
+   * (`selectBackend('onnx')`): the decoders keep their token buffers on the model's backend.
+   */
+  model?: string;
   onStep?: (step: number) => void;
 }
 
 /** Result: token grids `[N, 16·16]` (int32, caller disposes), per-scale maps for next-scale, and counts. */
 export interface ArResult {
+  /** The decoder that ran (the file's kind with `model`). */
+  decoder: DecoderName;
   tokens: Tensor;
   /** Coarse-to-fine token maps (next-scale only), each `[N, p·p]`. */
   scales?: Tensor[];
   modelCalls: number;
   vocabSize: number;
+  /** Side of the square token grids (16 for the reference models). */
+  side: number;
 }
 
 /** The palette the token images are drawn with (index 0 = background). */
@@ -54,46 +77,123 @@ export function arDataset(): TokenDataset {
   return dataset;
 }
 
-/** Generates token grids with the count-based reference models. */
+/** A reference token model the CLI decodes with. */
+export type ArModel = RasterCountModel | ScaleCountModel | MaskedCountModel;
+
+/**
+ * Fits the reference model of a decoder to {@link arDataset} on `backend`: the model `generate ar`
+ * samples from and `export-model --kind` writes. The caller disposes it.
+ */
+export function fitArModel(decoder: DecoderName, backend: Backend): ArModel {
+  const data = arDataset();
+  if (decoder === 'raster') return RasterCountModel.fit(data, { backend });
+  if (decoder === 'next-scale') return ScaleCountModel.fit(data, { patchNums: VAR_PATCH_NUMS, backend });
+  if (decoder === 'masked') return MaskedCountModel.fit(data, { backend });
+  throw new TesseraError('INVALID_ARGUMENT', `fitArModel: unknown decoder '${decoder}'`);
+}
+
+/** What generateAr decodes with: a model, its kind, facts about it, and how to release it. */
+interface Source {
+  decoder: DecoderName;
+  model: object;
+  vocabSize: number;
+  numClasses: number | undefined;
+  /** Sequence length (raster, masked) or the last scale's side (next-scale). */
+  length: number;
+  dispose(): void | Promise<void>;
+}
+
+async function modelSource(job: ArJob): Promise<Source> {
+  if (job.model) {
+    const { loadOnnxTokenModel } = await import('./onnx-model.js');
+    const m = await loadOnnxTokenModel(job.model, job.backend, job.decoder);
+    const last = m.kind === 'next-scale' ? m.model.patchNums.at(-1)! : 0;
+    return {
+      decoder: m.kind,
+      model: m.model,
+      vocabSize: m.model.vocabSize,
+      numClasses: m.model.numClasses,
+      length: m.kind === 'next-scale' ? last * last : m.model.length,
+      dispose: () => m.model.dispose(),
+    };
+  }
+  const decoder = job.decoder ?? 'next-scale';
+  const data = arDataset();
+  const model = fitArModel(decoder, job.backend);
+  return {
+    decoder,
+    model,
+    vocabSize: data.vocabSize,
+    numClasses: data.numClasses,
+    length: data.height * data.width,
+    dispose: () => model.dispose(),
+  };
+}
+
+/**
+ * Generates token grids with the count-based reference models, or with an exported ONNX token model
+ * (`job.model`).
+ */
 export async function generateAr(job: ArJob): Promise<ArResult> {
   const B = job.backend;
-  const data = arDataset();
-  const labels = B.tensor(
-    Int32Array.from({ length: job.count }, (_, i) => job.label ?? i % data.numClasses),
-    [job.count],
-    'int32',
-  );
-  const common = {
-    batch: job.count,
-    backend: B,
-    cond: { labels },
-    sampling: job.sampling,
-    seed: job.seed,
-    onStep: job.onStep,
-    ...(job.guidance !== 1 ? { guidance: { scale: job.guidance } } : {}),
-  };
-  const calls = { n: 0 };
+  const src = await modelSource(job);
   try {
-    if (job.decoder === 'raster') {
-      const model = counted(RasterCountModel.fit(data, { backend: B }), ['prefill', 'step'], calls);
-      const tokens = rasterDecode(model, { ...common, length: data.height * data.width });
-      return { tokens, modelCalls: calls.n, vocabSize: data.vocabSize };
-    }
-    if (job.decoder === 'next-scale') {
-      const model = counted(
-        ScaleCountModel.fit(data, { patchNums: VAR_PATCH_NUMS, backend: B }),
-        ['begin', 'next'],
-        calls,
+    const side = Math.round(Math.sqrt(src.length));
+    if (side * side !== src.length) {
+      throw new TesseraError(
+        'UNSUPPORTED',
+        `generate ar: the model's ${src.length} tokens do not form a square grid, which the image needs`,
       );
-      const scales = nextScaleDecode(model, common);
-      const tokens = scales[scales.length - 1]!;
-      return { tokens, scales: scales.slice(0, -1), modelCalls: calls.n, vocabSize: data.vocabSize };
     }
-    const model = counted(MaskedCountModel.fit(data, { backend: B }), ['logits'], calls);
-    const tokens = maskedDecode(model, { ...common, numIter: job.numIter ?? 16 });
-    return { tokens, modelCalls: calls.n, vocabSize: data.vocabSize };
+    const C = src.numClasses;
+    if (job.label !== undefined && C !== undefined && !(job.label >= 0 && job.label < C)) {
+      throw new UsageError(
+        `--label must be ${C === 1 ? '0' : `0..${C - 1}`} for this model, got '${job.label}'`,
+      );
+    }
+    const labels =
+      C === undefined
+        ? undefined
+        : B.tensor(
+            Int32Array.from({ length: job.count }, (_, i) => job.label ?? i % C),
+            [job.count],
+            'int32',
+          );
+    const common = {
+      batch: job.count,
+      backend: B,
+      ...(labels ? { cond: { labels } } : {}),
+      sampling: job.sampling,
+      seed: job.seed,
+      onStep: job.onStep,
+      ...(job.guidance !== 1 ? { guidance: { scale: job.guidance } } : {}),
+    };
+    const calls = { n: 0 };
+    const done = (tokens: Tensor, scales?: Tensor[]): ArResult => ({
+      decoder: src.decoder,
+      tokens,
+      ...(scales ? { scales } : {}),
+      modelCalls: calls.n,
+      vocabSize: src.vocabSize,
+      side,
+    });
+    try {
+      if (src.decoder === 'raster') {
+        const model = counted(src.model as NextTokenModel, ['prefill', 'step'], calls);
+        return done(rasterDecode(model, { ...common, length: src.length }));
+      }
+      if (src.decoder === 'next-scale') {
+        const model = counted(src.model as NextScaleModel, ['begin', 'next'], calls);
+        const scales = nextScaleDecode(model, common);
+        return done(scales[scales.length - 1]!, scales.slice(0, -1));
+      }
+      const model = counted(src.model as MaskedTokenModel, ['logits'], calls);
+      return done(maskedDecode(model, { ...common, numIter: job.numIter ?? 16 }));
+    } finally {
+      labels?.dispose();
+    }
   } finally {
-    labels.dispose();
+    await src.dispose();
   }
 }
 

@@ -4,10 +4,12 @@
  */
 export {
   type ArJob,
+  type ArModel,
   type ArResult,
   arDataset,
   DECODERS,
   type DecoderName,
+  fitArModel,
   generateAr,
   PALETTE,
   tokensToImages,
@@ -16,5 +18,13 @@ export { BACKEND_NAMES, type BackendName, selectBackend } from './backends.js';
 export { type DiffusionJob, type DiffusionResult, defaultSigmas, generateDiffusion } from './diffusion.js';
 export { oneLine, UsageError } from './errors.js';
 export { readConfig, runCli } from './main.js';
+export {
+  exportArModel,
+  exportDefaultModel,
+  loadOnnxTokenModel,
+  MODEL_KINDS,
+  type ModelKind,
+  type OnnxTokenModel,
+} from './onnx-model.js';
 export { SD15_CONFIG, schedulerFromConfig, scheduleTable } from './schedule.js';
 export { runShowcase, type ShowcaseOptions } from './showcase.js';

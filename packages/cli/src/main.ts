@@ -2,12 +2,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SAMPLER_NAMES, type SamplerName } from '@tessera/diffusion';
-import { encodePng, imageGrid } from '@tessera/reference';
-import { DECODERS, generateAr, tokensToImages } from './ar.js';
+import { encodePng, imageGrid, VAR_PATCH_NUMS } from '@tessera/reference';
+import { arDataset, DECODERS, generateAr, tokensToImages } from './ar.js';
 import { BACKEND_NAMES, selectBackend } from './backends.js';
 import { generateDiffusion } from './diffusion.js';
 import { choiceFlag, intFlag, numFlag, oneLine, UsageError } from './errors.js';
 import { upscale } from './images.js';
+import { exportArModel, exportDefaultModel, MODEL_KINDS } from './onnx-model.js';
 import { SD15_CONFIG, scheduleTable } from './schedule.js';
 
 type Out = (line: string) => void;
@@ -19,7 +20,7 @@ Usage:
   tessera generate diffusion [options]   sample digits from the embedded default model by diffusion
   tessera generate ar [options]          sample token images by autoregression
   tessera schedule [options]             print a scheduler's timesteps and sigmas
-  tessera export-model [--out FILE]      write the default digits model as an ONNX denoiser
+  tessera export-model [options]         write the default digits model or an AR reference model as ONNX
   tessera showcase [--out dir]           run every pipeline and write an HTML report
 
 Run 'tessera <command> --help' for a command's options.`,
@@ -38,8 +39,10 @@ Run 'tessera <command> --help' for a command's options.`,
   --zoom N                  integer upscaling of the 16×16 tiles (default 4)`,
   'generate ar': `Usage: tessera generate ar [options]
 
-  --backend NAME            auto | cpu | webgpu | onnx (default auto)
-  --decoder NAME            ${DECODERS.join(', ')} (default next-scale)
+  --backend NAME            auto | cpu | webgpu | onnx (default auto; onnx with --model)
+  --decoder NAME            ${DECODERS.join(', ')} (default next-scale; with --model the file's kind)
+  --model FILE.onnx         decode with an exported token model (export-model --kind raster|next-scale|masked)
+                            instead of fitting the reference model; it runs on ONNX Runtime (--backend onnx)
   --seed N                  Philox seed (default 0)
   --count N                 number of images (default 9)
   --label L                 shape class: 0 rectangles, 1 disks, 2 bars (default: cycle)
@@ -57,8 +60,14 @@ Run 'tessera <command> --help' for a command's options.`,
   --steps N                 number of inference steps (default 10)`,
   'export-model': `Usage: tessera export-model [options]
 
-  --out FILE.onnx           where to write the model (default out/default-digits.onnx)
-The model takes x [N, 1, 16, 16] and sigma, and returns x0; use it with 'generate diffusion --model'.`,
+  --kind KIND               digits | raster | next-scale | masked (default digits)
+  --out FILE.onnx           where to write the model (default out/default-digits.onnx for digits,
+                            out/ar-<kind>.onnx for the others)
+digits: the default diffusion model; it takes x [N, 1, 16, 16] and sigma, and returns x0; use it with
+'generate diffusion --model'.
+raster, next-scale, masked: the reference token model 'generate ar --decoder <kind>' fits (same data
+and options); it takes tokens [N, L] (int64; unknown = outside 0..V-1) and labels [N], and returns
+logits [N, L, V]; the kind is recorded in the file (tessera.kind); use it with 'generate ar --model'.`,
   showcase: `Usage: tessera showcase [options]
 
   --backend NAME            auto | cpu | webgpu (default auto)
@@ -152,18 +161,35 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
     'top-k': { type: 'string' },
     'top-p': { type: 'string' },
     iters: { type: 'string' },
+    model: { type: 'string' },
     out: { type: 'string' },
     zoom: { type: 'string' },
   });
   if (v.help) return out(HELP['generate ar']!);
+  const model = v.model as string | undefined;
   const zoom = intFlag('zoom', v.zoom as string | undefined, 4, 1);
   const label = v.label === undefined ? undefined : intFlag('label', v.label as string, 0, 0);
-  if (label !== undefined && label > 2) throw new UsageError(`--label must be 0, 1 or 2, got '${label}'`);
+  // with --model, the model's number of classes bounds the label (checked once it is loaded)
+  if (!model && label !== undefined && label > 2)
+    throw new UsageError(`--label must be 0, 1 or 2, got '${label}'`);
   const p = numFlag('top-p', v['top-p'] as string | undefined, 1, 0);
   if (p > 1) throw new UsageError(`--top-p must be in (0, 1], got '${p}'`);
-  const backendName = choiceFlag('backend', v.backend as string | undefined, BACKEND_NAMES, 'auto');
+  let backendName = choiceFlag('backend', v.backend as string | undefined, BACKEND_NAMES, 'auto');
+  if (model) {
+    // the exported model runs on ONNX Runtime, and the decoder must keep its buffers on the same backend
+    if (backendName === 'auto') backendName = 'onnx';
+    if (backendName !== 'onnx')
+      throw new UsageError(
+        `--model runs the token model on ONNX Runtime and decodes next to it: use --backend onnx (or leave --backend out), not '${backendName}'`,
+      );
+  }
+  const decoderFlag = v.decoder as string | undefined;
   const flags = {
-    decoder: choiceFlag('decoder', v.decoder as string | undefined, DECODERS, 'next-scale'),
+    // with --model and no --decoder, the decoder is the kind the file records
+    decoder:
+      model && decoderFlag === undefined
+        ? undefined
+        : choiceFlag('decoder', decoderFlag, DECODERS, 'next-scale'),
     seed: intFlag('seed', v.seed as string | undefined, 0, 0),
     count: intFlag('count', v.count as string | undefined, 9, 1),
     label,
@@ -174,6 +200,7 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
       topP: p,
     },
     numIter: intFlag('iters', v.iters as string | undefined, 16, 1),
+    model,
   };
   const job = { ...flags, backend: await selectBackend(backendName) };
   const file = (v.out as string | undefined) ?? 'out/ar.png';
@@ -181,12 +208,32 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
   const r = await generateAr(job);
   const tokens = await r.tokens.data();
   for (const t of [r.tokens, ...(r.scales ?? [])]) t.dispose();
-  const side = Math.round(Math.sqrt(tokens.length / job.count));
+  const side = r.side;
   const big = upscale(tokensToImages(tokens, job.count, side), [job.count, 3, side, side], zoom);
   const grid = imageGrid(big.data, big.shape, { pad: 1 });
   await writeOut(file, encodePng(grid.pixels, grid.width, grid.height));
   out(
-    `wrote ${file}: ${job.count} images, ${job.decoder} decoder, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`,
+    `wrote ${file}: ${job.count} images, ${r.decoder} decoder${model ? ` (${model})` : ''}, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`,
+  );
+}
+
+async function cmdExportModel(args: string[], out: Out): Promise<void> {
+  const { values: v } = parse(args, { kind: { type: 'string' }, out: { type: 'string' } });
+  if (v.help) return out(HELP['export-model']!);
+  const kind = choiceFlag('kind', v.kind as string | undefined, MODEL_KINDS, 'digits');
+  if (kind === 'digits') {
+    const file = (v.out as string | undefined) ?? 'out/default-digits.onnx';
+    const bytes = await exportDefaultModel();
+    await writeOut(file, bytes);
+    return out(`wrote ${file} (${bytes.length} bytes): inputs x [N, 1, 16, 16] and sigma, output x0`);
+  }
+  const file = (v.out as string | undefined) ?? `out/ar-${kind}.onnx`;
+  const bytes = await exportArModel(kind);
+  await writeOut(file, bytes);
+  const { vocabSize: V, height, width } = arDataset();
+  const L = kind === 'next-scale' ? VAR_PATCH_NUMS.reduce((a, p) => a + p * p, 0) : height * width;
+  out(
+    `wrote ${file} (${bytes.length} bytes): ${kind} token model, inputs tokens [N, ${L}] and labels [N], output logits [N, ${L}, ${V}]; use it with 'generate ar --model'`,
   );
 }
 
@@ -252,17 +299,8 @@ export async function runCli(
         out(`${HELP['generate diffusion']}\n\n${HELP['generate ar']}`);
       else throw new UsageError(`generate needs 'diffusion' or 'ar', got '${sub ?? ''}'`);
     } else if (cmd === 'schedule') await cmdSchedule(argv.slice(1), out);
-    else if (cmd === 'export-model') {
-      const { values: v } = parse(argv.slice(1), { out: { type: 'string' } });
-      if (v.help) out(HELP['export-model']!);
-      else {
-        const { exportDefaultModel } = await import('./onnx-model.js');
-        const file = (v.out as string | undefined) ?? 'out/default-digits.onnx';
-        const bytes = await exportDefaultModel();
-        await writeOut(file, bytes);
-        out(`wrote ${file} (${bytes.length} bytes): inputs x [N, 1, 16, 16] and sigma, output x0`);
-      }
-    } else if (cmd === 'showcase') {
+    else if (cmd === 'export-model') await cmdExportModel(argv.slice(1), out);
+    else if (cmd === 'showcase') {
       const { runShowcase } = await import('./showcase.js');
       const { values: v } = parse(argv.slice(1), {
         backend: { type: 'string' },

@@ -128,12 +128,18 @@ describe('tessera generate diffusion', () => {
       ['generate', 'diffusion', '--help'],
       ['generate', 'ar', '--help'],
       ['schedule', '--help'],
+      ['export-model', '--help'],
       ['showcase', '--help'],
     ]) {
       const r = await run(args);
       expect(r.code).toBe(0);
       expect(r.out.join('\n')).toMatch(/Usage/);
     }
+    const ar = (await run(['generate', 'ar', '--help'])).out.join('\n');
+    expect(ar).toContain('--model FILE.onnx');
+    const exp = (await run(['export-model', '--help'])).out.join('\n');
+    for (const kind of ['digits', 'raster', 'next-scale', 'masked', 'out/ar-<kind>.onnx'])
+      expect(exp).toContain(kind);
   });
 });
 
