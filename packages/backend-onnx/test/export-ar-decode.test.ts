@@ -5,47 +5,23 @@
 // its cutoff (sliceState), control embeddings, random orders and known tokens. Adapters leave no tensors
 // behind.
 import { maskedDecode, nextScaleDecode, rasterDecode } from '@tessera/autoregressive';
-import {
-  createOnnxBackend,
-  exportTokenModel,
-  onnxMaskedModel,
-  onnxRasterModel,
-  onnxScaleModel,
-} from '@tessera/backend-onnx';
+import { exportTokenModel, onnxMaskedModel, onnxRasterModel, onnxScaleModel } from '@tessera/backend-onnx';
 import type { Tensor } from '@tessera/core';
 import {
   EmpiricalRasterModel,
   EmpiricalScaleModel,
   MaskedCountModel,
-  proceduralTokenGrids,
   RasterCountModel,
   ScaleCountModel,
   tokenPyramid,
 } from '@tessera/reference';
-import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rng } from './ref64.ts';
+import { arFixture } from './ar-fixture.ts';
 
-const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 1e9);
-const note = `TESSERA_TEST_SEED=${seed}`;
-const u = rng(seed);
-const ri = (k: number) => Math.floor(u() * k);
-const B = createOnnxBackend({
-  ort: ort as never,
-  executionProviders: ['cpu'],
-  sessionOptions: { intraOpNumThreads: 1 },
-});
+const { seed, note, u, ri, B, H, W, L, V, C, pn, data, randomLabels } = arFixture();
 afterAll(() => B.dispose());
-
-const H = 8;
-const W = 8;
-const L = H * W;
-const V = 5;
-const C = 3;
-const pn = [1, 2, 4, 8];
-const data = proceduralTokenGrids({ count: 40, height: H, width: W, vocabSize: V, seed });
 const n = 3;
-const labelsOf = () => Array.from({ length: n }, () => ri(C + 1));
+const labelsOf = () => randomLabels(n);
 
 async function tokensOf(t: Tensor | Tensor[]): Promise<number[][]> {
   const all = Array.isArray(t) ? t : [t];

@@ -12,7 +12,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createOnnxBackend,
   diagonalMixture,
   exportGaussianMixtureDenoiser,
   exportTokenModel,
@@ -28,42 +27,23 @@ import {
   EmpiricalRasterModel,
   EmpiricalScaleModel,
   MaskedCountModel,
-  proceduralTokenGrids,
   RasterCountModel,
   ScaleCountModel,
   tokenPyramid,
 } from '@tessera/reference';
-import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rng } from './ref64.ts';
+import { arFixture } from './ar-fixture.ts';
 
-const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 1e9);
-const note = `TESSERA_TEST_SEED=${seed}`;
-const u = rng(seed);
-const ri = (k: number) => Math.floor(u() * k);
-const B = createOnnxBackend({
-  ort: ort as never,
-  executionProviders: ['cpu'],
-  sessionOptions: { intraOpNumThreads: 1 },
-});
+const { seed, note, u, ri, B, H, W, L, V, C, pn, data, randomLabels } = arFixture();
 afterAll(() => B.dispose());
 const cpu = currentBackend();
-
-const H = 8;
-const W = 8;
-const L = H * W;
-const V = 5;
-const C = 3;
-const pn = [1, 2, 4, 8];
 const Ls = pn.reduce((a, p) => a + p * p, 0);
 const begins = pn.map((_, k) => pn.slice(0, k).reduce((a, p) => a + p * p, 0));
-const data = proceduralTokenGrids({ count: 40, height: H, width: W, vocabSize: V, seed });
 const pyramids = data.grids.map((g) =>
   Int32Array.from(tokenPyramid(g, H, W, pn).flatMap((a) => Array.from(a))),
 );
 
 const randomTokens = (n: number, len: number) => Array.from({ length: n * len }, () => ri(V));
-const randomLabels = (n: number) => Array.from({ length: n }, () => ri(C + 1)); // C = null label
 const shuffled = (n: number) => {
   const a = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
