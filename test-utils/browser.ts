@@ -63,13 +63,15 @@ export interface BrowserPage {
 }
 
 /**
- * Bundles `entry` (an ES module that sets up globals for the test to call through `page.evaluate`),
- * serves it with `statics` (URL prefix → folder), opens it in Chromium and waits until the module has
- * run. Returns undefined (after a notice) when no browser is installed and none is required.
+ * Bundles `entry` (an ES module that sets up globals for the test to call through `page.evaluate`, and
+ * sets `globalThis.__ready = true`, or `__error`), with extra import aliases (e.g. `vitest` →
+ * test-utils/browser-vitest.ts), serves it with `statics` (URL prefix → folder), opens it in Chromium
+ * and waits until the module has run. Returns undefined (after a notice) when no browser is installed and none is required.
  */
 export async function openBrowserPage(
   entry: string,
   statics: Record<string, string> = {},
+  options: { alias?: Record<string, string> } = {},
 ): Promise<BrowserPage | undefined> {
   const exe = chromiumPath();
   if (!exe) {
@@ -86,7 +88,7 @@ export async function openBrowserPage(
     platform: 'browser',
     target: 'es2022',
     write: false,
-    alias: tesseraAliases(),
+    alias: { ...tesseraAliases(), ...options.alias },
     logLevel: 'error',
   });
   const bundle = built.outputFiles[0]!.contents;
