@@ -221,3 +221,90 @@ export function noiseBatch(x0: Tensor, noise: Tensor, coefs: readonly (readonly 
 export function timestepList(t: number | readonly number[] | ArrayLike<number>): number[] {
   return typeof t === 'number' ? [t] : Array.from(t);
 }
+
+/** Training timesteps N − 1 … 0: the `timesteps` of a scheduler before `setTimesteps`. */
+export function descendingTimesteps(N: number): Int32Array {
+  return Int32Array.from({ length: N }, (_, i) => N - 1 - i);
+}
+
+/** Throws INVALID_ARGUMENT unless `n` is an integer step count in [1, N]. */
+export function checkStepCount(op: string, n: number | undefined, N: number): void {
+  if (!Number.isInteger(n) || n! < 1 || n! > N)
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: n must be an integer in [1, ${N}], got ${n}`);
+}
+
+/** Throws INVALID_ARGUMENT when `setTimesteps` has not been called (`numInferenceSteps` is null). */
+export function checkTimestepsSet(
+  op: string,
+  numInferenceSteps: number | null,
+): asserts numInferenceSteps is number {
+  if (numInferenceSteps === null)
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: call setTimesteps() first`);
+}
+
+/**
+ * The noise of a stochastic step: `opts.varianceNoise`, else drawn from `opts.generator` or the
+ * scheduler's own `fallback` generator. With `conflict`, passing both is an INVALID_ARGUMENT with that message.
+ */
+export function stepNoise(sample: Tensor, opts: StepOptions, fallback: Generator, conflict?: string): Tensor {
+  if (conflict !== undefined && opts.varianceNoise && opts.generator)
+    throw new TesseraError('INVALID_ARGUMENT', conflict);
+  return opts.varianceNoise ?? drawNoise(sample, opts.generator ?? fallback);
+}
+
+/**
+ * x₀ and ε of a model output for a VP sample x = a·x₀ + s·ε, as [coef on sample, coef on output]
+ * pairs (diffusers' `epsilon` / `sample` / `v_prediction`); null for any other prediction type.
+ */
+export function vpCoefs(
+  predictionType: string,
+  a: number,
+  s: number,
+): { x0: [number, number]; eps: [number, number] } | null {
+  if (predictionType === 'epsilon') return { x0: [1 / a, -s / a], eps: [0, 1] };
+  if (predictionType === 'sample') return { x0: [0, 1], eps: [1 / s, -a / s] };
+  if (predictionType === 'v_prediction') return { x0: [a, -s], eps: [s, a] };
+  return null;
+}
+
+/** diffusers' `_step_index` / `_begin_index` of a stateful scheduler (null until set). */
+export interface StepIndexState {
+  /** The index of the next step; set by the first `step()`. */
+  step: number | null;
+  /** Where the first step starts (`setBeginIndex`, img2img); null looks the timestep up. */
+  begin: number | null;
+}
+
+/** A fresh {@link StepIndexState}: no step taken, no begin index. */
+export function stepIndexState(): StepIndexState {
+  return { step: null, begin: null };
+}
+
+/** Forgets the step and begin indices (what `setTimesteps` does). */
+export function resetStepIndex(state: StepIndexState): void {
+  state.step = null;
+  state.begin = null;
+}
+
+/**
+ * diffusers' `_init_step_index`: on the first step, the begin index or else the index of `t` in
+ * `timesteps` ({@link indexForTimestep}, `missing` when absent); returns the current step index.
+ */
+export function initStepIndex(
+  state: StepIndexState,
+  op: string,
+  t: number,
+  timesteps: ArrayLike<number>,
+  missing?: number,
+): number {
+  state.step ??= state.begin ?? indexForTimestep(op, t, timesteps, missing);
+  return state.step;
+}
+
+/**
+ * The step index `add_noise` uses: null before `setBeginIndex` (each timestep is looked up), else the
+ * current step index or, before the first step, the begin index.
+ */
+export function addNoiseIndex(state: StepIndexState): number | null {
+  return state.begin === null ? null : (state.step ?? state.begin);
+}

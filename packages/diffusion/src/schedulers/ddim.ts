@@ -1,37 +1,28 @@
-import { type Tensor, TesseraError } from '@tessera/core';
-import { type SchedulerConfig, timesteps as spacedTimesteps } from '@tessera/schedules';
+import type { Tensor } from '@tessera/core';
+import type { SchedulerConfig } from '@tessera/schedules';
+import {
+  alphaAddNoise,
+  alphaSigmas,
+  checkTrainTimestep,
+  spacedAlphaTimesteps,
+  thresholdOrClip,
+  vpPredictions,
+} from './alpha-common.js';
 import {
   type ConfigInput,
+  checkStepCount,
   checkStepInputs,
+  checkTimestepsSet,
   defaultGenerator,
-  drawNoise,
+  descendingTimesteps,
   type Generator,
   loadConfig,
-  noiseBatch,
   type SchedulerOutput,
   type StepOptions,
-  thresholdSample,
+  stepNoise,
   tidyStep,
-  timestepList,
   trainTables,
 } from './common.js';
-
-/** x₀ and ε estimates of a VP model output as [coef on sample, coef on output] pairs. */
-export function vpPredictions(
-  predictionType: string,
-  alphaProd: number,
-  op: string,
-): { x0: [number, number]; eps: [number, number] } {
-  const a = Math.sqrt(alphaProd);
-  const s = Math.sqrt(1 - alphaProd);
-  if (predictionType === 'epsilon') return { x0: [1 / a, -s / a], eps: [0, 1] };
-  if (predictionType === 'sample') return { x0: [0, 1], eps: [1 / s, -a / s] };
-  if (predictionType === 'v_prediction') return { x0: [a, -s], eps: [s, a] };
-  throw new TesseraError(
-    'UNSUPPORTED',
-    `${op}: prediction_type "${predictionType}" must be one of epsilon, sample, v_prediction`,
-  );
-}
 
 /** Options of {@link DDIMScheduler.step}. */
 export interface DDIMStepOptions extends StepOptions {
@@ -73,8 +64,7 @@ export class DDIMScheduler {
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
     this.finalAlphaCumprod = this.config.get('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
-    const N = this.config.get('num_train_timesteps');
-    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
+    this.timesteps = descendingTimesteps(this.config.get('num_train_timesteps'));
   }
 
   /** Reads a diffusers `scheduler_config.json` (text or object). */
@@ -89,26 +79,14 @@ export class DDIMScheduler {
 
   /** σ of each inference timestep, √((1−ᾱ)/ᾱ), for inspection. */
   get sigmas(): Float64Array {
-    return Float64Array.from(this.timesteps, (t) =>
-      Math.sqrt((1 - this.alphasCumprod[t]!) / this.alphasCumprod[t]!),
-    );
+    return alphaSigmas(this.timesteps, this.alphasCumprod);
   }
 
   /** Sets `n` inference timesteps with the config's `timestep_spacing` and `steps_offset`. */
   setTimesteps(n: number): void {
-    const N = this.config.get('num_train_timesteps');
-    if (!Number.isInteger(n) || n < 1 || n > N) {
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        `DDIMScheduler.setTimesteps: n must be an integer in [1, ${N}], got ${n}`,
-      );
-    }
+    checkStepCount('DDIMScheduler.setTimesteps', n, this.config.get('num_train_timesteps'));
     this.numInferenceSteps = n;
-    this.timesteps = spacedTimesteps(n, {
-      spacing: this.config.get('timestep_spacing'),
-      numTrainTimesteps: N,
-      stepsOffset: this.config.get('steps_offset'),
-    });
+    this.timesteps = spacedAlphaTimesteps(this.config, n);
   }
 
   /** DDIM needs no input scaling: returns `sample`. */
@@ -118,33 +96,22 @@ export class DDIMScheduler {
 
   /** One DDIM step from timestep `t` to `t − N // n`. */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: DDIMStepOptions = {}): SchedulerOutput {
-    checkStepInputs('DDIMScheduler.step', modelOutput, sample);
-    if (this.numInferenceSteps === null) {
-      throw new TesseraError('INVALID_ARGUMENT', 'DDIMScheduler.step: call setTimesteps() first');
-    }
+    const op = 'DDIMScheduler.step';
+    checkStepInputs(op, modelOutput, sample);
+    checkTimestepsSet(op, this.numInferenceSteps);
     const N = this.config.get('num_train_timesteps');
-    if (!Number.isInteger(t) || t < 0 || t >= N)
-      throw new TesseraError(
-        'OUT_OF_RANGE',
-        `DDIMScheduler.step: t must be an integer in [0, ${N}), got ${t}`,
-      );
+    checkTrainTimestep(op, t, N);
     const eta = opts.eta ?? 0;
     const prev = t - Math.floor(N / this.numInferenceSteps);
     const aT = this.alphasCumprod[t]!;
     const aPrev = prev >= 0 ? this.alphasCumprod[prev]! : this.finalAlphaCumprod;
     const variance = ((1 - aPrev) / (1 - aT)) * (1 - aT / aPrev);
     const std = eta * Math.sqrt(variance);
-    const { x0, eps } = vpPredictions(this.config.get('prediction_type'), aT, 'DDIMScheduler.step');
+    const { x0, eps } = vpPredictions(this.config.get('prediction_type'), aT, op);
     const dirCoef = Math.sqrt(Math.max(1 - aPrev - std * std, 0));
-    const threshold = this.config.get('thresholding');
-    const clip = this.config.get('clip_sample');
-    const range = this.config.get('clip_sample_range');
     const B = sample.backend;
     return tidyStep(() => {
-      let pred = B.lincomb(x0, [sample, modelOutput]);
-      // diffusers: `if thresholding: … elif clip_sample: …`
-      if (threshold) pred = thresholdSample(pred, this.config, 'DDIMScheduler.step');
-      else if (clip) pred = B.clamp(pred, -range, range);
+      const pred = thresholdOrClip(B.lincomb(x0, [sample, modelOutput]), this.config, op);
       let prevSample: Tensor;
       if (opts.useClippedModelOutput) {
         // ε from the (clipped) x₀: (x − √ᾱ x₀)/√(1−ᾱ)
@@ -162,13 +129,8 @@ export class DDIMScheduler {
         );
       }
       if (eta > 0) {
-        if (opts.varianceNoise && opts.generator) {
-          throw new TesseraError(
-            'INVALID_ARGUMENT',
-            'DDIMScheduler.step: pass either generator or varianceNoise, not both',
-          );
-        }
-        const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator);
+        const conflict = `${op}: pass either generator or varianceNoise, not both`;
+        const noise = stepNoise(sample, opts, this.#generator, conflict);
         prevSample = B.lincomb([1, std], [prevSample, noise]);
       }
       return { prevSample, predOriginalSample: pred };
@@ -177,15 +139,12 @@ export class DDIMScheduler {
 
   /** q(x_t | x₀): √ᾱ_t·x₀ + √(1−ᾱ_t)·noise, one timestep for all rows or one per batch row. */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return noiseBatch(
+    return alphaAddNoise(
       x0,
       noise,
-      timestepList(t).map((ti) => {
-        const a = this.alphasCumprod[ti];
-        if (a === undefined)
-          throw new TesseraError('OUT_OF_RANGE', `DDIMScheduler.addNoise: timestep ${ti} out of range`);
-        return [Math.sqrt(a), Math.sqrt(1 - a)] as const;
-      }),
+      t,
+      this.alphasCumprod,
+      (ti) => `DDIMScheduler.addNoise: timestep ${ti} out of range`,
     );
   }
 }

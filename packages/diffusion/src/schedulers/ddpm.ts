@@ -1,22 +1,27 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { customTimesteps, type SchedulerConfig, timesteps as spacedTimesteps } from '@tessera/schedules';
+import { customTimesteps, type SchedulerConfig } from '@tessera/schedules';
+import {
+  alphaAddNoise,
+  alphaSigmas,
+  checkTrainTimestep,
+  spacedAlphaTimesteps,
+  thresholdOrClip,
+  vpPredictions,
+} from './alpha-common.js';
 import {
   type ConfigInput,
   checkStepInputs,
   defaultGenerator,
-  drawNoise,
+  descendingTimesteps,
   type Generator,
   loadConfig,
-  noiseBatch,
   rejectUnsupported,
   type SchedulerOutput,
   type StepOptions,
-  thresholdSample,
+  stepNoise,
   tidyStep,
-  timestepList,
   trainTables,
 } from './common.js';
-import { vpPredictions } from './ddim.js';
 
 const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid', 'laplace'];
 
@@ -45,8 +50,7 @@ export class DDPMScheduler {
     const t = trainTables(this.config, BETAS, false);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
-    const N = this.alphasCumprod.length;
-    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
+    this.timesteps = descendingTimesteps(this.alphasCumprod.length);
   }
 
   /** Reads a diffusers `scheduler_config.json` (text or object). */
@@ -61,9 +65,7 @@ export class DDPMScheduler {
 
   /** σ = √((1−ᾱ)/ᾱ) of each timestep, for inspection. */
   get sigmas(): Float64Array {
-    return Float64Array.from(this.timesteps, (t) =>
-      Math.sqrt((1 - this.alphasCumprod[t]!) / this.alphasCumprod[t]!),
-    );
+    return alphaSigmas(this.timesteps, this.alphasCumprod);
   }
 
   /** Sets `n` inference timesteps by the config's spacing, or a custom descending list. */
@@ -80,11 +82,7 @@ export class DDPMScheduler {
       this.numInferenceSteps = null;
       return;
     }
-    this.timesteps = spacedTimesteps(n!, {
-      spacing: this.config.get('timestep_spacing'),
-      numTrainTimesteps: N,
-      stepsOffset: this.config.get('steps_offset'),
-    });
+    this.timesteps = spacedAlphaTimesteps(this.config, n!);
     this.numInferenceSteps = n!;
     this.#custom = false;
   }
@@ -104,15 +102,11 @@ export class DDPMScheduler {
 
   /** One ancestral step from `t` to the previous timestep. */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
+    const op = 'DDPMScheduler.step';
     const vt = this.config.get('variance_type') ?? 'fixed_small';
     const learned = vt === 'learned' || vt === 'learned_range';
     const B = sample.backend;
-    const N = this.config.get('num_train_timesteps');
-    if (!Number.isInteger(t) || t < 0 || t >= N)
-      throw new TesseraError(
-        'OUT_OF_RANGE',
-        `DDPMScheduler.step: t must be an integer in [0, ${N}), got ${t}`,
-      );
+    checkTrainTimestep(op, t, this.config.get('num_train_timesteps'));
     const split =
       learned && modelOutput.rank >= 2 && sample.rank >= 2 && modelOutput.shape[1] === 2 * sample.shape[1]!;
     const prevT = this.previousTimestep(t);
@@ -120,7 +114,7 @@ export class DDPMScheduler {
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT]! : 1;
     const curAlpha = aT / aPrev;
     const curBeta = 1 - curAlpha;
-    const { x0 } = vpPredictions(this.config.get('prediction_type'), aT, 'DDPMScheduler.step');
+    const { x0 } = vpPredictions(this.config.get('prediction_type'), aT, op);
     const predCoef = (Math.sqrt(aPrev) * curBeta) / (1 - aT);
     const curCoef = (Math.sqrt(curAlpha) * (1 - aPrev)) / (1 - aT);
     const variance = Math.max(((1 - aPrev) / (1 - aT)) * curBeta, 1e-20);
@@ -144,25 +138,15 @@ export class DDPMScheduler {
       } else if (learned) {
         throw new TesseraError(
           'SHAPE_MISMATCH',
-          `DDPMScheduler.step: variance_type "${vt}" needs a model output with 2× the sample's channels, got [${modelOutput.shape}] for [${sample.shape}]`,
+          `${op}: variance_type "${vt}" needs a model output with 2× the sample's channels, got [${modelOutput.shape}] for [${sample.shape}]`,
         );
       }
-      checkStepInputs('DDPMScheduler.step', out, sample);
-      let pred = B.lincomb(x0, [sample, out]);
-      // diffusers: `if thresholding: … elif clip_sample: …`
-      if (this.config.get('thresholding')) pred = thresholdSample(pred, this.config, 'DDPMScheduler.step');
-      else if (this.config.get('clip_sample')) {
-        const r = this.config.get('clip_sample_range');
-        pred = B.clamp(pred, -r, r);
-      }
+      checkStepInputs(op, out, sample);
+      const pred = thresholdOrClip(B.lincomb(x0, [sample, out]), this.config, op);
       let prev = B.lincomb([predCoef, curCoef], [pred, sample]);
       if (t > 0) {
-        if (opts.varianceNoise && opts.generator)
-          throw new TesseraError(
-            'INVALID_ARGUMENT',
-            'DDPMScheduler.step: pass either generator or varianceNoise',
-          );
-        const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator);
+        const conflict = `${op}: pass either generator or varianceNoise`;
+        const noise = stepNoise(sample, opts, this.#generator, conflict);
         if (vt === 'learned') {
           prev = B.binary('add', prev, B.binary('mul', B.unary('sqrt', predVar!), noise));
         } else if (vt === 'learned_range') {
@@ -187,15 +171,12 @@ export class DDPMScheduler {
 
   /** q(x_t | x₀): √ᾱ_t·x₀ + √(1−ᾱ_t)·noise. */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return noiseBatch(
+    return alphaAddNoise(
       x0,
       noise,
-      timestepList(t).map((ti) => {
-        const a = this.alphasCumprod[ti];
-        if (a === undefined)
-          throw new TesseraError('OUT_OF_RANGE', `DDPMScheduler.addNoise: timestep ${ti} out of range`);
-        return [Math.sqrt(a), Math.sqrt(1 - a)] as const;
-      }),
+      t,
+      this.alphasCumprod,
+      (ti) => `DDPMScheduler.addNoise: timestep ${ti} out of range`,
     );
   }
 }

@@ -1,66 +1,34 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import {
-  arange,
-  interpTable,
-  linspace,
-  luLambdaSigmas,
-  roundHalfEven,
-  type SchedulerConfig,
-  sigmaToT,
-  timesteps as spacedTimesteps,
-} from '@tessera/schedules';
+import { linspace, luLambdaSigmas, roundHalfEven, type SchedulerConfig, sigmaToT } from '@tessera/schedules';
 import {
   type ConfigInput,
-  checkStepInputs,
+  checkStepCount,
   defaultGenerator,
-  drawNoise,
   type Generator,
   HeldTensors,
-  indexForTimestep,
   loadConfig,
-  noiseBatch,
+  resetStepIndex,
   type SchedulerOutput,
   type StepOptions,
+  stepIndexState,
+  stepNoise,
   thresholdSample,
   tidyStep,
-  timestepList,
-  trainTables,
+  vpCoefs,
 } from './common.js';
-import { convertSigmas, sigmaConversion, sigmaTable } from './sigma-table.js';
-
-const f32 = Math.fround;
-const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
-
-/** α_t, σ_t of a step's σ: VP (1/√(σ²+1), σ/√(σ²+1)) or flow (1 − σ, σ). */
-export function alphaSigma(sigma: number, flow: boolean): [number, number] {
-  if (flow) return [1 - sigma, sigma];
-  const a = 1 / Math.sqrt(sigma * sigma + 1);
-  return [a, sigma * a];
-}
-
-/**
- * Integer timesteps of diffusers' DPM-Solver/UniPC `set_timesteps` before any σ conversion. Quirks kept:
- * `linspace` takes n + 1 points over [0, last − 1] and drops the last (so t = 0 is never used);
- * `leading` uses `last // (n + 1)`; `trailing` steps by N/n from `last`.
- */
-export function solverTimesteps(cfg: SchedulerConfig, n: number, lastTimestep: number): Int32Array {
-  const N = cfg.get('num_train_timesteps');
-  const spacing = cfg.get('timestep_spacing');
-  if (spacing === 'linspace') {
-    const t = linspace(0, lastTimestep - 1, n + 1)
-      .map(roundHalfEven)
-      .reverse();
-    return Int32Array.from(t.subarray(0, n));
-  }
-  if (spacing === 'leading') {
-    const r = Math.floor(lastTimestep / (n + 1));
-    const off = cfg.get('steps_offset');
-    return Int32Array.from({ length: n }, (_, k) => (n - k) * r + off);
-  }
-  if (spacing === 'trailing')
-    return Int32Array.from(arange(lastTimestep, 0, -N / n).subarray(0, n), (x) => roundHalfEven(x) - 1);
-  return spacedTimesteps(n, { spacing, numTrainTimesteps: N }); // throws for unknown spacing
-}
+import { sigmaConversion } from './sigma-table.js';
+import {
+  alphaSigma,
+  beginSolverStep,
+  lambdaClippedEnd,
+  lambdaTable,
+  solverAddNoise,
+  solverGrid,
+  solverLambda,
+  solverSigmas,
+  solverTables,
+  solverTimesteps,
+} from './solver-common.js';
 
 /**
  * diffusers' `DPMSolverMultistepScheduler` (DPM-Solver++ of Lu et al. 2022 and its SDE variant):
@@ -86,8 +54,7 @@ export class DPMSolverMultistepScheduler {
   #flowShift: number;
   #outputs: HeldTensors;
   #lowerOrderNums = 0;
-  #stepIndex: number | null = null;
-  #beginIndex: number | null = null;
+  #index = stepIndexState();
   #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
@@ -105,20 +72,15 @@ export class DPMSolverMultistepScheduler {
         `DPMSolverMultistepScheduler: final_sigmas_type "zero" is not supported for algorithm_type "${algo}"; use "sigma_min"`,
       );
     }
-    const t = trainTables(this.config, BETAS, true);
+    const t = solverTables(this.config);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
-    const { table, logTable } = sigmaTable(this.alphasCumprod);
-    this.sigmaTable = table;
-    this.#logSigmaTable = logTable;
-    // λ_t = log α_t − log σ_t in float32 (only used for lambda_min_clipped)
-    this.#lambdaT = this.alphasCumprod.map((a) =>
-      f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a)))))),
-    );
+    this.sigmaTable = t.sigmaTable;
+    this.#logSigmaTable = t.logSigmaTable;
+    this.timesteps = t.timesteps;
+    this.sigmas = t.sigmas;
+    this.#lambdaT = lambdaTable(this.alphasCumprod); // only used for lambda_min_clipped
     this.#flowShift = this.config.get('flow_shift');
-    const N = this.alphasCumprod.length;
-    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
-    this.sigmas = Float64Array.from(table);
     this.#outputs = new HeldTensors(this.config.get('solver_order'));
   }
 
@@ -134,7 +96,7 @@ export class DPMSolverMultistepScheduler {
 
   /** Start at step `i` (img2img). */
   setBeginIndex(i = 0): void {
-    this.#beginIndex = i;
+    this.#index.begin = i;
   }
 
   /** Sets `n` inference steps (or custom integer timesteps); `mu` sets flow_shift = e^μ for dynamic shifting. */
@@ -159,30 +121,24 @@ export class DPMSolverMultistepScheduler {
     let ts: Float64Array;
     if (opts.timesteps) ts = Float64Array.from(opts.timesteps, Math.trunc);
     else {
-      if (!Number.isInteger(n) || n! < 1 || n! > N)
-        throw new TesseraError('INVALID_ARGUMENT', `${op}: n must be an integer in [1, ${N}], got ${n}`);
-      // searchsorted(flip(λ), lambda_min_clipped): how many λ (ascending) are below the clip
-      const lmin = cfg.get('lambda_min_clipped');
-      let clipped = 0;
-      for (let i = N - 1; i >= 0; i--) if (this.#lambdaT[i]! < lmin) clipped++;
-      ts = Float64Array.from(solverTimesteps(cfg, n!, N - clipped));
+      checkStepCount(op, n, N);
+      ts = Float64Array.from(
+        solverTimesteps(cfg, n!, lambdaClippedEnd(this.#lambdaT, cfg.get('lambda_min_clipped'), N)),
+      );
     }
     const table = this.sigmaTable;
     const logT = this.#logSigmaTable;
-    const round = cfg.get('beta_schedule') !== 'squaredcos_cap_v2' ? roundHalfEven : (x: number) => x;
+    // diffusers rounds Karras and Lu timesteps except for squaredcos_cap_v2
+    const rounded = cfg.get('beta_schedule') !== 'squaredcos_cap_v2';
     const steps = ts.length;
     let sig: Float64Array;
     let flow = false;
-    if (conv === 'karras') {
-      sig = convertSigmas('karras', Float64Array.from(table).reverse(), steps, cfg);
-      ts = sig.map((s) => round(sigmaToT(s, logT)));
-    } else if (lu) {
+    // diffusers' precedence: Karras, then Lu λ's, then exponential / beta, then flow σ's, else interpolation
+    if (lu && conv !== 'karras') {
       sig = luLambdaSigmas(steps, logT[N - 1]!, logT[0]!);
-      ts = sig.map((s) => round(sigmaToT(s, logT)));
-    } else if (conv) {
-      sig = convertSigmas(conv, Float64Array.from(table).reverse(), steps, cfg);
       ts = sig.map((s) => sigmaToT(s, logT));
-    } else if (cfg.get('use_flow_sigmas')) {
+      if (rounded) ts = ts.map(roundHalfEven);
+    } else if (!conv && cfg.get('use_flow_sigmas')) {
       flow = true;
       const shift = this.#flowShift;
       const a = linspace(1, 1 / N, steps + 1);
@@ -193,20 +149,16 @@ export class DPMSolverMultistepScheduler {
       sig = s.subarray(0, steps);
       ts = sig.map((x) => x * N);
     } else {
-      sig = ts.map((t) => interpTable(t, table));
+      ({ sigmas: sig, timesteps: ts } = solverSigmas(cfg, table, logT, ts, rounded));
     }
     const last = cfg.get('final_sigmas_type') === 'sigma_min' ? table[0]! : 0;
-    this.sigmas = new Float64Array(steps + 1);
-    for (let i = 0; i < steps; i++) this.sigmas[i] = f32(sig[i]!);
-    this.sigmas[steps] = f32(last);
-    this.timesteps = Int32Array.from(ts, Math.trunc); // torch .to(int64) truncates
+    ({ sigmas: this.sigmas, timesteps: this.timesteps } = solverGrid(sig, ts, last));
     this.numInferenceSteps = steps;
     this.#flow = flow;
     this.#outputs.clear();
     this.#outputs = new HeldTensors(cfg.get('solver_order'));
     this.#lowerOrderNums = 0;
-    this.#stepIndex = null;
-    this.#beginIndex = null;
+    resetStepIndex(this.#index);
   }
 
   #flow = false;
@@ -222,16 +174,9 @@ export class DPMSolverMultistepScheduler {
     const pt = cfg.get('prediction_type');
     const [a, s] = alphaSigma(sigma, this.#flow || cfg.get('use_flow_sigmas'));
     const plusPlus = cfg.get('algorithm_type').endsWith('++');
-    if (plusPlus) {
-      if (pt === 'epsilon') return [1 / a, -s / a];
-      if (pt === 'sample') return [0, 1];
-      if (pt === 'v_prediction') return [a, -s];
-      if (pt === 'flow_prediction') return [1, -sigma];
-    } else {
-      if (pt === 'epsilon') return [0, 1];
-      if (pt === 'sample') return [1 / s, -a / s];
-      if (pt === 'v_prediction') return [s, a];
-    }
+    if (plusPlus && pt === 'flow_prediction') return [1, -sigma];
+    const coefs = vpCoefs(pt, a, s);
+    if (coefs) return plusPlus ? coefs.x0 : coefs.eps;
     throw new TesseraError(
       'UNSUPPORTED',
       `DPMSolverMultistepScheduler: prediction_type "${pt}" with algorithm_type "${cfg.get('algorithm_type')}"`,
@@ -256,18 +201,8 @@ export class DPMSolverMultistepScheduler {
 
   /** One multistep DPM-Solver step from `t` to the next timestep. */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
-    checkStepInputs('DPMSolverMultistepScheduler.step', modelOutput, sample);
-    if (this.numInferenceSteps === null)
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        'DPMSolverMultistepScheduler.step: call setTimesteps() first',
-      );
+    const i = beginSolverStep('DPMSolverMultistepScheduler.step', modelOutput, sample, t, this, this.#index);
     const cfg = this.config;
-    this.#stepIndex ??=
-      this.#beginIndex ?? indexForTimestep('step', t, this.timesteps, this.timesteps.length - 1);
-    const i = this.#stepIndex;
-    if (i >= this.timesteps.length)
-      throw new TesseraError('OUT_OF_RANGE', 'DPMSolverMultistepScheduler.step: no steps left');
     const n = this.timesteps.length;
     const order = cfg.get('solver_order');
     const lowerFinal =
@@ -283,7 +218,7 @@ export class DPMSolverMultistepScheduler {
     const converted = tidyStep(() => this.#threshold(B.lincomb([cs, co], [sample, modelOutput]), sample, i));
     this.#outputs.push(converted);
     const prevSample = tidyStep(() => {
-      const noise = sde ? (opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator)) : null;
+      const noise = sde ? stepNoise(sample, opts, this.#generator) : null;
       const k =
         order === 1 || this.#lowerOrderNums < 1 || lowerFinal
           ? 1
@@ -293,7 +228,7 @@ export class DPMSolverMultistepScheduler {
       return this.#update(k, i, sample, noise);
     });
     if (this.#lowerOrderNums < order) this.#lowerOrderNums++;
-    this.#stepIndex = i + 1;
+    this.#index.step = i + 1;
     return { prevSample, predOriginalSample: algo.endsWith('++') ? converted : undefined };
   }
 
@@ -302,10 +237,7 @@ export class DPMSolverMultistepScheduler {
     const flow = this.#flow || this.config.get('use_flow_sigmas');
     const algo = this.config.get('algorithm_type');
     const heun = this.config.get('solver_type') === 'heun';
-    const lam = (j: number) => {
-      const [a, s] = alphaSigma(this.sigmas[j]!, flow);
-      return Math.log(a) - Math.log(s);
-    };
+    const lam = (j: number) => solverLambda(this.sigmas[j]!, flow);
     const [aT, sT] = alphaSigma(this.sigmas[i + 1]!, flow);
     const [aS0, sS0] = alphaSigma(this.sigmas[i]!, flow);
     const lt = lam(i + 1);
@@ -387,40 +319,11 @@ export class DPMSolverMultistepScheduler {
 
   /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(
-      x0,
-      noise,
-      t,
-      this,
-      this.#beginIndex === null ? null : (this.#stepIndex ?? this.#beginIndex),
-      this.#flow || this.config.get('use_flow_sigmas'),
-    );
+    return solverAddNoise(x0, noise, t, this, this.#index, this.#flow || this.config.get('use_flow_sigmas'));
   }
 
   /** Frees the stored model outputs (also done by `setTimesteps`). */
   dispose(): void {
     this.#outputs.clear();
   }
-}
-
-/**
- * diffusers' `add_noise` for the multistep solvers: α_t·x₀ + σ_t·noise at each timestep's σ. `at` is
- * null before `setBeginIndex` (the index is looked up in `timesteps`), else the current step index.
- */
-export function solverAddNoise(
-  x0: Tensor,
-  noise: Tensor,
-  t: number | readonly number[],
-  schedule: { timesteps: ArrayLike<number>; sigmas: ArrayLike<number> },
-  at: number | null,
-  flow: boolean,
-): Tensor {
-  return noiseBatch(
-    x0,
-    noise,
-    timestepList(t).map((ti) => {
-      const i = at ?? indexForTimestep('addNoise', ti, schedule.timesteps, schedule.timesteps.length - 1);
-      return alphaSigma(schedule.sigmas[i]!, flow);
-    }),
-  );
 }

@@ -1,26 +1,34 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { interpTable, roundHalfEven, type SchedulerConfig, sigmaToT } from '@tessera/schedules';
+import type { SchedulerConfig } from '@tessera/schedules';
 import {
   type ConfigInput,
-  checkStepInputs,
+  checkStepCount,
   defaultGenerator,
-  drawNoise,
   type Generator,
   HeldTensors,
-  indexForTimestep,
   loadConfig,
   rejectUnsupported,
+  resetStepIndex,
   type SchedulerOutput,
   type StepOptions,
+  stepIndexState,
+  stepNoise,
   thresholdSample,
   tidyStep,
-  trainTables,
+  vpCoefs,
 } from './common.js';
-import { alphaSigma, solverAddNoise, solverTimesteps } from './dpmsolver-multistep.js';
-import { convertSigmas, sigmaConversion, sigmaTable } from './sigma-table.js';
-
-const f32 = Math.fround;
-const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
+import {
+  alphaSigma,
+  beginSolverStep,
+  lambdaClippedEnd,
+  lambdaTable,
+  solverAddNoise,
+  solverGrid,
+  solverLambda,
+  solverSigmas,
+  solverTables,
+  solverTimesteps,
+} from './solver-common.js';
 
 /**
  * diffusers' `get_order_list`: the order of each step of singlestep DPM-Solver (1, 2, 3 repeating, a
@@ -73,8 +81,7 @@ export class DPMSolverSinglestepScheduler {
   #lambdaT: Float64Array;
   #outputs: HeldTensors;
   #sample = new HeldTensors(1);
-  #stepIndex: number | null = null;
-  #beginIndex: number | null = null;
+  #index = stepIndexState();
   #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
@@ -98,18 +105,14 @@ export class DPMSolverSinglestepScheduler {
         'INVALID_CONFIG',
         `DPMSolverSinglestepScheduler: solver_order must be 1, 2 or 3, got ${order}`,
       );
-    const t = trainTables(this.config, BETAS, true);
+    const t = solverTables(this.config);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
-    const { table, logTable } = sigmaTable(this.alphasCumprod);
-    this.sigmaTable = table;
-    this.#logSigmaTable = logTable;
-    this.#lambdaT = this.alphasCumprod.map((a) =>
-      f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a)))))),
-    );
-    const N = this.alphasCumprod.length;
-    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
-    this.sigmas = Float64Array.from(table);
+    this.sigmaTable = t.sigmaTable;
+    this.#logSigmaTable = t.logSigmaTable;
+    this.timesteps = t.timesteps;
+    this.sigmas = t.sigmas;
+    this.#lambdaT = lambdaTable(this.alphasCumprod);
     this.#outputs = new HeldTensors(order);
   }
 
@@ -125,41 +128,25 @@ export class DPMSolverSinglestepScheduler {
 
   /** Start at step `i` (img2img). */
   setBeginIndex(i = 0): void {
-    this.#beginIndex = i;
+    this.#index.begin = i;
   }
 
   /** Sets `n` inference steps (linspace over the un-clipped λ range, or a σ conversion). */
   setTimesteps(n: number): void {
     const cfg = this.config;
     const N = cfg.get('num_train_timesteps');
-    if (!Number.isInteger(n) || n < 1 || n > N)
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        `DPMSolverSinglestepScheduler.setTimesteps: n must be an integer in [1, ${N}], got ${n}`,
-      );
-    const lmin = cfg.get('lambda_min_clipped');
-    let clipped = 0;
-    for (let i = N - 1; i >= 0; i--) if (this.#lambdaT[i]! < lmin) clipped++;
-    let ts = Float64Array.from(solverTimesteps(cfg.with({ timestep_spacing: 'linspace' }), n, N - clipped));
-    const conv = sigmaConversion(cfg);
-    const table = this.sigmaTable;
-    let sig: Float64Array;
-    if (conv) {
-      sig = convertSigmas(conv, Float64Array.from(table).reverse(), n, cfg);
-      ts = sig.map((s) => sigmaToT(s, this.#logSigmaTable));
-      if (conv === 'karras') ts = ts.map(roundHalfEven);
-    } else sig = ts.map((t) => interpTable(t, table));
+    checkStepCount('DPMSolverSinglestepScheduler.setTimesteps', n, N);
+    const end = lambdaClippedEnd(this.#lambdaT, cfg.get('lambda_min_clipped'), N);
+    const ts = Float64Array.from(solverTimesteps(cfg.with({ timestep_spacing: 'linspace' }), n, end));
+    const grid = solverSigmas(cfg, this.sigmaTable, this.#logSigmaTable, ts);
     const finalZero = cfg.get('final_sigmas_type') !== 'sigma_min';
-    this.sigmas = new Float64Array(n + 1);
-    for (let i = 0; i < n; i++) this.sigmas[i] = f32(sig[i]!);
-    this.sigmas[n] = finalZero ? 0 : f32(table[0]!);
-    this.timesteps = Int32Array.from(ts, Math.trunc);
+    const last = finalZero ? 0 : this.sigmaTable[0]!;
+    ({ sigmas: this.sigmas, timesteps: this.timesteps } = solverGrid(grid.sigmas, grid.timesteps, last));
     this.numInferenceSteps = n;
     this.orderList = singlestepOrderList(n, cfg.get('solver_order'), cfg.get('lower_order_final'), finalZero);
     this.dispose();
     this.#outputs = new HeldTensors(cfg.get('solver_order'));
-    this.#stepIndex = null;
-    this.#beginIndex = null;
+    resetStepIndex(this.#index);
   }
 
   /** DPM-Solver needs no input scaling. */
@@ -170,27 +157,19 @@ export class DPMSolverSinglestepScheduler {
   #convert(sigma: number): [number, number] {
     const pt = this.config.get('prediction_type');
     const [a, s] = alphaSigma(sigma, false);
-    if (pt === 'epsilon') return [1 / a, -s / a];
-    if (pt === 'sample') return [0, 1];
-    if (pt === 'v_prediction') return [a, -s];
+    const coefs = vpCoefs(pt, a, s);
+    if (coefs) return coefs.x0;
     throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: prediction_type "${pt}"`);
   }
 
   #lambda(j: number): number {
-    const [a, s] = alphaSigma(this.sigmas[j]!, false);
-    return Math.log(a) - Math.log(s);
+    return solverLambda(this.sigmas[j]!, false);
   }
 
   /** One step of the current group (order from `orderList`). */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
     const op = 'DPMSolverSinglestepScheduler.step';
-    checkStepInputs(op, modelOutput, sample);
-    if (this.numInferenceSteps === null)
-      throw new TesseraError('INVALID_ARGUMENT', `${op}: call setTimesteps() first`);
-    this.#stepIndex ??=
-      this.#beginIndex ?? indexForTimestep(op, t, this.timesteps, this.timesteps.length - 1);
-    const i = this.#stepIndex;
-    if (i >= this.timesteps.length) throw new TesseraError('OUT_OF_RANGE', `${op}: no steps left`);
+    const i = beginSolverStep(op, modelOutput, sample, t, this, this.#index);
     const B = sample.backend;
     const [cs, co] = this.#convert(this.sigmas[i]!);
     const sde = this.config.get('algorithm_type') === 'sde-dpmsolver++';
@@ -255,24 +234,17 @@ export class DPMSolverSinglestepScheduler {
       }
       if (sde) {
         coefs.push(sT * Math.sqrt(e2));
-        xs.push(opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator));
+        xs.push(stepNoise(sample, opts, this.#generator));
       }
       return { prevSample: B.lincomb(coefs, xs), predOriginalSample: converted };
     });
-    this.#stepIndex = i + 1;
+    this.#index.step = i + 1;
     return out;
   }
 
   /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(
-      x0,
-      noise,
-      t,
-      this,
-      this.#beginIndex === null ? null : (this.#stepIndex ?? this.#beginIndex),
-      false,
-    );
+    return solverAddNoise(x0, noise, t, this, this.#index, false);
   }
 
   /** Frees the stored model outputs and group sample (also done by `setTimesteps`). */

@@ -2,7 +2,7 @@
 export type { ConfigInput, Generator, SchedulerOutput, StepOptions } from './common.js';
 export { DDIMScheduler, type DDIMStepOptions } from './ddim.js';
 export { DDPMScheduler } from './ddpm.js';
-export { alphaSigma, DPMSolverMultistepScheduler, solverTimesteps } from './dpmsolver-multistep.js';
+export { DPMSolverMultistepScheduler } from './dpmsolver-multistep.js';
 export { DPMSolverSinglestepScheduler, singlestepOrderList } from './dpmsolver-singlestep.js';
 export {
   DiscreteSigmaScheduler,
@@ -15,4 +15,5 @@ export { HeunDiscreteScheduler } from './heun.js';
 export { LCMScheduler, type LCMSetTimestepsOptions } from './lcm.js';
 export { LMSDiscreteScheduler, type LMSStepOptions, lmsCoefficient } from './lms.js';
 export type { SetTimestepsOptions } from './sigma-table.js';
+export { alphaSigma, solverTimesteps } from './solver-common.js';
 export { solveSmall, UniPCMultistepScheduler } from './unipc.js';

@@ -1,20 +1,23 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import type { SchedulerConfig } from '@tessera/schedules';
+import { alphaAddNoise, thresholdOrClip } from './alpha-common.js';
 import {
   type ConfigInput,
   checkStepInputs,
+  checkTimestepsSet,
   defaultGenerator,
-  drawNoise,
+  descendingTimesteps,
   type Generator,
-  indexForTimestep,
+  initStepIndex,
   loadConfig,
-  noiseBatch,
+  resetStepIndex,
   type SchedulerOutput,
   type StepOptions,
-  thresholdSample,
+  stepIndexState,
+  stepNoise,
   tidyStep,
-  timestepList,
   trainTables,
+  vpCoefs,
 } from './common.js';
 
 const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
@@ -45,8 +48,7 @@ export class LCMScheduler {
   readonly initNoiseSigma = 1;
   timesteps: Int32Array;
   numInferenceSteps: number | null = null;
-  #stepIndex: number | null = null;
-  #beginIndex: number | null = null;
+  #index = stepIndexState();
   #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
@@ -55,8 +57,7 @@ export class LCMScheduler {
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
     this.finalAlphaCumprod = this.config.get('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
-    const N = this.alphasCumprod.length;
-    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
+    this.timesteps = descendingTimesteps(this.alphasCumprod.length);
   }
 
   /** Reads a diffusers `scheduler_config.json` (text or object). */
@@ -71,7 +72,7 @@ export class LCMScheduler {
 
   /** Start at step `i` (img2img). */
   setBeginIndex(i = 0): void {
-    this.#beginIndex = i;
+    this.#index.begin = i;
   }
 
   /** Sets `n` inference steps picked from the distillation schedule (or custom timesteps). */
@@ -122,8 +123,7 @@ export class LCMScheduler {
       this.timesteps = Int32Array.from({ length: n! }, (_, i) => origin[Math.floor(i * step)]!);
       this.numInferenceSteps = n!;
     }
-    this.#stepIndex = null;
-    this.#beginIndex = null;
+    resetStepIndex(this.#index);
   }
 
   /** LCM needs no input scaling. */
@@ -145,57 +145,38 @@ export class LCMScheduler {
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
     const op = 'LCMScheduler.step';
     checkStepInputs(op, modelOutput, sample);
-    if (this.numInferenceSteps === null)
-      throw new TesseraError('INVALID_ARGUMENT', `${op}: call setTimesteps() first`);
+    checkTimestepsSet(op, this.numInferenceSteps);
     if (!Number.isInteger(t) || t < 0 || t >= this.alphasCumprod.length)
       throw new TesseraError('OUT_OF_RANGE', `${op}: timestep ${t} is not a training timestep`);
-    this.#stepIndex ??= this.#beginIndex ?? indexForTimestep(op, t, this.timesteps);
-    const i = this.#stepIndex;
+    const i = initStepIndex(this.#index, op, t, this.timesteps);
     const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1]! : t;
     const a = this.alphasCumprod[t]!;
     const ap = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
     const [cSkip, cOut] = this.boundaryScalings(t);
     const pt = this.config.get('prediction_type');
-    let cs: number;
-    let co: number;
-    if (pt === 'epsilon') [cs, co] = [1 / Math.sqrt(a), -Math.sqrt(1 - a) / Math.sqrt(a)];
-    else if (pt === 'sample') [cs, co] = [0, 1];
-    else if (pt === 'v_prediction') [cs, co] = [Math.sqrt(a), -Math.sqrt(1 - a)];
-    else
+    const coefs = vpCoefs(pt, Math.sqrt(a), Math.sqrt(1 - a));
+    if (!coefs)
       throw new TesseraError(
         'UNSUPPORTED',
         `${op}: prediction_type "${pt}" must be epsilon, sample or v_prediction`,
       );
     const B = sample.backend;
-    const threshold = this.config.get('thresholding');
-    const clip = this.config.get('clip_sample') as boolean;
-    const range = this.config.get('clip_sample_range') as number;
     const last = i === this.numInferenceSteps - 1;
     const out = tidyStep(() => {
-      let pred = B.lincomb([cs, co], [sample, modelOutput]);
-      // diffusers: `if thresholding: … elif clip_sample: …`, before the boundary condition
-      if (threshold) pred = thresholdSample(pred, this.config, op);
-      else if (clip) pred = B.clamp(pred, -range, range);
+      // x̂₀ thresholded or clipped before the boundary condition
+      const pred = thresholdOrClip(B.lincomb(coefs.x0, [sample, modelOutput]), this.config, op);
       const denoised = B.lincomb([cOut, cSkip], [pred, sample]);
       if (last) return { prevSample: B.lincomb([1], [denoised]), predOriginalSample: denoised };
-      const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator);
+      const noise = stepNoise(sample, opts, this.#generator);
       const prevSample = B.lincomb([Math.sqrt(ap), Math.sqrt(1 - ap)], [denoised, noise]);
       return { prevSample, predOriginalSample: denoised };
     });
-    this.#stepIndex = i + 1;
+    this.#index.step = i + 1;
     return out;
   }
 
   /** √ᾱ_t·x₀ + √(1 − ᾱ_t)·noise (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return noiseBatch(
-      x0,
-      noise,
-      timestepList(t).map((ti) => {
-        const a = this.alphasCumprod[ti];
-        if (a === undefined) throw new TesseraError('OUT_OF_RANGE', `LCMScheduler.addNoise: timestep ${ti}`);
-        return [Math.sqrt(a), Math.sqrt(1 - a)] as const;
-      }),
-    );
+    return alphaAddNoise(x0, noise, t, this.alphasCumprod, (ti) => `LCMScheduler.addNoise: timestep ${ti}`);
   }
 }

@@ -1,44 +1,40 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { interpTable, roundHalfEven, type SchedulerConfig, sigmaToT } from '@tessera/schedules';
+import type { SchedulerConfig } from '@tessera/schedules';
+import { solve } from '../poly.js';
 import {
   type ConfigInput,
-  checkStepInputs,
+  checkStepCount,
   HeldTensors,
-  indexForTimestep,
   loadConfig,
   rejectUnsupported,
+  resetStepIndex,
   type SchedulerOutput,
   type StepOptions,
+  stepIndexState,
   thresholdSample,
   tidyStep,
-  trainTables,
+  vpCoefs,
 } from './common.js';
-import { alphaSigma, solverAddNoise, solverTimesteps } from './dpmsolver-multistep.js';
-import { convertSigmas, sigmaConversion, sigmaTable } from './sigma-table.js';
+import {
+  alphaSigma,
+  beginSolverStep,
+  solverAddNoise,
+  solverGrid,
+  solverLambda,
+  solverSigmas,
+  solverTables,
+  solverTimesteps,
+} from './solver-common.js';
 
-const f32 = Math.fround;
-const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
-
-/** Solves the small dense system A·x = b by Gaussian elimination with partial pivoting. */
+/**
+ * Solves the small dense system A·x = b by Gaussian elimination with partial pivoting (only the
+ * first b.length columns of A are read).
+ */
 export function solveSmall(A: number[][], b: number[]): number[] {
-  const n = b.length;
-  const M = A.map((row, i) => [...row.slice(0, n), b[i]!]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(M[r]![c]!) > Math.abs(M[p]![c]!)) p = r;
-    [M[c], M[p]] = [M[p]!, M[c]!];
-    for (let r = c + 1; r < n; r++) {
-      const f = M[r]![c]! / M[c]![c]!;
-      for (let k = c; k <= n; k++) M[r]![k]! -= f * M[c]![k]!;
-    }
-  }
-  const x = new Array<number>(n).fill(0);
-  for (let r = n - 1; r >= 0; r--) {
-    let s = M[r]![n]!;
-    for (let k = r + 1; k < n; k++) s -= M[r]![k]! * x[k]!;
-    x[r] = s / M[r]![r]!;
-  }
-  return x;
+  return solve(
+    A.map((row) => row.slice(0, b.length)),
+    b,
+  );
 }
 
 /**
@@ -84,8 +80,7 @@ export class UniPCMultistepScheduler {
   #last = new HeldTensors(1);
   #thisOrder = 0;
   #lowerOrderNums = 0;
-  #stepIndex: number | null = null;
-  #beginIndex: number | null = null;
+  #index = stepIndexState();
 
   constructor(config: ConfigInput) {
     this.config = loadConfig(config, 'UniPCMultistepScheduler');
@@ -97,15 +92,13 @@ export class UniPCMultistepScheduler {
       if (['midpoint', 'heun', 'logrho'].includes(st)) this.config = this.config.with({ solver_type: 'bh2' });
       else throw new TesseraError('UNSUPPORTED', `UniPCMultistepScheduler: solver_type "${st}" (bh1 or bh2)`);
     }
-    const t = trainTables(this.config, BETAS, true);
+    const t = solverTables(this.config);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
-    const { table, logTable } = sigmaTable(this.alphasCumprod);
-    this.sigmaTable = table;
-    this.#logSigmaTable = logTable;
-    const N = this.alphasCumprod.length;
-    this.timesteps = Int32Array.from({ length: N }, (_, i) => N - 1 - i);
-    this.sigmas = Float64Array.from(table);
+    this.sigmaTable = t.sigmaTable;
+    this.#logSigmaTable = t.logSigmaTable;
+    this.timesteps = t.timesteps;
+    this.sigmas = t.sigmas;
     this.#outputs = new HeldTensors(this.config.get('solver_order'));
   }
 
@@ -121,46 +114,27 @@ export class UniPCMultistepScheduler {
 
   /** Start at step `i` (img2img). */
   setBeginIndex(i = 0): void {
-    this.#beginIndex = i;
+    this.#index.begin = i;
   }
 
   /** Sets `n` inference steps by the config's spacing (or σ conversion). */
   setTimesteps(n: number): void {
     const cfg = this.config;
     const N = cfg.get('num_train_timesteps');
-    if (!Number.isInteger(n) || n < 1 || n > N)
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        `UniPCMultistepScheduler.setTimesteps: n must be an integer in [1, ${N}], got ${n}`,
-      );
-    let ts = Float64Array.from(solverTimesteps(cfg, n, N));
-    const conv = sigmaConversion(cfg);
-    const table = this.sigmaTable;
-    let sig: Float64Array;
-    let last: number;
-    const sigmaMin = cfg.get('final_sigmas_type') === 'sigma_min';
-    if (conv) {
-      sig = convertSigmas(conv, Float64Array.from(table).reverse(), n, cfg);
-      ts = sig.map((s) => sigmaToT(s, this.#logSigmaTable));
-      if (conv === 'karras') ts = ts.map(roundHalfEven);
-      last = sigmaMin ? sig[sig.length - 1]! : 0;
-    } else {
-      sig = ts.map((t) => interpTable(t, table));
-      last = sigmaMin ? table[0]! : 0;
-    }
-    const steps = sig.length;
-    this.sigmas = new Float64Array(steps + 1);
-    for (let i = 0; i < steps; i++) this.sigmas[i] = f32(sig[i]!);
-    this.sigmas[steps] = f32(last);
-    this.timesteps = Int32Array.from(ts, Math.trunc);
-    this.numInferenceSteps = steps;
+    checkStepCount('UniPCMultistepScheduler.setTimesteps', n, N);
+    const ts = Float64Array.from(solverTimesteps(cfg, n, N));
+    const { sigmas, timesteps, converted } = solverSigmas(cfg, this.sigmaTable, this.#logSigmaTable, ts);
+    // σ_min of `final_sigmas_type`: the converted grid's last σ, else the table's first
+    const sigmaMin = converted ? sigmas[sigmas.length - 1]! : this.sigmaTable[0]!;
+    const last = cfg.get('final_sigmas_type') === 'sigma_min' ? sigmaMin : 0;
+    ({ sigmas: this.sigmas, timesteps: this.timesteps } = solverGrid(sigmas, timesteps, last));
+    this.numInferenceSteps = sigmas.length;
     this.#outputs.clear();
     this.#outputs = new HeldTensors(cfg.get('solver_order'));
     this.#last.clear();
     this.#thisOrder = 0;
     this.#lowerOrderNums = 0;
-    this.#stepIndex = null;
-    this.#beginIndex = null;
+    resetStepIndex(this.#index);
   }
 
   /** UniPC needs no input scaling. */
@@ -172,21 +146,13 @@ export class UniPCMultistepScheduler {
   #convert(sigma: number): [number, number] {
     const pt = this.config.get('prediction_type');
     const [a, s] = alphaSigma(sigma, false);
-    if (this.config.get('predict_x0')) {
-      if (pt === 'epsilon') return [1 / a, -s / a];
-      if (pt === 'sample') return [0, 1];
-      if (pt === 'v_prediction') return [a, -s];
-    } else {
-      if (pt === 'epsilon') return [0, 1];
-      if (pt === 'sample') return [1 / s, -a / s];
-      if (pt === 'v_prediction') return [s, a];
-    }
+    const coefs = vpCoefs(pt, a, s);
+    if (coefs) return this.config.get('predict_x0') ? coefs.x0 : coefs.eps;
     throw new TesseraError('UNSUPPORTED', `UniPCMultistepScheduler: prediction_type "${pt}"`);
   }
 
   #lambda(j: number): number {
-    const [a, s] = alphaSigma(this.sigmas[j]!, false);
-    return Math.log(a) - Math.log(s);
+    return solverLambda(this.sigmas[j]!, false);
   }
 
   /**
@@ -239,14 +205,8 @@ export class UniPCMultistepScheduler {
   /** One UniPC step: the corrector for the previous step (when enabled), then the predictor. */
   step(modelOutput: Tensor, t: number, sample: Tensor, _opts: StepOptions = {}): SchedulerOutput {
     const op = 'UniPCMultistepScheduler.step';
-    checkStepInputs(op, modelOutput, sample);
-    if (this.numInferenceSteps === null)
-      throw new TesseraError('INVALID_ARGUMENT', `${op}: call setTimesteps() first`);
-    this.#stepIndex ??=
-      this.#beginIndex ?? indexForTimestep(op, t, this.timesteps, this.timesteps.length - 1);
-    const i = this.#stepIndex;
+    const i = beginSolverStep(op, modelOutput, sample, t, this, this.#index);
     const n = this.timesteps.length;
-    if (i >= n) throw new TesseraError('OUT_OF_RANGE', `${op}: no steps left`);
     const disabled = (this.config.get('disable_corrector') as number[] | null) ?? [];
     const last = this.#last.get(0);
     const useCorrector = i > 0 && !disabled.includes(i - 1) && last !== null;
@@ -270,20 +230,13 @@ export class UniPCMultistepScheduler {
       return { prevSample, predOriginalSample: this.config.get('predict_x0') ? converted : undefined };
     });
     if (this.#lowerOrderNums < this.config.get('solver_order')) this.#lowerOrderNums++;
-    this.#stepIndex = i + 1;
+    this.#index.step = i + 1;
     return out;
   }
 
   /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(
-      x0,
-      noise,
-      t,
-      this,
-      this.#beginIndex === null ? null : (this.#stepIndex ?? this.#beginIndex),
-      false,
-    );
+    return solverAddNoise(x0, noise, t, this, this.#index, false);
   }
 
   /** Frees the stored model outputs and last sample (also done by `setTimesteps`). */
