@@ -87,9 +87,12 @@ async function runSuite(s: Suite, path: string[], out: BrowserRun): Promise<void
         await item.fn();
         out.passed++;
       } catch (err) {
+        // chai abbreviates arrays in its message; add the actual value (expectClose lists the mismatches)
+        const actual = (err as { actual?: unknown })?.actual;
+        const detail = Array.isArray(actual) ? `\n  actual: ${JSON.stringify(actual).slice(0, 1500)}` : '';
         out.failed.push({
           name: [...path, item.name].join(' > '),
-          error: String((err as Error)?.message ?? err).slice(0, 2000),
+          error: `${String((err as Error)?.message ?? err).slice(0, 2000)}${detail}`,
         });
       }
     }

@@ -211,7 +211,9 @@ export class OnnxBackend implements Backend {
       `unary:${op}:${dt}`,
       (g) => {
         const v = load(g, dt);
-        store(g, dt === 'float32' ? unaryFloat(g, op, v) : unaryInt(g, op, v), dt);
+        // the WebGPU provider's native Sin/Cos may be only 2⁻¹¹-accurate: build them from exact ops there
+        const trig = this.#engine.gpuResident;
+        store(g, dt === 'float32' ? unaryFloat(g, op, v, trig) : unaryInt(g, op, v), dt);
       },
       [x],
       x.shape,

@@ -51,8 +51,54 @@ const UNARY_NODE: Partial<Record<UnaryOp, string>> = {
   round: 'Round',
 };
 
-/** Float32 unary op on `x`. */
-export function unaryFloat(g: GraphBuilder, op: UnaryOp, x: string): string {
+/**
+ * sin or cos in float32 from exactly rounded ops: Cody–Waite reduction by π/2 (π/2 split in three
+ * float32 parts) to |r| ≤ π/4, then the minimax polynomials of Cephes' sinf/cosf, and the quadrant
+ * picks ±sin r or ±cos r. For providers whose native Sin/Cos are only as accurate as WebGPU promises
+ * (2⁻¹¹ absolute; SwiftShader in Chromium is ~2e-4 off near ±1).
+ */
+function sinCos(g: GraphBuilder, x: string, which: 'sin' | 'cos'): string {
+  const k = g.op('Round', [g.op('Mul', [x, g.f(2 / Math.PI)])]);
+  let r = g.op('Sub', [x, g.op('Mul', [k, g.f(1.5703125)])]);
+  r = g.op('Sub', [r, g.op('Mul', [k, g.f(4.837512969970703e-4)])]);
+  r = g.op('Sub', [r, g.op('Mul', [k, g.f(7.549789954891882e-8)])]);
+  const r2 = g.op('Mul', [r, r]);
+  const horner = (cs: number[]) =>
+    cs.slice(1).reduce((acc, c) => g.op('Add', [g.op('Mul', [acc, r2]), g.f(c)]), g.f(cs[0]!));
+  // sin r = r + r³·P(r²), cos r = 1 − r²/2 + r⁴·Q(r²)
+  const sinR = g.op('Add', [
+    r,
+    g.op('Mul', [g.op('Mul', [r, r2]), horner([-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1])]),
+  ]);
+  const cosR = g.op('Add', [
+    g.op('Sub', [g.f(1), g.op('Mul', [r2, g.f(0.5)])]),
+    g.op('Mul', [
+      g.op('Mul', [r2, r2]),
+      horner([2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2]),
+    ]),
+  ]);
+  // quadrant q = k mod 4 (sin: s, c, −s, −c; cos: c, −s, −c, s)
+  const q = g.op('Sub', [k, g.op('Mul', [g.op('Floor', [g.op('Mul', [k, g.f(0.25)])]), g.f(4)])]);
+  const odd = g.op('Equal', [
+    g.op('Sub', [q, g.op('Mul', [g.op('Floor', [g.op('Mul', [q, g.f(0.5)])]), g.f(2)])]),
+    g.f(1),
+  ]);
+  const base = which === 'sin' ? g.op('Where', [odd, cosR, sinR]) : g.op('Where', [odd, sinR, cosR]);
+  const neg =
+    which === 'sin'
+      ? g.op('GreaterOrEqual', [q, g.f(2)])
+      : g.op('And', [g.op('GreaterOrEqual', [q, g.f(1)]), g.op('LessOrEqual', [q, g.f(2)])]);
+  const out = g.op('Where', [neg, g.op('Neg', [base]), base]);
+  // ±∞ and NaN give NaN, as Math.sin does
+  return g.op('Where', [g.op('IsInf', [x]), g.f(Number.NaN), out]);
+}
+
+/**
+ * Float32 unary op on `x`. With `accurateTrig`, sin and cos are built from exactly rounded ops
+ * ({@link sinCos}) instead of the provider's native Sin/Cos.
+ */
+export function unaryFloat(g: GraphBuilder, op: UnaryOp, x: string, accurateTrig = false): string {
+  if (accurateTrig && (op === 'sin' || op === 'cos')) return sinCos(g, x, op);
   const node = UNARY_NODE[op];
   if (node) return g.op(node, [x]);
   switch (op) {

@@ -68,9 +68,14 @@ export function reduce(
   g.output(intOut ? g.cast(r, elemOf(outDt)) : r, elemOf(outDt));
 }
 
+/**
+ * The ArgMax/ArgMin input: float32 and int32 as they are; uint32 widened to int64 (exact, and ArgMax
+ * kernels for uint32 are rare). (A cast to double, used before, has no kernel in onnxruntime-web's
+ * WebGPU build: its session creation failed.)
+ */
 function argInput(g: GraphBuilder, dt: DType): string {
   const x = g.input(elemOf(dt));
-  return dt === 'float32' ? x : g.cast(x, 'double');
+  return dt === 'uint32' ? g.cast(x, 'int64') : x;
 }
 
 /** argmax/argmin along one axis. */

@@ -37,9 +37,12 @@ const call = <T>(page: Page, fn: string, ...args: unknown[]): Promise<T> =>
 describe(`browser: onnxruntime-web webgpu + backend-webgpu on one GPUDevice (seed ${seed})`, () => {
   let bp: BrowserPage | undefined;
   beforeAll(async () => {
-    bp = await openBrowserPage(join(here, 'browser', 'shared-device.page.ts'), {
-      '/ort/': join(here, '..', '..', '..', 'node_modules', 'onnxruntime-web', 'dist'),
-    });
+    const root = join(here, '..', '..', '..');
+    bp = await openBrowserPage(
+      join(here, 'browser', 'shared-device.page.ts'),
+      { '/ort/': join(root, 'node_modules', 'onnxruntime-web', 'dist') },
+      { alias: { vitest: join(root, 'test-utils', 'browser-vitest.ts') } },
+    );
   }, 120_000);
   afterAll(async () => {
     await bp?.close();
@@ -123,4 +126,19 @@ describe(`browser: onnxruntime-web webgpu + backend-webgpu on one GPUDevice (see
     expect(results[2]!.tensors).toBe(results[1]!.tensors);
     expect(results[2]!.buffers).toBe(results[1]!.buffers);
   }, 180_000);
+
+  it('core conformance suite on onnxruntime-web’s WebGPU provider (the third WebGPU target)', async (ctx) => {
+    if (!bp) return ctx.skip();
+    const r = await call<{
+      passed: number;
+      skipped: number;
+      failed: Array<{ name: string; error: string }>;
+      tensors: number;
+    }>(bp.page, 'conformance', seed);
+    console.log(`[browser] onnx-web-webgpu conformance: ${r.passed} passed, ${r.failed.length} failed`);
+    expect(r.failed.map((f) => `${f.name}\n  ${f.error}`).join('\n'), `seed ${seed}`).toBe('');
+    expect(r.passed).toBeGreaterThan(100);
+    expect(r.skipped).toBe(0);
+    expect(r.tensors, 'tensors left alive by the suite').toBe(0);
+  }, 600_000);
 });

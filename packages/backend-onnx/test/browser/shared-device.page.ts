@@ -13,6 +13,8 @@ import { createWebGPUBackend, type WebGPUBackend } from '@tessera/backend-webgpu
 import { sample } from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
 import * as ortModule from 'onnxruntime-web/webgpu';
+import { runAll } from '../../../../test-utils/browser-vitest.ts';
+import { describeConformance } from '../../../core/test/conformance/suite.ts';
 
 const ort = ortModule as unknown as OrtRuntime & typeof ortModule;
 
@@ -122,5 +124,17 @@ async function sampleLoop(seed: number, sigmas: number[], rounds: number) {
   return { adapter, results };
 }
 
-Object.assign(globalThis, { tessera: { roundTrip, otherDevice, sampleLoop } });
+/** Core's conformance suite on onnxruntime-web's WebGPU provider (its own ONNX backend on the shared device). */
+async function conformance(seed: number) {
+  Object.assign(globalThis, { process: { env: { TESSERA_TEST_SEED: String(seed) } } });
+  const { G } = await shared();
+  const B = createOnnxBackend({ ort, executionProviders: [{ name: 'webgpu', device: G.device }] });
+  // WebGPU shaders use float32 transcendental approximations: 1e-4, as on the other WebGPU targets
+  describeConformance('onnx-web-webgpu', async () => B, { tolerance: { float32: 1e-4 } });
+  const result = await runAll();
+  await B.engine.idle();
+  return { ...result, tensors: B.memory().tensors };
+}
+
+Object.assign(globalThis, { tessera: { roundTrip, otherDevice, sampleLoop, conformance } });
 (globalThis as { __ready?: boolean }).__ready = true;
