@@ -1,0 +1,67 @@
+// browser-webgpu in Chromium (playwright-core; SwiftShader's WebGPU adapter): the page samples on
+// navigator.gpu and draws the digits; the samples match the same pipeline on the CPU backend in Node,
+// and the canvas shows them. Skipped with a notice without Chromium, unless TESSERA_REQUIRE_BROWSER=1.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { currentBackend } from '@tessera/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BrowserPage, openBrowserPage } from '../../../test-utils/browser.ts';
+// @ts-expect-error plain JavaScript example
+import { sampleDigits } from '../pipeline.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 100000);
+
+describe(`browser-webgpu example (seed ${seed})`, () => {
+  let bp: BrowserPage | undefined;
+  beforeAll(async () => {
+    bp = await openBrowserPage(join(here, '..', 'app.mjs'));
+  }, 120_000);
+  afterAll(async () => {
+    await bp?.close();
+  });
+
+  it('samples on WebGPU in the page, matching the CPU backend; the canvas shows the grid', async (ctx) => {
+    if (!bp) return ctx.skip();
+    const count = 6;
+    const r = await bp.page.evaluate(
+      ([s, n]) =>
+        (
+          globalThis as unknown as {
+            demo: { run(o: object): Promise<{ data: number[]; backend: string; ms: number }> };
+          }
+        ).demo.run({ seed: s, count: n }),
+      [seed, count] as const,
+    );
+    expect(r.backend).toBe('webgpu');
+    const want = (await sampleDigits(currentBackend(), { seed, count })) as Float32Array;
+    // float32 on both sides, different kernels: per image within 2e-4 for all but trajectories through
+    // near-tied mixture responsibilities, which drift up to ~2e-3 (see backend-onnx default-model.test)
+    const perImage = Array.from({ length: count }, (_, n) => {
+      let e = 0;
+      for (let i = n * 256; i < (n + 1) * 256; i++) e = Math.max(e, Math.abs(r.data[i]! - want[i]!));
+      return e;
+    });
+    const sorted = [...perImage].sort((a, b) => a - b);
+    expect(sorted[count - 2]!, `per-image errors ${perImage}, seed ${seed}`).toBeLessThan(2e-4);
+    expect(sorted[count - 1]!, `per-image errors ${perImage}, seed ${seed}`).toBeLessThan(1e-2);
+    // the canvas: 4× tiles of the images; its grey levels are the images' (-1…1 → 0…255)
+    const canvas = await bp.page.evaluate(() => {
+      const c = document.getElementById('digits') as HTMLCanvasElement;
+      const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let sum = 0;
+      let sumSq = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        sum += px[i]!;
+        sumSq += px[i]! ** 2;
+      }
+      const n = px.length / 4;
+      return { w: c.width, h: c.height, mean: sum / n, sd: Math.sqrt(sumSq / n - (sum / n) ** 2) };
+    });
+    expect(canvas.w).toBeGreaterThanOrEqual(4 * 16);
+    expect(canvas.sd, 'a drawn grid, not a blank canvas').toBeGreaterThan(20);
+    const status = await bp.page.evaluate(() => document.getElementById('status')?.textContent ?? '');
+    expect(status).toContain(`on webgpu`);
+    expect(status).toContain(`seed ${seed}`);
+  }, 120_000);
+});
