@@ -19,13 +19,21 @@ function rows2d(op: string, data: Tensor): Tensor {
 export interface KmeansPlusPlusOptions extends RandomOptions {
   /** `cosine` seeds on l2-normalised rows and returns normalised centres. Default `l2`. */
   metric?: Metric;
+  /**
+   * Candidates drawn per centre after the first; the one that lowers the potential Σ D(x)² most is
+   * kept ("greedy k-means++", scikit-learn's default). Default 2 + ⌊ln K⌋; 1 is the plain algorithm.
+   */
+  localTrials?: number;
 }
 
 /**
  * k-means++ seeding (Arthur & Vassilvitskii 2007) of `K` centres from the rows of `data` [..., D],
- * entirely on the backend: the first centre is a uniform draw, each next one is drawn with probability
- * ∝ D(x)², the squared distance to the nearest centre so far. Draw k uses Philox word `offset + k` of
- * `seed` (through `sampleCategorical`), so a seed gives the same centres on every backend. Returns [K, D].
+ * entirely on the backend: the first centre is a uniform draw; for each next one, `localTrials`
+ * candidates are drawn with probability ∝ D(x)², the squared distance to the nearest centre so far, and
+ * the candidate giving the smallest potential Σ min(D(x)², ‖x − c‖²) is kept (greedy k-means++, as
+ * scikit-learn does; it rarely puts two centres in one cluster). The first draw uses Philox word
+ * `offset` of `seed`, candidate j of centre k ≥ 1 word `offset + 1 + (k − 1)·localTrials + j` (through
+ * `sampleCategorical`), so a seed gives the same centres on every backend. Returns [K, D].
  */
 export function kmeansPlusPlus(data: Tensor, K: number, options: KmeansPlusPlusOptions): Tensor {
   if (!Number.isInteger(K) || K < 1)
@@ -41,12 +49,36 @@ export function kmeansPlusPlus(data: Tensor, K: number, options: KmeansPlusPlusO
     const first = B.sampleCategorical(B.fill([1, N], 0), { seed: options.seed, offset });
     const centres: Tensor[] = [B.gather(x, first, 0)];
     let minD = B.reduce('sumsq', B.binary('sub', x, centres[0]!), 1);
+    const T = options.localTrials ?? 2 + Math.floor(Math.log(K));
+    if (!Number.isInteger(T) || T < 1)
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `kmeansPlusPlus: localTrials must be a positive integer, got ${options.localTrials}`,
+      );
     for (let k = 1; k < K; k++) {
       const [c, d] = tidy(() => {
         const logits = B.reshape(B.unary('log', B.clamp(minD, 1e-30, Number.POSITIVE_INFINITY)), [1, N]);
-        const idx = B.sampleCategorical(logits, { seed: options.seed, offset: offset + k });
-        const c = B.gather(x, idx, 0);
-        return [c, B.binary('min', minD, B.reduce('sumsq', B.binary('sub', x, c), 1))];
+        const rows = T === 1 ? logits : B.broadcastTo(logits, [T, N]);
+        const idx = B.sampleCategorical(rows, { seed: options.seed, offset: offset + 1 + (k - 1) * T });
+        if (T === 1) {
+          const c = B.gather(x, idx, 0);
+          return [c, B.binary('min', minD, B.reduce('sumsq', B.binary('sub', x, c), 1))];
+        }
+        // each candidate's new D², and the potential it leaves; keep the smallest (first on ties)
+        const cands = B.gather(x, idx, 0);
+        const newD = Array.from({ length: T }, (_, j) =>
+          B.reshape(
+            B.binary(
+              'min',
+              minD,
+              B.reduce('sumsq', B.binary('sub', x, B.slice(cands, [j, 0], [1, x.shape[1]!])), 1),
+            ),
+            [1, N],
+          ),
+        );
+        const all = B.concat(newD, 0);
+        const best = B.argmin(B.reduce('sum', all, 1), 0, true);
+        return [B.gather(cands, best, 0), B.reshape(B.gather(all, best, 0), [N])];
       });
       minD.dispose();
       minD = d;
