@@ -40,19 +40,12 @@ function isGpuBuffer(b: unknown): b is GPUBufferLike {
 
 /**
  * The `GPUDevice` ONNX Runtime's WebGPU provider runs on: the `device` of the backend's
- * `{ name: 'webgpu', device }` execution provider entry (onnxruntime-web's WebGPU EP), else
- * `ort.env.webgpu.device` (its JSEP builds); undefined where the runtime exposes none (onnxruntime-node).
+ * `{ name: 'webgpu', device }` execution provider entry, the one place onnxruntime-web 1.30 takes it
+ * from. (`ort.env.webgpu.device` is not trusted: a device assigned there is reported back but not used,
+ * so comparing against it would hand buffers across devices.) Undefined otherwise.
  */
-async function ortDevice(onnx: OnnxBackend): Promise<unknown> {
-  const own = onnx.engine.webgpuDevice;
-  if (own !== undefined) return own;
-  const env = onnx.engine.runtime.env?.webgpu;
-  if (!env || !('device' in env)) return undefined;
-  try {
-    return await env.device;
-  } catch {
-    return undefined;
-  }
+function ortDevice(onnx: OnnxBackend): unknown {
+  return onnx.engine.webgpuDevice;
 }
 
 /**
@@ -83,7 +76,7 @@ export async function moveToBackend(
   else if (!isGpuBuffer(buf))
     why =
       'the runtime exposes its GPU buffers as opaque native handles (onnxruntime-node), not WebGPU GPUBuffer objects';
-  else if ((await ortDevice(source)) !== gpuTarget.device)
+  else if (ortDevice(source) === undefined || ortDevice(source) !== gpuTarget.device)
     why = `ONNX Runtime's WebGPU device is not the device of '${target.name}' (pass executionProviders: [{ name: 'webgpu', device }] with that device)`;
   if (!why) {
     const wrapped = wrap!.call(target, buf as GPUBufferLike, t.shape, t.dtype);
@@ -123,7 +116,7 @@ export async function moveToOnnx(
     why = `backend '${source!.name}' cannot hand out GPU buffers (no exportBuffer)`;
   else if (typeof target.engine.runtime.Tensor.fromGpuBuffer !== 'function')
     why = 'the runtime has no Tensor.fromGpuBuffer';
-  else if (source!.device === undefined || (await ortDevice(target)) !== source!.device)
+  else if (source!.device === undefined || ortDevice(target) !== source!.device)
     why = `ONNX Runtime's WebGPU device is not the device of '${source!.name}' (pass executionProviders: [{ name: 'webgpu', device }] with that device)`;
   if (!why) {
     const B = source as GpuBufferBackend;

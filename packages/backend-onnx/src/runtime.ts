@@ -10,11 +10,6 @@ export interface OrtRuntime {
     create(model: Uint8Array | string, options?: InferenceSession.SessionOptions): Promise<InferenceSession>;
   };
   Tensor: TensorConstructor;
-  /**
-   * The runtime's environment. Read only for `env.webgpu.device` (onnxruntime-web: the `GPUDevice` of
-   * its WebGPU provider), to check that a zero-copy hand-over shares the device.
-   */
-  env?: { webgpu?: { device?: unknown } };
 }
 
 export type { InferenceSession, OrtTensor };

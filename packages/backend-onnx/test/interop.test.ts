@@ -7,13 +7,19 @@ import { tryOnnxBackend } from './targets.ts';
 
 describe('handing ONNX tensors to another backend', () => {
   it('a WebGPU buffer (as onnxruntime-web hands out) is adopted by wrapBuffer, not read back', async () => {
-    const B = (await tryOnnxBackend('node-cpu'))!;
+    // an ONNX backend whose WebGPU provider entry names the target's device (nothing runs here)
+    const device = { label: 'shared' };
+    const B = createOnnxBackend({
+      ort: ort as never,
+      executionProviders: [{ name: 'webgpu', device } as never],
+    });
     const fakeBuffer = { size: 16, usage: 0x80 | 0x04 | 0x08 };
     const value = ort.Tensor.fromGpuBuffer(fakeBuffer as never, { dataType: 'float32', dims: [2, 2] });
     const t = B.wrap(value as never);
     const cpu = createCpuBackend();
     const seen: unknown[] = [];
     const target = Object.assign(cpu, {
+      device,
       wrapBuffer(buffer: unknown, shape: Shape, dtype?: DType) {
         seen.push(buffer, shape, dtype);
         return cpu.tensor([1, 2, 3, 4], shape, dtype);
@@ -25,6 +31,12 @@ describe('handing ONNX tensors to another backend', () => {
     expect(seen).toEqual([fakeBuffer, [2, 2], 'float32']);
     expect(Array.from(await moved.tensor.data())).toEqual([1, 2, 3, 4]);
     expect(B.transferStats().readbacks).toBe(reads);
+    // a target on no known device (or another one) is refused: wrapping would cross devices
+    const stranger = Object.assign(createCpuBackend(), { wrapBuffer: target.wrapBuffer });
+    await expect(moveToBackend(t, B, stranger as Backend, { requireZeroCopy: true })).rejects.toThrow(
+      /WebGPU device is not the device of 'cpu'/,
+    );
+    expect(seen).toHaveLength(3);
     t.dispose();
   });
 

@@ -157,6 +157,47 @@ async function runSigma(s: SigmaScheduler, seed: number) {
   return { x, y, sigT };
 }
 
+/** The multistep solvers' shared surface, as solveToZero uses it. */
+interface SolverScheduler {
+  sigmas: ArrayLike<number>;
+  timesteps: ArrayLike<number>;
+  setTimesteps(n: number): void;
+  step(out: Tensor, t: number, x: Tensor): { prevSample: Tensor };
+  dispose(): void;
+}
+
+/**
+ * Runs `n` steps of a solver scheduler from x_T = y·α(σ_T) (y from `yT(σ_T, seed)`) on the Gaussian
+ * problem, then returns the max error against the probability-flow solution denoised at σ_{n−1} (the
+ * last step, to σ = 0, returns x̂₀ there). Checks that the run leaves no tensors behind.
+ */
+async function solveToZero(s: SolverScheduler, n: number, seed: number): Promise<number> {
+  s.setTimesteps(n);
+  const sigT = s.sigmas[0]!;
+  const y = await yT(sigT, seed);
+  const a0 = 1 / Math.sqrt(1 + sigT * sigT);
+  let x = B.tensor(
+    Float32Array.from(y, (v) => v * a0),
+    [1, 4, 32, 32],
+  );
+  const before = B.memory().tensors;
+  for (let i = 0; i < n; i++) {
+    const sig = s.sigmas[i]!;
+    const next = scope(() => s.step(epsModel(x, 1 / (1 + sig * sig)), s.timesteps[i]!, x).prevSample);
+    x.dispose();
+    x = next;
+  }
+  s.dispose();
+  expect(B.memory().tensors, 'no tensors left behind').toBe(before);
+  const sl = s.sigmas[n - 1]!;
+  const e = await maxErr(
+    x,
+    y.map((v) => pfThenDenoise(v, sigT, sl)),
+  );
+  x.dispose();
+  return e;
+}
+
 describe('HeunDiscreteScheduler', () => {
   it('timesteps and sigmas equal diffusers for SD-1.5 (linspace, leading, trailing, Karras)', () => {
     for (const [spacing, karrasOn] of [
@@ -392,32 +433,11 @@ describe('UniPCMultistepScheduler', () => {
 
   async function runUniPC(n: number, seed: number, cfg: Record<string, unknown>) {
     // Karras σ: a grid whose every log-σ step shrinks with n (linspace keeps a large last step in λ).
-    const s = UniPCMultistepScheduler.fromConfig({ ...SD15, use_karras_sigmas: true, ...cfg });
-    s.setTimesteps(n);
-    const sigT = s.sigmas[0]!;
-    const y = await yT(sigT, seed);
-    const a0 = 1 / Math.sqrt(1 + sigT * sigT);
-    let x = B.tensor(
-      Float32Array.from(y, (v) => v * a0),
-      [1, 4, 32, 32],
+    return solveToZero(
+      UniPCMultistepScheduler.fromConfig({ ...SD15, use_karras_sigmas: true, ...cfg }),
+      n,
+      seed,
     );
-    const before = B.memory().tensors;
-    for (let i = 0; i < n; i++) {
-      const sig = s.sigmas[i]!;
-      const next = scope(() => s.step(epsModel(x, 1 / (1 + sig * sig)), s.timesteps[i]!, x).prevSample);
-      x.dispose();
-      x = next;
-    }
-    s.dispose();
-    expect(B.memory().tensors, 'no tensors left behind').toBe(before);
-    // The last step (to σ = 0, order 1) returns x̂₀ of the corrected sample at σ_{n−1}.
-    const sl = s.sigmas[n - 1]!;
-    const e = await maxErr(
-      x,
-      y.map((v) => pfThenDenoise(v, sigT, sl)),
-    );
-    x.dispose();
-    return e;
   }
 
   it('predict_x0 = false (ε-space UniPC) follows the probability-flow ODE to σ_min', async () => {
@@ -538,30 +558,7 @@ describe('DPMSolverSinglestepScheduler', () => {
       lower_order_final: true,
       ...cfg,
     });
-    s.setTimesteps(n);
-    const sigT = s.sigmas[0]!;
-    const y = await yT(sigT, seed);
-    const a0 = 1 / Math.sqrt(1 + sigT * sigT);
-    let x = B.tensor(
-      Float32Array.from(y, (v) => v * a0),
-      [1, 4, 32, 32],
-    );
-    const before = B.memory().tensors;
-    for (let i = 0; i < n; i++) {
-      const sig = s.sigmas[i]!;
-      const next = scope(() => s.step(epsModel(x, 1 / (1 + sig * sig)), s.timesteps[i]!, x).prevSample);
-      x.dispose();
-      x = next;
-    }
-    s.dispose();
-    expect(B.memory().tensors, 'no tensors left behind').toBe(before);
-    const sl = s.sigmas[n - 1]!; // last step (order 1, to σ = 0) returns x̂₀ at σ_{n−1}
-    const e = await maxErr(
-      x,
-      y.map((v) => pfThenDenoise(v, sigT, sl)),
-    );
-    x.dispose();
-    return e;
+    return solveToZero(s, n, seed);
   }
 
   for (const [cfg, minOrder] of [
