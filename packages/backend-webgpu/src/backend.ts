@@ -53,17 +53,23 @@ export class WebGPUBackend implements Backend {
     return this.engine.pipelinesCompiled;
   }
 
-  // ---- helpers for the op modules ----
-  /** A new tensor of `shape` on a fresh pooled buffer (or on `storage`, shared). */
-  make(shape: Shape, dtype: DType, storage?: GpuStorage): Tensor {
+  /** Throws UNSUPPORTED when a tensor of `shape` would not fit one storage binding of this device. */
+  #checkBinding(shape: Shape, dtype: DType): void {
     const bytes = sizeOf(shape) * 4;
     const limit = this.device.limits.maxStorageBufferBindingSize;
-    if (!storage && bytes > limit) {
+    if (bytes > limit) {
       throw new TesseraError(
         'UNSUPPORTED',
         `webgpu: a ${fmtShape(shape)} ${dtype} tensor needs ${bytes} bytes; this device binds at most ${limit} per buffer`,
       );
     }
+  }
+
+  // ---- helpers for the op modules ----
+  /** A new tensor of `shape` on a fresh pooled buffer (or on `storage`, shared). */
+  make(shape: Shape, dtype: DType, storage?: GpuStorage): Tensor {
+    const bytes = sizeOf(shape) * 4;
+    if (!storage) this.#checkBinding(shape, dtype);
     const s = storage ?? { buffer: this.engine.acquire(bytes), refs: 0, external: false };
     s.refs++;
     this.#tensors++;
@@ -108,13 +114,7 @@ export class WebGPUBackend implements Backend {
 
   /** Uploads a typed array of the dtype's kind as a new tensor. */
   upload(arr: TypedArray, shape: Shape, dtype: DType): Tensor {
-    const limit = this.device.limits.maxStorageBufferBindingSize;
-    if (arr.byteLength > limit) {
-      throw new TesseraError(
-        'UNSUPPORTED',
-        `webgpu: a ${fmtShape(shape)} ${dtype} tensor needs ${arr.byteLength} bytes; this device binds at most ${limit} per buffer`,
-      );
-    }
+    this.#checkBinding(shape, dtype);
     return this.make(shape, dtype, { buffer: this.engine.upload(arr), refs: 0, external: false });
   }
 
