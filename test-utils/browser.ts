@@ -65,13 +65,13 @@ export interface BrowserPage {
 /**
  * Bundles `entry` (an ES module that sets up globals for the test to call through `page.evaluate`, and
  * sets `globalThis.__ready = true`, or `__error`), with extra import aliases (e.g. `vitest` →
- * test-utils/browser-vitest.ts), serves it with `statics` (URL prefix → folder), opens it in Chromium
+ * test-utils/browser-vitest.ts) and the page's own HTML if given (its module script must load `/main.js`), serves it with `statics` (URL prefix → folder), opens it in Chromium
  * and waits until the module has run. Returns undefined (after a notice) when no browser is installed and none is required.
  */
 export async function openBrowserPage(
   entry: string,
   statics: Record<string, string> = {},
-  options: { alias?: Record<string, string> } = {},
+  options: { alias?: Record<string, string>; html?: string } = {},
 ): Promise<BrowserPage | undefined> {
   const exe = chromiumPath();
   if (!exe) {
@@ -92,7 +92,8 @@ export async function openBrowserPage(
     logLevel: 'error',
   });
   const bundle = built.outputFiles[0]!.contents;
-  const html = '<!doctype html><meta charset="utf-8"><script type="module" src="/main.js"></script>';
+  const html =
+    options.html ?? '<!doctype html><meta charset="utf-8"><script type="module" src="/main.js"></script>';
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');

@@ -5,17 +5,8 @@ import { currentBackend } from '@tessera/core';
 import { imageGrid } from '@tessera/reference';
 import { sampleDigits } from './pipeline.mjs';
 
-const el = (id, tag) => {
-  let e = document.getElementById(id);
-  if (!e) {
-    e = document.createElement(tag);
-    e.id = id;
-    document.body.append(e);
-  }
-  return e;
-};
-const status = el('status', 'p');
-const canvas = el('digits', 'canvas');
+const status = document.getElementById('status');
+const canvas = document.getElementById('digits');
 
 let backend;
 try {
@@ -44,8 +35,9 @@ async function run({ seed = 0, steps = 20, count = 16 } = {}) {
   return { data: Array.from(data), ms, backend: backend.name };
 }
 
-const again = document.getElementById('again');
-again?.addEventListener('click', () => run({ seed: Math.floor(Math.random() * 1e6) }));
+document
+  .getElementById('again')
+  .addEventListener('click', () => run({ seed: Math.floor(Math.random() * 1e6) }));
 
 globalThis.demo = { run };
 await run();

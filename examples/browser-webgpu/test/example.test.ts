@@ -1,6 +1,7 @@
 // browser-webgpu in Chromium (playwright-core; SwiftShader's WebGPU adapter): the page samples on
 // navigator.gpu and draws the digits; the samples match the same pipeline on the CPU backend in Node,
 // and the canvas shows them. Skipped with a notice without Chromium, unless TESSERA_REQUIRE_BROWSER=1.
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { currentBackend } from '@tessera/core';
@@ -15,7 +16,9 @@ const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 100000);
 describe(`browser-webgpu example (seed ${seed})`, () => {
   let bp: BrowserPage | undefined;
   beforeAll(async () => {
-    bp = await openBrowserPage(join(here, '..', 'app.mjs'));
+    // the example's own page, its script pointed at the harness's bundle of app.mjs
+    const html = readFileSync(join(here, '..', 'index.html'), 'utf8').replace('/app.js', '/main.js');
+    bp = await openBrowserPage(join(here, '..', 'app.mjs'), {}, { html });
   }, 120_000);
   afterAll(async () => {
     await bp?.close();
