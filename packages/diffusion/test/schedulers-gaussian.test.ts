@@ -8,15 +8,11 @@ import {
   FlowMatchEulerDiscreteScheduler,
 } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
+import { D, epsModel, MU, maxErr, pfThenDenoise, S, yT } from './gaussian-problem.ts';
 
-// Data: every element x₀ ~ N(μ, s²). For this data the exact model outputs and the probability-flow
-// ODE solution are closed forms (written here, independent of the code under test):
-//   VP:  x_t = √ᾱ x₀ + √(1−ᾱ) ε,  E[x₀|x_t] = μ + √ᾱ s²/(ᾱ s² + 1 − ᾱ)·(x_t − √ᾱ μ),  ε̂ = (x_t − √ᾱ x̂₀)/√(1−ᾱ)
-//   VE coordinates y = x/√ᾱ, σ² = (1−ᾱ)/ᾱ:  PF-ODE  y(σ) = μ + (y(σ_T) − μ)·√(s² + σ²)/√(s² + σ_T²)
+// Data: every element x₀ ~ N(μ, s²), with the closed forms of gaussian-problem.ts (VP model, PF-ODE), and for
+// flow matching:
 //   flow: x_σ = (1−σ)x₀ + σε, v̂ = E[ε − x₀ | x_σ], x(σ) = (1−σ)μ + (x_T − (1−σ_T)μ)·√((1−σ)²s² + σ²)/√((1−σ_T)²s² + σ_T²)
-const MU = 0.3;
-const S = 0.5;
-const D = 4096;
 const SEED = Date.now() % 100000;
 const B = createCpuBackend();
 await setBackend(B);
@@ -32,30 +28,6 @@ const SD15 = {
   clip_sample: false,
 };
 
-/** Exact ε-prediction at cumulative alpha ᾱ, as a backend op on x (VP coordinates). */
-function epsModel(x: Tensor, abar: number): Tensor {
-  const a = Math.sqrt(abar);
-  const k = (a * S * S) / (abar * S * S + 1 - abar);
-  const q = Math.sqrt(1 - abar);
-  // ε̂ = x(1 − a k)/q − a μ (1 − a k)/q
-  return B.binary('add', B.lincomb([(1 - a * k) / q], [x]), (-a * MU * (1 - a * k)) / q);
-}
-
-/** y_T ~ N(μ, s² + σ_T²): the exact marginal at σ_T, so the ODE maps it onto N(μ, s²). */
-async function yT(sigmaT: number, seed: number): Promise<Float64Array> {
-  const t = B.randn([D], { seed });
-  const z = await t.data();
-  t.dispose();
-  return Float64Array.from(z, (v) => MU + Math.sqrt(S * S + sigmaT * sigmaT) * v);
-}
-
-const pf = (y: number, sT: number, s: number) =>
-  MU + (y - MU) * (Math.sqrt(S * S + s * s) / Math.sqrt(S * S + sT * sT));
-/** A sampler whose last step goes to σ = 0 returns the exact x̂₀ = E[x₀ | y] at its last σ > 0: the PF-ODE
- *  solution to that σ, then the posterior mean μ + s²/(s² + σ²)·(y − μ). */
-const pfThenDenoise = (y: number, sT: number, sLast: number) =>
-  MU + (pf(y, sT, sLast) - MU) * ((S * S) / (S * S + sLast * sLast));
-
 function stats(v: ArrayLike<number>) {
   let m = 0;
   for (let i = 0; i < v.length; i++) m += v[i]!;
@@ -65,20 +37,13 @@ function stats(v: ArrayLike<number>) {
   return { mean: m, std: Math.sqrt(q / (v.length - 1)) };
 }
 
-async function maxErr(got: Tensor, want: Float64Array): Promise<number> {
-  const g = await got.data();
-  let e = 0;
-  for (let i = 0; i < want.length; i++) e = Math.max(e, Math.abs(g[i]! - want[i]!));
-  return e;
-}
-
 async function runDDIM(n: number, seed: number, eta = 0) {
   // η = 0: ᾱ = 1 after the last step, so that step is the exact x̂₀ (target pfThenDenoise).
   const s = DDIMScheduler.fromConfig({ ...SD15, set_alpha_to_one: eta === 0 });
   s.setTimesteps(n);
   const t0 = s.timesteps[0]!;
   const sigT = Math.sqrt((1 - s.alphasCumprod[t0]!) / s.alphasCumprod[t0]!);
-  const y = await yT(sigT, seed);
+  const y = await yT(B, sigT, seed);
   let x = B.tensor(
     Float32Array.from(y, (v) => v * Math.sqrt(s.alphasCumprod[t0]!)),
     [1, 4, 32, 32],
@@ -104,7 +69,7 @@ async function runEuler(n: number, seed: number, ancestral = false, karras = fal
   s.setTimesteps(n);
   const sigT = s.sigmas[0]!;
   expect(s.initNoiseSigma).toBeCloseTo(sigT, 5); // linspace spacing
-  const y = await yT(sigT, seed);
+  const y = await yT(B, sigT, seed);
   let x = B.tensor(Float32Array.from(y), [1, 4, 32, 32]);
   const gen = { seed: seed + 1, offset: 0 };
   for (let i = 0; i < s.timesteps.length; i++) {
@@ -125,7 +90,7 @@ async function runDPM(n: number, seed: number, cfg: Record<string, unknown> = {}
   const s = DPMSolverMultistepScheduler.fromConfig({ ...SD15, ...cfg });
   s.setTimesteps(n);
   const sigT = s.sigmas[0]!;
-  const y = await yT(sigT, seed);
+  const y = await yT(B, sigT, seed);
   const a0 = 1 / Math.sqrt(1 + sigT * sigT);
   let x = B.tensor(
     Float32Array.from(y, (v) => v * a0),
@@ -205,7 +170,7 @@ describe('schedulers on an exact Gaussian denoiser', () => {
       const s = DDIMScheduler.fromConfig({ ...SD15, set_alpha_to_one: true });
       s.setTimesteps(n);
       const t0 = s.timesteps[0]!;
-      const y = await yT(Math.sqrt((1 - s.alphasCumprod[t0]!) / s.alphasCumprod[t0]!), SEED);
+      const y = await yT(B, Math.sqrt((1 - s.alphasCumprod[t0]!) / s.alphasCumprod[t0]!), SEED);
       const r64 = y.map((v) =>
         ref64.ddim(
           v * Math.sqrt(s.alphasCumprod[t0]!),
@@ -238,7 +203,7 @@ describe('schedulers on an exact Gaussian denoiser', () => {
         const { x, want, sigmaLast } = await runEuler(n, SEED, false, karras);
         const s = EulerDiscreteScheduler.fromConfig({ ...SD15, use_karras_sigmas: karras });
         s.setTimesteps(n);
-        const y = await yT(s.sigmas[0]!, SEED);
+        const y = await yT(B, s.sigmas[0]!, SEED);
         expect(
           await maxErr(
             x,
@@ -267,7 +232,7 @@ describe('schedulers on an exact Gaussian denoiser', () => {
       const { x } = await runDPM(n, SEED, { lower_order_final: false });
       const s = DPMSolverMultistepScheduler.fromConfig({ ...SD15, lower_order_final: false });
       s.setTimesteps(n);
-      const y = await yT(s.sigmas[0]!, SEED);
+      const y = await yT(B, s.sigmas[0]!, SEED);
       expect(
         await maxErr(
           x,
@@ -394,7 +359,7 @@ describe('schedulers on an exact Gaussian denoiser', () => {
     const s = DDPMScheduler.fromConfig({ ...SD15, clip_sample: false });
     const ac = s.alphasCumprod;
     const sigT = Math.sqrt((1 - ac[999]!) / ac[999]!);
-    const y = await yT(sigT, SEED + 3);
+    const y = await yT(B, sigT, SEED + 3);
     let x = B.tensor(
       Float32Array.from(y, (v) => v * Math.sqrt(ac[999]!)),
       [1, 4, 32, 32],

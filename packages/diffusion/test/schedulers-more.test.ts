@@ -7,15 +7,13 @@ import {
   UniPCMultistepScheduler,
 } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
+import { D, epsModel, MU, maxErr, pf, pfThenDenoise, S, yT } from './gaussian-problem.ts';
 
 // Tables re-derived here in float64 following diffusers' set_timesteps (scheduling_heun_discrete.py,
 // scheduling_lms_discrete.py: timesteps by spacing, σ = np.interp(t, arange, √((1−ᾱ)/ᾱ)), Karras σ by
 // `_convert_to_karras` with ρ = 7, t by `_sigma_to_t`), compared integers exactly and floats to 1e-5.
 // Step checks use data x₀ ~ N(μ, s²) elementwise, whose exact denoiser and probability-flow solution are
 // closed forms (see schedulers-gaussian.test.ts):  y(σ) = μ + (y_T − μ)·√(s² + σ²)/√(s² + σ_T²).
-const MU = 0.3;
-const S = 0.5;
-const D = 4096;
 const SEED = Number(process.env.TEST_SEED ?? Date.now() % 100000);
 const B = createCpuBackend();
 await setBackend(B);
@@ -104,32 +102,6 @@ function expectClose(actual: ArrayLike<number>, expected: number[], rtol: number
   }
 }
 
-// ---- Gaussian data problem ----
-/** Exact ε-prediction at cumulative alpha ᾱ, as a backend op on x (VP coordinates). */
-function epsModel(x: Tensor, abar: number): Tensor {
-  const a = Math.sqrt(abar);
-  const k = (a * S * S) / (abar * S * S + 1 - abar);
-  const q = Math.sqrt(1 - abar);
-  return B.binary('add', B.lincomb([(1 - a * k) / q], [x]), (-a * MU * (1 - a * k)) / q);
-}
-async function yT(sigmaT: number, seed: number): Promise<Float64Array> {
-  const t = B.randn([D], { seed });
-  const z = await t.data();
-  t.dispose();
-  return Float64Array.from(z, (v) => MU + Math.sqrt(S * S + sigmaT * sigmaT) * v);
-}
-const pf = (y: number, sT: number, s: number) =>
-  MU + (y - MU) * (Math.sqrt(S * S + s * s) / Math.sqrt(S * S + sT * sT));
-/** PF-ODE to σ_last, then the posterior mean E[x₀ | y] there (what a final step to σ = 0 returns). */
-const pfThenDenoise = (y: number, sT: number, sLast: number) =>
-  MU + (pf(y, sT, sLast) - MU) * ((S * S) / (S * S + sLast * sLast));
-async function maxErr(got: Tensor, want: Float64Array): Promise<number> {
-  const g = await got.data();
-  let e = 0;
-  for (let i = 0; i < want.length; i++) e = Math.max(e, Math.abs(g[i]! - want[i]!));
-  return e;
-}
-
 interface SigmaScheduler {
   timesteps: ArrayLike<number>;
   sigmas: ArrayLike<number>;
@@ -142,7 +114,7 @@ interface SigmaScheduler {
 async function runSigma(s: SigmaScheduler, seed: number) {
   const sigT = s.sigmas[0]!;
   expect(s.initNoiseSigma).toBeCloseTo(sigT, 4);
-  const y = await yT(sigT, seed);
+  const y = await yT(B, sigT, seed);
   let x = B.tensor(Float32Array.from(y), [1, 4, 32, 32]);
   const before = B.memory().tensors;
   for (let i = 0; i < s.timesteps.length; i++) {
@@ -167,14 +139,14 @@ interface SolverScheduler {
 }
 
 /**
- * Runs `n` steps of a solver scheduler from x_T = y·α(σ_T) (y from `yT(σ_T, seed)`) on the Gaussian
+ * Runs `n` steps of a solver scheduler from x_T = y·α(σ_T) (y from `yT(B, σ_T, seed)`) on the Gaussian
  * problem, then returns the max error against the probability-flow solution denoised at σ_{n−1} (the
  * last step, to σ = 0, returns x̂₀ there). Checks that the run leaves no tensors behind.
  */
 async function solveToZero(s: SolverScheduler, n: number, seed: number): Promise<number> {
   s.setTimesteps(n);
   const sigT = s.sigmas[0]!;
-  const y = await yT(sigT, seed);
+  const y = await yT(B, sigT, seed);
   const a0 = 1 / Math.sqrt(1 + sigT * sigT);
   let x = B.tensor(
     Float32Array.from(y, (v) => v * a0),
@@ -339,7 +311,7 @@ describe('LMSDiscreteScheduler', () => {
       const s = LMSDiscreteScheduler.fromConfig(SD15);
       s.setTimesteps(n);
       const sigT = s.sigmas[0]!;
-      const y = await yT(sigT, SEED + n + order);
+      const y = await yT(B, sigT, SEED + n + order);
       let x = B.tensor(Float32Array.from(y), [1, 4, 32, 32]);
       const before = B.memory().tensors;
       for (let i = 0; i < n; i++) {
@@ -452,7 +424,7 @@ describe('UniPCMultistepScheduler', () => {
       s.setTimesteps(n);
       const sigT = s.sigmas[0]!;
       const sMin = s.sigmas[n]!;
-      const y = await yT(sigT, SEED + 7 * n);
+      const y = await yT(B, sigT, SEED + 7 * n);
       let x = B.tensor(
         Float32Array.from(y, (v) => v / Math.sqrt(1 + sigT * sigT)),
         [1, 4, 32, 32],
