@@ -27,16 +27,7 @@ export function gather(c: OpContext, x: Tensor, indices: Tensor, axis = 0): Tens
 export function takeAlongAxis(c: OpContext, x: Tensor, indices: Tensor, axis: number): Tensor {
   c.slot(x, 'takeAlongAxis');
   c.slot(indices, 'takeAlongAxis', 'indices');
-  shapes.checkDtype('takeAlongAxis', indices, ['int32', 'uint32'], 'indices');
-  if (indices.rank !== x.rank) {
-    throw new TesseraError(
-      'SHAPE_MISMATCH',
-      `takeAlongAxis: indices ${fmtShape(indices.shape)} must have the rank of x ${fmtShape(x.shape)}`,
-    );
-  }
-  const ax = shapes.normAxis('takeAlongAxis', axis, x.rank);
-  const bx = x.shape.map((d, i) => (i === ax ? indices.shape[i]! : d));
-  const shape = shapes.broadcastShapes('takeAlongAxis', bx, indices.shape);
+  const { ax, shape } = shapes.takeAlongShape(x, indices, axis);
   const xShape = shape.map((d, i) => (i === ax ? x.shape[ax]! : d));
   const hi = c.engine.tensor('int64', BigInt64Array.of(BigInt(Math.max(x.shape[ax]! - 1, 0))), []);
   return c.op(

@@ -100,14 +100,7 @@ export function minP(c: OpContext, logits: Tensor, p: number): Tensor {
 
 export function sampleCategorical(c: OpContext, logits: Tensor, random: RandomOptions): Tensor {
   c.slot(logits, 'sampleCategorical');
-  shapes.checkDtype('sampleCategorical', logits, ['float32']);
-  const { seed, offset } = shapes.checkRandom('sampleCategorical', random);
-  if (logits.rank < 1 || logits.shape[logits.rank - 1] === 0) {
-    throw new TesseraError(
-      'SHAPE_MISMATCH',
-      `sampleCategorical: logits need a non-empty last axis, got ${fmtShape(logits.shape)}`,
-    );
-  }
+  const { seed, offset } = shapes.checkCategorical(logits, random);
   const outShape = logits.shape.slice(0, -1);
   const u = c.engine.tensor('float32', host.uniforms(seed, offset, sizeOf(outShape)), [...outShape, 1]);
   return c.op('sampleCategorical', prob.sampleCategorical, [logits, u], outShape, 'int32');

@@ -217,6 +217,43 @@ export function gatherShape(x: Shape, indices: Shape, axis: number): number[] {
   return [...x.slice(0, axis), ...indices, ...x.slice(axis + 1)];
 }
 
+/**
+ * Checks `takeAlongAxis(x, indices, axis)` (indices int32/uint32 of x's rank) and returns the axis and
+ * the output shape: x and indices broadcast against each other on every axis but `axis`.
+ */
+export function takeAlongShape(x: Tensor, indices: Tensor, axis: number): { ax: number; shape: number[] } {
+  checkDtype('takeAlongAxis', indices, ['int32', 'uint32'], 'indices');
+  if (indices.rank !== x.rank) {
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `takeAlongAxis: indices ${fmtShape(indices.shape)} must have the rank of x ${fmtShape(x.shape)}`,
+    );
+  }
+  const ax = normAxis('takeAlongAxis', axis, x.rank);
+  const bx = x.shape.map((d, i) => (i === ax ? indices.shape[i]! : d));
+  return { ax, shape: broadcastShapes('takeAlongAxis', bx, indices.shape) };
+}
+
+/**
+ * Checks `sampleCategorical(logits, random)` (float32 logits with a non-empty last axis) and returns the
+ * seed, offset, row length and row count.
+ */
+export function checkCategorical(
+  logits: Tensor,
+  random: { seed: number; offset?: number } | undefined,
+): { seed: number; offset: number; len: number; rows: number } {
+  checkDtype('sampleCategorical', logits, ['float32']);
+  const { seed, offset } = checkRandom('sampleCategorical', random);
+  if (logits.rank < 1 || logits.shape[logits.rank - 1] === 0) {
+    throw new TesseraError(
+      'SHAPE_MISMATCH',
+      `sampleCategorical: logits need a non-empty last axis, got ${fmtShape(logits.shape)}`,
+    );
+  }
+  const len = logits.shape[logits.rank - 1]!;
+  return { seed, offset, len, rows: logits.size / len };
+}
+
 /** Checks the RandomOptions of a random op. */
 export function checkRandom(
   op: string,

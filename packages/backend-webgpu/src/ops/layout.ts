@@ -87,16 +87,7 @@ export function gather(B: WebGPUBackend, x: Tensor, indices: Tensor, axis: numbe
 export function takeAlongAxis(B: WebGPUBackend, x: Tensor, indices: Tensor, axis: number): Tensor {
   const xb = B.buf(x, 'takeAlongAxis');
   const ib = B.buf(indices, 'takeAlongAxis', 'indices');
-  shapes.checkDtype('takeAlongAxis', indices, ['int32', 'uint32'], 'indices');
-  if (indices.rank !== x.rank) {
-    throw new TesseraError(
-      'SHAPE_MISMATCH',
-      `takeAlongAxis: indices ${fmtShape(indices.shape)} must have the rank of x ${fmtShape(x.shape)}`,
-    );
-  }
-  const ax = shapes.normAxis('takeAlongAxis', axis, x.rank);
-  const bx = x.shape.map((d, i) => (i === ax ? indices.shape[i]! : d));
-  const shape = shapes.broadcastShapes('takeAlongAxis', bx, indices.shape);
+  const { ax, shape } = shapes.takeAlongShape(x, indices, axis);
   const xs = stridesOf(x.shape).map((s, d) => (d !== ax && x.shape[d] === 1 ? 0 : s));
   const out = B.make(shape, x.dtype);
   const p = new Params().u(out.size, shape.length, ax, x.shape[ax]!);

@@ -1,12 +1,4 @@
-import {
-  fmtShape,
-  type RandomOptions,
-  type Shape,
-  shapes,
-  split64,
-  type Tensor,
-  TesseraError,
-} from '@tessera/core';
+import { type RandomOptions, type Shape, shapes, split64, type Tensor, TesseraError } from '@tessera/core';
 import type { WebGPUBackend } from '../backend.js';
 import { groupsFor, Params } from '../shaders/common.js';
 import { MINP_SOURCE, SAMPLE_SOURCE } from '../shaders/probability.js';
@@ -68,16 +60,7 @@ export function minP(B: WebGPUBackend, logits: Tensor, p: number): Tensor {
 
 export function sampleCategorical(B: WebGPUBackend, logits: Tensor, random: RandomOptions): Tensor {
   const buf = B.buf(logits, 'sampleCategorical');
-  shapes.checkDtype('sampleCategorical', logits, ['float32']);
-  const { seed, offset } = shapes.checkRandom('sampleCategorical', random);
-  if (logits.rank < 1 || logits.shape[logits.rank - 1] === 0) {
-    throw new TesseraError(
-      'SHAPE_MISMATCH',
-      `sampleCategorical: logits need a non-empty last axis, got ${fmtShape(logits.shape)}`,
-    );
-  }
-  const len = logits.shape[logits.rank - 1]!;
-  const n = logits.size / len;
+  const { seed, offset, len, rows: n } = shapes.checkCategorical(logits, random);
   const out = B.make(logits.shape.slice(0, -1), 'int32');
   const p = new Params().u(n, len, ...split64(seed), ...split64(offset));
   return B.run('sample', () => SAMPLE_SOURCE, [buf], out, p, groupsFor(n));

@@ -8,13 +8,14 @@ import type {
   ResizeMode,
   UnaryOp,
 } from '../backend.js';
-import { allocArray, type DType, dtypeOf, type Shape, sizeOf, stridesOf, type TypedArray } from '../dtype.js';
+import { allocArray, type DType, type Shape, sizeOf, stridesOf, type TypedArray } from '../dtype.js';
 import { fmtShape, TesseraError } from '../errors.js';
 import { philoxWords, wordToUniform } from '../philox.js';
 import {
   broadcastShapes,
   COMPARE_OPS,
   checkBinaryName,
+  checkCategorical,
   checkDtype,
   checkRandom,
   checkResize,
@@ -31,6 +32,7 @@ import {
   resolvePerm,
   resolveReshape,
   resolveSlice,
+  takeAlongShape,
 } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { around, broadcastIndex, erf, permute, resizeTaps } from './kernels.js';
@@ -495,16 +497,7 @@ export class CpuBackend implements Backend {
   takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor {
     const a = this.#arr(x, 'takeAlongAxis');
     const idx = this.#arr(indices, 'takeAlongAxis', 'indices');
-    checkDtype('takeAlongAxis', indices, ['int32', 'uint32'], 'indices');
-    if (indices.rank !== x.rank) {
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `takeAlongAxis: indices ${fmtShape(indices.shape)} must have the rank of x ${fmtShape(x.shape)}`,
-      );
-    }
-    const ax = normAxis('takeAlongAxis', axis, x.rank);
-    const bx = x.shape.map((d, i) => (i === ax ? indices.shape[i]! : d));
-    const shape = broadcastShapes('takeAlongAxis', bx, indices.shape);
+    const { ax, shape } = takeAlongShape(x, indices, axis);
     const xs = stridesOf(x.shape);
     const ii = broadcastIndex(shape, indices.shape);
     const size = sizeOf(shape);
@@ -670,16 +663,7 @@ export class CpuBackend implements Backend {
 
   sampleCategorical(logits: Tensor, random: RandomOptions): Tensor {
     const a = this.#arr(logits, 'sampleCategorical');
-    checkDtype('sampleCategorical', logits, ['float32']);
-    const { seed, offset } = checkRandom('sampleCategorical', random);
-    if (logits.rank < 1 || logits.shape[logits.rank - 1] === 0) {
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `sampleCategorical: logits need a non-empty last axis, got ${fmtShape(logits.shape)}`,
-      );
-    }
-    const len = logits.shape[logits.rank - 1]!;
-    const rows = a.length / len;
+    const { seed, offset, len, rows } = checkCategorical(logits, random);
     const words = philoxWords(seed, offset, rows);
     const out = new Int32Array(rows);
     const row = new Float64Array(len);
