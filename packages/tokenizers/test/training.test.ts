@@ -14,6 +14,22 @@ function distortion64(data: ArrayLike<number>, codes: ArrayLike<number>, D: numb
   return d.reduce((a, b) => a + b, 0) / d.length;
 }
 
+/** One float64 Lloyd step: each code moves to the mean of its rows (a code with no rows stays put). */
+function lloydStep64(data: ArrayLike<number>, codes: ArrayLike<number>, D: number) {
+  const K = codes.length / D;
+  const { idx } = bruteNearest(data, codes, D);
+  const sums = new Float64Array(K * D);
+  const counts = new Float64Array(K);
+  for (let i = 0; i < idx.length; i++) {
+    counts[idx[i]!]!++;
+    for (let d = 0; d < D; d++) sums[idx[i]! * D + d]! += data[i * D + d]!;
+  }
+  const next = Float64Array.from(codes);
+  for (let k = 0; k < K; k++)
+    if (counts[k]! > 0) for (let d = 0; d < D; d++) next[k * D + d] = sums[k * D + d]! / counts[k]!;
+  return { codes: next, counts };
+}
+
 /** Rows of `data` chosen by `rows` (float32 copies). */
 function pickRows(data: Float32Array, rows: ArrayLike<number>, D: number): Float32Array {
   const out = new Float32Array(rows.length * D);
@@ -34,17 +50,7 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
     );
     init.set([1e3, 1e3, 1e3], (K - 1) * D); // a far code that gets no rows
     const r = kmeansStep(B.tensor(data, [N, D]), B.tensor(init, [K, D]));
-    // float64 Lloyd
-    const { idx } = bruteNearest(data, init, D);
-    const sums = new Float64Array(K * D);
-    const counts = new Float64Array(K);
-    for (let i = 0; i < N; i++) {
-      counts[idx[i]!]!++;
-      for (let d = 0; d < D; d++) sums[idx[i]! * D + d]! += data[i * D + d]!;
-    }
-    const want = Float64Array.from(init);
-    for (let k = 0; k < K; k++)
-      if (counts[k]! > 0) for (let d = 0; d < D; d++) want[k * D + d] = sums[k * D + d]! / counts[k]!;
+    const { codes: want, counts } = lloydStep64(data, init, D);
     expect(Array.from(await r.counts.data())).toEqual(Array.from(counts));
     expect(maxAbsDiff(await r.codebook.data(), want), `seed ${seed}`).toBeLessThan(1e-4);
     expect(counts[K - 1]).toBe(0);
@@ -167,13 +173,21 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
       curve.push(distortion64(data, await ema.codebook.data(), D));
     }
     expect(B.memory().tensors).toBe(before);
-    // From a start crowded into the first rows the EMA updates spread the codes: distortion falls by 10%
-    // or more (typically ~40%; a seed whose codes settle in a poorer local optimum reached 27%, seed
-    // 745417957). No epoch undoes progress: EMA k-means is a descent method on a fixed data set up to
-    // the EMA lag (2% allowed), and replacing a dead code (few rows) by a data row helps or costs little.
-    // (Not "converged after 3 epochs": a late dead-code replacement can still drop it by 20%, seed 748384065.)
-    const note = `d0 ${d0}, curve ${curve}, seed ${seed}`;
-    expect(curve[curve.length - 1]!, note).toBeLessThan(0.9 * d0);
+    // EMA k-means is mini-batch Lloyd: a descent method on a fixed data set, up to the EMA lag (2%
+    // allowed), and replacing a dead code (few rows) by a data row helps or costs little. So no epoch
+    // undoes progress, and after 33 updates it ends at least as low as one float64 Lloyd step from the
+    // same start. It ends near a Lloyd fixed point: one more float64 Lloyd step gains under 2%.
+    // How far it falls is not a property of the method: a start that puts two codes in one blob and
+    // one code between two blobs is a local optimum (seed 755851731 stopped 9% below d0; typically
+    // ~40%), so no fixed fraction is asserted. (Not "converged after 3 epochs": a late dead-code
+    // replacement can still drop it by 20%, seed 748384065.)
+    const final = await ema.codebook.data();
+    const d1 = distortion64(data, lloydStep64(data, init, D).codes, D);
+    const dNext = distortion64(data, lloydStep64(data, final, D).codes, D);
+    const note = `d0 ${d0}, one Lloyd step ${d1}, curve ${curve}, then Lloyd ${dNext}, seed ${seed}`;
+    expect(d1, note).toBeLessThan(d0);
+    expect(curve[curve.length - 1]!, note).toBeLessThan(1.02 * d1);
+    expect(dNext, note).toBeGreaterThan(0.98 * curve[curve.length - 1]!);
     expect(curve[0]!, note).toBeLessThan(1.02 * d0);
     for (let e = 1; e < curve.length; e++) expect(curve[e]!, note).toBeLessThan(1.02 * curve[e - 1]!);
     ema.dispose();
