@@ -176,18 +176,16 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
     // EMA k-means is mini-batch Lloyd: a descent method on a fixed data set, up to the EMA lag (2%
     // allowed), and replacing a dead code (few rows) by a data row helps or costs little. So no epoch
     // undoes progress, and after 33 updates it ends at least as low as one float64 Lloyd step from the
-    // same start. It ends near a Lloyd fixed point: one more float64 Lloyd step gains under 2%.
+    // same start. (Not "near a Lloyd fixed point": a code replaced in the last epoch has not settled;
+    // one more Lloyd step then gained 22%, seed 51745544.)
     // How far it falls is not a property of the method: a start that puts two codes in one blob and
     // one code between two blobs is a local optimum (seed 755851731 stopped 9% below d0; typically
     // ~40%), so no fixed fraction is asserted. (Not "converged after 3 epochs": a late dead-code
     // replacement can still drop it by 20%, seed 748384065.)
-    const final = await ema.codebook.data();
     const d1 = distortion64(data, lloydStep64(data, init, D).codes, D);
-    const dNext = distortion64(data, lloydStep64(data, final, D).codes, D);
-    const note = `d0 ${d0}, one Lloyd step ${d1}, curve ${curve}, then Lloyd ${dNext}, seed ${seed}`;
+    const note = `d0 ${d0}, one Lloyd step ${d1}, curve ${curve}, seed ${seed}`;
     expect(d1, note).toBeLessThan(d0);
     expect(curve[curve.length - 1]!, note).toBeLessThan(1.02 * d1);
-    expect(dNext, note).toBeGreaterThan(0.98 * curve[curve.length - 1]!);
     expect(curve[0]!, note).toBeLessThan(1.02 * d0);
     for (let e = 1; e < curve.length; e++) expect(curve[e]!, note).toBeLessThan(1.02 * curve[e - 1]!);
     ema.dispose();
