@@ -26,7 +26,7 @@ describe(`browser-webgpu example (seed ${seed})`, () => {
 
   it('samples on WebGPU in the page, matching the CPU backend; the canvas shows the grid', async (ctx) => {
     if (!bp) return ctx.skip();
-    const count = 6;
+    const count = 8;
     const r = await bp.page.evaluate(
       ([s, n]) =>
         (
@@ -39,15 +39,18 @@ describe(`browser-webgpu example (seed ${seed})`, () => {
     expect(r.backend).toBe('webgpu');
     const want = (await sampleDigits(currentBackend(), { seed, count })) as Float32Array;
     // float32 on both sides, different kernels: per image within 2e-4 for all but trajectories through
-    // near-tied mixture responsibilities, which drift up to ~2e-3 (see backend-onnx default-model.test)
+    // near-tied mixture responsibilities, which amplify rounding without bound (ONNX vs TypeScript in
+    // examples/diffusion-onnx, 3,840 images: 0.8% beyond 2e-4, 0.03% beyond 0.1). "Five of six within
+    // 2e-4, all within 1e-2" therefore failed a few runs in a thousand; images are independent, so with
+    // q = 0.03 per image (several times that rate, for two float32 sides) P(five or more of eight beyond
+    // 2e-4) ≈ 56·q⁵ ≈ 1.4e-6, and a wrong pipeline moves every image.
     const perImage = Array.from({ length: count }, (_, n) => {
       let e = 0;
       for (let i = n * 256; i < (n + 1) * 256; i++) e = Math.max(e, Math.abs(r.data[i]! - want[i]!));
       return e;
     });
-    const sorted = [...perImage].sort((a, b) => a - b);
-    expect(sorted[count - 2]!, `per-image errors ${perImage}, seed ${seed}`).toBeLessThan(2e-4);
-    expect(sorted[count - 1]!, `per-image errors ${perImage}, seed ${seed}`).toBeLessThan(1e-2);
+    const close = perImage.filter((e) => e < 2e-4).length;
+    expect(close, `per-image errors ${perImage}, seed ${seed}`).toBeGreaterThanOrEqual(4);
     // the canvas: 4× tiles of the images; its grey levels are the images' (-1…1 → 0…255)
     const canvas = await bp.page.evaluate(() => {
       const c = document.getElementById('digits') as HTMLCanvasElement;

@@ -8,20 +8,25 @@ import { main } from '../index.mjs';
 describe('diffusion-onnx', () => {
   it('the exported ONNX model samples the same images as the TypeScript model', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ex-onnx-'));
-    const r = await main({ steps: 12, count: 4, seed: Date.now() % 100000, dir });
+    const count = 16;
+    const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 100000);
+    const r = await main({ steps: 12, count, seed, dir });
     expect(existsSync(r.file) && existsSync(r.png)).toBe(true);
-    expect(r.fromOnnx.length).toBe(4 * 256);
+    expect(r.fromOnnx.length).toBe(count * 256);
     // Both compute the exact mixture posterior mean; only float32 rounding in the TypeScript model separates
-    // them, and on rare trajectories (near-tied component responsibilities at small σ) that rounding moves
-    // one image by up to ~2e-3. So: three of the four images within 1e-4, all within 1e-2.
-    const perImage = [0, 1, 2, 3].map((n) => {
+    // them, and a trajectory that passes near-tied component responsibilities at small σ amplifies that
+    // rounding. Measured over 3,840 images (60 seeds × 64): 81% within 1e-5, 1.6% beyond 1e-4, 0.16%
+    // beyond 1e-3, and one image (0.03%) 0.12 away, so no per-image bound holds for every image, and
+    // "three of four within 1e-4, all within 1e-2" failed about 2.5e-3 of runs. Images are independent:
+    // with q = 0.035 (twice the measured rate) for "beyond 1e-4", P(more than 6 of 16) ≈ 6e-7. A wrong
+    // model or sampler moves every image.
+    const perImage = Array.from({ length: count }, (_, n) => {
       let e = 0;
       for (let i = n * 256; i < (n + 1) * 256; i++) e = Math.max(e, Math.abs(r.fromOnnx[i] - r.fromTs[i]));
       return e;
     });
-    const sorted = [...perImage].sort((a, b) => a - b);
-    expect(sorted[2]).toBeLessThan(1e-4);
-    expect(sorted[3]).toBeLessThan(1e-2);
-    expect(r.maxDiff).toBe(sorted[3]);
+    const close = perImage.filter((e) => e < 1e-4).length;
+    expect(close, `per-image max |ONNX − TS| ${perImage}, seed ${seed}`).toBeGreaterThanOrEqual(10);
+    expect(r.maxDiff).toBe(Math.max(...perImage));
   });
 });

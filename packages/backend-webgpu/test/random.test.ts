@@ -57,22 +57,35 @@ describe.skipIf(!gpu)('webgpu random', () => {
     const seed = Math.floor(r() * 1e9);
     const got = await B.sampleCategorical(B.tensor(logits, [rows, len]), { seed, offset: 5 }).data();
     const words = philoxWords(seed, 5, rows);
-    const want = [];
+    // The device sums float32 exponentials; this reference sums them in float64. They agree to ≲ 1e-6 of
+    // the total, so a goal u·Σ that lies within 1e-5·Σ of a cumulative boundary may land on either side
+    // of it there (about 64 rows × 8 boundaries × 2e-5 ≈ 1% of runs come within 1e-5, far fewer within
+    // float32 rounding): for those rows any index whose float64 interval comes within the margin is
+    // accepted; every other row must equal the float64 pick exactly.
+    const bad: string[] = [];
     for (let i = 0; i < rows; i++) {
       const row = logits.slice(i * len, (i + 1) * len).map(Math.fround);
       const m = Math.max(...row);
       const e = row.map((v) => Math.exp(v - m));
       const s = e.reduce((a, b) => a + b, 0);
       const goal = U(words[i]!) * s;
-      let cum = 0;
-      let k = 0;
-      for (; k < len - 1; k++) {
-        cum += e[k]!;
-        if (cum > goal) break;
+      const cum: number[] = [];
+      let c = 0;
+      for (const v of e) {
+        c += v;
+        cum.push(c);
       }
-      want.push(k);
+      let k = 0;
+      while (k < len - 1 && !(cum[k]! > goal)) k++;
+      const margin = 1e-5 * s;
+      const g = got[i]!;
+      const near = cum.slice(0, len - 1).some((v) => Math.abs(v - goal) < margin);
+      const ok = near
+        ? g >= 0 && g < len && goal >= (g > 0 ? cum[g - 1]! : 0) - margin && goal < cum[g]! + margin
+        : g === k;
+      if (!ok) bad.push(`row ${i}: got ${g}, float64 pick ${k} (goal ${goal} of ${s})`);
     }
-    expect(Array.from(got)).toEqual(want);
+    expect(bad, `seed ${SEED}`).toEqual([]);
   });
 
   it('rejects bad random options like the CPU backend', () => {

@@ -179,12 +179,17 @@ describe('img2img and inpainting', () => {
   const known = B.tensor(knownV, [N, d]);
   const mask = B.tensor(new Float32Array([1, 1, 0, 0]), [1, d]); // generate dims 0, 1; keep 2, 3
 
+  // [name, steps, resample, allowance for discretisation bias in the relative variance]. Measured over
+  // 12 seeds (24 dims): dpmpp_2m +0.045 on average (−0.01 … +0.11), euler_ancestral −0.145 (−0.09 …
+  // −0.20; −0.14 without resampling, −0.06 at 180 steps: first-order ancestral steps under-disperse).
+  // The former common 0.06 sat within one standard error of the euler_ancestral bias (≈ 2% of runs).
+  // 6 standard errors per check (five checks per case): ≈ 2e-8 per run from sampling error.
   it.each([
-    ['dpmpp_2m', 20, 1],
-    ['euler_ancestral', 60, 3],
+    ['dpmpp_2m', 20, 1, 0.08],
+    ['euler_ancestral', 60, 3, 0.2],
   ] as const)(
     '%s (%d steps, resample %d): known region kept, the rest sampled from the data law',
-    async (name, steps, resample) => {
+    async (name, steps, resample, varBias) => {
       const sigmas = [...karras(steps, 0.02, 40), 0];
       const z = B.randn([N, d], { seed: SEED % 100000 });
       const x = B.lincomb([40], [z]);
@@ -197,7 +202,7 @@ describe('img2img and inpainting', () => {
           let ss = 0;
           for (let i = 0; i < N; i++)
             for (const j of [2, 3]) ss += ((a[i * d + j]! - knownV[i * d + j]!) / sigma) ** 2;
-          expect(Math.abs(ss / (2 * N) - 1), why).toBeLessThan(4.5 * Math.sqrt(2 / (2 * N)));
+          expect(Math.abs(ss / (2 * N) - 1), why).toBeLessThan(6 * Math.sqrt(2 / (2 * N)));
           checkedRenoise = true;
         }
         return g.denoiser(xin, sigma);
@@ -216,8 +221,10 @@ describe('img2img and inpainting', () => {
         let v = 0;
         for (let i = 0; i < N; i++) m += a[i * d + j]! / N;
         for (let i = 0; i < N; i++) v += (a[i * d + j]! - m) ** 2 / (N - 1);
-        expect(Math.abs(m - mu[j]!) / Math.sqrt(s2[j]! / N), `mean dim ${j} (${why})`).toBeLessThan(4.5);
-        expect(Math.abs(v / s2[j]! - 1), `var dim ${j} (${why})`).toBeLessThan(4.5 * Math.sqrt(2 / N) + 0.06);
+        expect(Math.abs(m - mu[j]!) / Math.sqrt(s2[j]! / N), `mean dim ${j}: ${m} (${why})`).toBeLessThan(6);
+        expect(Math.abs(v / s2[j]! - 1), `var dim ${j}: ${v / s2[j]!} × s² (${why})`).toBeLessThan(
+          6 * Math.sqrt(2 / N) + varBias,
+        );
       }
     },
   );

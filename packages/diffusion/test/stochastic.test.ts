@@ -40,16 +40,24 @@ async function moments(name: SamplerName, steps: number, o: Partial<SampleOption
   return { m, v };
 }
 
-// [name, steps, options, allowance for discretisation bias in the relative variance]
+// Standard errors allowed per check: 9 cases × 2 dims × (mean, variance) = 36 two-sided checks, so
+// 6σ each keeps the whole table near 36 · 2e-9 ≈ 7e-8 per run (4.5σ gave ≈ 2.5e-4 per run).
+const Z = 6;
+
+// [name, steps, options, allowance for discretisation bias in the relative variance]. The allowances
+// cover the bias measured over 22 seeds (44 dims; the mean relative variance error, ± 0.0035): euler
+// −0.061, heun +0.010, dpm_2_ancestral +0.002, dpmpp_2s_ancestral −0.002, dpmpp_sde −0.010,
+// dpmpp_2m_sde +0.022, its heun variant +0.041, dpmpp_3m_sde +0.009, lcm −0.003 (exact). The euler
+// and dpmpp_2m_sde (heun) allowances used to equal or undercut that bias (0.06, 0.03).
 const CASES: Array<[SamplerName, number, Partial<SampleOptions>, number]> = [
   // ddpm is checked by the 1,000-step mixture test (gmm.test.ts) and equals euler_ancestral (below).
-  ['euler', 400, { s_churn: 40 }, 0.06],
+  ['euler', 400, { s_churn: 40 }, 0.08],
   ['heun', 150, { s_churn: 40 }, 0.03],
   ['dpm_2_ancestral', 150, {}, 0.03],
   ['dpmpp_2s_ancestral', 150, {}, 0.03],
   ['dpmpp_sde', 50, {}, 0.05],
-  ['dpmpp_2m_sde', 50, {}, 0.03],
-  ['dpmpp_2m_sde', 50, { solver_type: 'heun' }, 0.03],
+  ['dpmpp_2m_sde', 50, {}, 0.04],
+  ['dpmpp_2m_sde', 50, { solver_type: 'heun' }, 0.06],
   ['dpmpp_3m_sde', 50, {}, 0.03],
   // LCM is exact in distribution when its denoiser is the exact consistency function.
   ['lcm', 8, { denoiser: g.consistency }, 0],
@@ -62,10 +70,10 @@ describe('stochastic samplers reproduce the data distribution', () => {
     for (let j = 0; j < d; j++) {
       const zMean = (m[j]! - mu[j]!) / Math.sqrt(s2[j]! / N);
       const relVar = v[j]! / s2[j]! - 1;
-      // 4.5 standard errors: mean s/√N, variance s²·√(2/(N−1)).
-      expect(Math.abs(zMean), `${name} mean of dim ${j} (${why})`).toBeLessThan(4.5);
-      expect(Math.abs(relVar), `${name} variance of dim ${j} (${why})`).toBeLessThan(
-        4.5 * Math.sqrt(2 / (N - 1)) + bias,
+      // Z standard errors: mean s/√N, variance s²·√(2/(N−1)).
+      expect(Math.abs(zMean), `${name} mean of dim ${j}: z = ${zMean} (${why})`).toBeLessThan(Z);
+      expect(Math.abs(relVar), `${name} variance of dim ${j}: ${relVar} (${why})`).toBeLessThan(
+        Z * Math.sqrt(2 / (N - 1)) + bias,
       );
     }
   });
@@ -139,11 +147,12 @@ describe('Brownian tree', () => {
       sumsq12 += i12[k]! ** 2;
       cross += i01[k]! * i23[k]!;
     }
-    const se = 4.5 * Math.sqrt(2 / n);
+    // 6 standard errors (three checks: ≈ 6e-9 per run; 4.5 gave 2e-5): variance √(2/n), correlation 1/√n
+    const se = 6 * Math.sqrt(2 / n);
     expect(Math.abs(sumsq01 / n / (t[1]! - t[0]!) - 1), why).toBeLessThan(se);
     expect(Math.abs(sumsq12 / n / (t[2]! - t[1]!) - 1), why).toBeLessThan(se);
     const corr = cross / n / Math.sqrt((t[1]! - t[0]!) * (t[3]! - t[2]!));
-    expect(Math.abs(corr), why).toBeLessThan(4.5 / Math.sqrt(n));
+    expect(Math.abs(corr), why).toBeLessThan(6 / Math.sqrt(n));
     // Same seed, same values, however the queries are ordered.
     const tree2 = new BrownianTree(B, [n], 0.03, 14, SEED % 100000);
     const w = tree2.at(t[3]!);
