@@ -2,7 +2,7 @@ import type { Backend } from '@tessera/core';
 import { EmaCodebook, kmeans, kmeansPlusPlus, kmeansStep, UsageMeter } from '@tessera/tokenizers';
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../../../test-utils/backends.ts';
-import { blobs, bruteNearest, freshSeed, maxAbsDiff, uniforms } from './helpers.ts';
+import { blobs, bruteNearest, dist2, freshSeed, maxAbsDiff, uniforms } from './helpers.ts';
 
 const backends = await testBackends();
 
@@ -30,6 +30,26 @@ function lloydStep64(data: ArrayLike<number>, codes: ArrayLike<number>, D: numbe
   return { codes: next, counts };
 }
 
+/**
+ * `data` without its float32 near-ties: rows whose two nearest distinct codes are within 1e-5·(‖z‖² + ‖e‖²)
+ * in float64 (but not exactly tied). The backend ranks codes by float32 ‖e‖² − 2z·e, whose rounding
+ * error is ~1e-7 of those norms, so for such a row it may pick either code and no float64 reference
+ * can say which (about 1 run in 4000 failed so: seed 43761394 here, 96779099 in the EMA test). Exact ties (a
+ * code drawn twice) stay: both sides take the first index.
+ */
+function dropNearTies(data: Float32Array, codes: ArrayLike<number>, D: number): Float32Array {
+  const K = codes.length / D;
+  const keep: number[] = [];
+  for (let i = 0; i < data.length / D; i++) {
+    const d = Array.from({ length: K }, (_, k) => dist2(data, i, codes, k, D)).sort((a, b) => a - b);
+    const gap = d.find((v) => v > d[0]!)! - d[0]!;
+    let norms = 0;
+    for (let j = 0; j < D; j++) norms += data[i * D + j]! ** 2;
+    if (!(gap < 1e-5 * (norms + d[0]! + d[1]!))) keep.push(i);
+  }
+  return pickRows(data, keep, D);
+}
+
 /** Rows of `data` chosen by `rows` (float32 copies). */
 function pickRows(data: Float32Array, rows: ArrayLike<number>, D: number): Float32Array {
   const out = new Float32Array(rows.length * D);
@@ -40,18 +60,20 @@ function pickRows(data: Float32Array, rows: ArrayLike<number>, D: number): Float
 describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
   it('one k-means step equals a float64 Lloyd step (empty clusters stay put)', async () => {
     const seed = freshSeed(21);
-    const [K, D, N] = [6, 3, 600];
-    const { data } = blobs(seed, 5, D, N, 0.5);
+    const [K, D, N0] = [6, 3, 600];
+    const blob = blobs(seed, 5, D, N0, 0.5).data;
     const u = uniforms(seed + 9, K);
     const init = pickRows(
-      data,
-      Array.from(u, (v) => Math.floor(v * N)),
+      blob,
+      Array.from(u, (v) => Math.floor(v * N0)),
       D,
     );
     init.set([1e3, 1e3, 1e3], (K - 1) * D); // a far code that gets no rows
+    const data = dropNearTies(blob, init, D);
+    const N = data.length / D;
     const r = kmeansStep(B.tensor(data, [N, D]), B.tensor(init, [K, D]));
     const { codes: want, counts } = lloydStep64(data, init, D);
-    expect(Array.from(await r.counts.data())).toEqual(Array.from(counts));
+    expect(Array.from(await r.counts.data()), `seed ${seed}`).toEqual(Array.from(counts));
     expect(maxAbsDiff(await r.codebook.data(), want), `seed ${seed}`).toBeLessThan(1e-4);
     expect(counts[K - 1]).toBe(0);
   });
@@ -75,13 +97,13 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
     expect(c2[0]).not.toBe(c2[4]);
   });
 
-  it('greedy k-means++ (default localTrials) seeds with a lower potential than the plain algorithm, over 24 seeds', async () => {
+  it('greedy k-means++ (default localTrials) seeds with a lower potential than the plain algorithm, over 32 seeds', async () => {
     const base = freshSeed(27);
-    const [K, D, N] = [8, 2, 400];
+    const [K, D, N, R] = [8, 2, 400, 32];
     let greedy = 0;
     let plain = 0;
     let greedyWins = 0;
-    for (let r = 0; r < 24; r++) {
+    for (let r = 0; r < R; r++) {
       const seed = base + r;
       // 8 blobs of σ 0.35, centres N(0, 2²): some overlap, so plain k-means++ often doubles up a blob
       const { data } = blobs(seed, K, D, N, 0.35, 2);
@@ -90,16 +112,19 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
       const g = distortion64(data, await kmeansPlusPlus(x, K, { seed }).data(), D);
       const p = distortion64(data, await kmeansPlusPlus(x, K, { seed, localTrials: 1 }).data(), D);
       x.dispose();
-      greedy += g / 24;
-      plain += p / 24;
+      greedy += g / R;
+      plain += p / R;
       if (g < p) greedyWins++;
     }
-    // scikit-learn's reason for the greedy variant: a lower mean potential (measured 0.63–0.80 of plain
-    // over 12 runs) and a better seeding on most seeds (19–23 of 24; 14 is 4 SD below)
-    const note = `mean potential greedy ${greedy}, plain ${plain}, greedy better in ${greedyWins}/24, seed ${base}`;
+    // scikit-learn's reason for the greedy variant: a lower mean potential and a better seeding on most
+    // seeds. Measured over 1200 seeds: greedy is better on a seed with probability q = 0.90 (≥ 0.88 at
+    // 2 SE), and the ratio of mean potentials over 32 seeds is 0.70 ± 0.041. So fewer than 17 wins of 32
+    // has binomial probability < 2e-7 even at q = 0.88, and a ratio ≥ 0.92 is 5.4 SD out (0 of 4·10⁶ bootstrap draws of
+    // 32). With 24 seeds and ≥ 14 wins the test failed about once in 10⁵ runs.
+    const note = `mean potential greedy ${greedy}, plain ${plain}, greedy better in ${greedyWins}/${R}, seed ${base}`;
     console.log(`[training] ${note}`);
     expect(greedy, note).toBeLessThan(0.92 * plain);
-    expect(greedyWins, note).toBeGreaterThanOrEqual(14);
+    expect(greedyWins, note).toBeGreaterThan(R / 2);
     expect(() => kmeansPlusPlus(B.tensor(data0(), [2, 2]), 2, { seed: 1, localTrials: 0 })).toThrow(
       /localTrials must be a positive integer, got 0/,
     );
@@ -120,9 +145,11 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
 
   it('one EMA update equals the float64 formula with Laplace smoothing', async () => {
     const seed = freshSeed(24);
-    const [K, D, N] = [5, 2, 200];
-    const { data } = blobs(seed, 4, D, N, 0.5);
-    const init = pickRows(data, [0, 40, 80, 120, 160], D);
+    const [K, D] = [5, 2];
+    const blob = blobs(seed, 4, D, 200, 0.5).data;
+    const init = pickRows(blob, [0, 40, 80, 120, 160], D);
+    const data = dropNearTies(blob, init, D);
+    const N = data.length / D;
     const [g, eps] = [0.9, 1e-5];
     const ema = new EmaCodebook({ codebook: B.tensor(init, [K, D]), decay: g, eps });
     ema.update(B.tensor(data, [N, D])).dispose();
@@ -141,7 +168,7 @@ describe.each(backends)('codebook training on %s', (_name, B: Backend) => {
       const sm = ((cs[k]! + eps) / (tot + K * eps)) * tot;
       for (let d = 0; d < D; d++) want[k * D + d] = ea[k * D + d]! / sm;
     }
-    expect(maxAbsDiff(await ema.clusterSize.data(), cs)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(await ema.clusterSize.data(), cs), `seed ${seed}`).toBeLessThan(1e-4);
     expect(maxAbsDiff(await ema.codebook.data(), want), `seed ${seed}`).toBeLessThan(1e-4);
     ema.dispose();
   });
