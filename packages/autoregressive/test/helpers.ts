@@ -1,8 +1,10 @@
 // Float64 re-derivations used by the tests (independent of the code under test).
 import { philoxWords, wordToUniform } from '@tessera/core';
 
-/** A fresh seed per run (printed by the tests on failure). */
+/** A fresh seed per run (printed by the tests on failure); TESSERA_SEED or TESSERA_TEST_SEED fixes it. */
 export function freshSeed(): number {
+  const env = process.env.TESSERA_SEED ?? process.env.TESSERA_TEST_SEED;
+  if (env) return Number(env) % 2 ** 31;
   return (Date.now() * 7919 + Math.floor(Math.random() * 1e6)) % 2 ** 31;
 }
 
