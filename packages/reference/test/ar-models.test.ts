@@ -13,7 +13,9 @@ import {
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../../../test-utils/backends';
 
-const seed = (Date.now() * 131) % 2 ** 31;
+const seed = Number(
+  process.env.TESSERA_SEED ?? process.env.TESSERA_TEST_SEED ?? (Date.now() * 131) % 2 ** 31,
+);
 const note = `(seed ${seed})`;
 
 function rng(s: number): () => number {

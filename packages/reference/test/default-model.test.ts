@@ -138,8 +138,13 @@ describe('sampleMixture', () => {
       [0.5, 0.2, 0.2, 0.4],
       [0.3, -0.1, -0.1, 0.6],
     ];
-    const n = 20000;
+    const n = 40000;
     const { data, components } = sampleMixture({ weights, means, covs }, n, seed);
+    // 6 distinct checks (covariance entries 1 and 2 are one number), each at 5.3 standard errors (two-sided 1.2e-7; the test fails by chance about once in
+    // 10⁶ runs), the errors estimated from these samples: SE of a mean √(s²/n), of a covariance entry
+    // √(Var[(xᵢ − mᵢ)(xⱼ − mⱼ)]/n) (the mixture is not Gaussian, so no closed form is assumed), of the
+    // component fraction √(w(1 − w)/n). Fixed bounds of 0.04 and 0.06 were 4 SE for the first mean.
+    const Z = 5.3;
     // E[x] = Σ w μ;  Cov = Σ w (Σ_k + μ_k μ_kᵀ) − E[x]E[x]ᵀ
     const mu = [0, 1].map((i) => weights[0]! * means[0]![i]! + weights[1]! * means[1]![i]!);
     const cov = [0, 1, 2, 3].map((e) => {
@@ -150,13 +155,25 @@ describe('sampleMixture', () => {
       );
     });
     const m = [0, 1].map((i) => data.reduce((a, v, idx) => (idx % 2 === i ? a + v : a), 0) / n);
-    for (let i = 0; i < 2; i++) expect(Math.abs(m[i]! - mu[i]!), ctx).toBeLessThan(0.04);
+    const c = new Array<number>(4);
     for (let e = 0; e < 4; e++) {
       const [i, j] = [Math.floor(e / 2), e % 2];
       let s = 0;
-      for (let r = 0; r < n; r++) s += (data[2 * r + i]! - m[i]!) * (data[2 * r + j]! - m[j]!);
-      expect(Math.abs(s / n - cov[e]!), ctx).toBeLessThan(0.06);
+      let s2 = 0;
+      for (let r = 0; r < n; r++) {
+        const p = (data[2 * r + i]! - m[i]!) * (data[2 * r + j]! - m[j]!);
+        s += p;
+        s2 += p * p;
+      }
+      c[e] = s / n;
+      const se = Math.sqrt((s2 / n - c[e]! ** 2) / n);
+      expect(Math.abs(c[e]! - cov[e]!), `${ctx} covariance ${e}, SE ${se}`).toBeLessThan(Z * se);
     }
-    expect(Math.abs(components.filter((k) => k === 0).length / n - 0.25), ctx).toBeLessThan(0.015);
+    for (let i = 0; i < 2; i++) {
+      const se = Math.sqrt(c[i * 3]! / n);
+      expect(Math.abs(m[i]! - mu[i]!), `${ctx} mean ${i}, SE ${se}`).toBeLessThan(Z * se);
+    }
+    const w0 = components.filter((k) => k === 0).length / n;
+    expect(Math.abs(w0 - 0.25), ctx).toBeLessThan(Z * Math.sqrt((0.25 * 0.75) / n));
   });
 });
