@@ -33,7 +33,8 @@ export interface KmeansPlusPlusOptions extends RandomOptions {
  * the candidate giving the smallest potential Σ min(D(x)², ‖x − c‖²) is kept (greedy k-means++, as
  * scikit-learn does; it rarely puts two centres in one cluster). The first draw uses Philox word
  * `offset` of `seed`, candidate j of centre k ≥ 1 word `offset + 1 + (k − 1)·localTrials + j` (through
- * `sampleCategorical`), so a seed gives the same centres on every backend. Returns [K, D].
+ * `sampleCategorical`), so a seed makes the same draws on every backend: the same centres, except where
+ * a draw or a comparison of potentials falls within float32 rounding of a tie. Returns [K, D].
  */
 export function kmeansPlusPlus(data: Tensor, K: number, options: KmeansPlusPlusOptions): Tensor {
   if (!Number.isInteger(K) || K < 1)
