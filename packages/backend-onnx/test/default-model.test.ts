@@ -40,8 +40,9 @@ async function run(
   B: ReturnType<typeof currentBackend>,
   denoiser: (x: Tensor, s: number) => Tensor | Promise<Tensor>,
   sigmas: number[],
+  images = 2,
 ): Promise<Float32Array> {
-  const z = B.randn([2, 1, 16, 16], { seed });
+  const z = B.randn([images, 1, 16, 16], { seed });
   const x = B.lincomb([sigmas[0]!], [z]);
   const out = await sample('dpmpp_2m', { denoiser, x, sigmas, seed });
   const data = (await out.data()) as Float32Array;
@@ -64,11 +65,10 @@ describe(`default digits model as ONNX (seed ${seed})`, () => {
     tsRun ??= run(currentBackend(), model.denoiser(), sigmas);
     return tsRun;
   };
+  const exactDenoiser = async (x: Tensor, s: number) =>
+    x.backend.tensor(Float32Array.from(mixturePosteriorMean64(model.canonical, await x.data(), s)), x.shape);
   const exact = () => {
-    const C = currentBackend();
-    const D64 = async (x: Tensor, s: number) =>
-      C.tensor(Float32Array.from(mixturePosteriorMean64(model.canonical, await x.data(), s)), x.shape);
-    exactRun ??= run(C, D64, sigmas);
+    exactRun ??= run(currentBackend(), exactDenoiser, sigmas);
     return exactRun;
   };
 
@@ -126,23 +126,26 @@ describe(`default digits model as ONNX (seed ${seed})`, () => {
       inputNames: { sample: 'x', timestep: 'sigma' },
       outputName: 'x0',
     });
+    const images = 16;
     const before = B.transferStats();
-    const got = await run(B, D, sigmas);
+    const got = await run(B, D, sigmas, images);
     const after = B.transferStats();
     expect(after.readbacks - before.readbacks).toBe(1);
     expect(after.hostOutputs - before.hostOutputs, 'run outputs that landed in host memory').toBe(0);
-    console.log(
-      `[onnx webgpu] max rel. error vs float64 model ${maxRelErr(got, await exact()).toExponential(2)}, vs TypeScript model ${maxRelErr(got, await ts()).toExponential(2)}`,
-    );
     // float32 log-densities (quadratic forms ~1e4 at small σ) bound the agreement: 4e-6 … 7e-5 measured
-    // typically, but a trajectory that passes near-tied component responsibilities can drift by ~2e-3
-    // (seen for one of the two images of seed 743105040): the better image within 2e-4, both within 1e-2
-    const ex = await exact();
-    const perImage = [0, 1].map((n) =>
+    // typically, but a trajectory that passes near-tied component responsibilities amplifies float32
+    // rounding: ~2e-3 for one image of seed 743105040, and in the diffusion-onnx example 1.6% of 3,840
+    // images were beyond 1e-4 of the TypeScript model (one by 0.12); here 3 of 112 images (7 seeds) were
+    // beyond 2e-4. So no bound holds for every image. At least 8 of 16 within 2e-4 fails with
+    // probability < 1e-6 at a 7% rate per image (the 95% upper bound on 3/112), while a wrong graph or a
+    // dropped step moves every image.
+    const ex = await run(currentBackend(), exactDenoiser, sigmas, images);
+    const perImage = Array.from({ length: images }, (_, n) =>
       maxRelErr(got.subarray(n * 256, (n + 1) * 256), ex.subarray(n * 256, (n + 1) * 256)),
     );
-    expect(Math.min(...perImage), `seed ${seed}`).toBeLessThan(2e-4);
-    expect(Math.max(...perImage), `seed ${seed}`).toBeLessThan(1e-2);
+    const note = `per-image max rel. error vs float64 model ${perImage.map((e) => e.toExponential(1))}, seed ${seed}`;
+    console.log(`[onnx webgpu] ${note}`);
+    expect(perImage.filter((e) => e < 2e-4).length, note).toBeGreaterThanOrEqual(8);
     await D.dispose();
   });
 });
