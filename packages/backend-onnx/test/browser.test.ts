@@ -80,8 +80,7 @@ describe(`browser: onnxruntime-web webgpu + backend-webgpu on one GPUDevice (see
   it('20-step dpmpp_2m with the default model as ONNX: one readback (the final image), samples match the float64 model; no growth over rounds', async (ctx) => {
     if (!bp) return ctx.skip();
     const sigmas = karras(20);
-    const rounds = 3;
-    const { adapter, results } = await call<{
+    type Loop = {
       adapter: string;
       results: Array<{
         data: number[];
@@ -91,41 +90,45 @@ describe(`browser: onnxruntime-web webgpu + backend-webgpu on one GPUDevice (see
         tensors: number;
         buffers: number;
       }>;
-    }>(bp.page, 'sampleLoop', seed, sigmas, rounds);
+    };
+    // three rounds of 2 images for readbacks, determinism and memory; one round of 16 for accuracy
+    const { adapter, results } = await call<Loop>(bp.page, 'sampleLoop', seed, sigmas, 3, 2);
     console.log(`[browser] adapter: ${adapter}`);
-
-    // the reference: the same loop on the CPU backend with the exact posterior mean in float64
-    const model = defaultDigitsModel();
-    const C = currentBackend();
-    const D64 = async (x: Tensor, s: number) =>
-      C.tensor(Float32Array.from(mixturePosteriorMean64(model.canonical, await x.data(), s)), x.shape);
-    const z = C.randn([2, 1, 16, 16], { seed });
-    const x = C.lincomb([sigmas[0]!], [z]);
-    const out = await sample('dpmpp_2m', { denoiser: D64, x, sigmas, seed });
-    const exact = (await out.data()) as Float32Array;
-    for (const t of [z, x, out]) t.dispose();
-
     for (const r of results) {
       expect(r.readbacksInLoop, 'host readbacks inside the 20-step loop').toBe(0);
       expect(r.readbacks, 'host readbacks of the whole run').toBe(1);
       expect(r.hostOutputs, 'ONNX outputs that landed in host memory').toBe(0);
-      // float32 graph: as on onnxruntime-node webgpu (default-model.test.ts), typically 1e-5 … 1e-4
-      // from the float64 model, but a trajectory through near-tied component responsibilities can
-      // drift ~2e-3; the better image within 2e-4, both within 1e-2
-      const perImage = [0, 1].map((n) =>
-        maxRelErr(r.data.slice(n * 256, (n + 1) * 256), exact.subarray(n * 256, (n + 1) * 256)),
-      );
-      console.log(
-        `[browser] max rel. error per image vs float64 model: ${perImage.map((e) => e.toExponential(2))}`,
-      );
-      expect(Math.min(...perImage), `seed ${seed}`).toBeLessThan(2e-4);
-      expect(Math.max(...perImage), `seed ${seed}`).toBeLessThan(1e-2);
     }
     // same seed, same device: identical samples each round; live tensors and buffers flat after round 1
     for (const r of results.slice(1)) expect(r.data).toEqual(results[0]!.data);
     expect(results[2]!.tensors).toBe(results[1]!.tensors);
     expect(results[2]!.buffers).toBe(results[1]!.buffers);
-  }, 180_000);
+
+    const images = 16;
+    const [wide] = (await call<Loop>(bp.page, 'sampleLoop', seed, sigmas, 1, images)).results;
+    expect(wide!.readbacks, 'host readbacks of the whole run').toBe(1);
+    // the reference: the same loop on the CPU backend with the exact posterior mean in float64
+    const model = defaultDigitsModel();
+    const C = currentBackend();
+    const D64 = async (x: Tensor, s: number) =>
+      C.tensor(Float32Array.from(mixturePosteriorMean64(model.canonical, await x.data(), s)), x.shape);
+    const z = C.randn([images, 1, 16, 16], { seed });
+    const x = C.lincomb([sigmas[0]!], [z]);
+    const out = await sample('dpmpp_2m', { denoiser: D64, x, sigmas, seed });
+    const exact = (await out.data()) as Float32Array;
+    for (const t of [z, x, out]) t.dispose();
+    // float32 graph: as on onnxruntime-node webgpu (default-model.test.ts), typically 1e-5 … 1e-4 from
+    // the float64 model, but a trajectory through near-tied component responsibilities amplifies float32
+    // rounding (~3% of images beyond 2e-4 there, one image in 3,840 by 0.12 in the diffusion-onnx
+    // example), so no bound holds for every image: at least 8 of 16 within 2e-4 (fails with probability
+    // < 1e-6 at a 7% rate per image; a wrong graph or step moves every image)
+    const perImage = Array.from({ length: images }, (_, n) =>
+      maxRelErr(wide!.data.slice(n * 256, (n + 1) * 256), exact.subarray(n * 256, (n + 1) * 256)),
+    );
+    const note = `max rel. error per image vs float64 model: ${perImage.map((e) => e.toExponential(1))}, seed ${seed}`;
+    console.log(`[browser] ${note}`);
+    expect(perImage.filter((e) => e < 2e-4).length, note).toBeGreaterThanOrEqual(8);
+  }, 300_000);
 
   it('core conformance suite on onnxruntime-web’s WebGPU provider (the third WebGPU target)', async (ctx) => {
     if (!bp) return ctx.skip();

@@ -81,9 +81,10 @@ async function otherDevice(values: number[]) {
 
 /**
  * The default digits model exported as a float32 ONNX graph, sampled with dpmpp_2m for the given σ on
- * the WebGPU backend, the model running in ONNX Runtime's WebGPU provider on the same device.
+ * the WebGPU backend (`images` samples of 1×16×16), the model running in ONNX Runtime's WebGPU provider
+ * on the same device.
  */
-async function sampleLoop(seed: number, sigmas: number[], rounds: number) {
+async function sampleLoop(seed: number, sigmas: number[], rounds: number, images: number) {
   const { G, onnx, adapter } = await shared();
   const model = defaultDigitsModel();
   const bytes = exportGaussianMixtureDenoiser(model.canonical, { sampleShape: [1, 16, 16] });
@@ -104,7 +105,7 @@ async function sampleLoop(seed: number, sigmas: number[], rounds: number) {
   for (let r = 0; r < rounds; r++) {
     const r0 = G.readbacks;
     const s0 = onnx.transferStats();
-    const z = G.randn([2, 1, 16, 16], { seed });
+    const z = G.randn([images, 1, 16, 16], { seed });
     const x = G.lincomb([sigmas[0]!], [z]);
     const out = await sample('dpmpp_2m', { denoiser: D, x, sigmas, seed });
     const readbacksInLoop = G.readbacks - r0 + onnx.transferStats().readbacks - s0.readbacks;
