@@ -113,7 +113,14 @@ export function probabilityTests(ctx: Ctx): void {
     test('topP keeps the smallest most-probable set reaching p', async () => {
       const r = ctx.rng('topP');
       const n = 10;
-      const x = r.f32(3 * n, -3, 3);
+      // logits at least 1e-4 apart within a row: nearer ones could swap places in a float32 sort, and
+      // then the other of the two is kept when the cut falls between them
+      const apart = (v: Float32Array) =>
+        rows(v, n).every((row) =>
+          row.every((a, i) => row.every((b, j) => j <= i || Math.abs(a - b) >= 1e-4)),
+        );
+      let x = r.f32(3 * n, -3, 3);
+      while (!apart(x)) x = r.f32(3 * n, -3, 3);
       const sorted = rows(x, n).map((row) => softmaxRef(row).sort((a, b) => b - a));
       const cums = sorted.map((ps) => ps.map((_, i) => ps.slice(0, i + 1).reduce((a, b) => a + b, 0)));
       // a p well away (≥ 1e-3) from every row's cumulative sums, so float32 rounding cannot flip a decision
