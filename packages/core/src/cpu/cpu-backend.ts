@@ -305,13 +305,21 @@ export class CpuBackend implements Backend {
   }
 
   // ---- reductions ----
-  /** Moves `axes` last and returns rows of length = product of those extents. */
-  #rows(x: Tensor, axes: readonly number[], op: string): { rows: Float64Array; count: number; len: number } {
+  /**
+   * Moves `axes` last and returns rows of length = product of those extents: the tensor's own array
+   * when they are already the trailing axes in order (no copy), else a permuted copy.
+   */
+  #rows(
+    x: Tensor,
+    axes: readonly number[],
+    op: string,
+  ): { rows: ArrayLike<number>; count: number; len: number } {
     const a = this.#arr(x, op);
     const keptAxes = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
     const perm = [...keptAxes, ...axes];
     const len = axes.reduce((p, i) => p * x.shape[i]!, 1);
     const count = len === 0 ? keptAxes.reduce((p, i) => p * x.shape[i]!, 1) : a.length / len;
+    if (perm.every((p, i) => p === i)) return { rows: a, count, len };
     const rows = new Float64Array(a.length);
     permute(a, x.shape, perm, rows);
     return { rows, count, len };
@@ -336,14 +344,19 @@ export class CpuBackend implements Backend {
       let v: number;
       switch (op) {
         case 'sum':
-        case 'mean':
+        case 'mean': {
+          let s = 0;
+          for (let i = 0; i < len; i++) s += rows[base + i]!;
+          v = op === 'mean' ? s / len : s;
+          break;
+        }
         case 'sumsq': {
           let s = 0;
           for (let i = 0; i < len; i++) {
             const e = rows[base + i]!;
-            s += op === 'sumsq' ? e * e : e;
+            s += e * e;
           }
-          v = op === 'mean' ? s / len : s;
+          v = s;
           break;
         }
         case 'prod': {
