@@ -19,7 +19,10 @@ const shapes = [
 
 await onEachBackend(['cpu', 'webgpu'], async (name, B) => {
   for (const [rows, V] of shapes) {
-    const x = B.tensor(lcg(rows * V, rows + V).map((v) => 4 * v), [rows, V]);
+    const x = B.tensor(
+      lcg(rows * V, rows + V).map((v) => 4 * v),
+      [rows, V],
+    );
     const sample = () => B.sampleCategorical(x, { seed: 7, offset: 0 });
     const pass = () => B.reduce('max', x, -1);
     await timed(B, sample); // warm-up (pipelines, pools)
