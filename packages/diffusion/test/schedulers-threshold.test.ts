@@ -172,31 +172,31 @@ function ddpmRef(ts: ArrayLike<number>, pt: Pred, post: Post): RefStep {
   };
 }
 
-/** DDIM step at timestep t (prev = t − N//n; ᾱ after the end = `finalAlpha`). */
-function ddimStep(
-  t: number,
+/** DDIM step at timestep t = ts[i] of n (prev = t − N//n; ᾱ after the end = `finalAlpha`). */
+function ddimRef(
+  ts: ArrayLike<number>,
   n: number,
   pt: Pred,
   post: Post,
   eta: number,
   useClipped: boolean,
   finalAlpha: number,
-  x: Vec,
-  out: Vec,
-  noise: Vec | null,
-): RefOut {
-  const prevT = t - Math.floor(N / n);
-  const at = ABAR[t]!;
-  const ap = prevT >= 0 ? ABAR[prevT]! : finalAlpha;
-  const a = Math.sqrt(at);
-  const s = Math.sqrt(1 - at);
-  const x0 = post(predX0(pt, x, out, a, s));
-  let eps = predEps(pt, x, out, a, s);
-  const std = eta * Math.sqrt(((1 - ap) / (1 - at)) * (1 - at / ap));
-  if (useClipped) eps = lc([1 / s, x], [-a / s, x0]);
-  let prev = lc([Math.sqrt(ap), x0], [Math.sqrt(1 - ap - std * std), eps]);
-  if (eta > 0) prev = lc([1, prev], [std, noise!]);
-  return { prev, pred: x0 };
+): RefStep {
+  return (i, x, out, noise) => {
+    const t = ts[i]!;
+    const prevT = t - Math.floor(N / n);
+    const at = ABAR[t]!;
+    const ap = prevT >= 0 ? ABAR[prevT]! : finalAlpha;
+    const a = Math.sqrt(at);
+    const s = Math.sqrt(1 - at);
+    const x0 = post(predX0(pt, x, out, a, s));
+    let eps = predEps(pt, x, out, a, s);
+    const std = eta * Math.sqrt(((1 - ap) / (1 - at)) * (1 - at / ap));
+    if (useClipped) eps = lc([1 / s, x], [-a / s, x0]);
+    let prev = lc([Math.sqrt(ap), x0], [Math.sqrt(1 - ap - std * std), eps]);
+    if (eta > 0) prev = lc([1, prev], [std, noise!]);
+    return { prev, pred: x0 };
+  };
 }
 
 function lcmRef(ts: ArrayLike<number>, pt: Pred, post: Post): RefStep {
@@ -591,6 +591,31 @@ const logPost =
   (x0) =>
     threshold64(x0, th, log);
 
+/**
+ * One thresholded run, stating only what differs: the scheduler and its step count, its thresholding
+ * parameters and the float64 reference step. Shared: batch 2, twoRows(sample_max_value) targets,
+ * expectBites, and the model's (α, σ): from the σ grid for solvers (`finalSigma` given), else
+ * (√ᾱ_t, √(1 − ᾱ_t)) at each timestep.
+ */
+interface ThresholdCase extends Pick<Run, 'label' | 'noise' | 'opts' | 'predHeld'> {
+  scheduler: Run['scheduler'] & { setTimesteps(n: number): void };
+  steps: number;
+  th: Thresh;
+  /** Model output type; epsilon when absent. */
+  pt?: Pred;
+  /** The σ after the last timestep, for solvers (their grid is σ(t) at each timestep, then this). */
+  finalSigma?: number;
+  /**
+   * The reference, built after setTimesteps: `ts` the timesteps, `sig` the solver σ grid (empty without
+   * finalSigma); `post` thresholds x₀ with `th`, and both log each row's s to `log`.
+   */
+  ref: (c: { ts: ArrayLike<number>; sig: number[]; th: Thresh; log: number[]; post: Post }) => RefStep;
+  /** Defaults to twoRows(th.maxValue). */
+  targets?: Run['targets'];
+  /** Checks the logged s values; defaults to expectBites(log, 2, th.maxValue, label). */
+  bites?: (log: number[]) => void;
+}
+
 describe('schedulers with thresholding: true match float64 diffusers steps', async () => {
   const backends = await testBackends();
 
@@ -607,7 +632,31 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
   });
 
   describe.each(backends)('%s', (name, B) => {
-    const report = (label: string, res: { maxErr: number; reads: number }) => {
+    /** Runs a case on B against its reference, checks the s values, reports; no readbacks inside step(). */
+    const check = async (c: ThresholdCase) => {
+      const { label, th, finalSigma } = c;
+      c.scheduler.setTimesteps(c.steps);
+      const ts = c.scheduler.timesteps;
+      const sig = finalSigma === undefined ? [] : [...Array.from(ts, sigmaAt), finalSigma];
+      const log: number[] = [];
+      const res = await runSteps(B, {
+        label,
+        scheduler: c.scheduler,
+        batch: 2,
+        pt: c.pt ?? 'epsilon',
+        vp:
+          finalSigma === undefined
+            ? (i) => [Math.sqrt(ABAR[ts[i]!]!), Math.sqrt(1 - ABAR[ts[i]!]!)]
+            : (i) => alphaSigma(sig[i]!),
+        ref: c.ref({ ts, sig, th, log, post: logPost(th, log) }),
+        noise: c.noise,
+        opts: c.opts,
+        predHeld: c.predHeld,
+        targets: c.targets ?? twoRows(th.maxValue),
+        ratio: th.ratio,
+      });
+      if (c.bites) c.bites(log);
+      else expectBites(log, 2, th.maxValue, label);
       console.log(
         `[schedulers-threshold] ${name} ${label}: max error ${res.maxErr.toExponential(2)} × scale`,
       );
@@ -615,25 +664,20 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
     };
 
     it('DDPMScheduler: thresholding replaces clip_sample, batch of 2 with different s, 4 ancestral steps', async () => {
-      const th = { ratio: 0.995, maxValue: 3 };
-      const log: number[] = [];
-      // clip_sample stays true (DDPM's default): diffusers' `if thresholding … elif clip_sample` ignores it.
-      const s = DDPMScheduler.fromConfig({ ...SD, thresholding: true, sample_max_value: 3, steps_offset: 1 });
-      s.setTimesteps(4);
-      const ts = s.timesteps;
-      const res = await runSteps(B, {
+      await check({
         label: 'DDPM',
-        scheduler: s,
-        batch: 2,
-        pt: 'epsilon',
-        vp: (i) => [Math.sqrt(ABAR[ts[i]!]!), Math.sqrt(1 - ABAR[ts[i]!]!)],
-        ref: ddpmRef(ts, 'epsilon', logPost(th, log)),
+        // clip_sample stays true (DDPM's default): diffusers' `if thresholding … elif clip_sample` ignores it.
+        scheduler: DDPMScheduler.fromConfig({
+          ...SD,
+          thresholding: true,
+          sample_max_value: 3,
+          steps_offset: 1,
+        }),
+        steps: 4,
+        th: { ratio: 0.995, maxValue: 3 },
+        ref: ({ ts, post }) => ddpmRef(ts, 'epsilon', post),
         noise: true,
-        targets: twoRows(3),
-        ratio: th.ratio,
       });
-      expectBites(log, 2, 3, 'DDPM');
-      report('DDPM', res);
     });
 
     it('DDIMScheduler: η = 0 with v-prediction, η = 0.7 with useClippedModelOutput (ε from thresholded x₀)', async () => {
@@ -641,61 +685,40 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
         ['v_prediction', 0, false],
         ['epsilon', 0.7, true],
       ] as const) {
-        const th = { ratio: 0.9, maxValue: 2.5 };
-        const log: number[] = [];
-        const s = DDIMScheduler.fromConfig({
-          ...SD,
-          set_alpha_to_one: false,
-          steps_offset: 1,
-          prediction_type: pt,
-          thresholding: true,
-          dynamic_thresholding_ratio: 0.9,
-          sample_max_value: 2.5,
-        });
-        s.setTimesteps(5);
-        const ts = s.timesteps;
-        const label = `DDIM ${pt} η=${eta}`;
-        const post = logPost(th, log);
-        const res = await runSteps(B, {
-          label,
-          scheduler: s,
-          batch: 2,
+        await check({
+          label: `DDIM ${pt} η=${eta}`,
+          scheduler: DDIMScheduler.fromConfig({
+            ...SD,
+            set_alpha_to_one: false,
+            steps_offset: 1,
+            prediction_type: pt,
+            thresholding: true,
+            dynamic_thresholding_ratio: 0.9,
+            sample_max_value: 2.5,
+          }),
+          steps: 5,
+          th: { ratio: 0.9, maxValue: 2.5 },
           pt,
-          vp: (i) => [Math.sqrt(ABAR[ts[i]!]!), Math.sqrt(1 - ABAR[ts[i]!]!)],
-          ref: (i, x, out, noise) => ddimStep(ts[i]!, 5, pt, post, eta, useClipped, ABAR[0]!, x, out, noise),
+          ref: ({ ts, post }) => ddimRef(ts, 5, pt, post, eta, useClipped, ABAR[0]!),
           noise: eta > 0,
           opts: { eta, useClippedModelOutput: useClipped },
-          targets: twoRows(2.5),
-          ratio: th.ratio,
         });
-        expectBites(log, 2, 2.5, label);
-        report(label, res);
       }
     });
 
     it('LCMScheduler: thresholded x₀ before the boundary condition (ratio 1: s = max |x₀|), 4 steps', async () => {
-      const th = { ratio: 1, maxValue: 4 };
-      const log: number[] = [];
-      const s = LCMScheduler.fromConfig({
-        thresholding: true,
-        dynamic_thresholding_ratio: 1,
-        sample_max_value: 4,
-      });
-      s.setTimesteps(4);
-      const ts = s.timesteps;
-      const res = await runSteps(B, {
+      await check({
         label: 'LCM',
-        scheduler: s,
-        batch: 2,
-        pt: 'epsilon',
-        vp: (i) => [Math.sqrt(ABAR[ts[i]!]!), Math.sqrt(1 - ABAR[ts[i]!]!)],
-        ref: lcmRef(ts, 'epsilon', logPost(th, log)),
+        scheduler: LCMScheduler.fromConfig({
+          thresholding: true,
+          dynamic_thresholding_ratio: 1,
+          sample_max_value: 4,
+        }),
+        steps: 4,
+        th: { ratio: 1, maxValue: 4 },
+        ref: ({ ts, post }) => lcmRef(ts, 'epsilon', post),
         noise: true,
-        targets: twoRows(4),
-        ratio: th.ratio,
       });
-      expectBites(log, 2, 4, 'LCM');
-      report('LCM', res);
     });
 
     it('DPMSolverMultistepScheduler: dpmsolver++ order 3 and sde-dpmsolver++ (history holds thresholded x₀)', async () => {
@@ -703,33 +726,24 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
         ['dpmsolver++', 3, false],
         ['sde-dpmsolver++', 2, true],
       ] as const) {
-        const th = { ratio: 0.995, maxValue: 2 };
-        const log: number[] = [];
-        const s = DPMSolverMultistepScheduler.fromConfig({
-          ...SD,
-          algorithm_type: algo,
-          solver_order: order,
-          solver_type: heun ? 'heun' : 'midpoint',
-          thresholding: true,
-          sample_max_value: 2,
-        });
-        s.setTimesteps(8);
-        const sig = [...Array.from(s.timesteps, sigmaAt), 0];
-        const label = `DPMSolverMultistep ${algo} order ${order}`;
-        const res = await runSteps(B, {
-          label,
-          scheduler: s,
-          batch: 2,
-          pt: 'epsilon',
-          vp: (i) => alphaSigma(sig[i]!),
-          ref: dpmMultistepRef(sig, { algo, order, heun, pt: 'epsilon', th, finalZero: true }, log),
+        await check({
+          label: `DPMSolverMultistep ${algo} order ${order}`,
+          scheduler: DPMSolverMultistepScheduler.fromConfig({
+            ...SD,
+            algorithm_type: algo,
+            solver_order: order,
+            solver_type: heun ? 'heun' : 'midpoint',
+            thresholding: true,
+            sample_max_value: 2,
+          }),
+          steps: 8,
+          th: { ratio: 0.995, maxValue: 2 },
+          finalSigma: 0,
+          ref: ({ sig, th, log }) =>
+            dpmMultistepRef(sig, { algo, order, heun, pt: 'epsilon', th, finalZero: true }, log),
           noise: algo.startsWith('sde'),
           predHeld: true,
-          targets: twoRows(2),
-          ratio: th.ratio,
         });
-        expectBites(log, 2, 2, label);
-        report(label, res);
       }
     });
 
@@ -738,33 +752,25 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
         ['dpmsolver', 'epsilon'],
         ['sde-dpmsolver', 'v_prediction'],
       ] as const) {
-        const th = { ratio: 0.995, maxValue: 3 };
-        const log: number[] = [];
-        const s = DPMSolverMultistepScheduler.fromConfig({
-          ...SD,
-          algorithm_type: algo,
-          prediction_type: pt,
-          final_sigmas_type: 'sigma_min',
-          thresholding: true,
-          sample_max_value: 3,
-        });
-        s.setTimesteps(6);
-        const sig = [...Array.from(s.timesteps, sigmaAt), sigmaAt(0)];
-        const label = `DPMSolverMultistep ${algo} ${pt}`;
-        const res = await runSteps(B, {
-          label,
-          scheduler: s,
-          batch: 2,
+        await check({
+          label: `DPMSolverMultistep ${algo} ${pt}`,
+          scheduler: DPMSolverMultistepScheduler.fromConfig({
+            ...SD,
+            algorithm_type: algo,
+            prediction_type: pt,
+            final_sigmas_type: 'sigma_min',
+            thresholding: true,
+            sample_max_value: 3,
+          }),
+          steps: 6,
+          th: { ratio: 0.995, maxValue: 3 },
           pt,
-          vp: (i) => alphaSigma(sig[i]!),
-          ref: dpmMultistepRef(sig, { algo, order: 2, heun: false, pt, th, finalZero: false }, log),
+          finalSigma: sigmaAt(0),
+          ref: ({ sig, th, log }) =>
+            dpmMultistepRef(sig, { algo, order: 2, heun: false, pt, th, finalZero: false }, log),
           noise: algo === 'sde-dpmsolver',
           predHeld: true,
-          targets: twoRows(3),
-          ratio: th.ratio,
         });
-        expectBites(log, 2, 3, label);
-        report(label, res);
       }
     });
 
@@ -774,8 +780,6 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
         [2, true, true],
         [3, false, true],
       ] as const) {
-        const th = { ratio: 0.995, maxValue: 2.5 };
-        const log: number[] = [];
         const s = DPMSolverSinglestepScheduler.fromConfig({
           ...SD,
           solver_order: order,
@@ -784,27 +788,22 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
           thresholding: true,
           sample_max_value: 2.5,
         });
-        s.setTimesteps(6);
         // diffusers get_order_list (6 steps, lower_order_final false): [1 … order] repeated, last 1 (final σ 0)
         const orders = Array.from({ length: 6 }, (_, i) => (i % order) + 1);
         orders[5] = 1;
-        expect(s.orderList).toEqual(orders);
-        const sig = [...Array.from(s.timesteps, sigmaAt), 0];
-        const label = `DPMSolverSinglestep order ${order}${sde ? ' sde' : ''}${heun ? ' heun' : ''}`;
-        const res = await runSteps(B, {
-          label,
+        await check({
+          label: `DPMSolverSinglestep order ${order}${sde ? ' sde' : ''}${heun ? ' heun' : ''}`,
           scheduler: s,
-          batch: 2,
-          pt: 'epsilon',
-          vp: (i) => alphaSigma(sig[i]!),
-          ref: dpmSinglestepRef(sig, orders, { sde, heun, pt: 'epsilon', th }, log),
+          steps: 6,
+          th: { ratio: 0.995, maxValue: 2.5 },
+          finalSigma: 0,
+          ref: ({ sig, th, log }) => {
+            expect(s.orderList).toEqual(orders); // set by setTimesteps(6), before any step
+            return dpmSinglestepRef(sig, orders, { sde, heun, pt: 'epsilon', th }, log);
+          },
           noise: sde,
           predHeld: true,
-          targets: twoRows(2.5),
-          ratio: th.ratio,
         });
-        expectBites(log, 2, 2.5, label);
-        report(label, res);
       }
     });
 
@@ -813,33 +812,24 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
         [2, 'bh2', 'epsilon'],
         [3, 'bh1', 'v_prediction'],
       ] as const) {
-        const th = { ratio: 0.995, maxValue: 3 };
-        const log: number[] = [];
-        const s = UniPCMultistepScheduler.fromConfig({
-          ...SD,
-          solver_order: order,
-          solver_type: bh,
-          prediction_type: pt,
-          thresholding: true,
-          sample_max_value: 3,
-          final_sigmas_type: bh === 'bh1' ? 'sigma_min' : 'zero',
-        });
-        s.setTimesteps(7);
-        const sig = [...Array.from(s.timesteps, sigmaAt), bh === 'bh1' ? sigmaAt(0) : 0];
-        const label = `UniPC ${bh} order ${order} ${pt}`;
-        const res = await runSteps(B, {
-          label,
-          scheduler: s,
-          batch: 2,
+        await check({
+          label: `UniPC ${bh} order ${order} ${pt}`,
+          scheduler: UniPCMultistepScheduler.fromConfig({
+            ...SD,
+            solver_order: order,
+            solver_type: bh,
+            prediction_type: pt,
+            thresholding: true,
+            sample_max_value: 3,
+            final_sigmas_type: bh === 'bh1' ? 'sigma_min' : 'zero',
+          }),
+          steps: 7,
+          th: { ratio: 0.995, maxValue: 3 },
           pt,
-          vp: (i) => alphaSigma(sig[i]!),
-          ref: unipcRef(sig, { order, bh, pt, th }, log),
+          finalSigma: bh === 'bh1' ? sigmaAt(0) : 0,
+          ref: ({ sig, th, log }) => unipcRef(sig, { order, bh, pt, th }, log),
           predHeld: true,
-          targets: twoRows(3),
-          ratio: th.ratio,
         });
-        expectBites(log, 2, 3, label);
-        report(label, res);
       }
     });
 
@@ -879,29 +869,20 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
     });
 
     it('sample_max_value < 1: s = sample_max_value in every row (torch.clamp with min 1 > max)', async () => {
-      const th = { ratio: 0.995, maxValue: 0.5 };
-      const log: number[] = [];
-      const s = DDIMScheduler.fromConfig({
-        ...SD,
-        thresholding: true,
-        sample_max_value: 0.5,
-        steps_offset: 1,
-      });
-      s.setTimesteps(3);
-      const ts = s.timesteps;
-      const post = logPost(th, log);
-      const res = await runSteps(B, {
+      await check({
         label: 'DDIM sample_max_value 0.5',
-        scheduler: s,
-        batch: 2,
-        pt: 'epsilon',
-        vp: (i) => [Math.sqrt(ABAR[ts[i]!]!), Math.sqrt(1 - ABAR[ts[i]!]!)],
-        ref: (i, x, out, noise) => ddimStep(ts[i]!, 3, 'epsilon', post, 0, false, 1, x, out, noise),
+        scheduler: DDIMScheduler.fromConfig({
+          ...SD,
+          thresholding: true,
+          sample_max_value: 0.5,
+          steps_offset: 1,
+        }),
+        steps: 3,
+        th: { ratio: 0.995, maxValue: 0.5 },
+        ref: ({ ts, post }) => ddimRef(ts, 3, 'epsilon', post, 0, false, 1),
         targets: (_i, r) => [2.5, 0.3 + 0.4 * r()], // one row above 1, one below: both get s = 0.5
-        ratio: th.ratio,
+        bites: (log) => expect(log.every((v) => v === 0.5)).toBe(true),
       });
-      expect(log.every((v) => v === 0.5)).toBe(true);
-      report('DDIM sample_max_value 0.5', res);
     });
 
     it('sample_max_value = 1 (default) makes thresholding equal clip_sample to [−1, 1] exactly', async () => {
