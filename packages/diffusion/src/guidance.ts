@@ -145,9 +145,9 @@ export function rowQuantile(rows: Tensor, q: number): Tensor {
 export function thresholdDenoiser(denoiser: Denoiser, options: ThresholdOptions = {}): Denoiser {
   const { ratio = 0.995, maxValue = 1 } = options;
   check(
-    ratio > 0 && ratio <= 1,
+    ratio >= 0 && ratio <= 1,
     'INVALID_ARGUMENT',
-    `thresholdDenoiser: ratio must be in (0, 1], got ${ratio}`,
+    `thresholdDenoiser: ratio must be in [0, 1], got ${ratio}`,
   );
   check(maxValue >= 1, 'INVALID_ARGUMENT', `thresholdDenoiser: maxValue must be ≥ 1, got ${maxValue}`);
   return async (x, sigma, cond) => {

@@ -136,6 +136,31 @@ describe('thresholding and clipping', () => {
     expectClose(got, want, 1e-6, 'threshold');
     const den = thresholdDenoiser(() => B.lincomb([1], [x0]), { ratio, maxValue });
     expectClose(await (await den(x0, 1)).data(), want, 1e-6, 'thresholdDenoiser');
+    // ratio 0 (torch.quantile's lower end): s = clamp(min |x0|, 1, m) per row; rows whose smallest |x0|
+    // is below 1, inside (1, m) and above m
+    const lifts = [0, 1.2, 3];
+    const v0 = Float32Array.from(normals(r, b * n), (z, i) => {
+      const lift = lifts[Math.floor(i / n)]!;
+      return lift === 0 ? 0.3 * z : Math.sign(z) * (lift + 0.5 * Math.abs(z));
+    });
+    const x00 = B.tensor(v0, shape);
+    const want0: number[] = [];
+    const s0: number[] = [];
+    for (let row = 0; row < b; row++) {
+      const seg = v0.subarray(row * n, (row + 1) * n);
+      const s = Math.min(Math.max(Math.min(...Array.from(seg, Math.abs)), 1), maxValue);
+      s0.push(s);
+      for (const val of seg) want0.push(Math.min(Math.max(val, -s), s) / s);
+    }
+    expect(s0[0]).toBe(1);
+    expect(s0[1]! > 1.2 && s0[1]! < maxValue, `row 1 s = ${s0[1]}`).toBe(true);
+    expect(s0[2]).toBe(maxValue);
+    expectClose(await dynamicThreshold(x00, 0, maxValue).data(), want0, 1e-6, 'threshold ratio 0');
+    x00.dispose();
+    for (const bad of [-0.1, 1.5, Number.NaN])
+      expect(() => thresholdDenoiser(() => B.lincomb([1], [x0]), { ratio: bad })).toThrow(
+        /ratio must be in \[0, 1\]/,
+      );
     const clip = clipDenoiser(() => B.lincomb([1], [x0]), 1.5);
     expectClose(
       await (await clip(x0, 1)).data(),

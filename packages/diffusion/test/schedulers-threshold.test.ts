@@ -940,12 +940,14 @@ describe('thresholding config', () => {
       // accepted now (was UNSUPPORTED), and written back unchanged
       const cfg = { thresholding: true, dynamic_thresholding_ratio: 0.9, sample_max_value: 5 };
       expect(S.fromConfig(cfg).toConfig(), S.name).toEqual(cfg);
+      // torch.quantile takes q in [0, 1]: ratio 0 (the smallest |x₀|) is valid upstream, and here
+      const low = { thresholding: true, dynamic_thresholding_ratio: 0 };
+      expect(S.fromConfig(low).toConfig(), S.name).toMatchObject(low);
     }
   });
 
   it('bad dynamic_thresholding_ratio / sample_max_value / thresholding values throw TesseraError INVALID_CONFIG', () => {
     const bad: Record<string, unknown>[] = [
-      { dynamic_thresholding_ratio: 0 },
       { dynamic_thresholding_ratio: -0.5 },
       { dynamic_thresholding_ratio: 1.5 },
       { dynamic_thresholding_ratio: Number.NaN },

@@ -115,7 +115,7 @@ const VALIDATORS: Record<keyof DiffusersSchedulerKeys, Validator> = {
   clip_sample_range: positive(),
   set_alpha_to_one: bool,
   thresholding: bool,
-  dynamic_thresholding_ratio: (v) => (isNum(v) && v > 0 && v <= 1 ? null : 'a number in (0, 1]'),
+  dynamic_thresholding_ratio: (v) => (isNum(v) && v >= 0 && v <= 1 ? null : 'a number in [0, 1]'),
   sample_max_value: positive(),
   variance_type: oneOf([
     'fixed_small',
