@@ -8,10 +8,11 @@ import { main } from '../index.mjs';
 
 describe('diffusion-basic', () => {
   it('samples images whose average resembles the mixture mean (float64 from the weights and means)', async () => {
-    const count = 48;
+    const count = 96;
+    const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 100000);
     const { data } = await main({
       count,
-      seed: Date.now() % 100000,
+      seed,
       out: join(mkdtempSync(join(tmpdir(), 'ex-')), 'd.png'),
     });
     expect(data.length).toBe(count * 256);
@@ -35,7 +36,7 @@ describe('diffusion-basic', () => {
       }
       return ab / Math.sqrt(aa * bb);
     };
-    expect(corr(avg, mean)).toBeGreaterThan(0.5);
+    expect(corr(avg, mean), `seed ${seed}`).toBeGreaterThan(0.5);
     // the mean squared pixel matches the mixture's E‖x‖²/256 = Σ_k w_k (‖μ_k‖² + tr Σ_k)/256, with
     // Σ_k = U Uᵀ + diag (probabilistic PCA), computed here in float64 from the parameters
     let m2 = 0;
@@ -52,6 +53,9 @@ describe('diffusion-basic', () => {
     });
     let got2 = 0;
     for (const v of data as Float32Array) got2 += (v * v) / data.length;
-    expect(Math.abs(got2 / m2 - 1)).toBeLessThan(0.1);
+    // A seed sweep (3,840 images) measured the per-image mean square's SD at 0.146·m2 and a bias of
+    // +0.002·m2 (within its SE): over 48 images 0.1 was 4.6 SE (about 1e-5 per run with the right skew);
+    // over 96 it is 6.6 SE. (corr averaged 0.979, SD 0.005, over groups of 48: far from 0.5.)
+    expect(Math.abs(got2 / m2 - 1), `seed ${seed}`).toBeLessThan(0.1);
   });
 });

@@ -157,18 +157,31 @@ describe('procedural datasets', () => {
     expect(a.data).toEqual(b.data);
     expect(a.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeLessThanOrEqual(1);
     expect(new Set(a.labels).size).toBeGreaterThan(1);
+    // Bounds from the documented draws, for every seed: the background is one colour per channel in
+    // [−1, −0.7], so an uncovered corner has luminance (sum of channels) ≤ −2.1; a rotated square can reach
+    // one corner (coverage up to 0.35 at r = 0.18·S, centre (r, r), angle 0; about 3e-7 of images), never two
+    // (that needs r ≥ 9.2 > 0.32·24), so the darkest corner is background. The shape has a fully covered pixel
+    // (inradius ≥ 2.16 px) of colour 2·light·rgb − 1 with light ≥ 0.6 and a saturated hue (channels sum ≥ 1),
+    // luminance ≥ 2·0.6 − 3 = −1.8: at least 0.3 above the darkest corner (1e-5 covers float32 rounding).
+    // Typical images are far brighter: a 0.5 margin failed 14 of 200,000 images (7e-5 each, 1.4e-3 per run of
+    // 20 when required of every image); here at most 2 of 20 may miss it (P ≈ C(20,3)·(7e-5)³ ≈ 4e-10).
+    const plane = 24 * 24;
+    let dim = 0;
     for (let n = 0; n < 20; n++) {
-      // the brightest pixel (shape interior) is brighter than the corners (background ≤ −0.7)
-      const plane = 24 * 24;
       const lum = (p: number) =>
         a.data[n * 3 * plane + p]! +
         a.data[n * 3 * plane + plane + p]! +
         a.data[n * 3 * plane + 2 * plane + p]!;
       let best = Number.NEGATIVE_INFINITY;
       for (let p = 0; p < plane; p++) best = Math.max(best, lum(p));
-      expect(lum(0)).toBeLessThanOrEqual(-2.1 + 1e-6);
-      expect(best, `${ctx} image ${n}`).toBeGreaterThan(lum(0) + 0.5);
+      const corner = Math.min(lum(0), lum(23), lum(plane - 24), lum(plane - 1));
+      expect(corner, `${ctx} image ${n}`).toBeLessThanOrEqual(-2.1 + 1e-6);
+      expect(best, `${ctx} image ${n}`).toBeGreaterThan(corner + 0.3 - 1e-5);
+      if (!(best > corner + 0.5)) dim++;
     }
+    expect(dim, `${ctx}: images whose brightest pixel is within 0.5 of the background`).toBeLessThanOrEqual(
+      2,
+    );
   });
 
   it('rejects bad options', () => {

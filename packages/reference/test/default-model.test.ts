@@ -70,9 +70,13 @@ describe('defaultDigitsModel', () => {
 
   it('exact samples look like digits: a 1-nearest-neighbour classifier on fresh procedural digits agrees', () => {
     const ref = digitsDataset({ count: 1000, size: 16, seed: 777 + (seed % 1000) });
-    const { data, components } = sampleMixture(model.canonical, 200, seed);
+    // A seed sweep measured 52 misclassified of 8,000 samples (rate 0.0065, 95% upper 0.0085) over 8
+    // reference sets. With 200 samples, > 0.95 (at most 9 misses, mean 1.3–1.7) failed about 1e-6–1e-5 per
+    // run; with 500 the same 0.95 allows 24 misses against a mean of 3.3–4.3: Poisson tail below 1e-11.
+    const N = 500;
+    const { data, components } = sampleMixture(model.canonical, N, seed);
     let correct = 0;
-    for (let n = 0; n < 200; n++) {
+    for (let n = 0; n < N; n++) {
       let best = -1;
       let bestD = Number.POSITIVE_INFINITY;
       for (let m = 0; m < 1000; m++) {
@@ -85,7 +89,7 @@ describe('defaultDigitsModel', () => {
       }
       if (best === model.componentLabels[components[n]!]) correct++;
     }
-    expect(correct / 200, ctx).toBeGreaterThan(0.95);
+    expect(correct / N, `${ctx}: ${N - correct} of ${N} misclassified`).toBeGreaterThan(0.95);
   });
 
   it.each(backends)('denoiser on %s agrees with the Woodbury float64 posterior mean', async (_n, B) => {
@@ -105,6 +109,8 @@ describe('defaultDigitsModel', () => {
         let worst = 0;
         for (let i = 0; i < d; i++)
           worst = Math.max(worst, Math.abs(got[n * d + i]! - e[i]!) / Math.max(1, Math.abs(e[i]!)));
+        // float32 logits move near-tied responsibilities by at most ¼·Δlogit·Δmean; a seed sweep measured
+        // worst 2.6e-5 over 2,500 seeds on WebGPU (lavapipe) and 3.2e-5 over 1,500 on CPU (median 5e-6)
         expect(worst, `${ctx} σ=${sigma} row ${n}`).toBeLessThan(1e-4);
       });
       out.dispose();
