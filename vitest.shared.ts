@@ -22,7 +22,9 @@ export default defineConfig({
   resolve: { alias },
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Generous: CI machines may be slower and run every package at once (a loaded .ci/run here took up
+    // to 34 s for tests without their own limit). A hang still fails within three minutes.
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
   },
 });
