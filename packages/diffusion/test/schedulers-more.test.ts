@@ -139,17 +139,16 @@ interface SolverScheduler {
 }
 
 /**
- * Runs `n` steps of a solver scheduler from x_T = y·α(σ_T) (y from `yT(B, σ_T, seed)`) on the Gaussian
- * problem, then returns the max error against the probability-flow solution denoised at σ_{n−1} (the
- * last step, to σ = 0, returns x̂₀ there). Checks that the run leaves no tensors behind.
+ * Runs `s` for n steps from the probability-flow start of `seed` at σ_T = s.sigmas[0] (scaled into the
+ * VP x-space) with the closed-form ε model; disposes the scheduler and checks that no tensors were left
+ * behind. Returns the final x (the caller disposes it), the start y and σ_T.
  */
-async function solveToZero(s: SolverScheduler, n: number, seed: number): Promise<number> {
+async function runSolver(s: SolverScheduler, n: number, seed: number) {
   s.setTimesteps(n);
   const sigT = s.sigmas[0]!;
   const y = await yT(B, sigT, seed);
-  const a0 = 1 / Math.sqrt(1 + sigT * sigT);
   let x = B.tensor(
-    Float32Array.from(y, (v) => v * a0),
+    Float32Array.from(y, (v) => v / Math.sqrt(1 + sigT * sigT)),
     [1, 4, 32, 32],
   );
   const before = B.memory().tensors;
@@ -161,6 +160,16 @@ async function solveToZero(s: SolverScheduler, n: number, seed: number): Promise
   }
   s.dispose();
   expect(B.memory().tensors, 'no tensors left behind').toBe(before);
+  return { x, y, sigT };
+}
+
+/**
+ * Runs `n` steps of a solver scheduler from x_T = y·α(σ_T) (y from `yT(B, σ_T, seed)`) on the Gaussian
+ * problem, then returns the max error against the probability-flow solution denoised at σ_{n−1} (the
+ * last step, to σ = 0, returns x̂₀ there). Checks that the run leaves no tensors behind.
+ */
+async function solveToZero(s: SolverScheduler, n: number, seed: number): Promise<number> {
+  const { x, y, sigT } = await runSolver(s, n, seed);
   const sl = s.sigmas[n - 1]!;
   const e = await maxErr(
     x,
@@ -421,21 +430,8 @@ describe('UniPCMultistepScheduler', () => {
         predict_x0: false,
         final_sigmas_type: 'sigma_min',
       });
-      s.setTimesteps(n);
-      const sigT = s.sigmas[0]!;
+      const { x, y, sigT } = await runSolver(s, n, SEED + 7 * n);
       const sMin = s.sigmas[n]!;
-      const y = await yT(B, sigT, SEED + 7 * n);
-      let x = B.tensor(
-        Float32Array.from(y, (v) => v / Math.sqrt(1 + sigT * sigT)),
-        [1, 4, 32, 32],
-      );
-      for (let i = 0; i < n; i++) {
-        const sig = s.sigmas[i]!;
-        const next = scope(() => s.step(epsModel(x, 1 / (1 + sig * sig)), s.timesteps[i]!, x).prevSample);
-        x.dispose();
-        x = next;
-      }
-      s.dispose();
       errs.push(
         await maxErr(
           x,
