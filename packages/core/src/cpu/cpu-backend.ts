@@ -36,6 +36,9 @@ import {
 } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { around, broadcastIndex, erf, permute, resizeTaps } from './kernels.js';
+import { lincombInto } from './lincomb.js';
+import { gemmPacked, packedLength, packRows } from './matmul.js';
+import { Float32Pool } from './pool.js';
 
 const REDUCE_OPS = new Set<string>(['sum', 'mean', 'max', 'min', 'sumsq', 'prod', 'logsumexp']);
 
@@ -139,6 +142,8 @@ export class CpuBackend implements Backend {
   readonly name: string = 'cpu';
   #tensors = 0;
   #bytes = 0;
+  /** Float32 arrays of disposed tensors, recycled by kernels that write every output element. */
+  readonly #pool = new Float32Pool();
 
   // ---- storage ----
   #make(data: TypedArray, shape: Shape, dtype: DType): Tensor {
@@ -184,6 +189,12 @@ export class CpuBackend implements Backend {
   release(storage: unknown): void {
     this.#tensors--;
     this.#bytes -= (storage as TypedArray).byteLength;
+    this.#pool.give(storage);
+  }
+
+  /** Drops the recycled arrays (the backend stays usable). */
+  destroy(): void {
+    this.#pool.clear();
   }
 
   memory(): MemoryInfo {
@@ -211,13 +222,8 @@ export class CpuBackend implements Backend {
       }
       return a;
     });
-    const n = xs[0]!.size;
-    const out = new Float32Array(n);
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let i = 0; i < arrs.length; i++) s += coefs[i]! * arrs[i]![j]!;
-      out[j] = s;
-    }
+    const out = this.#pool.take(xs[0]!.size);
+    lincombInto(out, coefs, arrs as Float32Array[]);
     return this.#make(out, xs[0]!.shape, 'float32');
   }
 
@@ -226,7 +232,7 @@ export class CpuBackend implements Backend {
     if (!f) throw new TesseraError('UNKNOWN_NAME', `unary: unknown op '${op}'`);
     const a = this.#arr(x, op);
     checkUnaryDtype(op, x);
-    const out = allocArray(x.dtype, a.length);
+    const out = x.dtype === 'float32' ? this.#pool.take(a.length) : allocArray(x.dtype, a.length);
     // integer squares wrap modulo 2³² (exactly, unlike a float64 product above 2⁵³)
     const g = x.dtype !== 'float32' && op === 'square' ? (v: number) => Math.imul(v, v) : f;
     for (let i = 0; i < a.length; i++) out[i] = g(a[i]!);
@@ -264,7 +270,8 @@ export class CpuBackend implements Backend {
     const shape = broadcastShapes(op, A.shape, B.shape);
     const f = A.dtype === 'float32' ? floatBinary(op) : intBinary(op, A.dtype);
     const outDtype: DType = COMPARE_OPS.has(op) ? 'uint32' : A.dtype;
-    const out = allocArray(outDtype, sizeOf(shape));
+    const size = sizeOf(shape);
+    const out = outDtype === 'float32' ? this.#pool.take(size) : allocArray(outDtype, size);
     const ia = broadcastIndex(shape, A.shape);
     const ib = broadcastIndex(shape, B.shape);
     for (let i = 0; i < out.length; i++) out[i] = f(A.arr[ia ? ia[i]! : i]!, B.arr[ib ? ib[i]! : i]!);
@@ -466,22 +473,18 @@ export class CpuBackend implements Backend {
     const nb = sizeOf(batch);
     const ia = broadcastIndex(batch, a.shape.slice(0, -2));
     const ib = broadcastIndex(batch, b.shape.slice(0, -2));
-    const out = new Float32Array(nb * m * n);
+    const out = this.#pool.take(nb * m * n);
     const [sam, sak] = ta ? [1, m] : [k, 1];
     const [sbk, sbn] = tb ? [1, k] : [n, 1];
-    const row = new Float64Array(n);
+    const ap = new Float64Array(packedLength(m, k));
+    const bp = new Float64Array(packedLength(n, k));
     for (let bi = 0; bi < nb; bi++) {
       const ao = (ia ? ia[bi]! : bi) * m * k;
       const bo = (ib ? ib[bi]! : bi) * k * n;
-      for (let i = 0; i < m; i++) {
-        row.fill(0);
-        for (let p = 0; p < k; p++) {
-          const av = A[ao + i * sam + p * sak]!;
-          const bb = bo + p * sbk;
-          for (let j = 0; j < n; j++) row[j]! += av * B[bb + j * sbn]!;
-        }
-        out.set(row, (bi * m + i) * n);
-      }
+      packRows({ data: A, off: ao, sr: sam, sc: sak }, m, k, ap);
+      // the columns of B are the rows of Bᵀ
+      packRows({ data: B, off: bo, sr: sbn, sc: sbk }, n, k, bp);
+      gemmPacked(ap, bp, m, n, k, out, bi * m * n);
     }
     return this.#make(out, shape, 'float32');
   }
@@ -679,19 +682,31 @@ export class CpuBackend implements Backend {
     const { seed, offset, len, rows } = checkCategorical(logits, random);
     const words = philoxWords(seed, offset, rows);
     const out = new Int32Array(rows);
-    const row = new Float64Array(len);
+    // three streaming passes per row: the max, exp(x − max) into a reused scratch row with its sum,
+    // and the inverse-CDF search over the scratch (exp once per element, no per-row allocation)
+    const e = new Float64Array(len);
     for (let r = 0; r < rows; r++) {
-      for (let k = 0; k < len; k++) row[k] = a[r * len + k]!;
-      const probs = softmaxRow(row);
+      const base = r * len;
+      let m = Number.NEGATIVE_INFINITY;
+      for (let k = 0; k < len; k++) m = Math.max(m, a[base + k]!);
+      if (m === Number.NEGATIVE_INFINITY) {
+        out[r] = 0;
+        continue;
+      }
       let total = 0;
-      for (const q of probs) total += q;
+      for (let k = 0; k < len; k++) {
+        const v = Math.exp(a[base + k]! - m);
+        e[k] = v;
+        total += v;
+      }
       const target = wordToUniform(words[r]!) * total;
       let cum = 0;
       let pick = -1;
       for (let k = 0; k < len; k++) {
-        if (probs[k]! > 0) pick = k;
-        cum += probs[k]!;
-        if (cum > target && probs[k]! > 0) break;
+        const q = e[k]!;
+        if (q > 0) pick = k;
+        cum += q;
+        if (cum > target && q > 0) break;
       }
       out[r] = Math.max(pick, 0);
     }

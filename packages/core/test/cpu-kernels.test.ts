@@ -1,0 +1,76 @@
+import { createCpuBackend } from '@tessera/core';
+import { describe, expect, it } from 'vitest';
+import { rngFor } from './conformance/reference.ts';
+import { conformanceSeed } from './conformance/suite.ts';
+
+// The CPU backend's fast kernels (lincomb by arity, packed 4×4 matmul, recycled output arrays) against
+// float64 sums written out here; sizes straddle the 4-wide blocks and the pool's 16,384-element floor.
+const seed = conformanceSeed();
+
+/** max |got − want| / (1 + Σ|terms|): float32 rounding of a float64 sum stays below 2⁻²⁴ of that. */
+function worst(got: ArrayLike<number>, want: ArrayLike<number>, scale: ArrayLike<number>): number {
+  let w = 0;
+  for (let i = 0; i < want.length; i++) w = Math.max(w, Math.abs(got[i]! - want[i]!) / (1 + scale[i]!));
+  return w;
+}
+
+describe(`cpu kernels (seed ${seed}, replay: TESSERA_TEST_SEED=${seed})`, () => {
+  it('lincomb of 1 to 9 terms, twice over recycled arrays, equals the float64 sum', async () => {
+    const B = createCpuBackend();
+    const r = rngFor(seed, 'lincomb-arity');
+    const n = 16384 + r.int(1, 7);
+    for (let round = 0; round < 2; round++) {
+      for (let terms = 1; terms <= 9; terms++) {
+        const xs = Array.from({ length: terms }, () => r.f32(n, -3, 3));
+        const c = xs.map(() => r.uniform(-2, 2));
+        if (terms === 1 && round === 1) c[0] = 1; // the plain-copy path
+        const want = new Float64Array(n);
+        const scale = new Float64Array(n);
+        for (let i = 0; i < terms; i++)
+          for (let j = 0; j < n; j++) {
+            want[j]! += c[i]! * xs[i]![j]!;
+            scale[j]! += Math.abs(c[i]! * xs[i]![j]!);
+          }
+        const ts = xs.map((x) => B.tensor(x, [n]));
+        const out = B.lincomb(c, ts);
+        const err = worst(await out.data(), want, scale);
+        expect(err, `lincomb of ${terms} (round ${round}, seed ${seed})`).toBeLessThan(1e-7);
+        for (const t of [...ts, out]) t.dispose(); // their arrays go back to the pool for the next round
+      }
+    }
+    expect(B.memory().tensors).toBe(0);
+  });
+
+  it('matmul with every transpose and a broadcast batch equals the float64 product', async () => {
+    const B = createCpuBackend();
+    const r = rngFor(seed, 'matmul-packed');
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      const [m, k, n] = [r.int(1, 11), r.int(1, 13), r.int(1, 11)];
+      const batch = 3;
+      const aShape = ta ? [batch, k, m] : [batch, m, k];
+      const bShape = tb ? [1, n, k] : [1, k, n];
+      const a = r.f32(batch * m * k);
+      const b = r.f32(n * k);
+      const A = (bi: number, i: number, p: number) => a[bi * m * k + (ta ? p * m + i : i * k + p)]!;
+      const Bv = (p: number, j: number) => b[tb ? j * k + p : p * n + j]!;
+      const want = new Float64Array(batch * m * n);
+      const scale = new Float64Array(batch * m * n);
+      for (let bi = 0; bi < batch; bi++)
+        for (let i = 0; i < m; i++)
+          for (let j = 0; j < n; j++)
+            for (let p = 0; p < k; p++) {
+              want[(bi * m + i) * n + j]! += A(bi, i, p) * Bv(p, j);
+              scale[(bi * m + i) * n + j]! += Math.abs(A(bi, i, p) * Bv(p, j));
+            }
+      const out = B.matmul(B.tensor(a, aShape), B.tensor(b, bShape), { transposeA: ta, transposeB: tb });
+      expect(out.shape).toEqual([batch, m, n]);
+      const err = worst(await out.data(), want, scale);
+      expect(err, `matmul ${m}×${k}×${n} ta=${ta} tb=${tb} (seed ${seed})`).toBeLessThan(1e-7);
+    }
+  });
+});
