@@ -13,9 +13,9 @@ function softmax64(row: readonly number[]): number[] {
 describe.skipIf(!gpu)('webgpu kernels beyond the shared suite', () => {
   const B = gpu!;
 
-  it('topK on long rows with ties keeps every value ≥ the k-th largest', async () => {
-    const r = rng(SEED);
-    const len = 3000;
+  // 3000 and 2000 take the workgroup-per-row kernels, 20 and 24 the thread-per-row ones
+  it.each([3000, 20])('topK on rows of %i with ties keeps every value ≥ the k-th largest', async (len) => {
+    const r = rng(SEED + len);
     // quantised logits: many exact ties, including at the threshold
     const x = Array.from({ length: 3 * len }, () => Math.round((r() * 2 - 1) * 40) / 8);
     for (const k of [1, 7, Math.floor(r() * len) + 1]) {
@@ -30,44 +30,46 @@ describe.skipIf(!gpu)('webgpu kernels beyond the shared suite', () => {
     }
   });
 
-  it('topP keeps the smallest most-probable prefix (ties broken by index), at least one token', async () => {
-    const r = rng(SEED + 1);
-    const len = 2000;
-    const x = Array.from({ length: 2 * len }, () => Math.round((r() * 2 - 1) * 24) / 4);
-    const rows = [0, 1].map((i) => {
-      const row = x.slice(i * len, (i + 1) * len);
-      const probs = softmax64(row);
-      const order = row.map((_, j) => j).sort((a, b) => probs[b]! - probs[a]! || a - b);
-      return { row, probs, order };
-    });
-    // the kernel sums probabilities in float32 (off by ~1e-6 over 2000 terms): a p within 1e-5 of a
-    // float64 partial sum could go either way, so such a p moves on by 3e-5 (about 1 draw in 100)
-    const clear = (p: number): number => {
-      for (const { probs, order } of rows) {
-        let cum = 0;
-        for (const j of order) {
-          cum += probs[j]!;
-          if (Math.abs(cum - p) < 1e-5) return clear(p + 3e-5);
+  it.each([2000, 24])(
+    'topP on rows of %i keeps the smallest most-probable prefix (ties by index)',
+    async (len) => {
+      const r = rng(SEED + 1 + len);
+      const x = Array.from({ length: 2 * len }, () => Math.round((r() * 2 - 1) * 24) / 4);
+      const rows = [0, 1].map((i) => {
+        const row = x.slice(i * len, (i + 1) * len);
+        const probs = softmax64(row);
+        const order = row.map((_, j) => j).sort((a, b) => probs[b]! - probs[a]! || a - b);
+        return { row, probs, order };
+      });
+      // the kernel sums probabilities in float32 (off by ~1e-6 over 2000 terms): a p within 1e-5 of a
+      // float64 partial sum could go either way, so such a p moves on by 3e-5 (about 1 draw in 100)
+      const clear = (p: number): number => {
+        for (const { probs, order } of rows) {
+          let cum = 0;
+          for (const j of order) {
+            cum += probs[j]!;
+            if (Math.abs(cum - p) < 1e-5) return clear(p + 3e-5);
+          }
         }
-      }
-      return p;
-    };
-    for (const p of [0, clear(0.05 + 0.9 * r()), clear(0.5)]) {
-      const got = await scope(() => B.topP(B.tensor(x, [2, len]), p).data());
-      const want: number[] = [];
-      for (const { row, probs, order } of rows) {
-        const out = new Array<number>(len).fill(Number.NEGATIVE_INFINITY);
-        let cum = 0;
-        for (const j of order) {
-          if (cum >= p && cum > 0) break;
-          out[j] = row[j]!;
-          cum += probs[j]!;
+        return p;
+      };
+      for (const p of [0, clear(0.05 + 0.9 * r()), clear(0.5)]) {
+        const got = await scope(() => B.topP(B.tensor(x, [2, len]), p).data());
+        const want: number[] = [];
+        for (const { row, probs, order } of rows) {
+          const out = new Array<number>(len).fill(Number.NEGATIVE_INFINITY);
+          let cum = 0;
+          for (const j of order) {
+            if (cum >= p && cum > 0) break;
+            out[j] = row[j]!;
+            cum += probs[j]!;
+          }
+          want.push(...out);
         }
-        want.push(...out);
+        expect(Array.from(got), `p ${p} seed ${SEED}`).toEqual(want);
       }
-      expect(Array.from(got), `p ${p} seed ${SEED}`).toEqual(want);
-    }
-  });
+    },
+  );
 
   it('lincomb of more tensors than one kernel can bind (chunked passes)', async () => {
     const r = rng(SEED + 2);

@@ -644,7 +644,8 @@ export class CpuBackend implements Backend {
       throw new TesseraError('INVALID_ARGUMENT', `topK: k must be an integer, got ${k}`);
     return this.#alongAxis(logits, -1, 'topK', (row) => {
       if (k <= 0 || k >= row.length) return row;
-      const kth = [...row].sort((p, q) => q - p)[k - 1]!;
+      // a numeric typed-array sort (ascending, NaN last: NaN counts as the largest, as on WebGPU)
+      const kth = Float64Array.from(row).sort()[row.length - k]!;
       return row.map((v) => (v >= kth ? v : Number.NEGATIVE_INFINITY));
     });
   }
