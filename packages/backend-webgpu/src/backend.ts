@@ -60,7 +60,7 @@ export class WebGPUBackend implements Backend {
     if (bytes > limit) {
       throw new TesseraError(
         'UNSUPPORTED',
-        `webgpu: a ${fmtShape(shape)} ${dtype} tensor needs ${bytes} bytes; this device binds at most ${limit} per buffer`,
+        `webgpu: a ${fmtShape(shape)} ${dtype} tensor needs ${bytes} bytes; this device binds at most ${limit} per buffer (maxStorageBufferBindingSize)`,
       );
     }
   }

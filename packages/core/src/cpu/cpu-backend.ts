@@ -413,15 +413,22 @@ export class CpuBackend implements Backend {
     const { rows, count, len } = this.#rows(x, ax, op);
     if (len === 0) throw new TesseraError('INVALID_ARGUMENT', `${op}: empty axis in ${fmtShape(x.shape)}`);
     const out = new Int32Array(count);
+    // the first NaN wins; otherwise the first extreme (one comparison per element on the common path)
+    const sign = op === 'argmax' ? -1 : 1;
     for (let r = 0; r < count; r++) {
+      const base = r * len;
       let best = 0;
-      let bv = rows[r * len]!;
-      for (let i = 1; i < len; i++) {
-        const e = rows[r * len + i]!;
-        if (Number.isNaN(bv)) break;
-        if (Number.isNaN(e) || (op === 'argmax' ? e > bv : e < bv)) {
-          bv = e;
-          best = i;
+      let bv = sign * rows[base]!;
+      if (bv === bv) {
+        for (let i = 1; i < len; i++) {
+          const e = sign * rows[base + i]!;
+          if (e < bv) {
+            bv = e;
+            best = i;
+          } else if (e !== e) {
+            best = i;
+            break;
+          }
         }
       }
       out[r] = best;
