@@ -170,22 +170,8 @@ export class OnnxBackend implements Backend {
 
   // ---- elementwise ----
   lincomb(coefs: readonly number[], xs: readonly Tensor[]): Tensor {
-    if (coefs.length !== xs.length || xs.length === 0) {
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        `lincomb: need one coefficient per tensor, got ${coefs.length} coefficients and ${xs.length} tensors`,
-      );
-    }
-    xs.forEach((x, i) => {
-      this.#slot(x, 'lincomb', `xs[${i}]`);
-      shapes.checkDtype('lincomb', x, ['float32'], `xs[${i}]`);
-      if (x.rank !== xs[0]!.rank || x.shape.some((d, j) => d !== xs[0]!.shape[j])) {
-        throw new TesseraError(
-          'SHAPE_MISMATCH',
-          `lincomb: xs[${i}] has shape ${fmtShape(x.shape)}, expected ${fmtShape(xs[0]!.shape)}`,
-        );
-      }
-    });
+    shapes.checkLincomb(this.name, coefs, xs);
+    for (const [i, x] of xs.entries()) this.#slot(x, 'lincomb', `xs[${i}]`);
     const n = xs.length;
     // one graph per term count: the coefficients are an input, so every coefficient set reuses it
     // CPU-side providers compute in float64 (as the CPU backend does); the WebGPU provider in float32

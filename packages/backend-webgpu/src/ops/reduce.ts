@@ -5,8 +5,6 @@ import { argSource, cumsumSource, reduceSource, SMALL_ROW, softmaxSource } from 
 import { cast } from './elementwise.js';
 import { transpose } from './layout.js';
 
-const REDUCE_OPS = new Set<string>(['sum', 'mean', 'max', 'min', 'sumsq', 'prod', 'logsumexp']);
-
 /**
  * A (outer, len, inner) row view of `x` reduced over `axes`: contiguous axes are used in place,
  * others are first moved last by a transpose (returned in `temp` for disposal).
@@ -41,7 +39,7 @@ export function reduce(
   axes: number | readonly number[] | undefined,
   keepDims: boolean,
 ): Tensor {
-  if (!REDUCE_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `reduce: unknown op '${op}'`);
+  shapes.checkReduceName(op);
   B.buf(x, op);
   const ax = shapes.normAxes(op, axes, x.rank);
   const intOk = op === 'sum' || op === 'max' || op === 'min' || op === 'prod';

@@ -17,7 +17,9 @@ import {
   checkBinaryName,
   checkCategorical,
   checkDtype,
+  checkLincomb,
   checkRandom,
+  checkReduceName,
   checkResize,
   checkShape,
   checkTensor,
@@ -39,8 +41,6 @@ import { around, broadcastIndex, erf, permute, resizeTaps } from './kernels.js';
 import { lincombInto } from './lincomb.js';
 import { gemmPacked, packedLength, packRows } from './matmul.js';
 import { Float32Pool } from './pool.js';
-
-const REDUCE_OPS = new Set<string>(['sum', 'mean', 'max', 'min', 'sumsq', 'prod', 'logsumexp']);
 
 function roundHalfEven(x: number): number {
   const r = Math.round(x);
@@ -205,23 +205,8 @@ export class CpuBackend implements Backend {
 
   // ---- elementwise ----
   lincomb(coefs: readonly number[], xs: readonly Tensor[]): Tensor {
-    if (coefs.length !== xs.length || xs.length === 0) {
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        `lincomb: need one coefficient per tensor, got ${coefs.length} coefficients and ${xs.length} tensors`,
-      );
-    }
-    const arrs = xs.map((x, i) => {
-      const a = this.#arr(x, 'lincomb', `xs[${i}]`);
-      checkDtype('lincomb', x, ['float32'], `xs[${i}]`);
-      if (x.shape.length !== xs[0]!.shape.length || x.shape.some((d, j) => d !== xs[0]!.shape[j])) {
-        throw new TesseraError(
-          'SHAPE_MISMATCH',
-          `lincomb: xs[${i}] has shape ${fmtShape(x.shape)}, expected ${fmtShape(xs[0]!.shape)}`,
-        );
-      }
-      return a;
-    });
+    checkLincomb(this.name, coefs, xs);
+    const arrs = xs.map((x) => x.storage as Float32Array);
     const out = this.#pool.take(xs[0]!.size);
     lincombInto(out, coefs, arrs as Float32Array[]);
     return this.#make(out, xs[0]!.shape, 'float32');
@@ -333,7 +318,7 @@ export class CpuBackend implements Backend {
   }
 
   reduce(op: ReduceOp, x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
-    if (!REDUCE_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `reduce: unknown op '${op}'`);
+    checkReduceName(op);
     checkTensor(op, x, this.name);
     const ax = normAxes(op, axes, x.rank);
     const { rows, count, len } = this.#rows(x, ax, op);
@@ -419,13 +404,13 @@ export class CpuBackend implements Backend {
       const base = r * len;
       let best = 0;
       let bv = sign * rows[base]!;
-      if (bv === bv) {
+      if (!Number.isNaN(bv)) {
         for (let i = 1; i < len; i++) {
           const e = sign * rows[base + i]!;
           if (e < bv) {
             bv = e;
             best = i;
-          } else if (e !== e) {
+          } else if (Number.isNaN(e)) {
             best = i;
             break;
           }
