@@ -1,4 +1,4 @@
-import { scope } from '@tessera/core';
+import { philoxWords, scope } from '@tessera/core';
 import { describe, expect, it } from 'vitest';
 import { expectClose, gpu, rng, SEED, uniform, unravel } from './helpers.ts';
 
@@ -200,5 +200,66 @@ describe.skipIf(!gpu)('webgpu kernels beyond the shared suite', () => {
       for (let j = 0; j < c; j++)
         for (let k = 0; k < n; k++) want[(i * n + k) * c + j] = Math.exp(at(i, k, j) - lse64[i * c + j]!);
     expectClose(sm, want, 1e-5, 'softmax');
+  });
+
+  it('sampleCategorical on long rows (a workgroup per row) draws the contract index', async () => {
+    const r = rng(SEED + 7);
+    const [R, V] = [24, 777];
+    const x = uniform(r, R * V, -4, 4);
+    for (let i = 0; i < x.length; i += 5) x[i] = Number.NEGATIVE_INFINITY; // masked: never drawn
+    for (let k = 0; k < V; k++) x[3 * V + k] = Number.NEGATIVE_INFINITY; // a fully masked row draws 0
+    const seed = Math.floor(r() * 2 ** 31);
+    const words = philoxWords(seed, 9, R);
+    const got = await scope(() => B.sampleCategorical(B.tensor(x, [R, V]), { seed, offset: 9 }).data());
+    for (let i = 0; i < R; i++) {
+      const row = x.slice(i * V, (i + 1) * V);
+      if (i === 3) {
+        expect(got[i], `masked row, seed ${SEED}`).toBe(0);
+        continue;
+      }
+      // the contract: u = (word >> 9 + 0.5)/2²³; the first j whose float64 cumulative probability
+      // exceeds u; a float32 sum may move the pick to any j whose interval comes within 1e-4 of u
+      const u = ((words[i]! >>> 9) + 0.5) / 8388608;
+      const m = Math.max(...row);
+      const e = row.map((v) => Math.exp(v - m));
+      const total = e.reduce((a, b) => a + b, 0);
+      let lo = 0;
+      const ok: number[] = [];
+      for (let j = 0; j < V; j++) {
+        const hi = lo + e[j]! / total;
+        if (e[j]! > 0 && hi > u - 1e-4 && lo < u + 1e-4) ok.push(j);
+        lo = hi;
+      }
+      expect(ok, `row ${i}, u ${u}, seed ${SEED}`).toContain(got[i]);
+    }
+  });
+
+  it('cumsum along long strided lines (a workgroup per line): exclusive, reverse, float32 and int32', async () => {
+    const r = rng(SEED + 8);
+    const [a, n, c] = [2, 150, 3];
+    const at = (x: number[], i: number, k: number, j: number) => x[(i * n + k) * c + j]!;
+    for (const dtype of ['float32', 'int32'] as const) {
+      const x = uniform(r, a * n * c, -3, 3).map((v) => (dtype === 'int32' ? Math.round(v * 100) : v));
+      for (const exclusive of [false, true])
+        for (const reverse of [false, true]) {
+          const got = await scope(() =>
+            B.cumsum(B.tensor(x, [a, n, c], dtype), 1, { exclusive, reverse }).data(),
+          );
+          const want = new Array<number>(x.length);
+          for (let i = 0; i < a; i++)
+            for (let j = 0; j < c; j++) {
+              let s = 0;
+              for (let q = 0; q < n; q++) {
+                const k = reverse ? n - 1 - q : q;
+                if (exclusive) want[(i * n + k) * c + j] = s;
+                s += at(x, i, k, j);
+                if (!exclusive) want[(i * n + k) * c + j] = s;
+              }
+            }
+          const what = `${dtype} exclusive=${exclusive} reverse=${reverse} seed ${SEED}`;
+          if (dtype === 'int32') expect(Array.from(got), what).toEqual(want);
+          else expectClose(got, want, 1e-5 * n, what);
+        }
+    }
   });
 });

@@ -1,8 +1,9 @@
 import { type RandomOptions, type Shape, shapes, split64, type Tensor, TesseraError } from '@tessera/core';
 import type { WebGPUBackend } from '../backend.js';
 import { groupsFor, Params } from '../shaders/common.js';
-import { MINP_SOURCE, SAMPLE_SOURCE } from '../shaders/probability.js';
+import { MINP_SOURCE, SAMPLE_ROW_SOURCE, SAMPLE_SOURCE } from '../shaders/probability.js';
 import { RAND_SOURCE, RANDN_SOURCE } from '../shaders/random.js';
+import { SMALL_ROW } from '../shaders/reduce.js';
 import {
   SHORT_ROW,
   SHORT_WG,
@@ -77,7 +78,9 @@ export function sampleCategorical(B: WebGPUBackend, logits: Tensor, random: Rand
   const { seed, offset, len, rows: n } = shapes.checkCategorical(logits, random);
   const out = B.make(logits.shape.slice(0, -1), 'int32');
   const p = new Params().u(n, len, ...split64(seed), ...split64(offset));
-  return B.run('sample', () => SAMPLE_SOURCE, [buf], out, p, groupsFor(n));
+  // an invocation per short row, a workgroup per long one
+  if (len <= SMALL_ROW) return B.run('sample', () => SAMPLE_SOURCE, [buf], out, p, groupsFor(n));
+  return B.run('sampleRow', () => SAMPLE_ROW_SOURCE, [buf], out, p, n);
 }
 
 export function random(B: WebGPUBackend, shape: Shape, r: RandomOptions, kind: 'rand' | 'randn'): Tensor {
