@@ -262,4 +262,41 @@ describe.skipIf(!gpu)('webgpu kernels beyond the shared suite', () => {
         }
     }
   });
+
+  it('the tiled matmul kernel (workgroup memory) equals the float64 product, every transpose, batches', async () => {
+    const r = rng(SEED + 9);
+    B.matmulKernel = 'tiled';
+    try {
+      for (const [ta, tb, m, k, n] of [
+        [false, false, 37, 45, 33],
+        [true, false, 5, 16, 70],
+        [false, true, 64, 17, 1],
+        [true, true, 33, 3, 40],
+      ] as const) {
+        const batch = 2;
+        const a = uniform(r, batch * m * k);
+        const b = uniform(r, k * n);
+        const A = (bi: number, i: number, p: number) => a[bi * m * k + (ta ? p * m + i : i * k + p)]!;
+        const Bv = (p: number, j: number) => b[tb ? j * k + p : p * n + j]!;
+        const want: number[] = [];
+        for (let bi = 0; bi < batch; bi++)
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++) {
+              let s = 0;
+              for (let p = 0; p < k; p++) s += A(bi, i, p) * Bv(p, j);
+              want.push(s);
+            }
+        const got = await scope(() =>
+          B.matmul(B.tensor(a, ta ? [batch, k, m] : [batch, m, k]), B.tensor(b, tb ? [n, k] : [k, n]), {
+            transposeA: ta,
+            transposeB: tb,
+          }).data(),
+        );
+        // float32 sums of k terms of size ≤ 9: within k·9·2⁻²³ of the float64 value
+        expectClose(got, want, k * 9 * 1.2e-7, `tiled matmul ${m}×${k}×${n} ta=${ta} tb=${tb}`);
+      }
+    } finally {
+      B.matmulKernel = 'direct';
+    }
+  });
 });
