@@ -155,9 +155,20 @@ export function binary(c: CpuContext, op: BinaryOp, a: Tensor | number, b: Tenso
   const outDtype: DType = COMPARE_OPS.has(op) ? 'uint32' : A.dtype;
   const size = sizeOf(shape);
   const out = outDtype === 'float32' ? c.pool.take(size) : allocArray(outDtype, size);
-  const ia = broadcastIndex(shape, A.shape);
-  const ib = broadcastIndex(shape, B.shape);
-  for (let i = 0; i < out.length; i++) out[i] = f(A.arr[ia ? ia[i]! : i]!, B.arr[ib ? ib[i]! : i]!);
+  // a one-element operand (a number, or a tensor of one value) needs no broadcast index array
+  const [as, bs] = [A.arr.length === 1, B.arr.length === 1];
+  const ia = as ? null : broadcastIndex(shape, A.shape);
+  const ib = bs ? null : broadcastIndex(shape, B.shape);
+  if (as && !ib) {
+    const av = A.arr[0]!;
+    for (let i = 0; i < out.length; i++) out[i] = f(av, B.arr[bs ? 0 : i]!);
+  } else if (bs && !ia) {
+    const bv = B.arr[0]!;
+    for (let i = 0; i < out.length; i++) out[i] = f(A.arr[i]!, bv);
+  } else {
+    for (let i = 0; i < out.length; i++)
+      out[i] = f(A.arr[as ? 0 : ia ? ia[i]! : i]!, B.arr[bs ? 0 : ib ? ib[i]! : i]!);
+  }
   return c.make(out, shape, outDtype);
 }
 

@@ -85,17 +85,26 @@ export function slice(c: CpuContext, x: Tensor, begin: readonly number[], size: 
   const shape = resolveSlice('slice', x.shape, begin, size);
   const n = sizeOf(shape);
   const out = allocArray(x.dtype, n);
+  const r = shape.length;
+  if (r === 0 || n === 0) {
+    if (n) out[0] = a[0]!;
+    return c.make(out, shape, x.dtype);
+  }
+  // copy runs along the last axis; an odometer over the outer axes gives each run's source offset
   const xs = stridesOf(x.shape);
-  const os = stridesOf(shape);
-  for (let j = 0; j < n; j++) {
-    let rem = j;
-    let off = 0;
-    for (let d = 0; d < shape.length; d++) {
-      const c = Math.floor(rem / os[d]!);
-      rem -= c * os[d]!;
-      off += (c + begin[d]!) * xs[d]!;
+  const run = shape[r - 1]!;
+  const counter = new Array<number>(r - 1).fill(0);
+  let off = 0;
+  for (let d = 0; d < r; d++) off += begin[d]! * xs[d]!;
+  for (let j = 0; j < n; j += run) {
+    out.set(a.subarray(off, off + run), j);
+    for (let d = r - 2; d >= 0; d--) {
+      counter[d]!++;
+      off += xs[d]!;
+      if (counter[d]! < shape[d]!) break;
+      off -= xs[d]! * counter[d]!;
+      counter[d] = 0;
     }
-    out[j] = a[off]!;
   }
   return c.make(out, shape, x.dtype);
 }

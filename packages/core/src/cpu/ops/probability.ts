@@ -48,41 +48,79 @@ export function logSoftmax(c: CpuContext, x: Tensor, axis = -1): Tensor {
   });
 }
 
+/**
+ * Applies `filter(a, base, len, out)` to each row of the last axis of a float32 tensor, writing one
+ * float32 output (the logit filters: no per-row arrays, so no garbage per row).
+ */
+function filterRows(
+  c: CpuContext,
+  x: Tensor,
+  op: string,
+  filter: (a: ArrayLike<number>, base: number, len: number, out: Float32Array) => void,
+): Tensor {
+  const a = c.arr(x, op);
+  checkDtype(op, x, ['float32']);
+  const ax = normAxis(op, -1, x.rank);
+  const len = x.shape[ax] ?? 1;
+  const out = new Float32Array(a.length);
+  const rows = len === 0 ? 0 : a.length / len;
+  for (let r = 0; r < rows; r++) filter(a, r * len, len, out);
+  return c.make(out, x.shape, 'float32');
+}
+
+function copyRow(a: ArrayLike<number>, base: number, len: number, out: Float32Array): void {
+  for (let i = 0; i < len; i++) out[base + i] = a[base + i]!;
+}
+
 export function topK(c: CpuContext, logits: Tensor, k: number): Tensor {
   if (!Number.isInteger(k))
     throw new TesseraError('INVALID_ARGUMENT', `topK: k must be an integer, got ${k}`);
-  return alongAxis(c, logits, -1, 'topK', (row) => {
-    if (k <= 0 || k >= row.length) return row;
+  let sorted = new Float64Array(0);
+  return filterRows(c, logits, 'topK', (a, base, len, out) => {
+    if (k <= 0 || k >= len) return copyRow(a, base, len, out);
+    if (sorted.length !== len) sorted = new Float64Array(len);
+    for (let i = 0; i < len; i++) sorted[i] = a[base + i]!;
     // a numeric typed-array sort (ascending, NaN last: NaN counts as the largest, as on WebGPU)
-    const kth = Float64Array.from(row).sort()[row.length - k]!;
-    return row.map((v) => (v >= kth ? v : Number.NEGATIVE_INFINITY));
+    const kth = sorted.sort()[len - k]!;
+    for (let i = 0; i < len; i++) {
+      const v = a[base + i]!;
+      out[base + i] = v >= kth ? v : Number.NEGATIVE_INFINITY;
+    }
   });
 }
 
 export function topP(c: CpuContext, logits: Tensor, p: number): Tensor {
   if (!(p >= 0)) throw new TesseraError('INVALID_ARGUMENT', `topP: p must be a number ≥ 0, got ${p}`);
-  return alongAxis(c, logits, -1, 'topP', (row) => {
-    if (p >= 1) return row;
-    const probs = softmaxRow(row);
-    const order = Array.from(row.keys()).sort((i, j) => probs[j]! - probs[i]! || i - j);
-    const out = new Float64Array(row.length).fill(Number.NEGATIVE_INFINITY);
+  let probs = new Float64Array(0);
+  let order = new Int32Array(0);
+  const byProb = (i: number, j: number) => probs[j]! - probs[i]! || i - j;
+  return filterRows(c, logits, 'topP', (a, base, len, out) => {
+    if (p >= 1) return copyRow(a, base, len, out);
+    if (probs.length !== len) [probs, order] = [new Float64Array(len), new Int32Array(len)];
+    softmaxInto(a, base, len, probs);
+    for (let i = 0; i < len; i++) order[i] = i;
+    order.sort(byProb);
+    out.fill(Number.NEGATIVE_INFINITY, base, base + len);
     let cum = 0;
-    for (const i of order) {
+    for (let t = 0; t < len; t++) {
       if (cum >= p && cum > 0) break;
-      out[i] = row[i]!;
+      const i = order[t]!;
+      out[base + i] = a[base + i]!;
       cum += probs[i]!;
     }
-    return out;
   });
 }
 
 export function minP(c: CpuContext, logits: Tensor, p: number): Tensor {
   if (!(p >= 0 && p <= 1)) throw new TesseraError('INVALID_ARGUMENT', `minP: p must be in [0, 1], got ${p}`);
-  return alongAxis(c, logits, -1, 'minP', (row) => {
+  return filterRows(c, logits, 'minP', (a, base, len, out) => {
     let m = Number.NEGATIVE_INFINITY;
-    for (const v of row) m = Math.max(m, v);
+    for (let i = 0; i < len; i++) m = Math.max(m, a[base + i]!);
     const cut = m + Math.log(p);
-    return row.map((v) => (v >= cut ? v : Number.NEGATIVE_INFINITY));
+    for (let i = 0; i < len; i++) {
+      const v = a[base + i]!;
+      out[base + i] = v >= cut ? v : Number.NEGATIVE_INFINITY;
+    }
   });
 }
 
@@ -146,16 +184,24 @@ export function randn(c: CpuContext, shape: Shape, random: RandomOptions): Tenso
   return c.make(out, shape, 'float32');
 }
 
-function softmaxRow(row: ArrayLike<number>): Float64Array {
+/** softmax of a[base, base + len) into `out` (float64; all zero when every value is −∞). */
+function softmaxInto(a: ArrayLike<number>, base: number, len: number, out: Float64Array): void {
   let m = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < row.length; i++) m = Math.max(m, row[i]!);
-  const out = new Float64Array(row.length);
-  if (m === Number.NEGATIVE_INFINITY) return out;
+  for (let i = 0; i < len; i++) m = Math.max(m, a[base + i]!);
+  if (m === Number.NEGATIVE_INFINITY) {
+    out.fill(0, 0, len);
+    return;
+  }
   let s = 0;
-  for (let i = 0; i < row.length; i++) {
-    out[i] = Math.exp(row[i]! - m);
+  for (let i = 0; i < len; i++) {
+    out[i] = Math.exp(a[base + i]! - m);
     s += out[i]!;
   }
-  for (let i = 0; i < row.length; i++) out[i]! /= s;
+  for (let i = 0; i < len; i++) out[i]! /= s;
+}
+
+function softmaxRow(row: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(row.length);
+  softmaxInto(row, 0, row.length, out);
   return out;
 }
