@@ -26,7 +26,7 @@ const sampling = { topK: 4, topP: 0.95 };
  * The model seen through a vocabulary of `V` ≥ its own: logits[…, j] = own[…, j mod v] (a gather), tokens
  * read back modulo v. With V = v it is the model itself. Counts sequential model calls in `c.calls`.
  */
-function widened(B, model, V, names) {
+function widened(B, model, V) {
   const c = { calls: 0 };
   const v = model.vocabSize;
   const idx =
@@ -47,7 +47,10 @@ function widened(B, model, V, names) {
   const w = { vocabSize: V };
   for (const k of ['numClasses', 'patchNums']) if (model[k] !== undefined) w[k] = model[k];
   if (model.prefill) {
-    w.prefill = (prefix, o) => (c.calls++, wide(model.prefill(prefix ? narrow(prefix) : prefix, o)));
+    w.prefill = (prefix, o) => {
+      c.calls++;
+      return wide(model.prefill(prefix ? narrow(prefix) : prefix, o));
+    };
     w.step = (tok, st) => {
       c.calls++;
       const t = narrow(tok);
@@ -56,7 +59,10 @@ function widened(B, model, V, names) {
       return out;
     };
   } else {
-    w.begin = (o) => (c.calls++, wide(model.begin(o)));
+    w.begin = (o) => {
+      c.calls++;
+      return wide(model.begin(o));
+    };
     w.next = (k, prev, st) => {
       c.calls++;
       const t = narrow(prev.tokens);
