@@ -137,6 +137,47 @@ function operand(
   return { arr: c.arr(v, op, name), shape: v.shape, dtype: v.dtype };
 }
 
+/**
+ * add/sub/mul/div of float32 operands that are each either full-size or one element, as direct loops
+ * (no per-element function call); false for anything else.
+ */
+function arithmetic(
+  op: BinaryOp,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  as: boolean,
+  bs: boolean,
+  out: Float32Array,
+): boolean {
+  const n = out.length;
+  if ((!as && a.length !== n) || (!bs && b.length !== n)) return false;
+  const [a0, b0] = [a[0]!, b[0]!];
+  switch (op) {
+    case 'add':
+      if (bs) for (let i = 0; i < n; i++) out[i] = (as ? a0 : a[i]!) + b0;
+      else if (as) for (let i = 0; i < n; i++) out[i] = a0 + b[i]!;
+      else for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
+      return true;
+    case 'sub':
+      if (bs) for (let i = 0; i < n; i++) out[i] = (as ? a0 : a[i]!) - b0;
+      else if (as) for (let i = 0; i < n; i++) out[i] = a0 - b[i]!;
+      else for (let i = 0; i < n; i++) out[i] = a[i]! - b[i]!;
+      return true;
+    case 'mul':
+      if (bs) for (let i = 0; i < n; i++) out[i] = (as ? a0 : a[i]!) * b0;
+      else if (as) for (let i = 0; i < n; i++) out[i] = a0 * b[i]!;
+      else for (let i = 0; i < n; i++) out[i] = a[i]! * b[i]!;
+      return true;
+    case 'div':
+      if (bs) for (let i = 0; i < n; i++) out[i] = (as ? a0 : a[i]!) / b0;
+      else if (as) for (let i = 0; i < n; i++) out[i] = a0 / b[i]!;
+      else for (let i = 0; i < n; i++) out[i] = a[i]! / b[i]!;
+      return true;
+    default:
+      return false;
+  }
+}
+
 export function binary(c: CpuContext, op: BinaryOp, a: Tensor | number, b: Tensor | number): Tensor {
   checkBinaryName(op);
   const A = operand(c, op, a, b, 'a');
@@ -157,6 +198,9 @@ export function binary(c: CpuContext, op: BinaryOp, a: Tensor | number, b: Tenso
   const out = outDtype === 'float32' ? c.pool.take(size) : allocArray(outDtype, size);
   // a one-element operand (a number, or a tensor of one value) needs no broadcast index array
   const [as, bs] = [A.arr.length === 1, B.arr.length === 1];
+  if (outDtype === 'float32' && arithmetic(op, A.arr, B.arr, as, bs, out as Float32Array)) {
+    return c.make(out, shape, outDtype);
+  }
   const ia = as ? null : broadcastIndex(shape, A.shape);
   const ib = bs ? null : broadcastIndex(shape, B.shape);
   if (as && !ib) {

@@ -97,7 +97,8 @@ export function slice(c: CpuContext, x: Tensor, begin: readonly number[], size: 
   let off = 0;
   for (let d = 0; d < r; d++) off += begin[d]! * xs[d]!;
   for (let j = 0; j < n; j += run) {
-    out.set(a.subarray(off, off + run), j);
+    if (run >= 32) out.set(a.subarray(off, off + run), j);
+    else for (let t = 0; t < run; t++) out[j + t] = a[off + t]!;
     for (let d = r - 2; d >= 0; d--) {
       counter[d]!++;
       off += xs[d]!;
