@@ -14,7 +14,7 @@
 import { nextScaleDecode, rasterDecode } from '@tessera/autoregressive';
 import { currentBackend } from '@tessera/core';
 import { proceduralTokenGrids, RasterCountModel, ScaleCountModel, VAR_PATCH_NUMS } from '@tessera/reference';
-import { median, onEachBackend } from './common.mjs';
+import { failedRow, median, onEachBackend } from './common.mjs';
 
 const batch = Number(process.env.BATCH ?? 8);
 const reps = Number(process.env.REPS ?? 3);
@@ -136,6 +136,10 @@ console.log(
   '--------|-------|-----------|------------------------|----------------------------|---------------------|-----------',
 );
 for (const r of results) {
+  if (r.failed) {
+    console.log(failedRow(r));
+    continue;
+  }
   const [rm, rmed] = [Math.min(...r.t.raster), median(r.t.raster)];
   const [sm, smed] = [Math.min(...r.t.scale), median(r.t.scale)];
   const ratio = smed / rmed;

@@ -10,7 +10,7 @@
 //   TESSERA_BENCH_REPS  timed repetitions (default 3; the median is reported)
 //   TESSERA_BENCH_ONLY  comma list of backends (cpu,webgpu)
 import { NearestCodeSearch } from '@tessera/tokenizers';
-import { lcg, median, onEachBackend, timed } from './common.mjs';
+import { failedRow, lcg, median, onEachBackend, timed } from './common.mjs';
 
 const K = Number(process.env.TESSERA_BENCH_K ?? 16384);
 const D = Number(process.env.TESSERA_BENCH_D ?? 8);
@@ -78,6 +78,10 @@ async function main() {
   console.log('backend | rows | search ms | vectors/s   | matmul ms | matmul GFLOP/s | search ÷ matmul rate');
   console.log('--------|------|-----------|-------------|-----------|----------------|---------------------');
   for (const r of results) {
+    if (r.failed) {
+      console.log(failedRow(r));
+      continue;
+    }
     console.log(
       `${r.name.padEnd(7)} | ${String(r.rows).padStart(4)} | ${r.ms.search.toFixed(1).padStart(9)} | ${r.vps.toExponential(3).padStart(11)} | ${r.ms.matmul.toFixed(1).padStart(9)} | ${r.gflops.toFixed(3).padStart(14)} | ${r.fraction.toFixed(3).padStart(8)}`,
     );
