@@ -124,6 +124,9 @@ export function minP(c: CpuContext, logits: Tensor, p: number): Tensor {
   });
 }
 
+/** sampleCategorical's exp row, reused across calls (the op is synchronous, so one is enough). */
+let scratch = new Float64Array(0);
+
 export function sampleCategorical(c: CpuContext, logits: Tensor, random: RandomOptions): Tensor {
   const a = c.arr(logits, 'sampleCategorical');
   const { seed, offset, len, rows } = checkCategorical(logits, random);
@@ -131,7 +134,8 @@ export function sampleCategorical(c: CpuContext, logits: Tensor, random: RandomO
   const out = new Int32Array(rows);
   // three streaming passes per row: the max, exp(x − max) into a reused scratch row with its sum,
   // and the inverse-CDF search over the scratch (exp once per element, no per-row allocation)
-  const e = new Float64Array(len);
+  if (scratch.length < len) scratch = new Float64Array(len);
+  const e = scratch;
   for (let r = 0; r < rows; r++) {
     const base = r * len;
     let m = Number.NEGATIVE_INFINITY;
