@@ -8,9 +8,9 @@ import {
   type Tensor,
   TesseraError,
 } from '@tessera/core';
-import type { OpContext } from './context.js';
-import { load, store } from './ops-elementwise.js';
-import * as layout from './ops-layout.js';
+import type { OpContext } from '../context.js';
+import { load, store } from '../graphs/elementwise.js';
+import * as layout from '../graphs/layout.js';
 
 /** Reductions, arg-extrema, cumsum and matmul of {@link OnnxBackend}. */
 
