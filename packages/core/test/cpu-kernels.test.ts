@@ -74,3 +74,24 @@ describe(`cpu kernels (seed ${seed}, replay: TESSERA_TEST_SEED=${seed})`, () => 
     }
   });
 });
+
+describe('Float32Pool', () => {
+  it('recycles by length, keeps at most its cap, and evicts the least recently released sizes first', async () => {
+    const { Float32Pool } = await import('../src/cpu/pool.ts');
+    const pool = new Float32Pool(3 * 4 * 20000);
+    const a = new Float32Array(20000);
+    pool.give(a);
+    expect(pool.take(20000)).toBe(a);
+    expect(pool.take(20000)).not.toBe(a); // empty again: a fresh array
+    pool.give(new Float32Array(100)); // too small to keep
+    pool.give(new Float32Array(new ArrayBuffer(4 * 40000), 0, 20000)); // a view: never recycled
+    expect(pool.bytes).toBe(0);
+    const [x, y, z] = [new Float32Array(20000), new Float32Array(20000), new Float32Array(30000)];
+    pool.give(x);
+    pool.give(y);
+    pool.give(z); // 70,000 floats > the 60,000 cap: the oldest size (20,000) loses arrays until it fits
+    expect(pool.bytes).toBeLessThanOrEqual(pool.capBytes);
+    expect(pool.take(30000)).toBe(z);
+    expect(pool.take(20000)).toBe(x);
+  });
+});

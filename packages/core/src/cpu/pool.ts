@@ -21,15 +21,24 @@ export class Float32Pool {
     return a;
   }
 
-  /** Offers a released array for reuse (kept unless small, a view, or over the cap). */
+  /**
+   * Offers a released array for reuse (not when small, a view, or larger than the cap). Over the cap,
+   * the arrays of the least recently released sizes go first, so sizes a program stopped using do not
+   * pin the memory.
+   */
   give(a: unknown): void {
     if (!(a instanceof Float32Array) || a.length < MIN_LENGTH) return;
-    if (a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength) return;
-    if (this.#bytes + a.byteLength > this.capBytes) return;
-    const list = this.#free.get(a.length);
-    if (list) list.push(a);
-    else this.#free.set(a.length, [a]);
+    if (a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength || a.byteLength > this.capBytes) return;
+    const list = this.#free.get(a.length) ?? [];
+    this.#free.delete(a.length); // re-inserted last: the Map's order is least recently released first
+    list.push(a);
+    this.#free.set(a.length, list);
     this.#bytes += a.byteLength;
+    for (const [n, old] of this.#free) {
+      if (this.#bytes <= this.capBytes) break;
+      while (old.length && this.#bytes > this.capBytes) this.#bytes -= old.pop()!.byteLength;
+      if (!old.length) this.#free.delete(n);
+    }
   }
 
   /** Bytes held for reuse. */
