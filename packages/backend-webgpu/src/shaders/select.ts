@@ -6,7 +6,8 @@ import { MATH } from './math.js';
  * keys. Short rows (≤ {@link SHORT_ROW} tokens) get one thread each, which compares every pair of the
  * row (no barriers at all). Long rows get one workgroup each, which finds the threshold key by a radix
  * descent over the key's eight 4-bit digits: per level one pass over the row builds a 16-bin histogram
- * (counts by workgroup atomics, masses by a 16-wide tree reduction) and one thread picks the digit.
+ * (counts by workgroup atomics, masses by a 16-wide tree reduction) and one thread picks the digit;
+ * once the chosen bucket holds a single key, one more pass fetches it and the descent stops.
  * Params: [rows, len, k or p].
  */
 const WG = 64;
@@ -115,10 +116,29 @@ export const TOPP_SHORT_SOURCE = kernel({
 // digits equal \`prefix\`.
 const RADIX = /* wgsl */ `
 var<workgroup> cnt: array<atomic<u32>, 16>;
-var<workgroup> pick: vec2<u32>;
+var<workgroup> pick: vec3<u32>;
+var<workgroup> found: atomic<u32>;
+var<workgroup> foundKey: u32;
 fn digitShift(level: u32) -> u32 { return 28u - 4u * level; }
 // mask of the digits above level's digit (none at level 0)
 fn highMask(level: u32) -> u32 { return select(0xffffffffu << (32u - 4u * level), 0u, level == 0u); }`;
+
+/**
+ * Once the chosen bucket holds a single key (after \`level\`, with its digits in \`prefix\`), one pass
+ * fetches that key and the descent stops: \`prefix\` becomes the full key (workgroup-uniform).
+ */
+function fetchSingle(): string {
+  return `if (tid == 0u) { atomicStore(&found, 0u); }
+      workgroupBarrier();
+      let fm = highMask(level + 1u);
+      for (var q = tid; q < len; q += WGS) {
+        let kk = okey(X[base + q]);
+        if ((kk & fm) == prefix) { atomicMax(&found, kk); }
+      }
+      workgroupBarrier();
+      if (tid == 0u) { foundKey = atomicLoad(&found); }
+      prefix = workgroupUniformLoad(&foundKey);`;
+}
 
 /**
  * Workgroup per row: the k-th largest key by radix descent (at each level, the highest digit whose
@@ -152,11 +172,15 @@ export const TOPK_SOURCE = kernel({
         a += c;
         d--;
       }
-      pick = vec2<u32>(d, a);
+      pick = vec3<u32>(d, a, atomicLoad(&cnt[d]));
     }
     let pk = workgroupUniformLoad(&pick);
     prefix |= pk.x << sh;
     above = pk.y;
+    if (pk.z == 1u && level < 7u) {
+      ${fetchSingle()}
+      break;
+    }
   }
   if (valid) {
     for (var q = tid; q < len; q += WGS) {
@@ -233,13 +257,17 @@ var<workgroup> gsum: f32;`,
         a += mass[d * WGS];
       }
       if (best == 16u) { best = top; bestA = gs; }
-      pick = vec2<u32>(best, atomicLoad(&cnt[best]));
+      pick = vec3<u32>(best, atomicLoad(&cnt[best]), 0u);
       gsum = bestA;
     }
     let pk = workgroupUniformLoad(&pick);
     gs = workgroupUniformLoad(&gsum);
     prefix |= pk.x << sh;
     nt = pk.y;
+    if (nt == 1u && level < 7u) {
+      ${fetchSingle()}
+      break;
+    }
   }
   let ks = prefix;
   // the tied tokens' common e, from the key itself
