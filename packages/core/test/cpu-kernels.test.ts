@@ -75,6 +75,32 @@ describe(`cpu kernels (seed ${seed}, replay: TESSERA_TEST_SEED=${seed})`, () => 
   });
 });
 
+describe(`cpu logit filters on short and long rows (seed ${seed})`, () => {
+  it('topK keeps v ≥ the k-th largest, NaN ranked above every number (and itself dropped)', async () => {
+    const B = createCpuBackend();
+    const r = rngFor(seed, 'topk-short-long');
+    for (const len of [7, 20, 40]) {
+      // quantised values: ties, including at the threshold; one NaN per row
+      const x = Array.from({ length: 3 * len }, () => Math.round(r.uniform(-4, 4)));
+      for (let row = 0; row < 3; row++) x[row * len + r.int(0, len)] = Number.NaN;
+      for (const k of [1, 3, len - 1]) {
+        const got = Array.from(await B.topK(B.tensor(x, [3, len]), k).data());
+        const want: number[] = [];
+        for (let row = 0; row < 3; row++) {
+          const v = x.slice(row * len, (row + 1) * len);
+          const desc = [
+            ...v.filter(Number.isNaN),
+            ...v.filter((e) => !Number.isNaN(e)).sort((p, q) => q - p),
+          ];
+          const kth = desc[k - 1]!;
+          want.push(...v.map((e) => (e >= kth ? e : Number.NEGATIVE_INFINITY)));
+        }
+        expect(got, `len ${len}, k ${k}, seed ${seed}`).toEqual(want);
+      }
+    }
+  });
+});
+
 describe('Float32Pool', () => {
   it('recycles by length, keeps at most its cap, and evicts the least recently released sizes first', async () => {
     const { Float32Pool } = await import('../src/cpu/pool.ts');

@@ -68,6 +68,23 @@ function filterRows(
   return c.make(out, x.shape, 'float32');
 }
 
+/** Rows up to this length are sorted by insertion (cheaper than a comparator sort call). */
+const SHORT = 32;
+
+/** Sorts v[0, n) ascending with NaN last, the order of `Float64Array.prototype.sort`. */
+function insertionSort(v: Float64Array, n: number): void {
+  for (let i = 1; i < n; i++) {
+    const x = v[i]!;
+    let j = i - 1;
+    // move the larger ones up; NaN is larger than everything but NaN
+    while (j >= 0 && (v[j]! > x || (Number.isNaN(v[j]!) && !Number.isNaN(x)))) {
+      v[j + 1] = v[j]!;
+      j--;
+    }
+    v[j + 1] = x;
+  }
+}
+
 function copyRow(a: ArrayLike<number>, base: number, len: number, out: Float32Array): void {
   for (let i = 0; i < len; i++) out[base + i] = a[base + i]!;
 }
@@ -80,8 +97,11 @@ export function topK(c: CpuContext, logits: Tensor, k: number): Tensor {
     if (k <= 0 || k >= len) return copyRow(a, base, len, out);
     if (sorted.length !== len) sorted = new Float64Array(len);
     for (let i = 0; i < len; i++) sorted[i] = a[base + i]!;
-    // a numeric typed-array sort (ascending, NaN last: NaN counts as the largest, as on WebGPU)
-    const kth = sorted.sort()[len - k]!;
+    // ascending with NaN last (NaN counts as the largest, as on WebGPU): an insertion sort for short
+    // rows, the typed-array sort (same order) for long ones
+    if (len <= SHORT) insertionSort(sorted, len);
+    else sorted.sort();
+    const kth = sorted[len - k]!;
     for (let i = 0; i < len; i++) {
       const v = a[base + i]!;
       out[base + i] = v >= kth ? v : Number.NEGATIVE_INFINITY;
@@ -99,7 +119,18 @@ export function topP(c: CpuContext, logits: Tensor, p: number): Tensor {
     if (probs.length !== len) [probs, order] = [new Float64Array(len), new Int32Array(len)];
     softmaxInto(a, base, len, probs);
     for (let i = 0; i < len; i++) order[i] = i;
-    order.sort(byProb);
+    if (len <= SHORT) {
+      // insertion sort by (probability descending, index ascending), as byProb orders
+      for (let i = 1; i < len; i++) {
+        const o = order[i]!;
+        let j = i - 1;
+        while (j >= 0 && byProb(order[j]!, o) > 0) {
+          order[j + 1] = order[j]!;
+          j--;
+        }
+        order[j + 1] = o;
+      }
+    } else order.sort(byProb);
     out.fill(Number.NEGATIVE_INFINITY, base, base + len);
     let cum = 0;
     for (let t = 0; t < len; t++) {
