@@ -33,7 +33,9 @@ export function backendMakers(names = ['cpu', 'webgpu', 'onnx']) {
 
 /**
  * Runs `bench(name, B)` on each backend that can be created (a `[skip]` line otherwise), destroying it
- * afterwards; a failing bench prints `[fail]` and sets a non-zero exit code. Returns the results.
+ * afterwards. A backend whose bench throws prints a `[fail]` line and adds `{ name, failed: message }` to
+ * the results, for the bench's table to show in that backend's row (see {@link failedRow}); the script
+ * still exits 0. Returns the results.
  */
 export async function onEachBackend(names, bench) {
   const results = [];
@@ -48,8 +50,9 @@ export async function onEachBackend(names, bench) {
     try {
       results.push(await bench(name, B));
     } catch (err) {
-      console.log(`[fail] ${name}: ${err?.stack ?? err}`);
-      process.exitCode = 1;
+      const message = String(err?.message ?? err).split('\n')[0];
+      console.log(`[fail] ${name}: ${process.env.TESSERA_BENCH_DEBUG ? (err?.stack ?? err) : message}`);
+      results.push({ name, failed: message });
     } finally {
       B.destroy?.();
     }
@@ -80,3 +83,6 @@ export function lcg(n, seed) {
   }
   return a;
 }
+
+/** A table row for a backend whose bench failed: its name, then the first line of the error. */
+export const failedRow = (r) => `${r.name.padEnd(7)} | failed: ${r.failed}`;

@@ -6,7 +6,7 @@
 //   TESSERA_BENCH_N     elements per tensor (default 16777216 = 16M floats = 64 MiB)
 //   TESSERA_BENCH_REPS  timed repetitions per op (default 5; the median is reported)
 //   TESSERA_BENCH_ONLY  comma list of backends to run (cpu,webgpu,onnx)
-import { lcg, median, onEachBackend, timed } from './common.mjs';
+import { failedRow, lcg, median, onEachBackend, timed } from './common.mjs';
 
 const N = Number(process.env.TESSERA_BENCH_N ?? 16 * 1024 * 1024);
 const REPS = Math.max(1, Number(process.env.TESSERA_BENCH_REPS ?? 5));
@@ -59,6 +59,10 @@ async function main() {
   console.log('\nbackend  | copy GB/s (ms)      | lincomb×3 GB/s (ms) | lincomb/copy | reshape GB/s (ms)');
   console.log('---------|--------------------|---------------------|--------------|-------------------');
   for (const r of results) {
+    if (r.failed) {
+      console.log(failedRow(r));
+      continue;
+    }
     const g = r.gbps;
     // a reshape far faster than the copy kernel is a view (no data moved): report it as such
     const view = r.ms.copyReshape < 0.05 * r.ms.copyKernel;

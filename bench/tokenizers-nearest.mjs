@@ -10,14 +10,18 @@
 //   TESSERA_BENCH_REPS  timed repetitions (default 3; the median is reported)
 //   TESSERA_BENCH_ONLY  comma list of backends (cpu,webgpu)
 import { NearestCodeSearch } from '@tessera/tokenizers';
-import { lcg, median, onEachBackend, timed } from './common.mjs';
+import { failedRow, lcg, median, onEachBackend, timed } from './common.mjs';
 
 const K = Number(process.env.TESSERA_BENCH_K ?? 16384);
 const D = Number(process.env.TESSERA_BENCH_D ?? 8);
-const N = Number(process.env.TESSERA_BENCH_ROWS ?? 4096);
+const N_WANTED = Number(process.env.TESSERA_BENCH_ROWS ?? 4096);
 const REPS = Math.max(1, Number(process.env.TESSERA_BENCH_REPS ?? 3));
 
-async function bench(name, B, codes, queries) {
+async function bench(name, B, codes, allQueries) {
+  // the bare matmul's [N, K] output must fit one binding of this device: fewer rows where it would not
+  const cap = B.device?.limits?.maxStorageBufferBindingSize ?? Number.POSITIVE_INFINITY;
+  const N = Math.min(N_WANTED, Math.floor(cap / (4 * K)));
+  const queries = allQueries.subarray(0, N * D);
   const cb = B.tensor(codes, [K, D]);
   const z = B.tensor(queries, [N, D]);
   const search = new NearestCodeSearch(cb);
@@ -55,6 +59,7 @@ async function bench(name, B, codes, queries) {
   const flops = 2 * N * K * (D + 1);
   return {
     name,
+    rows: N,
     ms,
     vps: N / (ms.search / 1e3),
     gflops: flops / (ms.matmul * 1e6),
@@ -64,17 +69,21 @@ async function bench(name, B, codes, queries) {
 
 async function main() {
   console.log(
-    `Tessera bench: nearest code of ${N} vectors in a ${K} × ${D} codebook, median of ${REPS} reps`,
+    `Tessera bench: nearest code of ${N_WANTED} vectors (fewer where the device binds less) in a ${K} × ${D} codebook, median of ${REPS} reps`,
   );
   console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
   const codes = lcg(K * D, 1);
-  const queries = lcg(N * D, 2);
+  const queries = lcg(N_WANTED * D, 2);
   const results = await onEachBackend(['cpu', 'webgpu'], (name, B) => bench(name, B, codes, queries));
-  console.log('backend | search ms | vectors/s   | matmul ms | matmul GFLOP/s | search ÷ matmul rate');
-  console.log('--------|-----------|-------------|-----------|----------------|---------------------');
+  console.log('backend | rows | search ms | vectors/s   | matmul ms | matmul GFLOP/s | search ÷ matmul rate');
+  console.log('--------|------|-----------|-------------|-----------|----------------|---------------------');
   for (const r of results) {
+    if (r.failed) {
+      console.log(failedRow(r));
+      continue;
+    }
     console.log(
-      `${r.name.padEnd(7)} | ${r.ms.search.toFixed(1).padStart(9)} | ${r.vps.toExponential(3).padStart(11)} | ${r.ms.matmul.toFixed(1).padStart(9)} | ${r.gflops.toFixed(3).padStart(14)} | ${r.fraction.toFixed(3).padStart(8)}`,
+      `${r.name.padEnd(7)} | ${String(r.rows).padStart(4)} | ${r.ms.search.toFixed(1).padStart(9)} | ${r.vps.toExponential(3).padStart(11)} | ${r.ms.matmul.toFixed(1).padStart(9)} | ${r.gflops.toFixed(3).padStart(14)} | ${r.fraction.toFixed(3).padStart(8)}`,
     );
   }
   console.log('\nsearch = NearestCodeSearch.search (blocked [z, 1]·[−2E, ‖E‖²]ᵀ matmul + argmin per block).');

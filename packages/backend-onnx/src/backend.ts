@@ -3,7 +3,6 @@ import {
   type Backend,
   type BinaryOp,
   type DType,
-  fmtShape,
   type MatmulOptions,
   type MemoryInfo,
   type RandomOptions,
@@ -19,21 +18,13 @@ import {
 } from '@tessera/core';
 import type { OpContext } from './context.js';
 import type { Engine, Feed, Slot } from './engine.js';
-import { elemOf, type GraphBuilder } from './graph.js';
-import * as L from './methods-layout.js';
-import * as P from './methods-prob.js';
-import * as R from './methods-reduce.js';
-import { binaryFloat, binaryInt, COMPARE, load, store, unaryFloat, unaryInt } from './ops-elementwise.js';
-import * as host from './ops-host.js';
-import * as layout from './ops-layout.js';
+import type { GraphBuilder } from './graph.js';
+import * as host from './host.js';
+import * as E from './ops/elementwise.js';
+import * as L from './ops/layout.js';
+import * as P from './ops/probability.js';
+import * as R from './ops/reduce.js';
 import { ORT_TYPE } from './runtime.js';
-
-/** A scalar operand of `binary`/`where`, stored in `dtype` like the CPU backend does. */
-function scalarArray(v: number, dtype: DType): TypedArray {
-  const a = allocArray(dtype, 1);
-  a[0] = v;
-  return a;
-}
 
 /**
  * The Tessera {@link Backend} on ONNX Runtime. Every op validates synchronously with core's shape
@@ -168,177 +159,32 @@ export class OnnxBackend implements Backend {
     return this.#engine.destroy();
   }
 
-  // ---- elementwise ----
+  // ---- ops: one file per family in ./ops (graph builders in ./graphs) ----
   lincomb(coefs: readonly number[], xs: readonly Tensor[]): Tensor {
-    if (coefs.length !== xs.length || xs.length === 0) {
-      throw new TesseraError(
-        'INVALID_ARGUMENT',
-        `lincomb: need one coefficient per tensor, got ${coefs.length} coefficients and ${xs.length} tensors`,
-      );
-    }
-    xs.forEach((x, i) => {
-      this.#slot(x, 'lincomb', `xs[${i}]`);
-      shapes.checkDtype('lincomb', x, ['float32'], `xs[${i}]`);
-      if (x.rank !== xs[0]!.rank || x.shape.some((d, j) => d !== xs[0]!.shape[j])) {
-        throw new TesseraError(
-          'SHAPE_MISMATCH',
-          `lincomb: xs[${i}] has shape ${fmtShape(x.shape)}, expected ${fmtShape(xs[0]!.shape)}`,
-        );
-      }
-    });
-    const n = xs.length;
-    // one graph per term count: the coefficients are an input, so every coefficient set reuses it
-    // CPU-side providers compute in float64 (as the CPU backend does); the WebGPU provider in float32
-    if (this.#engine.gpuResident) {
-      const c = this.#engine.tensor('float32', Float32Array.from(coefs), [n]);
-      return this.#op(`lincomb:${n}`, (g) => layout.lincomb(g, n), [c, ...xs], xs[0]!.shape, 'float32');
-    }
-    const hi = Float32Array.from(coefs);
-    const lo = Float32Array.from(coefs, (v, i) => (Number.isFinite(hi[i]!) ? v - hi[i]! : 0));
-    const pair = new Float32Array(2 * n);
-    pair.set(hi);
-    pair.set(lo, n);
-    const c = this.#engine.tensor('float32', pair, [2, n]);
-    return this.#op(`lincomb64:${n}`, (g) => layout.lincomb(g, n, true), [c, ...xs], xs[0]!.shape, 'float32');
+    return E.lincomb(this.#ctx, coefs, xs);
   }
 
   unary(op: UnaryOp, x: Tensor): Tensor {
-    this.#slot(x, op);
-    shapes.checkUnaryName(op);
-    shapes.checkUnaryDtype(op, x);
-    const dt = x.dtype;
-    return this.#op(
-      `unary:${op}:${dt}`,
-      (g) => {
-        const v = load(g, dt);
-        // the WebGPU provider's native Sin/Cos may be only 2⁻¹¹-accurate: build them from exact ops there
-        const trig = this.#engine.gpuResident;
-        store(g, dt === 'float32' ? unaryFloat(g, op, v, trig) : unaryInt(g, op, v), dt);
-      },
-      [x],
-      x.shape,
-      dt,
-    );
-  }
-
-  #operand(
-    op: string,
-    v: Tensor | number,
-    other: Tensor | number,
-    name: string,
-  ): { feed: Tensor | Feed; shape: Shape; dtype: DType } {
-    if (typeof v === 'number') {
-      const dt: DType = typeof other === 'number' ? 'float32' : other.dtype;
-      return { feed: this.#engine.tensor(ORT_TYPE[dt], scalarArray(v, dt), []), shape: [], dtype: dt };
-    }
-    this.#slot(v, op, name);
-    return { feed: v, shape: v.shape, dtype: v.dtype };
+    return E.unary(this.#ctx, op, x);
   }
 
   binary(op: BinaryOp, a: Tensor | number, b: Tensor | number): Tensor {
-    const A = this.#operand(op, a, b, 'a');
-    const B = this.#operand(op, b, a, 'b');
-    if (A.dtype !== B.dtype) {
-      throw new TesseraError(
-        'DTYPE_MISMATCH',
-        `${op}: operand dtypes differ: ${A.dtype} ${fmtShape(A.shape)} vs ${B.dtype} ${fmtShape(B.shape)}`,
-      );
-    }
-    if ((op === 'pow' || op === 'atan2') && A.dtype !== 'float32') {
-      throw new TesseraError('DTYPE_MISMATCH', `${op}: needs float32, got ${A.dtype}`);
-    }
-    shapes.checkBinaryName(op);
-    const shape = shapes.broadcastShapes(op, A.shape, B.shape);
-    const dt = A.dtype;
-    const outDt: DType = COMPARE.has(op) ? 'uint32' : dt;
-    return this.#op(
-      `binary:${op}:${dt}`,
-      (g) => {
-        const x = load(g, dt);
-        const y = load(g, dt);
-        const v = dt === 'float32' ? binaryFloat(g, op, x, y) : binaryInt(g, op, x, y);
-        if (COMPARE.has(op)) g.output(g.cast(v, 'uint32'), 'uint32');
-        else store(g, v, dt);
-      },
-      [A.feed, B.feed],
-      shape,
-      outDt,
-    );
+    return E.binary(this.#ctx, op, a, b);
   }
 
   clamp(x: Tensor, min: number, max: number): Tensor {
-    this.#slot(x, 'clamp');
-    if (!(min <= max)) throw new TesseraError('INVALID_ARGUMENT', `clamp: min ${min} exceeds max ${max}`);
-    const dt = x.dtype;
-    const [lo, hi] = host.clampBounds(min, max, dt);
-    const bound = (v: number) =>
-      dt === 'float32'
-        ? this.#engine.tensor('float32', Float32Array.of(v), [])
-        : this.#engine.tensor('int64', BigInt64Array.of(BigInt(v)), []);
-    return this.#op(
-      `clamp:${dt}`,
-      (g) => {
-        const v = load(g, dt);
-        const w = dt === 'float32' ? 'float' : 'int64';
-        const l = g.input(w);
-        const h = g.input(w);
-        store(g, g.op('Min', [g.op('Max', [v, l]), h]), dt);
-      },
-      [x, bound(lo), bound(hi)],
-      x.shape,
-      dt,
-    );
+    return E.clamp(this.#ctx, x, min, max);
   }
 
   cast(x: Tensor, dtype: DType): Tensor {
-    this.#slot(x, 'cast');
-    if (!(dtype in ORT_TYPE)) throw new TesseraError('INVALID_ARGUMENT', `cast: unknown dtype '${dtype}'`);
-    const from = x.dtype;
-    return this.#op(
-      `cast:${from}:${dtype}`,
-      (g) => {
-        let v = g.input(elemOf(from));
-        // float → int truncates toward zero; going through int64 makes uint32 wrap like the CPU backend
-        if (from === 'float32' && dtype !== 'float32') v = g.cast(v, 'int64');
-        g.output(g.cast(v, elemOf(dtype)), elemOf(dtype));
-      },
-      [x],
-      x.shape,
-      dtype,
-    );
+    return E.cast(this.#ctx, x, dtype);
   }
 
   where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
-    this.#slot(cond, 'where', 'cond');
-    const A = this.#operand('where', a, b, 'a');
-    const B = this.#operand('where', b, a, 'b');
-    if (A.dtype !== B.dtype)
-      throw new TesseraError('DTYPE_MISMATCH', `where: a is ${A.dtype}, b is ${B.dtype}`);
-    const shape = shapes.broadcastShapes(
-      'where',
-      shapes.broadcastShapes('where', cond.shape, A.shape),
-      B.shape,
-    );
-    const cdt = cond.dtype;
-    const dt = A.dtype;
-    return this.#op(
-      `where:${cdt}:${dt}`,
-      (g) => {
-        const c = g.input(elemOf(cdt));
-        // non-zero and not NaN is true (NaN is falsy on the CPU backend)
-        let m = g.op('Not', [g.op('Equal', [c, cdt === 'float32' ? g.f(0) : g.const(elemOf(cdt), [0])])]);
-        if (cdt === 'float32') m = g.op('And', [m, g.op('Not', [g.op('IsNaN', [c])])]);
-        const x = load(g, dt);
-        const y = load(g, dt);
-        store(g, g.op('Where', [m, x, y]), dt);
-      },
-      [cond, A.feed, B.feed],
-      shape,
-      dt,
-    );
+    return E.where(this.#ctx, cond, a, b);
   }
 
-  // ---- reductions, linear algebra (methods-reduce.ts) ----
+  // reductions, linear algebra
   reduce(op: ReduceOp, x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
     return R.reduce(this.#ctx, op, x, axes, keepDims);
   }
@@ -359,7 +205,7 @@ export class OnnxBackend implements Backend {
     return R.matmul(this.#ctx, a, b, options);
   }
 
-  // ---- indexing and layout (methods-layout.ts) ----
+  // indexing and layout
   gather(x: Tensor, indices: Tensor, axis?: number): Tensor {
     return L.gather(this.#ctx, x, indices, axis);
   }
@@ -388,7 +234,7 @@ export class OnnxBackend implements Backend {
     return L.broadcastTo(this.#ctx, x, shape);
   }
 
-  // ---- probability and images (methods-prob.ts) ----
+  // probability and images
   softmax(x: Tensor, axis?: number): Tensor {
     return P.softmax(this.#ctx, x, axis);
   }

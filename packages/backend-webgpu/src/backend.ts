@@ -36,6 +36,12 @@ export class WebGPUBackend implements Backend {
   readonly device: GPUDevice;
   /** Kernels, pipelines, buffer pool and command batching. */
   readonly engine: Engine;
+  /**
+   * The matmul kernel: `direct` (default; register blocks streamed from memory, no barriers, best on
+   * CPU-emulated devices such as lavapipe) or `tiled` (staged through workgroup memory, fewer global
+   * reads, meant for real GPUs). `bench/webgpu-matmul.mjs` compares them on this machine's adapter.
+   */
+  matmulKernel: 'direct' | 'tiled' = 'direct';
   /** Host readbacks so far (one per `read()`), for tests that count them. */
   readbacks = 0;
   #tensors = 0;
@@ -60,7 +66,7 @@ export class WebGPUBackend implements Backend {
     if (bytes > limit) {
       throw new TesseraError(
         'UNSUPPORTED',
-        `webgpu: a ${fmtShape(shape)} ${dtype} tensor needs ${bytes} bytes; this device binds at most ${limit} per buffer`,
+        `webgpu: a ${fmtShape(shape)} ${dtype} tensor needs ${bytes} bytes; this device binds at most ${limit} per buffer (maxStorageBufferBindingSize)`,
       );
     }
   }

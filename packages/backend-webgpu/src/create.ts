@@ -15,9 +15,36 @@ export interface WebGPUBackendOptions {
 // instances this module creates are kept alive for the life of the process.
 const keepAlive: unknown[] = [];
 
-async function findGpu(): Promise<GPU> {
+// One Dawn instance per process: Dawn prints its two "maxDynamic… artificially reduced" notices to
+// stderr (from native code, past any JS hook) when an instance first enumerates adapters, so a new
+// instance per backend would print them every time a device starts.
+let nodeGpu: Promise<GPU> | undefined;
+
+function findGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
+  if (nav?.gpu) return Promise.resolve(nav.gpu);
+  nodeGpu ??= createNodeGpu().catch((err) => {
+    nodeGpu = undefined;
+    throw err;
+  });
+  return nodeGpu;
+}
+
+/**
+ * Every numeric limit the adapter reports, to request as is: a device gets only WebGPU's defaults
+ * unless it asks (on lavapipe 128 MiB per binding and 1,024 invocations per workgroup, not 128 MiB/256).
+ */
+export function adapterLimits(adapter: GPUAdapter): Record<string, number> {
+  const out: Record<string, number> = {};
+  const L = adapter.limits as unknown as Record<string, unknown>;
+  for (const key in L) {
+    const v = L[key];
+    if (typeof v === 'number') out[key] = v;
+  }
+  return out;
+}
+
+async function createNodeGpu(): Promise<GPU> {
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   if (!isNode)
     throw new TesseraError(
@@ -44,8 +71,8 @@ async function findGpu(): Promise<GPU> {
 /**
  * Creates the WebGPU backend. With `device`, uses it as is (sharing it with, e.g., ONNX Runtime's
  * WebGPU execution provider; the caller keeps ownership). Otherwise requests an adapter from
- * `options.gpu`, `navigator.gpu` (browsers) or the `webgpu` npm package (Node), and a device with the
- * adapter's storage limits. Rejects with `BACKEND_UNAVAILABLE` when there is no adapter.
+ * `options.gpu`, `navigator.gpu` (browsers) or the `webgpu` npm package (Node; one instance per process),
+ * and a device with every limit the adapter reports. Rejects with `BACKEND_UNAVAILABLE` when there is no adapter.
  *
  * @example
  * const B = await createWebGPUBackend();
@@ -55,7 +82,7 @@ async function findGpu(): Promise<GPU> {
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
   if (options.device) return new WebGPUBackend(options.device, false);
   const gpu = options.gpu ?? (await findGpu());
-  keepAlive.push(gpu);
+  if (options.gpu) keepAlive.push(gpu);
   const adapter = await gpu.requestAdapter(
     options.powerPreference ? { powerPreference: options.powerPreference } : undefined,
   );
@@ -64,17 +91,8 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       'BACKEND_UNAVAILABLE',
       'webgpu: no GPU adapter is available on this machine (requestAdapter returned null)',
     );
-  const L = adapter.limits;
   keepAlive.push(adapter);
-  const device = await adapter.requestDevice({
-    requiredLimits: {
-      maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
-      maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
-      maxBufferSize: L.maxBufferSize,
-      maxComputeWorkgroupSizeX: Math.min(L.maxComputeWorkgroupSizeX, 256),
-      maxComputeInvocationsPerWorkgroup: Math.min(L.maxComputeInvocationsPerWorkgroup, 256),
-    },
-  });
+  const device = await adapter.requestDevice({ requiredLimits: adapterLimits(adapter) });
   device.addEventListener('uncapturederror', (ev) => {
     console.error(`[tessera webgpu] ${(ev as GPUUncapturedErrorEvent).error.message}`);
   });

@@ -73,6 +73,23 @@ describe.skipIf(!gpu)('sharing a device', () => {
     const B = gpu!;
     const n = B.device.limits.maxStorageBufferBindingSize / 4 + 1;
     expect(() => B.fill([n], 0)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
+    expect(() => B.fill([n], 0)).toThrow(/maxStorageBufferBindingSize/);
+  });
+
+  it('asks for the adapter’s own limits, not WebGPU’s defaults', async () => {
+    const B = gpu!;
+    // an adapter of the same machine, from its own instance (the backend's is private)
+    const { create } = (await import('webgpu' as string)) as { create: (flags: string[]) => GPU };
+    const adapter = await create([]).requestAdapter();
+    expect(adapter).not.toBeNull();
+    if (adapter) {
+      for (const key of [
+        'maxComputeWorkgroupStorageSize',
+        'maxComputeInvocationsPerWorkgroup',
+        'maxBufferSize',
+      ] as const)
+        expect(B.device.limits[key], key).toBe(adapter.limits[key]);
+    }
   });
   it('a kernel that fails to compile makes the next read reject (no silent garbage)', async () => {
     const other = await createWebGPUBackend({ device: gpu!.device });

@@ -1,4 +1,4 @@
-import { scope } from '@tessera/core';
+import { philoxWords, scope } from '@tessera/core';
 import { describe, expect, it } from 'vitest';
 import { expectClose, gpu, rng, SEED, uniform, unravel } from './helpers.ts';
 
@@ -13,9 +13,9 @@ function softmax64(row: readonly number[]): number[] {
 describe.skipIf(!gpu)('webgpu kernels beyond the shared suite', () => {
   const B = gpu!;
 
-  it('topK on long rows with ties keeps every value ≥ the k-th largest', async () => {
-    const r = rng(SEED);
-    const len = 3000;
+  // 3000 and 2000 take the workgroup-per-row kernels, 20 and 24 the thread-per-row ones
+  it.each([3000, 20])('topK on rows of %i with ties keeps every value ≥ the k-th largest', async (len) => {
+    const r = rng(SEED + len);
     // quantised logits: many exact ties, including at the threshold
     const x = Array.from({ length: 3 * len }, () => Math.round((r() * 2 - 1) * 40) / 8);
     for (const k of [1, 7, Math.floor(r() * len) + 1]) {
@@ -30,44 +30,46 @@ describe.skipIf(!gpu)('webgpu kernels beyond the shared suite', () => {
     }
   });
 
-  it('topP keeps the smallest most-probable prefix (ties broken by index), at least one token', async () => {
-    const r = rng(SEED + 1);
-    const len = 2000;
-    const x = Array.from({ length: 2 * len }, () => Math.round((r() * 2 - 1) * 24) / 4);
-    const rows = [0, 1].map((i) => {
-      const row = x.slice(i * len, (i + 1) * len);
-      const probs = softmax64(row);
-      const order = row.map((_, j) => j).sort((a, b) => probs[b]! - probs[a]! || a - b);
-      return { row, probs, order };
-    });
-    // the kernel sums probabilities in float32 (off by ~1e-6 over 2000 terms): a p within 1e-5 of a
-    // float64 partial sum could go either way, so such a p moves on by 3e-5 (about 1 draw in 100)
-    const clear = (p: number): number => {
-      for (const { probs, order } of rows) {
-        let cum = 0;
-        for (const j of order) {
-          cum += probs[j]!;
-          if (Math.abs(cum - p) < 1e-5) return clear(p + 3e-5);
+  it.each([2000, 24])(
+    'topP on rows of %i keeps the smallest most-probable prefix (ties by index)',
+    async (len) => {
+      const r = rng(SEED + 1 + len);
+      const x = Array.from({ length: 2 * len }, () => Math.round((r() * 2 - 1) * 24) / 4);
+      const rows = [0, 1].map((i) => {
+        const row = x.slice(i * len, (i + 1) * len);
+        const probs = softmax64(row);
+        const order = row.map((_, j) => j).sort((a, b) => probs[b]! - probs[a]! || a - b);
+        return { row, probs, order };
+      });
+      // the kernel sums probabilities in float32 (off by ~1e-6 over 2000 terms): a p within 1e-5 of a
+      // float64 partial sum could go either way, so such a p moves on by 3e-5 (about 1 draw in 100)
+      const clear = (p: number): number => {
+        for (const { probs, order } of rows) {
+          let cum = 0;
+          for (const j of order) {
+            cum += probs[j]!;
+            if (Math.abs(cum - p) < 1e-5) return clear(p + 3e-5);
+          }
         }
-      }
-      return p;
-    };
-    for (const p of [0, clear(0.05 + 0.9 * r()), clear(0.5)]) {
-      const got = await scope(() => B.topP(B.tensor(x, [2, len]), p).data());
-      const want: number[] = [];
-      for (const { row, probs, order } of rows) {
-        const out = new Array<number>(len).fill(Number.NEGATIVE_INFINITY);
-        let cum = 0;
-        for (const j of order) {
-          if (cum >= p && cum > 0) break;
-          out[j] = row[j]!;
-          cum += probs[j]!;
+        return p;
+      };
+      for (const p of [0, clear(0.05 + 0.9 * r()), clear(0.5)]) {
+        const got = await scope(() => B.topP(B.tensor(x, [2, len]), p).data());
+        const want: number[] = [];
+        for (const { row, probs, order } of rows) {
+          const out = new Array<number>(len).fill(Number.NEGATIVE_INFINITY);
+          let cum = 0;
+          for (const j of order) {
+            if (cum >= p && cum > 0) break;
+            out[j] = row[j]!;
+            cum += probs[j]!;
+          }
+          want.push(...out);
         }
-        want.push(...out);
+        expect(Array.from(got), `p ${p} seed ${SEED}`).toEqual(want);
       }
-      expect(Array.from(got), `p ${p} seed ${SEED}`).toEqual(want);
-    }
-  });
+    },
+  );
 
   it('lincomb of more tensors than one kernel can bind (chunked passes)', async () => {
     const r = rng(SEED + 2);
@@ -198,5 +200,103 @@ describe.skipIf(!gpu)('webgpu kernels beyond the shared suite', () => {
       for (let j = 0; j < c; j++)
         for (let k = 0; k < n; k++) want[(i * n + k) * c + j] = Math.exp(at(i, k, j) - lse64[i * c + j]!);
     expectClose(sm, want, 1e-5, 'softmax');
+  });
+
+  it('sampleCategorical on long rows (a workgroup per row) draws the contract index', async () => {
+    const r = rng(SEED + 7);
+    const [R, V] = [24, 777];
+    const x = uniform(r, R * V, -4, 4);
+    for (let i = 0; i < x.length; i += 5) x[i] = Number.NEGATIVE_INFINITY; // masked: never drawn
+    for (let k = 0; k < V; k++) x[3 * V + k] = Number.NEGATIVE_INFINITY; // a fully masked row draws 0
+    const seed = Math.floor(r() * 2 ** 31);
+    const words = philoxWords(seed, 9, R);
+    const got = await scope(() => B.sampleCategorical(B.tensor(x, [R, V]), { seed, offset: 9 }).data());
+    for (let i = 0; i < R; i++) {
+      const row = x.slice(i * V, (i + 1) * V);
+      if (i === 3) {
+        expect(got[i], `masked row, seed ${SEED}`).toBe(0);
+        continue;
+      }
+      // the contract: u = (word >> 9 + 0.5)/2²³; the first j whose float64 cumulative probability
+      // exceeds u; a float32 sum may move the pick to any j whose interval comes within 1e-4 of u
+      const u = ((words[i]! >>> 9) + 0.5) / 8388608;
+      const m = Math.max(...row);
+      const e = row.map((v) => Math.exp(v - m));
+      const total = e.reduce((a, b) => a + b, 0);
+      let lo = 0;
+      const ok: number[] = [];
+      for (let j = 0; j < V; j++) {
+        const hi = lo + e[j]! / total;
+        if (e[j]! > 0 && hi > u - 1e-4 && lo < u + 1e-4) ok.push(j);
+        lo = hi;
+      }
+      expect(ok, `row ${i}, u ${u}, seed ${SEED}`).toContain(got[i]);
+    }
+  });
+
+  it('cumsum along long strided lines (a workgroup per line): exclusive, reverse, float32 and int32', async () => {
+    const r = rng(SEED + 8);
+    const [a, n, c] = [2, 150, 3];
+    const at = (x: number[], i: number, k: number, j: number) => x[(i * n + k) * c + j]!;
+    for (const dtype of ['float32', 'int32'] as const) {
+      const x = uniform(r, a * n * c, -3, 3).map((v) => (dtype === 'int32' ? Math.round(v * 100) : v));
+      for (const exclusive of [false, true])
+        for (const reverse of [false, true]) {
+          const got = await scope(() =>
+            B.cumsum(B.tensor(x, [a, n, c], dtype), 1, { exclusive, reverse }).data(),
+          );
+          const want = new Array<number>(x.length);
+          for (let i = 0; i < a; i++)
+            for (let j = 0; j < c; j++) {
+              let s = 0;
+              for (let q = 0; q < n; q++) {
+                const k = reverse ? n - 1 - q : q;
+                if (exclusive) want[(i * n + k) * c + j] = s;
+                s += at(x, i, k, j);
+                if (!exclusive) want[(i * n + k) * c + j] = s;
+              }
+            }
+          const what = `${dtype} exclusive=${exclusive} reverse=${reverse} seed ${SEED}`;
+          if (dtype === 'int32') expect(Array.from(got), what).toEqual(want);
+          else expectClose(got, want, 1e-5 * n, what);
+        }
+    }
+  });
+
+  it('the tiled matmul kernel (workgroup memory) equals the float64 product, every transpose, batches', async () => {
+    const r = rng(SEED + 9);
+    B.matmulKernel = 'tiled';
+    try {
+      for (const [ta, tb, m, k, n] of [
+        [false, false, 37, 45, 33],
+        [true, false, 5, 16, 70],
+        [false, true, 64, 17, 1],
+        [true, true, 33, 3, 40],
+      ] as const) {
+        const batch = 2;
+        const a = uniform(r, batch * m * k);
+        const b = uniform(r, k * n);
+        const A = (bi: number, i: number, p: number) => a[bi * m * k + (ta ? p * m + i : i * k + p)]!;
+        const Bv = (p: number, j: number) => b[tb ? j * k + p : p * n + j]!;
+        const want: number[] = [];
+        for (let bi = 0; bi < batch; bi++)
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++) {
+              let s = 0;
+              for (let p = 0; p < k; p++) s += A(bi, i, p) * Bv(p, j);
+              want.push(s);
+            }
+        const got = await scope(() =>
+          B.matmul(B.tensor(a, ta ? [batch, k, m] : [batch, m, k]), B.tensor(b, tb ? [n, k] : [k, n]), {
+            transposeA: ta,
+            transposeB: tb,
+          }).data(),
+        );
+        // float32 sums of k terms of size ≤ 9: within k·9·2⁻²³ of the float64 value
+        expectClose(got, want, k * 9 * 1.2e-7, `tiled matmul ${m}×${k}×${n} ta=${ta} tb=${tb}`);
+      }
+    } finally {
+      B.matmulKernel = 'direct';
+    }
   });
 });

@@ -1,60 +1,75 @@
 import type { DType, Shape, TypedArray } from './dtype.js';
 import type { Tensor } from './tensor.js';
 
+/**
+ * Every unary op name, the one list both the {@link UnaryOp} type and the runtime checks derive from.
+ * Integer dtypes support `neg`, `abs`, `square`, `sign`.
+ */
+export const UNARY_OP_NAMES = [
+  'neg',
+  'abs',
+  'sign',
+  'square',
+  'sqrt',
+  'rsqrt',
+  'reciprocal',
+  'exp',
+  'expm1',
+  'log',
+  'log1p',
+  'sin',
+  'cos',
+  'tanh',
+  'sigmoid',
+  'softplus',
+  'relu',
+  'silu',
+  'gelu',
+  'erf',
+  'floor',
+  'ceil',
+  'round',
+] as const;
+
 /** Elementwise functions of one tensor. Integer dtypes support `neg`, `abs`, `square`, `sign`. */
-export type UnaryOp =
-  | 'neg'
-  | 'abs'
-  | 'sign'
-  | 'square'
-  | 'sqrt'
-  | 'rsqrt'
-  | 'reciprocal'
-  | 'exp'
-  | 'expm1'
-  | 'log'
-  | 'log1p'
-  | 'sin'
-  | 'cos'
-  | 'tanh'
-  | 'sigmoid'
-  | 'softplus'
-  | 'relu'
-  | 'silu'
-  | 'gelu'
-  | 'erf'
-  | 'floor'
-  | 'ceil'
-  | 'round';
+export type UnaryOp = (typeof UNARY_OP_NAMES)[number];
+
+/** Comparison op names (their output is uint32 0/1). */
+export const COMPARE_OP_NAMES = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
+
+/** Every binary op name, the one list both the {@link BinaryOp} type and the runtime checks derive from. */
+export const BINARY_OP_NAMES = [
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'floorDiv',
+  'mod',
+  'pow',
+  'max',
+  'min',
+  'atan2',
+  ...COMPARE_OP_NAMES,
+] as const;
 
 /**
  * Elementwise functions of two tensors, with numpy broadcasting. Arithmetic ops keep the dtype
  * (both inputs must match); comparisons (`eq` … `ge`) return `uint32` 0/1. `floorDiv` and `mod` follow
  * Python (floor) semantics. `pow` and `atan2` are float32 only.
  */
-export type BinaryOp =
-  | 'add'
-  | 'sub'
-  | 'mul'
-  | 'div'
-  | 'floorDiv'
-  | 'mod'
-  | 'pow'
-  | 'max'
-  | 'min'
-  | 'atan2'
-  | 'eq'
-  | 'ne'
-  | 'lt'
-  | 'le'
-  | 'gt'
-  | 'ge';
+export type BinaryOp = (typeof BINARY_OP_NAMES)[number];
+
+/** Every reduction name, the one list both the {@link ReduceOp} type and the runtime checks derive from. */
+export const REDUCE_OP_NAMES = ['sum', 'mean', 'max', 'min', 'sumsq', 'prod', 'logsumexp'] as const;
 
 /** Reductions over axes. `sumsq` is Σx²; `logsumexp` is log Σ exp(x), computed stably. */
-export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'sumsq' | 'prod' | 'logsumexp';
+export type ReduceOp = (typeof REDUCE_OP_NAMES)[number];
+
+/** Every resampling kernel name of {@link Backend.resize}. */
+export const RESIZE_MODES = ['nearest', 'bilinear', 'bicubic', 'area'] as const;
 
 /** Resampling kernels of {@link Backend.resize}, with PyTorch `interpolate` semantics (align_corners=false). */
-export type ResizeMode = 'nearest' | 'bilinear' | 'bicubic' | 'area';
+export type ResizeMode = (typeof RESIZE_MODES)[number];
 
 /**
  * Position in the Philox4x32-10 stream. The stream of `seed` is the sequence of 32-bit words

@@ -14,15 +14,20 @@ import type { DType, Shape, TypedArray } from './dtype.js';
 import { currentBackend, registerBackend, setDefaultBackendFactory } from './registry.js';
 import type { Tensor } from './tensor.js';
 
-export type {
-  Backend,
-  BinaryOp,
-  MatmulOptions,
-  MemoryInfo,
-  RandomOptions,
-  ReduceOp,
-  ResizeMode,
-  UnaryOp,
+export {
+  type Backend,
+  BINARY_OP_NAMES,
+  type BinaryOp,
+  COMPARE_OP_NAMES,
+  type MatmulOptions,
+  type MemoryInfo,
+  type RandomOptions,
+  REDUCE_OP_NAMES,
+  RESIZE_MODES,
+  type ReduceOp,
+  type ResizeMode,
+  UNARY_OP_NAMES,
+  type UnaryOp,
 } from './backend.js';
 export { CpuBackend, createCpuBackend } from './cpu/cpu-backend.js';
 export { cubicWeight, resizeTaps } from './cpu/kernels.js';

@@ -1,4 +1,14 @@
-import type { BinaryOp, ResizeMode, UnaryOp } from './backend.js';
+import {
+  BINARY_OP_NAMES,
+  type BinaryOp,
+  COMPARE_OP_NAMES,
+  REDUCE_OP_NAMES,
+  RESIZE_MODES,
+  type ReduceOp,
+  type ResizeMode,
+  UNARY_OP_NAMES,
+  type UnaryOp,
+} from './backend.js';
 import { allocArray, type DType, dtypeOf, type Shape, sizeOf, type TypedArray } from './dtype.js';
 import { fmtShape, TesseraError } from './errors.js';
 import { Tensor } from './tensor.js';
@@ -299,29 +309,43 @@ export const FLOAT_ONLY_UNARY: ReadonlySet<UnaryOp> = new Set<UnaryOp>([
   'round',
 ]);
 /** Every unary op name. */
-export const UNARY_OPS: ReadonlySet<string> = new Set<string>([
-  ...FLOAT_ONLY_UNARY,
-  'neg',
-  'abs',
-  'sign',
-  'square',
-]);
+export const UNARY_OPS: ReadonlySet<string> = new Set<string>(UNARY_OP_NAMES);
 /** Comparison ops: their output is uint32 0/1. */
-export const COMPARE_OPS: ReadonlySet<BinaryOp> = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+export const COMPARE_OPS: ReadonlySet<BinaryOp> = new Set<BinaryOp>(COMPARE_OP_NAMES);
 /** Every binary op name. */
-export const BINARY_OPS: ReadonlySet<string> = new Set<string>([
-  ...COMPARE_OPS,
-  'add',
-  'sub',
-  'mul',
-  'div',
-  'floorDiv',
-  'mod',
-  'pow',
-  'max',
-  'min',
-  'atan2',
-]);
+export const BINARY_OPS: ReadonlySet<string> = new Set<string>(BINARY_OP_NAMES);
+/** Every reduction name. */
+export const REDUCE_OPS: ReadonlySet<string> = new Set<string>(REDUCE_OP_NAMES);
+
+/** Throws UNKNOWN_NAME for an unknown reduction name. */
+export function checkReduceName(op: string): asserts op is ReduceOp {
+  if (!REDUCE_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `reduce: unknown op '${op}'`);
+}
+
+/**
+ * Validates `lincomb(coefs, xs)`: one coefficient per tensor, at least one tensor, every
+ * tensor live, on `backendName`, float32, and of one shape. The single copy of these checks and
+ * their messages for every backend.
+ */
+export function checkLincomb(backendName: string, coefs: readonly number[], xs: readonly Tensor[]): void {
+  if (coefs.length !== xs.length || xs.length === 0) {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `lincomb: need one coefficient per tensor, got ${coefs.length} coefficients and ${xs.length} tensors`,
+    );
+  }
+  const first = xs[0]!;
+  xs.forEach((x, i) => {
+    checkTensor('lincomb', x, backendName, `xs[${i}]`);
+    checkDtype('lincomb', x, ['float32'], `xs[${i}]`);
+    if (x.shape.length !== first.shape.length || x.shape.some((d, j) => d !== first.shape[j])) {
+      throw new TesseraError(
+        'SHAPE_MISMATCH',
+        `lincomb: xs[${i}] has shape ${fmtShape(x.shape)}, expected ${fmtShape(first.shape)}`,
+      );
+    }
+  });
+}
 
 /** Throws UNKNOWN_NAME for an unknown unary op name. */
 export function checkUnaryName(op: string): void {
@@ -355,7 +379,7 @@ export function checkResize(
       'SHAPE_MISMATCH',
       `resize: needs rank ≥ 2 ([N, C, H, W]), got ${fmtShape(x.shape)}`,
     );
-  if (!['nearest', 'bilinear', 'bicubic', 'area'].includes(mode)) {
+  if (!(RESIZE_MODES as readonly string[]).includes(mode)) {
     throw new TesseraError(
       'UNKNOWN_NAME',
       `resize: unknown mode '${mode}' (nearest, bilinear, bicubic, area)`,

@@ -6,6 +6,7 @@
  */
 import { type Backend, philoxWords, TesseraError, wordsToNormal, wordToUniform } from '@tessera/core';
 import { digitsDataset } from './datasets.js';
+import { DEFAULT_DIGITS_DATA } from './default-model-data.js';
 import { gaussianMixtureDenoiser, type ReferenceDenoiser } from './denoisers.js';
 import { type FittedMixture, fitGaussianMixture } from './em.js';
 import { type CanonicalMixture, canonicalMixture, type GaussianMixtureSpec } from './spec.js';
@@ -91,15 +92,24 @@ export const DEFAULT_DIGITS_RECIPE = {
   seed: 20240607,
 } as const;
 
-let cached: DefaultDigitsModel | undefined;
+/** The fitted parameters of the default digits model (what {@link DEFAULT_DIGITS_DATA} ships). */
+export interface DigitsParameters {
+  /** Mixture weights (sum to 1). */
+  weights: Float64Array;
+  /** Component means, each of length 256. */
+  means: Float64Array[];
+  /** Component covariances `{ lowRank: { U (256×rank), diag (isotropic) } }`. */
+  covs: FittedMixture['covs'];
+  /** Digit (0–9) each component was fitted to. */
+  labels: number[];
+}
 
 /**
- * The embedded default model: per digit 0–9, a 3-component mixture of probabilistic PCA (rank 10 plus
- * isotropic noise) fitted by EM to procedural 16×16 digits; the ten mixtures are joined with equal
- * digit weights. Fitted deterministically on first call (well under two seconds) and cached.
+ * Fits the default model's parameters afresh by EM from {@link DEFAULT_DIGITS_RECIPE} (about a second).
+ * {@link defaultDigitsModel} uses the shipped result instead; this is how that data was made (see
+ * `packages/reference/scripts/generate-default-model.mjs`) and what the tests compare it against.
  */
-export function defaultDigitsModel(): DefaultDigitsModel {
-  if (cached) return cached;
+export function fitDefaultDigitsParameters(): DigitsParameters {
   const R = DEFAULT_DIGITS_RECIPE;
   const weights: number[] = [];
   const means: Float64Array[] = [];
@@ -122,6 +132,52 @@ export function defaultDigitsModel(): DefaultDigitsModel {
       labels.push(digit);
     });
   }
+  return { weights: Float64Array.from(weights), means, covs, labels };
+}
+
+/** Decodes base64 little-endian float64 (`f64`) or float32 (`f32`) values into a Float64Array. */
+function decode(b64: string, kind: 'f32' | 'f64'): Float64Array {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  const view = new DataView(bytes.buffer);
+  const size = kind === 'f64' ? 8 : 4;
+  const out = new Float64Array(bytes.length / size);
+  for (let i = 0; i < out.length; i++)
+    out[i] = kind === 'f64' ? view.getFloat64(i * size, true) : view.getFloat32(i * size, true);
+  return out;
+}
+
+/** The shipped parameters, decoded (means and factors were stored as float32, the rest as float64). */
+export function shippedDigitsParameters(): DigitsParameters {
+  const D = DEFAULT_DIGITS_DATA;
+  const d = D.size * D.size;
+  const all = decode(D.means, 'f32');
+  const U = decode(D.factors, 'f32');
+  const diag = decode(D.diag, 'f64');
+  const K = D.labels.length;
+  return {
+    weights: decode(D.weights, 'f64'),
+    means: Array.from({ length: K }, (_, k) => all.slice(k * d, (k + 1) * d)),
+    covs: Array.from({ length: K }, (_, k) => ({
+      lowRank: { U: U.slice(k * d * D.rank, (k + 1) * d * D.rank), diag: diag[k]! },
+    })),
+    labels: [...D.labels],
+  };
+}
+
+let cached: DefaultDigitsModel | undefined;
+
+/**
+ * The embedded default model: per digit 0–9, a 3-component mixture of probabilistic PCA (rank 10 plus
+ * isotropic noise) fitted by EM to procedural 16×16 digits; the ten mixtures are joined with equal
+ * digit weights. The fit ({@link fitDefaultDigitsParameters}) ran once and ships as data (means and
+ * factors in float32), so the first call only decodes it; cached afterwards.
+ */
+export function defaultDigitsModel(): DefaultDigitsModel {
+  if (cached) return cached;
+  const R = DEFAULT_DIGITS_RECIPE;
+  const { weights, means, covs, labels } = shippedDigitsParameters();
   const canonical = canonicalMixture({ weights, means, covs });
   const componentLabels = Int32Array.from(labels);
   const full = gaussianMixtureDenoiser(canonical);

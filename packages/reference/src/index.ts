@@ -16,9 +16,13 @@ export {
 export {
   DEFAULT_DIGITS_RECIPE,
   type DefaultDigitsModel,
+  type DigitsParameters,
   defaultDigitsModel,
+  fitDefaultDigitsParameters,
   sampleMixture,
+  shippedDigitsParameters,
 } from './default-model.js';
+export { DEFAULT_DIGITS_DATA, type DigitsData } from './default-model-data.js';
 export {
   type Dataset,
   empiricalDenoiser,

@@ -1,4 +1,10 @@
-import { defaultDigitsModel, digitsDataset, sampleMixture } from '@tessera/reference';
+import {
+  defaultDigitsModel,
+  digitsDataset,
+  fitDefaultDigitsParameters,
+  sampleMixture,
+  shippedDigitsParameters,
+} from '@tessera/reference';
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../../../test-utils/backends';
 import { freshSeed, normal, rng, solve } from './helpers';
@@ -66,6 +72,35 @@ describe('defaultDigitsModel', () => {
     for (let digit = 0; digit < 10; digit++)
       expect(model.componentLabels.filter((l) => l === digit).length).toBe(3);
     expect(model.means[0]!.length).toBe(d);
+  });
+
+  it('ships the parameters of a fresh EM fit of its recipe (means and factors rounded to float32)', () => {
+    const fresh = fitDefaultDigitsParameters();
+    const shipped = shippedDigitsParameters();
+    expect(shipped.labels).toEqual(fresh.labels);
+    /** max |a − b| over max(|a|): float32 rounding alone gives ≤ 2⁻²⁴ ≈ 6e-8 per element. */
+    const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+      expect(a.length).toBe(b.length);
+      let worst = 0;
+      let scale = 0;
+      for (let i = 0; i < a.length; i++) {
+        worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+        scale = Math.max(scale, Math.abs(b[i]!));
+      }
+      return worst / scale;
+    };
+    const lowRank = (c: (typeof fresh.covs)[number]) =>
+      (c as { lowRank: { U: Float64Array; diag: number } }).lowRank;
+    // 1e-6: room for another engine's last-bit differences in the EM, far below what a stale file shows
+    expect(rel(shipped.weights, fresh.weights)).toBeLessThan(1e-6);
+    for (let k = 0; k < fresh.labels.length; k++) {
+      expect(rel(shipped.means[k]!, fresh.means[k]!), `mean ${k}`).toBeLessThan(1e-6);
+      expect(rel(lowRank(shipped.covs[k]!).U, lowRank(fresh.covs[k]!).U), `factor ${k}`).toBeLessThan(1e-6);
+      expect(
+        rel([lowRank(shipped.covs[k]!).diag], [lowRank(fresh.covs[k]!).diag]),
+        `variance ${k}`,
+      ).toBeLessThan(1e-6);
+    }
   });
 
   it('exact samples look like digits: a 1-nearest-neighbour classifier on fresh procedural digits agrees', () => {

@@ -97,6 +97,9 @@ export class NearestCodeSearch {
         const block = n === N ? rows : B.slice(rows, [r, 0], [n, width]);
         const scores = B.matmul(block, this.#scaled, { transposeB: true });
         parts.push(cosine ? B.argmax(scores, 1) : B.argmin(scores, 1));
+        // freed now, not at the end of the search: the next block can reuse the memory
+        scores.dispose();
+        if (block !== rows) block.dispose();
       }
       const idx =
         parts.length === 1 ? parts[0]! : parts.length === 0 ? B.fill([0], 0, 'int32') : B.concat(parts, 0);

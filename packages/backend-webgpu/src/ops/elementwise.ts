@@ -38,23 +38,8 @@ export function fill(B: WebGPUBackend, shape: Shape, value: number, dtype: DType
 }
 
 export function lincomb(B: WebGPUBackend, coefs: readonly number[], xs: readonly Tensor[]): Tensor {
-  if (coefs.length !== xs.length || xs.length === 0) {
-    throw new TesseraError(
-      'INVALID_ARGUMENT',
-      `lincomb: need one coefficient per tensor, got ${coefs.length} coefficients and ${xs.length} tensors`,
-    );
-  }
-  const bufs = xs.map((x, i) => {
-    const b = B.buf(x, 'lincomb', `xs[${i}]`);
-    shapes.checkDtype('lincomb', x, ['float32'], `xs[${i}]`);
-    if (x.shape.length !== xs[0]!.shape.length || x.shape.some((d, j) => d !== xs[0]!.shape[j])) {
-      throw new TesseraError(
-        'SHAPE_MISMATCH',
-        `lincomb: xs[${i}] has shape ${fmtShape(x.shape)}, expected ${fmtShape(xs[0]!.shape)}`,
-      );
-    }
-    return b;
-  });
+  shapes.checkLincomb(B.name, coefs, xs);
+  const bufs = xs.map((x, i) => B.buf(x, 'lincomb', `xs[${i}]`));
   const n = xs[0]!.size;
   const maxIn = Math.max(2, B.engine.maxBindings - 2);
   let acc: Tensor | undefined;

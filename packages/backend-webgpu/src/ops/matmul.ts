@@ -1,7 +1,7 @@
 import { type MatmulOptions, shapes, sizeOf, type Tensor } from '@tessera/core';
 import type { WebGPUBackend } from '../backend.js';
 import { broadcastStrides, Params } from '../shaders/common.js';
-import { MATMUL_SOURCE, TILE } from '../shaders/matmul.js';
+import { MATMUL_SOURCE, MATMUL_TILED_SOURCE, TILE } from '../shaders/matmul.js';
 
 export function matmul(B: WebGPUBackend, a: Tensor, b: Tensor, options: MatmulOptions): Tensor {
   const ab = B.buf(a, 'matmul', 'a');
@@ -26,5 +26,8 @@ export function matmul(B: WebGPUBackend, a: Tensor, b: Tensor, options: MatmulOp
   p.list(batch);
   p.list(broadcastStrides(a.shape.slice(0, -2), batch).map((s) => s * m * k));
   p.list(broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * k * n));
-  return B.run('matmul', () => MATMUL_SOURCE, [ab, bb], out, p, tilesM * tilesN * nb);
+  const groups = tilesM * tilesN * nb;
+  if (B.matmulKernel === 'tiled')
+    return B.run('matmulTiled', () => MATMUL_TILED_SOURCE, [ab, bb], out, p, groups);
+  return B.run('matmul', () => MATMUL_SOURCE, [ab, bb], out, p, groups);
 }

@@ -1,9 +1,17 @@
 import { type RandomOptions, type Shape, shapes, split64, type Tensor, TesseraError } from '@tessera/core';
 import type { WebGPUBackend } from '../backend.js';
 import { groupsFor, Params } from '../shaders/common.js';
-import { MINP_SOURCE, SAMPLE_SOURCE } from '../shaders/probability.js';
+import { MINP_SOURCE, SAMPLE_ROW_SOURCE, SAMPLE_SOURCE } from '../shaders/probability.js';
 import { RAND_SOURCE, RANDN_SOURCE } from '../shaders/random.js';
-import { TOPK_SOURCE, TOPP_SOURCE } from '../shaders/select.js';
+import { SMALL_ROW } from '../shaders/reduce.js';
+import {
+  SHORT_ROW,
+  SHORT_WG,
+  TOPK_SHORT_SOURCE,
+  TOPK_SOURCE,
+  TOPP_SHORT_SOURCE,
+  TOPP_SOURCE,
+} from '../shaders/select.js';
 import { reduce } from './reduce.js';
 
 /** Validates a last-axis float32 filter input and returns its buffer and row length. */
@@ -27,7 +35,11 @@ export function topK(B: WebGPUBackend, logits: Tensor, k: number): Tensor {
   if (k <= 0 || k >= len) return copyOf(B, logits, buf);
   const out = B.make(logits.shape, 'float32');
   const rowCount = logits.size / len;
-  return B.run('topK', () => TOPK_SOURCE, [buf], out, new Params().u(rowCount, len, k), rowCount);
+  const p = new Params().u(rowCount, len, k);
+  // a thread per short row, a workgroup per long one
+  if (len <= SHORT_ROW)
+    return B.run('topKShort', () => TOPK_SHORT_SOURCE, [buf], out, p, groupsFor(rowCount, SHORT_WG));
+  return B.run('topK', () => TOPK_SOURCE, [buf], out, p, rowCount);
 }
 
 export function topP(B: WebGPUBackend, logits: Tensor, p: number): Tensor {
@@ -37,7 +49,10 @@ export function topP(B: WebGPUBackend, logits: Tensor, p: number): Tensor {
   const out = B.make(logits.shape, 'float32');
   if (out.size === 0) return out;
   const rowCount = logits.size / len;
-  return B.run('topP', () => TOPP_SOURCE, [buf], out, new Params().u(rowCount, len).f(p), rowCount);
+  const params = new Params().u(rowCount, len).f(p);
+  if (len <= SHORT_ROW)
+    return B.run('topPShort', () => TOPP_SHORT_SOURCE, [buf], out, params, groupsFor(rowCount, SHORT_WG));
+  return B.run('topP', () => TOPP_SOURCE, [buf], out, params, rowCount);
 }
 
 export function minP(B: WebGPUBackend, logits: Tensor, p: number): Tensor {
@@ -63,7 +78,9 @@ export function sampleCategorical(B: WebGPUBackend, logits: Tensor, random: Rand
   const { seed, offset, len, rows: n } = shapes.checkCategorical(logits, random);
   const out = B.make(logits.shape.slice(0, -1), 'int32');
   const p = new Params().u(n, len, ...split64(seed), ...split64(offset));
-  return B.run('sample', () => SAMPLE_SOURCE, [buf], out, p, groupsFor(n));
+  // an invocation per short row, a workgroup per long one
+  if (len <= SMALL_ROW) return B.run('sample', () => SAMPLE_SOURCE, [buf], out, p, groupsFor(n));
+  return B.run('sampleRow', () => SAMPLE_ROW_SOURCE, [buf], out, p, n);
 }
 
 export function random(B: WebGPUBackend, shape: Shape, r: RandomOptions, kind: 'rand' | 'randn'): Tensor {

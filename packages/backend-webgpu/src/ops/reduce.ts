@@ -1,11 +1,16 @@
 import { fmtShape, type ReduceOp, shapes, type Tensor, TesseraError } from '@tessera/core';
 import type { WebGPUBackend } from '../backend.js';
 import { groupsFor, Params, wtype } from '../shaders/common.js';
-import { argSource, cumsumSource, reduceSource, SMALL_ROW, softmaxSource } from '../shaders/reduce.js';
+import {
+  argSource,
+  cumsumRowSource,
+  cumsumSource,
+  reduceSource,
+  SMALL_ROW,
+  softmaxSource,
+} from '../shaders/reduce.js';
 import { cast } from './elementwise.js';
 import { transpose } from './layout.js';
-
-const REDUCE_OPS = new Set<string>(['sum', 'mean', 'max', 'min', 'sumsq', 'prod', 'logsumexp']);
 
 /**
  * A (outer, len, inner) row view of `x` reduced over `axes`: contiguous axes are used in place,
@@ -41,7 +46,7 @@ export function reduce(
   axes: number | readonly number[] | undefined,
   keepDims: boolean,
 ): Tensor {
-  if (!REDUCE_OPS.has(op)) throw new TesseraError('UNKNOWN_NAME', `reduce: unknown op '${op}'`);
+  shapes.checkReduceName(op);
   B.buf(x, op);
   const ax = shapes.normAxes(op, axes, x.rank);
   const intOk = op === 'sum' || op === 'max' || op === 'min' || op === 'prod';
@@ -97,7 +102,9 @@ export function cumsum(
   const out = B.make(x.shape, x.dtype);
   const t = wtype(x.dtype);
   const p = new Params().u(rows, len, inner, options.exclusive ? 1 : 0, options.reverse ? 1 : 0);
-  return B.run(`cumsum_${t}`, () => cumsumSource(t), [buf], out, p, groupsFor(rows));
+  // an invocation per short line, a workgroup per long one
+  if (len <= SMALL_ROW) return B.run(`cumsum_${t}`, () => cumsumSource(t), [buf], out, p, groupsFor(rows));
+  return B.run(`cumsumRow_${t}`, () => cumsumRowSource(t), [buf], out, p, rows);
 }
 
 /** Softmax or log-softmax along `axis` (float32). */

@@ -215,3 +215,48 @@ export function cumsumSource(t: WType): string {
   }`,
   });
 }
+
+/** Workgroup size of the row-parallel cumsum. */
+export const CUMSUM_WG = 64;
+
+/**
+ * Cumulative sum along long lines, a workgroup per line: thread t owns the contiguous segment
+ * [t·⌈len/WGS⌉, …) of the line in scan order, sums it, an exclusive workgroup scan of the segment sums
+ * gives each thread its starting value, and each thread writes its segment's running sums.
+ * Params: [lines, len, inner, exclusive, reverse].
+ */
+export function cumsumRowSource(t: WType): string {
+  const zero = t === 'f32' ? '0.0' : t === 'i32' ? '0i' : '0u';
+  return kernel({
+    inputs: [['X', t]],
+    output: ['O', t],
+    wg: CUMSUM_WG,
+    extra: `var<workgroup> sh: array<${t}, WGS>;`,
+    body: `${ROW_PRELUDE}
+  let rev = P[4] == 1u;
+  let excl = P[3] == 1u;
+  let seg = (len + WGS - 1u) / WGS;
+  let q0 = min(tid * seg, len);
+  let q1 = min(q0 + seg, len);
+  var part: ${t} = ${zero};
+  for (var q = q0; q < q1; q++) { part += X[base + select(q, len - 1u - q, rev) * inner]; }
+  sh[tid] = part;
+  workgroupBarrier();
+  for (var off = 1u; off < WGS; off <<= 1u) {
+    var v: ${t} = ${zero};
+    if (tid >= off) { v = sh[tid - off]; }
+    workgroupBarrier();
+    sh[tid] += v;
+    workgroupBarrier();
+  }
+  var s: ${t} = ${zero};
+  if (tid > 0u) { s = sh[tid - 1u]; }
+  if (valid) {
+    for (var q = q0; q < q1; q++) {
+      let idx = base + select(q, len - 1u - q, rev) * inner;
+      let v = X[idx];
+      if (excl) { O[idx] = s; s += v; } else { s += v; O[idx] = s; }
+    }
+  }`,
+  });
+}

@@ -20,6 +20,7 @@ import { elementwiseTests } from './elementwise.ts';
 import { largeTests } from './large.ts';
 import { layoutTests } from './layout.ts';
 import { lifecycleTests } from './lifecycle.ts';
+import { messageTests } from './messages.ts';
 import { probabilityTests } from './probability.ts';
 import { reduceTests } from './reduce.ts';
 import { resizeTests } from './resize.ts';
@@ -69,6 +70,7 @@ export function describeConformance(
       resizeTests(ctx);
       largeTests(ctx);
       lifecycleTests(ctx);
+      messageTests(ctx);
     });
   });
 }

@@ -1,4 +1,4 @@
-import type { GraphBuilder } from './graph.js';
+import type { GraphBuilder } from '../graph.js';
 
 /** Graph builders for softmax and the logit filters / categorical sampler (last axis). */
 

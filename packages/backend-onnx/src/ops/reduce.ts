@@ -8,10 +8,9 @@ import {
   type Tensor,
   TesseraError,
 } from '@tessera/core';
-import type { OpContext } from './context.js';
-import { load, store } from './ops-elementwise.js';
-import * as host from './ops-host.js';
-import * as layout from './ops-layout.js';
+import type { OpContext } from '../context.js';
+import { load, store } from '../graphs/elementwise.js';
+import * as layout from '../graphs/layout.js';
 
 /** Reductions, arg-extrema, cumsum and matmul of {@link OnnxBackend}. */
 
@@ -23,9 +22,8 @@ export function reduce(
   axes?: number | readonly number[],
   keepDims = false,
 ): Tensor {
+  shapes.checkReduceName(op);
   c.slot(x, op);
-  if (!host.REDUCE_OPS.has(op))
-    throw new TesseraError('UNKNOWN_NAME', `reduce: unknown op '${op as string}'`);
   const ax = shapes.normAxes(op, axes, x.rank);
   const len = ax.reduce((p, i) => p * x.shape[i]!, 1);
   if ((op === 'max' || op === 'min') && len === 0) {

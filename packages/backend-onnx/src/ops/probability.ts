@@ -8,11 +8,11 @@ import {
   type Tensor,
   TesseraError,
 } from '@tessera/core';
-import type { OpContext } from './context.js';
-import { elemOf } from './graph.js';
-import * as host from './ops-host.js';
-import * as layout from './ops-layout.js';
-import * as prob from './ops-prob.js';
+import type { OpContext } from '../context.js';
+import { elemOf } from '../graph.js';
+import * as layout from '../graphs/layout.js';
+import * as prob from '../graphs/probability.js';
+import * as host from '../host.js';
 
 /** Softmax, logit filters, sampling, random draws and resize of {@link OnnxBackend}. */
 

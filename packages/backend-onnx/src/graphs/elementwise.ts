@@ -1,6 +1,6 @@
 import { type BinaryOp, type DType, shapes, TesseraError, type UnaryOp } from '@tessera/core';
-import type { GraphBuilder } from './graph.js';
-import { elemOf } from './graph.js';
+import type { GraphBuilder } from '../graph.js';
+import { elemOf } from '../graph.js';
 
 /**
  * Graph fragments for the elementwise ops. Integer ops run in int64 and cast back, which wraps

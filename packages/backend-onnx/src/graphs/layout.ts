@@ -1,6 +1,6 @@
 import type { DType, ReduceOp } from '@tessera/core';
-import { elemOf, type GraphBuilder } from './graph.js';
-import { load, store } from './ops-elementwise.js';
+import { elemOf, type GraphBuilder } from '../graph.js';
+import { load, store } from './elementwise.js';
 
 /** Graph builders for reductions, linear algebra and indexing. Inputs are declared in feed order. */
 

@@ -2,7 +2,6 @@ import {
   allocArray,
   type DType,
   philoxWords,
-  type ReduceOp,
   type ResizeMode,
   resizeTaps,
   TesseraError,
@@ -16,8 +15,6 @@ import {
  * (ONNX has no 32×32→64-bit multiply-high, so Philox4x32-10 is computed with core's `philoxWords`),
  * which makes them bit-identical to the CPU backend.
  */
-
-export const REDUCE_OPS = new Set<ReduceOp>(['sum', 'mean', 'max', 'min', 'sumsq', 'prod', 'logsumexp']);
 
 /** `[start, start+step, …)` below `stop`, as the CPU backend computes it. */
 export function arange(start: number, stop: number, step: number, dtype: DType): TypedArray {

@@ -1,7 +1,7 @@
 import { allocArray, fmtShape, type Shape, shapes, type Tensor, TesseraError } from '@tessera/core';
-import type { OpContext } from './context.js';
-import { elemOf } from './graph.js';
-import * as layout from './ops-layout.js';
+import type { OpContext } from '../context.js';
+import { elemOf } from '../graph.js';
+import * as layout from '../graphs/layout.js';
 
 /** Indexing and layout ops of {@link OnnxBackend}. */
 
