@@ -48,9 +48,10 @@ export {
   resetBackends,
   setBackend,
 } from './registry.js';
-export { dispose, keep, scope, tidy } from './scope.js';
+export { dispose, keep, RunScope, scope, tensorWatermark, tidy } from './scope.js';
 export * as shapes from './shape.js';
 export { isTensor, Tensor } from './tensor.js';
+export { nextMacrotask, pacer, throwIfAborted, YIELD_INTERVAL_MS } from './yield.js';
 
 let cpuSingleton: ReturnType<typeof createCpuBackend> | undefined;
 function cpu() {
