@@ -62,13 +62,13 @@ const [sw, sc] = counted(scale, ['begin', 'next']);
 const opts = { batch, cond: { labels }, guidance: { scale: 1.5 }, sampling: { topK: 4 }, backend: B };
 const tRaster = await time(async () => {
   rc.calls = 0;
-  const out = rasterDecode(rw, { ...opts, length: 256, seed: 3 });
+  const out = await rasterDecode(rw, { ...opts, length: 256, seed: 3 });
   await out.data(); // one readback at the end
   out.dispose();
 });
 const tScale = await time(async () => {
   sc.calls = 0;
-  const outs = nextScaleDecode(sw, { ...opts, guidance: { scale: 2.5, schedule: 'linear' }, seed: 3 });
+  const outs = await nextScaleDecode(sw, { ...opts, guidance: { scale: 2.5, schedule: 'linear' }, seed: 3 });
   await outs.at(-1).data();
   for (const o of outs) o.dispose();
 });

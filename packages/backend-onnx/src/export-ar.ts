@@ -261,7 +261,7 @@ export function exportEmpiricalModel(
  * @example
  * const bytes = exportTokenModel(RasterCountModel.fit(proceduralTokenGrids({ count: 200 })));
  * const model = await onnxRasterModel(bytes, { backend: B });
- * const tokens = rasterDecode(model, { batch: 4, length: model.length, backend: B, seed: 1 });
+ * const tokens = await rasterDecode(model, { batch: 4, length: model.length, backend: B, seed: 1 });
  */
 export function exportTokenModel(
   source: CountModelSpec | EmpiricalModelSpec | { exportSpec(): CountModelSpec | EmpiricalModelSpec },

@@ -35,15 +35,15 @@ async function tokensOf(t: Tensor | Tensor[]): Promise<number[][]> {
 
 /** Decodes with the TS model and the adapter (same backend and seed); checks no adapter tensor leaks. */
 async function both(
-  decode: (model: never, extra: { labels: Tensor }) => Tensor | Tensor[],
+  decode: (model: never, extra: { labels: Tensor }) => Promise<Tensor | Tensor[]>,
   ts: unknown,
   onnx: unknown,
   labels: number[],
 ): Promise<[number[][], number[][]]> {
   const lt = B.tensor(labels, [n], 'int32');
-  const want = await tokensOf(decode(ts as never, { labels: lt }));
+  const want = await tokensOf(await decode(ts as never, { labels: lt }));
   const before = B.memory().tensors;
-  const got = await tokensOf(decode(onnx as never, { labels: lt }));
+  const got = await tokensOf(await decode(onnx as never, { labels: lt }));
   expect(B.memory().tensors, `adapter tensors left behind (${note})`).toBe(before);
   lt.dispose();
   return [got, want];
