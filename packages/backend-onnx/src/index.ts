@@ -3,7 +3,12 @@
  * (onnxruntime-node or onnxruntime-web) is injected by the caller.
  */
 export { OnnxBackend } from './backend.js';
-export { createOnnxBackend, type OnnxBackendOptions, registerOnnxBackend } from './create.js';
+export {
+  createOnnxBackend,
+  type OnnxBackendOptions,
+  openOnnxBackend,
+  registerOnnxBackend,
+} from './create.js';
 export {
   type DiscreteSchedule,
   type OnnxDenoiser,
@@ -60,7 +65,7 @@ export {
   type ValueInit,
 } from './proto.js';
 export { type ModelHeader, readModelHeader } from './proto-read.js';
-export type { ExecutionProvider, OrtRuntime } from './runtime.js';
+export { type ExecutionProvider, type OrtRuntime, WEB_EXECUTION_PROVIDERS } from './runtime.js';
 export type {
   OnnxTokenModelBase,
   OnnxTokenModelOptions,

@@ -113,7 +113,13 @@ export interface Backend {
   memory(): MemoryInfo;
   /** Resolves when all queued work has finished (for benchmarks). */
   sync(): Promise<void>;
-  /** Frees the backend's own resources (pipelines, pools, sessions). */
+  /**
+   * Frees the backend's own resources (pipelines, buffer pools, sessions; the device if the backend
+   * created it). The one lifetime call on every backend: `await backend.dispose()`. Live tensors should
+   * be disposed first; the backend must not be used afterwards. Safe to call twice.
+   */
+  dispose(): Promise<void>;
+  /** @deprecated Use `await backend.dispose()`, which every backend has. */
   destroy?(): void;
 
   // ---- elementwise ----

@@ -75,7 +75,7 @@ async function otherDevice(values: number[]) {
   );
   moved.tensor.dispose();
   x.dispose();
-  other.destroy();
+  await other.dispose();
   return { got, zeroCopy: moved.zeroCopy, err };
 }
 

@@ -13,7 +13,7 @@ async function conformance(seed: number) {
   const result = await runAll();
   const adapter = info ? `${info.vendor} ${info.architecture} ${info.description}`.trim() : '?';
   const memory = B.memory();
-  B.destroy();
+  await B.dispose();
   return { ...result, adapter, memory };
 }
 

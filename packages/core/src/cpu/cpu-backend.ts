@@ -192,6 +192,9 @@ export class CpuBackend implements Backend {
 
   async sync(): Promise<void> {}
 
+  /** Nothing to free on the CPU (typed arrays are garbage-collected); present for one lifetime API. */
+  async dispose(): Promise<void> {}
+
   // ---- elementwise ----
   lincomb(coefs: readonly number[], xs: readonly Tensor[]): Tensor {
     if (coefs.length !== xs.length || xs.length === 0) {
