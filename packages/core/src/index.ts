@@ -41,6 +41,8 @@ export { check, fmtShape, TesseraError, type TesseraErrorCode } from './errors.j
 export { philox4x32, philoxWords, split64, wordsToNormal, wordToUniform } from './philox.js';
 export {
   type BackendFactory,
+  type BackendFailure,
+  backendFailures,
   currentBackend,
   getBackend,
   listBackends,
