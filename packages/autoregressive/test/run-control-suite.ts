@@ -170,3 +170,8 @@ export function describeDecodeControl(label: string, get: () => Promise<Backend 
     });
   });
 }
+
+import { RngStream } from '@tessera/autoregressive';
+// Compile-time: an RngStream is a core RngPosition (the one RNG-position type).
+import type { RngPosition } from '@tessera/core';
+export const rngStreamIsAPosition: RngPosition = new RngStream(1, 2);

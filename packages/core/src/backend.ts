@@ -69,6 +69,14 @@ export interface RandomOptions {
   offset?: number;
 }
 
+/**
+ * The one RNG-position type of Tessera: a Philox stream (`seed`) and a word `offset` into it. Ops take
+ * it as {@link RandomOptions}; diffusion's scheduler `Generator` is this shape used mutably (a step
+ * advances its `offset` by the words it drew, like a torch.Generator); autoregressive's `RngStream` is a
+ * cursor whose `seed` and `offset` make it one too, and whose `take(words)` hands out the next one.
+ */
+export type RngPosition = RandomOptions;
+
 /** Options of {@link Backend.matmul}. */
 export interface MatmulOptions {
   /** Use the transpose of the last two axes of `a`. */

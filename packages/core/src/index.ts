@@ -22,6 +22,7 @@ export type {
   RandomOptions,
   ReduceOp,
   ResizeMode,
+  RngPosition,
   UnaryOp,
 } from './backend.js';
 export { CpuBackend, createCpuBackend } from './cpu/cpu-backend.js';
