@@ -14,7 +14,7 @@ import { sample } from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
 import * as ortModule from 'onnxruntime-web/webgpu';
 import { runAll } from '../../../../test-utils/browser-vitest.ts';
-import { describeConformance } from '../../../core/test/conformance/suite.ts';
+import { describeConformance } from '../../../core/src/testing/suite.ts';
 
 const ort = ortModule as unknown as OrtRuntime & typeof ortModule;
 

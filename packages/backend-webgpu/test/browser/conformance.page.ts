@@ -2,7 +2,7 @@
 // core's backend conformance suite on a WebGPU backend created from the browser's navigator.gpu.
 import { createWebGPUBackend } from '@tessera/backend-webgpu';
 import { runAll } from '../../../../test-utils/browser-vitest.ts';
-import { describeConformance } from '../../../core/test/conformance/suite.ts';
+import { describeConformance } from '../../../core/src/testing/suite.ts';
 
 async function conformance(seed: number) {
   // the suite reads its seed from process.env, as under vitest

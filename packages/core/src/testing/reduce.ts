@@ -1,6 +1,6 @@
 import type { DType, ReduceOp } from '@tessera/core';
 import { describe, expect } from 'vitest';
-import { type Ctx, take, test, up } from './context.ts';
+import { type Ctx, take, test, up } from './context.js';
 import {
   broadcastFlat,
   broadcastShape,
@@ -9,7 +9,7 @@ import {
   size,
   strides,
   unravel,
-} from './reference.ts';
+} from './reference.js';
 
 /** Normalised, sorted axes (default all). */
 function axesOf(axes: number | number[] | undefined, rank: number): number[] {

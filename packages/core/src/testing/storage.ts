@@ -1,6 +1,6 @@
 import { describe, expect } from 'vitest';
-import { type Ctx, take, test, up } from './context.ts';
-import { expectExact, mapBroadcast } from './reference.ts';
+import { type Ctx, take, test, up } from './context.js';
+import { expectExact, mapBroadcast } from './reference.js';
 
 /** Storage (tensor, fill, arange) and the value-selecting elementwise ops (clamp, cast, where). */
 export function storageTests(ctx: Ctx): void {

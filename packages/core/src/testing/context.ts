@@ -1,7 +1,7 @@
 import type { Backend, DType, Tensor, TesseraErrorCode } from '@tessera/core';
 import { scope, TesseraError } from '@tessera/core';
 import { expect, it } from 'vitest';
-import { type Rng, rngFor } from './reference.ts';
+import { type Rng, rngFor } from './reference.js';
 
 /** What every section of the conformance suite receives. */
 export interface Ctx {

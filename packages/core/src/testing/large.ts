@@ -1,8 +1,8 @@
 import { philoxWords } from '@tessera/core';
 import { describe, expect } from 'vitest';
-import { type Ctx, take, test, up } from './context.ts';
-import { expectClose, expectExact, permuteRef, rows, softmaxRef } from './reference.ts';
-import { resizeRef } from './resize.ts';
+import { type Ctx, take, test, up } from './context.js';
+import { expectClose, expectExact, permuteRef, rows, softmaxRef } from './reference.js';
+import { resizeRef } from './resize.js';
 
 /**
  * Sizes beyond one workgroup / one dispatch dimension: device backends split such work into tiles,

@@ -1,6 +1,6 @@
 import type { BinaryOp, DType, UnaryOp } from '@tessera/core';
 import { describe, expect } from 'vitest';
-import { type Ctx, take, test, up } from './context.ts';
+import { type Ctx, take, test, up } from './context.js';
 import {
   broadcastShape,
   erfRef,
@@ -9,7 +9,7 @@ import {
   mapBroadcast,
   roundHalfEvenRef,
   size,
-} from './reference.ts';
+} from './reference.js';
 
 /** float64 definitions of the unary ops and the input range each is tested on. */
 const UNARY_REF: Record<UnaryOp, { f: (x: number) => number; lo: number; hi: number }> = {

@@ -6,26 +6,27 @@
  * each run: the seed comes from TESSERA_TEST_SEED or the clock and is printed in the suite's name, so a
  * failure can be replayed with `TESSERA_TEST_SEED=<seed>`.
  *
- * Usage, from any package's test file:
+ * Usage, from any package's test file (published as `@tessera/core/testing`; needs `vitest` and
+ * `fast-check`, optional peer dependencies of core):
  * ```ts
- * import { describeConformance } from '../../core/test/conformance/suite.ts';
+ * import { describeConformance } from '@tessera/core/testing';
  * describeConformance('webgpu', () => tryWebGPU(), { tolerance: { float32: 1e-4 } });
  * ```
  * Self-contained: imports only `vitest`, `fast-check`, `@tessera/core` and its sibling files.
  */
 import type { Backend } from '@tessera/core';
 import { describe } from 'vitest';
-import { makeCtx } from './context.ts';
-import { elementwiseTests } from './elementwise.ts';
-import { largeTests } from './large.ts';
-import { layoutTests } from './layout.ts';
-import { lifecycleTests } from './lifecycle.ts';
-import { probabilityTests } from './probability.ts';
-import { reduceTests } from './reduce.ts';
-import { resizeTests } from './resize.ts';
-import { storageTests } from './storage.ts';
+import { makeCtx } from './context.js';
+import { elementwiseTests } from './elementwise.js';
+import { largeTests } from './large.js';
+import { layoutTests } from './layout.js';
+import { lifecycleTests } from './lifecycle.js';
+import { probabilityTests } from './probability.js';
+import { reduceTests } from './reduce.js';
+import { resizeTests } from './resize.js';
+import { storageTests } from './storage.js';
 
-export { expectClose, expectExact, Rng, rngFor } from './reference.ts';
+export { expectClose, expectExact, Rng, rngFor } from './reference.js';
 
 /** Options of {@link describeConformance}. */
 export interface ConformanceOptions {

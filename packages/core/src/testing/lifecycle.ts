@@ -1,8 +1,8 @@
 import type { BinaryOp, ReduceOp, ResizeMode, UnaryOp } from '@tessera/core';
 import { scope, TesseraError } from '@tessera/core';
 import { describe, expect, it } from 'vitest';
-import { type Ctx, expectTesseraError, take, test, up } from './context.ts';
-import { expectClose } from './reference.ts';
+import { type Ctx, expectTesseraError, take, test, up } from './context.js';
+import { expectClose } from './reference.js';
 
 export function lifecycleTests(ctx: Ctx): void {
   const { B, tol } = ctx;

@@ -1,7 +1,7 @@
 import { philoxWords } from '@tessera/core';
 import { describe, expect } from 'vitest';
-import { type Ctx, take, test, up } from './context.ts';
-import { expectClose, expectExact, type Rng, rows, size, softmaxRef } from './reference.ts';
+import { type Ctx, take, test, up } from './context.js';
+import { expectClose, expectExact, type Rng, rows, size, softmaxRef } from './reference.js';
 
 const NEG_INF = Number.NEGATIVE_INFINITY;
 

@@ -1,7 +1,7 @@
 import type { ResizeMode } from '@tessera/core';
 import { describe, expect } from 'vitest';
-import { type Ctx, take, test, up } from './context.ts';
-import { expectClose, size } from './reference.ts';
+import { type Ctx, take, test, up } from './context.js';
+import { expectClose, size } from './reference.js';
 
 /**
  * 1-D interpolation weights of PyTorch `F.interpolate(..., align_corners=False)`, in float64, written

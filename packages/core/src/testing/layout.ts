@@ -1,7 +1,7 @@
 import { scope, TesseraError } from '@tessera/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Ctx, take, test, up } from './context.ts';
+import { type Ctx, take, test, up } from './context.js';
 import {
   broadcastShape,
   expectExact,
@@ -10,7 +10,7 @@ import {
   size,
   strides,
   unravel,
-} from './reference.ts';
+} from './reference.js';
 
 /** numpy.take reference. */
 function takeRef(
@@ -264,6 +264,7 @@ export function layoutTests(ctx: Ctx): void {
               if (a[a.length - 1] !== 1) {
                 const tbad = up(B, r.f32(size(bad)), bad);
                 expect(() => B.binary('add', ta, tbad)).toThrow(TesseraError);
+                tbad.dispose(); // made after an await: not the scope's
               }
             }
           }),
@@ -283,9 +284,11 @@ export function layoutTests(ctx: Ctx): void {
             const inv = perm.map((_, i) => perm.indexOf(i));
             expectExact(await tp.data(), permuteRef(x, shape, perm), 'transpose');
             expectExact(await take(B.transpose(tp, inv)), Array.from(x), 'transpose round trip');
+            // Made after an await, so outside the scope (no scope spans an await): freed here.
             const flat = B.reshape(t, [-1]);
             expect(flat.shape).toEqual([size(shape)]);
             const back = B.reshape(flat, shape);
+            flat.dispose();
             expect(back.shape).toEqual(shape);
             expectExact(await take(back), Array.from(x), 'reshape round trip');
           }),
