@@ -10,8 +10,11 @@ let webgpu: Promise<Backend | undefined> | undefined;
 export function tryWebGPU(): Promise<Backend | undefined> {
   webgpu ??= (async () => {
     try {
-      const m = await import('@tessera/backend-webgpu');
-      return (await m.createWebGPUBackend()) as Backend;
+      // Imported by a computed name: packages whose tests use this helper need not depend on (or be
+      // type-checked against) backend-webgpu.
+      const name = '@tessera/backend-webgpu';
+      const m = (await import(/* @vite-ignore */ name)) as { createWebGPUBackend(): Promise<Backend> };
+      return await m.createWebGPUBackend();
     } catch (err) {
       if (process.env.TESSERA_REQUIRE_WEBGPU === '1') {
         throw new Error(
@@ -42,13 +45,17 @@ let onnx: Promise<Backend | undefined> | undefined;
 export function tryOnnx(): Promise<Backend | undefined> {
   onnx ??= (async () => {
     try {
-      const m = await import('@tessera/backend-onnx');
-      const ort = await import('onnxruntime-node');
+      // Computed names, as in tryWebGPU: no type or build dependency on backend-onnx for the caller.
+      const names = ['@tessera/backend-onnx', 'onnxruntime-node'];
+      const m = (await import(/* @vite-ignore */ names[0]!)) as {
+        createOnnxBackend(o: object): Backend;
+      };
+      const ort: unknown = await import(/* @vite-ignore */ names[1]!);
       const B = m.createOnnxBackend({
-        ort: ort as never,
+        ort,
         executionProviders: ['cpu'],
         sessionOptions: { intraOpNumThreads: 1 },
-      }) as Backend;
+      });
       const input = B.tensor([1, 2], [2]);
       const probe = B.binary('add', input, 1);
       const v = await probe.data();

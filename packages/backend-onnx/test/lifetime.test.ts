@@ -1,7 +1,7 @@
 // Backend lifetime (issue 13, item 12): one awaitable `dispose()` on the CPU, WebGPU and ONNX Runtime
 // backends; a wrong ONNX execution provider fails when the backend is created, with a TesseraError.
 import { createOnnxBackend, openOnnxBackend } from '@tessera/backend-onnx';
-import { createCpuBackend, TesseraError } from '@tessera/core';
+import { type Backend, createCpuBackend, TesseraError } from '@tessera/core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { tryWebGPU } from '../../../test-utils/backends.js';
@@ -10,7 +10,10 @@ const listed = ort.listSupportedBackends().map((b) => b.name);
 
 describe('backend lifetime', () => {
   it('every backend has an awaitable dispose(), safe to call twice', async () => {
-    const made = [createCpuBackend(), createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'] })];
+    const made: Backend[] = [
+      createCpuBackend(),
+      createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'] }),
+    ];
     const gpu = await tryWebGPU();
     if (gpu) {
       const { createWebGPUBackend } = await import('@tessera/backend-webgpu');
