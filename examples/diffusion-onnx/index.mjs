@@ -5,10 +5,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createOnnxBackend, exportGaussianMixtureDenoiser, onnxDenoiser } from '@tessera/backend-onnx';
+import { createOnnxBackend, onnxDenoiser } from '@tessera/backend-onnx';
 import { currentBackend } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { defaultDigitsModel, encodePng, imageGrid } from '@tessera/reference';
+import { exportGaussianMixtureDenoiser } from '@tessera/reference-onnx';
 import { karrasSigmas } from '@tessera/schedules';
 import * as ort from 'onnxruntime-node';
 

@@ -19,25 +19,6 @@ export {
   scheduleSigmas,
   sigmaToTimestep,
 } from './denoiser.js';
-export {
-  type CountModelSpec,
-  type EmpiricalModelSpec,
-  type ExportTokenModelOptions,
-  exportCountModel,
-  exportEmpiricalModel,
-  exportTokenModel,
-  type TokenGraphNames,
-  type TokenModelKind,
-} from './export-ar.js';
-export {
-  type DiagComponent,
-  diagonalMixture,
-  type ExportDenoiserOptions,
-  empiricalMixture,
-  exportGaussianMixtureDenoiser,
-  type MixtureParams,
-  type SpectralComponent,
-} from './export-gmm.js';
 export { GraphBuilder } from './graph.js';
 export {
   type GPUBufferLike,
@@ -71,6 +52,8 @@ export type {
   OnnxTokenModelOptions,
   TokenCond,
   TokenControl,
+  TokenGraphNames,
+  TokenModelKind,
   TokenModelStateBase,
 } from './token-graph.js';
 export {

@@ -51,7 +51,7 @@ export {
   resetBackends,
   setBackend,
 } from './registry.js';
-export { dispose, keep, RunScope, scope, tensorWatermark, tidy } from './scope.js';
+export { captureTensors, dispose, keep, RunScope, scope, tensorWatermark, tidy } from './scope.js';
 export * as shapes from './shape.js';
 export { isTensor, Tensor } from './tensor.js';
 export { nextMacrotask, pacer, throwIfAborted, YIELD_INTERVAL_MS } from './yield.js';

@@ -11,6 +11,8 @@ interface Frame {
 }
 
 const stack: Frame[] = [];
+/** Open {@link captureTensors} records (test harnesses): they see every tensor, across awaits. */
+const captures = new Set<Set<Tensor>>();
 /** Which open frame records a tensor (absent: nobody's, the creator owns it). */
 const owner = new WeakMap<Tensor, Frame>();
 let lastId = 0;
@@ -18,6 +20,7 @@ let lastId = 0;
 /** Called by the Tensor constructor. */
 export function trackTensor(t: Tensor): void {
   lastId = t.id;
+  for (const c of captures) c.add(t);
   const top = stack[stack.length - 1];
   if (top) {
     top.tensors.add(t);
@@ -31,6 +34,26 @@ export function trackTensor(t: Tensor): void {
  */
 export function tensorWatermark(): number {
   return lastId;
+}
+
+/**
+ * Records every tensor created from now on, anywhere, across awaits, until `stop()` returns them. Meant
+ * for test harnesses that run one thing at a time (a conformance test body, a leak check): with runs
+ * interleaving it would see their tensors too, which is why scopes never work this way.
+ *
+ * @example
+ * const cap = captureTensors();
+ * try { await body(); } finally { for (const t of cap.stop()) t.dispose(); }
+ */
+export function captureTensors(): { stop(): Set<Tensor> } {
+  const seen = new Set<Tensor>();
+  captures.add(seen);
+  return {
+    stop() {
+      captures.delete(seen);
+      return seen;
+    },
+  };
 }
 
 /**

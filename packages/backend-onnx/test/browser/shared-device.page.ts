@@ -2,7 +2,6 @@
 // @tessera/backend-webgpu on one GPUDevice. The test calls the functions on `globalThis.tessera`.
 import {
   createOnnxBackend,
-  exportGaussianMixtureDenoiser,
   moveToBackend,
   moveToOnnx,
   type OnnxBackend,
@@ -12,6 +11,7 @@ import {
 import { createWebGPUBackend, type WebGPUBackend } from '@tessera/backend-webgpu';
 import { sample } from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
+import { exportGaussianMixtureDenoiser } from '@tessera/reference-onnx';
 import * as ortModule from 'onnxruntime-web/webgpu';
 import { runAll } from '../../../../test-utils/browser-vitest.ts';
 import { describeConformance } from '../../../core/src/testing/suite.ts';

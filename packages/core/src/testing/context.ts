@@ -1,5 +1,5 @@
 import type { Backend, DType, Tensor, TesseraErrorCode } from '@tessera/core';
-import { scope, TesseraError } from '@tessera/core';
+import { captureTensors, TesseraError } from '@tessera/core';
 import { expect, it } from 'vitest';
 import { type Rng, rngFor } from './reference.js';
 
@@ -49,7 +49,17 @@ export function expectTesseraError(
   for (const m of mentions) expect(err.message).toContain(m);
 }
 
-/** `it`, with the body run inside `scope()` so that every tensor a test leaves behind is disposed. */
+/**
+ * `it`, with every tensor the body creates (before or after its awaits) recorded and disposed when it
+ * ends, so a test never leaves tensors behind. Scopes would record only the synchronous part.
+ */
 export function test(name: string, fn: () => Promise<void> | void): void {
-  it(name, () => scope(fn));
+  it(name, async () => {
+    const cap = captureTensors();
+    try {
+      await fn();
+    } finally {
+      for (const t of cap.stop()) t.dispose();
+    }
+  });
 }

@@ -1,13 +1,14 @@
 // The embedded default model of @tessera/reference, exported to ONNX, sampled with dpmpp_2m through the
 // ONNX backend and the denoiser adapter, against the TypeScript model on the CPU backend.
-import { createOnnxBackend, exportGaussianMixtureDenoiser, onnxDenoiser } from '@tessera/backend-onnx';
+import { createOnnxBackend, onnxDenoiser } from '@tessera/backend-onnx';
 import { currentBackend, type Tensor } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { defaultDigitsModel, mixturePosteriorMean64 } from '@tessera/reference';
+import { exportGaussianMixtureDenoiser } from '@tessera/reference-onnx';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { maxRelErr } from './ref64.ts';
-import { tryOnnxBackend } from './targets.ts';
+import { maxRelErr } from '../../backend-onnx/test/ref64.ts';
+import { tryOnnxBackend } from '../../backend-onnx/test/targets.ts';
 
 const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 1e9);
 

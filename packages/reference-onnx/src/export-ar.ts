@@ -1,5 +1,6 @@
+import { GraphBuilder, type TokenGraphNames } from '@tessera/backend-onnx';
 import { TesseraError } from '@tessera/core';
-import { GraphBuilder } from './graph.js';
+import type { CountModelSpec, EmpiricalModelSpec } from '@tessera/reference';
 
 /**
  * ONNX export of the autoregressive reference models of `@tessera/reference` (count-based raster,
@@ -18,65 +19,6 @@ import { GraphBuilder } from './graph.js';
  * `tessera.length`, `tessera.num_classes` and `tessera.patch_nums`, which the adapters
  * (`onnxRasterModel` and friends in `token-models.ts`) read back.
  */
-
-/** Which decoder interface a model serves (as `@tessera/reference`'s `TokenModelKind`). */
-export type TokenModelKind = 'raster' | 'next-scale' | 'masked';
-
-/**
- * A count model as a table lookup: structurally `@tessera/reference`'s `CountModelSpec` (this package
- * does not import reference). Logits at p are row
- * `clamp(label, 0, numClasses)·labelStride + positionOffsets[p] + Σ_j digit_j(p)·powers[j]` of `table`,
- * where `digit_j(p)` is `boundaryToken` if `neighbours[p·n+j] = −1`, else the token at that position if
- * it is in `[0, vocabSize)`, else `unknownToken`.
- */
-export interface CountModelSpec {
-  kind: TokenModelKind;
-  model: string;
-  vocabSize: number;
-  numClasses: number;
-  length: number;
-  height?: number;
-  width?: number;
-  patchNums?: readonly number[];
-  /** float32 `[contexts, vocabSize]`. */
-  table: Float32Array;
-  contexts: number;
-  numNeighbours: number;
-  /** int32 `[length, numNeighbours]`, −1 = boundary. */
-  neighbours: Int32Array;
-  powers: readonly number[];
-  /** int32 `[length]`. */
-  positionOffsets: Int32Array;
-  labelStride: number;
-  boundaryToken: number;
-  unknownToken: number;
-}
-
-/**
- * An exact empirical model as its sequences: structurally `@tessera/reference`'s `EmpiricalModelSpec`.
- * Logits at p are `log #{s : label matches, s agrees with every known token, seq_s[p] = v}`.
- */
-export interface EmpiricalModelSpec {
-  kind: TokenModelKind;
-  model: string;
-  vocabSize: number;
-  /** Absent: the model takes no labels (and the export has no `labels` input). */
-  numClasses?: number;
-  length: number;
-  patchNums?: readonly number[];
-  count: number;
-  /** int32 `[count, length]`. */
-  sequences: Int32Array;
-  /** int32 `[count]`; absent: every label matches every sequence. */
-  labels?: Int32Array;
-}
-
-/** Names of the graph's inputs and output (defaults `tokens`, `labels`, `logits`). */
-export interface TokenGraphNames {
-  tokens?: string;
-  labels?: string;
-  logits?: string;
-}
 
 /** Options of {@link exportTokenModel}. */
 export interface ExportTokenModelOptions {

@@ -1,18 +1,23 @@
+import { createOnnxBackend, onnxDenoiser, onnxModel } from '@tessera/backend-onnx';
+import { createCpuBackend } from '@tessera/core';
+import { empiricalDenoiser } from '@tessera/reference';
 import {
-  createOnnxBackend,
   diagonalMixture,
   empiricalMixture,
   exportGaussianMixtureDenoiser,
   type MixtureParams,
-  onnxDenoiser,
-  onnxModel,
-} from '@tessera/backend-onnx';
-import { createCpuBackend } from '@tessera/core';
-import { empiricalDenoiser } from '@tessera/reference';
+} from '@tessera/reference-onnx';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type FullMixture, maxRelErr, normal, orthonormal, posteriorMean, rng } from './ref64.ts';
-import { tryOnnxBackend } from './targets.ts';
+import {
+  type FullMixture,
+  maxRelErr,
+  normal,
+  orthonormal,
+  posteriorMean,
+  rng,
+} from '../../backend-onnx/test/ref64.ts';
+import { tryOnnxBackend } from '../../backend-onnx/test/targets.ts';
 
 const seed = Date.now() % 1e9;
 const B = createOnnxBackend({

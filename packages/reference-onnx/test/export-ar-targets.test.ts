@@ -2,7 +2,7 @@
 // onnxruntime-node's WebGPU provider. The logits are a Gather from the model's float32 table, so every
 // provider must give the same bits as the TypeScript model; here the reference is the model's own
 // logits on the CPU backend, teacher-forced where the model is causal.
-import { exportTokenModel, onnxMaskedModel, onnxRasterModel, onnxScaleModel } from '@tessera/backend-onnx';
+import { onnxMaskedModel, onnxRasterModel, onnxScaleModel } from '@tessera/backend-onnx';
 import { currentBackend, type Tensor } from '@tessera/core';
 import {
   MaskedCountModel,
@@ -10,9 +10,10 @@ import {
   RasterCountModel,
   ScaleCountModel,
 } from '@tessera/reference';
+import { exportTokenModel } from '@tessera/reference-onnx';
 import { describe, expect, it } from 'vitest';
-import { rng } from './ref64.ts';
-import { type Target, tryOnnxBackend } from './targets.ts';
+import { rng } from '../../backend-onnx/test/ref64.ts';
+import { type Target, tryOnnxBackend } from '../../backend-onnx/test/targets.ts';
 
 const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 1e9);
 const u = rng(seed);

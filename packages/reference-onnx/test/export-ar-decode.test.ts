@@ -5,7 +5,7 @@
 // its cutoff (sliceState), control embeddings, random orders and known tokens. Adapters leave no tensors
 // behind.
 import { maskedDecode, nextScaleDecode, rasterDecode } from '@tessera/autoregressive';
-import { exportTokenModel, onnxMaskedModel, onnxRasterModel, onnxScaleModel } from '@tessera/backend-onnx';
+import { onnxMaskedModel, onnxRasterModel, onnxScaleModel } from '@tessera/backend-onnx';
 import type { Tensor } from '@tessera/core';
 import {
   EmpiricalRasterModel,
@@ -15,6 +15,7 @@ import {
   ScaleCountModel,
   tokenPyramid,
 } from '@tessera/reference';
+import { exportTokenModel } from '@tessera/reference-onnx';
 import { afterAll, describe, expect, it } from 'vitest';
 import { arFixture } from './ar-fixture.ts';
 

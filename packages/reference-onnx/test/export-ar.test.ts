@@ -12,9 +12,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  diagonalMixture,
-  exportGaussianMixtureDenoiser,
-  exportTokenModel,
   GraphBuilder,
   onnxMaskedModel,
   onnxRasterModel,
@@ -31,6 +28,7 @@ import {
   ScaleCountModel,
   tokenPyramid,
 } from '@tessera/reference';
+import { diagonalMixture, exportGaussianMixtureDenoiser, exportTokenModel } from '@tessera/reference-onnx';
 import { afterAll, describe, expect, it } from 'vitest';
 import { arFixture } from './ar-fixture.ts';
 

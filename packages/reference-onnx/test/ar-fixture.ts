@@ -4,7 +4,7 @@
 import { createOnnxBackend } from '@tessera/backend-onnx';
 import { proceduralTokenGrids } from '@tessera/reference';
 import * as ort from 'onnxruntime-node';
-import { rng } from './ref64.ts';
+import { rng } from '../../backend-onnx/test/ref64.ts';
 
 export function arFixture() {
   const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 1e9);

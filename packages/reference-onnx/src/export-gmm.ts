@@ -1,5 +1,5 @@
+import { GraphBuilder } from '@tessera/backend-onnx';
 import { TesseraError } from '@tessera/core';
-import { GraphBuilder } from './graph.js';
 
 /**
  * ONNX export of the exact Gaussian-mixture denoiser: for x = x₀ + σε with x₀ ~ Σₖ wₖ N(μₖ, Σₖ),
