@@ -3,16 +3,14 @@ import { TesseraError } from './errors.js';
 /** Default time a loop may run between two yields to the event loop, in milliseconds. */
 export const YIELD_INTERVAL_MS = 25;
 
-type SchedulerLike = { yield?: () => Promise<void> };
-
 /**
- * Resolves after one macrotask: `scheduler.yield()` where the platform has it, else `setImmediate`
- * (Node), else a `MessageChannel` message (browsers), else `setTimeout(0)`. Timers, I/O, abort handlers
- * and (under Dawn) WebGPU callbacks and deferred releases get to run before it resolves.
+ * Resolves after one macrotask: `setImmediate` (Node), else a `MessageChannel` message (browsers), else
+ * `setTimeout(0)`. Timers, I/O, input and abort handlers and (under Dawn) WebGPU callbacks and deferred
+ * releases get to run before it resolves. Not `scheduler.yield()`: Chromium runs its continuation ahead
+ * of pending timers, so a `setTimeout` (an abort, a UI tick) would never fire during a run.
  */
 export function nextMacrotask(): Promise<void> {
-  const g = globalThis as { scheduler?: SchedulerLike; setImmediate?: (cb: () => void) => unknown };
-  if (typeof g.scheduler?.yield === 'function') return g.scheduler.yield();
+  const g = globalThis as { setImmediate?: (cb: () => void) => unknown };
   if (typeof g.setImmediate === 'function') {
     const si = g.setImmediate;
     return new Promise((resolve) => {
