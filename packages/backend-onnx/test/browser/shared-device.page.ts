@@ -11,10 +11,11 @@ import {
 import { createWebGPUBackend, type WebGPUBackend } from '@tessera/backend-webgpu';
 import { sample } from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
-import { exportGaussianMixtureDenoiser } from '@tessera/reference-onnx';
 import * as ortModule from 'onnxruntime-web/webgpu';
 import { runAll } from '../../../../test-utils/browser-vitest.ts';
 import { describeConformance } from '../../../core/src/testing/suite.ts';
+// By path: reference-onnx depends on this package, so it cannot be a (dev) dependency here.
+import { exportGaussianMixtureDenoiser } from '../../../reference-onnx/src/index.ts';
 
 const ort = ortModule as unknown as OrtRuntime & typeof ortModule;
 
