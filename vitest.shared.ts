@@ -13,7 +13,13 @@ if (!process.env.XDG_RUNTIME_DIR) {
   process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'tessera-xdg-'));
 }
 const alias: Record<string, string> = {};
-for (const dir of readdirSync(join(root, 'packages'))) {
+const dirs = readdirSync(join(root, 'packages'));
+// Subpath exports first (`@tessera/core/testing`): an alias key also matches `key/…`.
+for (const dir of dirs) {
+  const testing = join(root, 'packages', dir, 'src', 'testing', 'index.ts');
+  if (existsSync(testing)) alias[`@tessera/${dir}/testing`] = testing;
+}
+for (const dir of dirs) {
   const src = join(root, 'packages', dir, 'src', 'index.ts');
   if (existsSync(src)) alias[`@tessera/${dir}`] = src;
 }

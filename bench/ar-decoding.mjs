@@ -91,13 +91,13 @@ async function pair(name, B) {
       const opts = { batch, cond: { labels }, sampling, backend: B };
       const runRaster = async () => {
         rc.calls = 0;
-        const out = rasterDecode(rw, { ...opts, guidance: { scale: 1.5 }, length: 256, seed: 3 });
+        const out = await rasterDecode(rw, { ...opts, guidance: { scale: 1.5 }, length: 256, seed: 3 });
         await out.data(); // one readback at the end
         out.dispose();
       };
       const runScale = async () => {
         sc.calls = 0;
-        const outs = nextScaleDecode(sw, { ...opts, guidance: { scale: 2.5, schedule: 'linear' }, seed: 3 });
+        const outs = await nextScaleDecode(sw, { ...opts, guidance: { scale: 2.5, schedule: 'linear' }, seed: 3 });
         await outs.at(-1).data();
         for (const o of outs) o.dispose();
       };

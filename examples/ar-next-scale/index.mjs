@@ -65,7 +65,7 @@ export async function main({
     [count],
     'int32',
   );
-  const scales = nextScaleDecode(counted, {
+  const scales = await nextScaleDecode(counted, {
     batch: count,
     cond: { labels },
     guidance: { scale: guidance, schedule: 'linear' },

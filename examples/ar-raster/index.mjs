@@ -61,7 +61,7 @@ export async function main({
     [count],
     'int32',
   );
-  const tokensT = rasterDecode(counted, {
+  const tokensT = await rasterDecode(counted, {
     batch: count,
     length: 256,
     cond: { labels },

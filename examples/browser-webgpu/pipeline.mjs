@@ -14,9 +14,11 @@ export async function sampleDigits(backend, { seed = 0, steps = 20, count = 16 }
   const x = backend.lincomb([sigmas[0]], [noise]);
   noise.dispose();
   // every step stays on the backend; one readback at the end
-  const images = await sample('dpmpp_2m', { denoiser: model.denoiser(backend), x, sigmas, seed });
+  const denoiser = model.denoiser(backend);
+  const images = await sample('dpmpp_2m', { denoiser, x, sigmas, seed });
   const data = await images.data();
   x.dispose();
   images.dispose();
+  denoiser.dispose(); // the model's parameters uploaded to this backend
   return data;
 }

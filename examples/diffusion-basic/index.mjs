@@ -38,6 +38,7 @@ export async function main({
   const data = await images.data();
   x.dispose();
   images.dispose();
+  denoiser.dispose(); // the model's parameters uploaded to this backend
 
   // 5. Save a grid.
   const grid = imageGrid(data, [count, 1, 16, 16], { scale: 4 });

@@ -5,10 +5,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createOnnxBackend, exportGaussianMixtureDenoiser, onnxDenoiser } from '@tessera/backend-onnx';
+import { createOnnxBackend, onnxDenoiser } from '@tessera/backend-onnx';
 import { currentBackend } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { defaultDigitsModel, encodePng, imageGrid } from '@tessera/reference';
+import { exportGaussianMixtureDenoiser } from '@tessera/reference-onnx';
 import { karrasSigmas } from '@tessera/schedules';
 import * as ort from 'onnxruntime-node';
 
@@ -48,7 +49,9 @@ export async function main({ steps = 20, count = 16, seed = 1, dir = join(here, 
   const sigmas = [...karrasSigmas(steps, 0.002, 80, 7), 0];
   const fromOnnx = await draw(onnx, denoiser, sigmas, count, seed);
   const cpu = currentBackend();
-  const fromTs = await draw(cpu, model.denoiser(cpu), sigmas, count, seed);
+  const tsDenoiser = model.denoiser(cpu);
+  const fromTs = await draw(cpu, tsDenoiser, sigmas, count, seed);
+  tsDenoiser.dispose();
   let maxDiff = 0;
   for (let i = 0; i < fromTs.length; i++) maxDiff = Math.max(maxDiff, Math.abs(fromOnnx[i] - fromTs[i]));
 

@@ -29,8 +29,9 @@ export async function main({
   const sigmas = [...karrasSigmas(steps, 0.002, 80, 7), 0];
   const noise = backend.randn([count, 1, 16, 16], { seed });
   const x = backend.lincomb([sigmas[0]], [noise]);
+  const denoiser = defaultDigitsModel().denoiser(backend);
   const result = await inpaint('euler_ancestral', {
-    denoiser: defaultDigitsModel().denoiser(backend),
+    denoiser,
     x,
     sigmas,
     seed,
@@ -39,6 +40,7 @@ export async function main({
   });
   const filled = await result.data();
   for (const t of [noise, x, result, known, maskT]) t.dispose();
+  denoiser.dispose(); // the model's parameters uploaded to this backend
 
   // 3. Rows of original | masked (hidden half grey) | inpainted.
   const rows = new Float32Array(count * 3 * 256);

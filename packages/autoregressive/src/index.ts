@@ -4,7 +4,7 @@
  *
  * @example
  * import { rasterDecode } from '@tessera/autoregressive';
- * const tokens = rasterDecode(model, { batch: 4, length: 256, sampling: { temperature: 1, topK: 20 }, seed: 7 });
+ * const tokens = await rasterDecode(model, { batch: 4, length: 256, sampling: { temperature: 1, topK: 20 }, seed: 7 });
  */
 export { ConcatCache, StaticCache } from './cache.js';
 export { addControl, controlFromTokens } from './control.js';
@@ -29,7 +29,9 @@ export { type NextScaleDecodeOptions, nextScaleDecode } from './next-scale.js';
 export { type PixelRasterDecodeOptions, pixelRasterDecode } from './pixel.js';
 export {
   type DecodeCommon,
+  type DecodeStepInfo,
   decodeBackend,
+  decodeSeed,
   type KnownTokens,
   type RasterDecodeOptions,
   rasterDecode,

@@ -1,6 +1,6 @@
 import { dispose, philoxWords, scope, type Tensor, TesseraError, tidy, wordToUniform } from '@tessera/core';
 import { applyGuidance, checkGuidance, doubleCond, guidanceWeight, sliceCond } from './guidance.js';
-import { checkAbort, checkCommon, type DecodeCommon, decodeBackend } from './raster.js';
+import { checkCommon, type DecodeCommon, decodeBackend, decodeSeed, stepControl } from './raster.js';
 import { RngStream } from './rng.js';
 import { sampleLogits } from './sampling.js';
 import type { ContinuousMaskedModel, MaskedTokenModel } from './types.js';
@@ -111,17 +111,20 @@ function checkMasked(op: string, o: MaskedDecodeOptions, L: number): void {
  * Masked / random-order decoding (MaskGIT, MAR `sample_tokens`): every row gets its own random order
  * (Philox), tokens are revealed over `numIter` model calls following the cosine schedule, all positions
  * of an iteration sampled in parallel. `guidance: { scale: cfg, schedule: 'linear' }` is MAR's linear
- * cfg by revealed fraction. Returns int32 `[B, L]`. The masks are uploaded per iteration (host data
- * computed ahead from the orders); sampled tokens never leave the device.
+ * cfg by revealed fraction. Resolves to int32 `[B, L]`. The masks are uploaded per iteration (host data
+ * computed ahead from the orders); sampled tokens never leave the device. The loop yields to the event
+ * loop by elapsed time and checks `signal` before every iteration.
  */
-export function maskedDecode(model: MaskedTokenModel, o: MaskedDecodeOptions): Tensor {
+export async function maskedDecode(model: MaskedTokenModel, o: MaskedDecodeOptions): Promise<Tensor> {
   const op = 'maskedDecode';
   const L = model.seqLen;
   checkMasked(op, o, L);
   const guided = checkGuidance(o.guidance, model.numClasses, op);
   const cutoff = o.guidance?.cutoff ?? Number.POSITIVE_INFINITY;
   const Bk = decodeBackend(o);
-  const rng = new RngStream(o.seed ?? 0, o.offset ?? 0);
+  const seed = decodeSeed(o);
+  const rng = new RngStream(seed, o.offset ?? 0);
+  const ctl = stepControl(op, o.numIter, seed, o);
   const n = o.batch;
   const orders = randomOrders(n, L, rng.take(n * L), o.known?.mask);
   const plan = maskPlan(n, L, o.numIter, orders);
@@ -129,7 +132,7 @@ export function maskedDecode(model: MaskedTokenModel, o: MaskedDecodeOptions): T
   let tokens = o.known ? Bk.cast(o.known.tokens, 'int32') : Bk.fill([n, L], 0, 'int32');
   try {
     for (let it = 0; it < o.numIter; it++) {
-      checkAbort(op, o.signal);
+      await ctl.before(it);
       const doubled = guided && it < cutoff;
       const next = tidy(() => {
         const mask = Bk.tensor(plan.masks[it]!, [n, L], 'float32');
@@ -146,7 +149,7 @@ export function maskedDecode(model: MaskedTokenModel, o: MaskedDecodeOptions): T
       });
       tokens.dispose();
       tokens = next;
-      o.onStep?.(it);
+      await ctl.after(it);
     }
   } catch (e) {
     tokens.dispose();
@@ -175,7 +178,9 @@ export async function maskedDecodeContinuous(
   const guided = checkGuidance(o.guidance, model.numClasses, op);
   const cutoff = o.guidance?.cutoff ?? Number.POSITIVE_INFINITY;
   const Bk = decodeBackend(o);
-  const rng = new RngStream(o.seed ?? 0, o.offset ?? 0);
+  const seed = decodeSeed(o);
+  const rng = new RngStream(seed, o.offset ?? 0);
+  const ctl = stepControl(op, o.numIter, seed, o);
   const n = o.batch;
   const orders = randomOrders(n, L, rng.take(n * L), o.known?.mask);
   const plan = maskPlan(n, L, o.numIter, orders);
@@ -184,28 +189,36 @@ export async function maskedDecodeContinuous(
   let tokens = o.known ? Bk.reshape(o.known.tokens, [n, L, D]) : Bk.fill([n, L, D], 0, 'float32');
   try {
     for (let it = 0; it < o.numIter; it++) {
-      checkAbort(op, o.signal);
+      await ctl.before(it);
       const doubled = guided && it < cutoff;
       const random = rng.take(words);
-      // The head may be async (a diffusion sampler, an ONNX model): the iteration's scope closes when it settles.
+      // The head may be async (a diffusion sampler, an ONNX model), and no scope spans an await: the
+      // model call and the merge each get their own synchronous scope, and z is freed explicitly.
       const current = tokens;
-      const next = await scope(async () => {
+      const w = doubled ? guidanceWeight(o.guidance!, plan.progress[it]!) : 1;
+      const z = tidy(() => {
         const mask = Bk.tensor(plan.masks[it]!, [n, L], 'float32');
-        const w = doubled ? guidanceWeight(o.guidance!, plan.progress[it]!) : 1;
-        const z = doubled
+        return doubled
           ? model.forward(Bk.concat([current, current], 0), Bk.concat([mask, mask], 0), cond2)
           : model.forward(current, mask, guided ? sliceCond(cond2, n) : o.cond);
-        const sampled = await model.sampleHead(z, {
-          guidanceScale: w,
-          temperature: o.temperature ?? 1,
-          random,
-        });
-        const pred = Bk.tensor(plan.toPred[it]!, [n, L, 1], 'float32');
-        return Bk.where(pred, sampled, current);
       });
+      let sampled: Tensor | undefined;
+      try {
+        // What the head makes synchronously is freed when it settles, except its result.
+        const head = { guidanceScale: w, temperature: o.temperature ?? 1, random };
+        sampled = await scope(() => model.sampleHead(z, head));
+      } finally {
+        if (sampled !== z) z.dispose();
+      }
+      const s = sampled;
+      const next = tidy(() => {
+        const pred = Bk.tensor(plan.toPred[it]!, [n, L, 1], 'float32');
+        return Bk.where(pred, s, current);
+      });
+      if (s !== current) s.dispose();
       tokens.dispose();
       tokens = next;
-      o.onStep?.(it);
+      await ctl.after(it);
     }
   } catch (e) {
     tokens.dispose();

@@ -1,12 +1,13 @@
 import { dispose, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { applyGuidance, checkGuidance, doubleCond, guidanceWeight } from './guidance.js';
 import {
-  checkAbort,
   checkCommon,
   checkKnown,
   type DecodeCommon,
   decodeBackend,
+  decodeSeed,
   type KnownTokens,
+  stepControl,
 } from './raster.js';
 import { RngStream } from './rng.js';
 import { gumbelSoftmax, sampleLogits, varGumbelTau } from './sampling.js';
@@ -28,9 +29,13 @@ export interface NextScaleDecodeOptions extends DecodeCommon {
  * logits of all `p_k²` tokens, which are sampled in parallel — K model calls in all (10 for VAR's
  * `1,2,3,4,5,6,8,10,13,16` versus 256 for raster decoding of a 16×16 grid). With
  * `guidance: { scale: 1 + cfg, schedule: 'linear' }` the weight ramps as VAR's `t = cfg·k/(K−1)`.
- * Returns one int32 `[B, p_k²]` tensor per scale (the caller owns them). No host readback.
+ * Resolves to one int32 `[B, p_k²]` tensor per scale (the caller owns them). No host readback; the loop
+ * yields to the event loop by elapsed time and checks `signal` before every scale.
  */
-export function nextScaleDecode<S>(model: NextScaleModel<S>, o: NextScaleDecodeOptions): Tensor[] {
+export async function nextScaleDecode<S>(
+  model: NextScaleModel<S>,
+  o: NextScaleDecodeOptions,
+): Promise<Tensor[]> {
   const op = 'nextScaleDecode';
   checkCommon(op, o);
   const pn = model.patchNums;
@@ -50,7 +55,9 @@ export function nextScaleDecode<S>(model: NextScaleModel<S>, o: NextScaleDecodeO
     );
   }
   const Bk = decodeBackend({ ...o, known: o.known?.find((k) => k) });
-  const rng = new RngStream(o.seed ?? 0, o.offset ?? 0);
+  const seed = decodeSeed(o);
+  const rng = new RngStream(seed, o.offset ?? 0);
+  const ctl = stepControl(op, K, seed, o);
   const n = o.batch;
   const sampling = o.sampling ?? {};
   let doubled = guided && cutoff > 0;
@@ -59,7 +66,7 @@ export function nextScaleDecode<S>(model: NextScaleModel<S>, o: NextScaleDecodeO
   const out: Tensor[] = [];
   try {
     for (let k = 0; k < K; k++) {
-      checkAbort(op, o.signal);
+      await ctl.before(k);
       const ratio = K > 1 ? k / (K - 1) : 1;
       const step = tidy(() => {
         const g = doubled ? applyGuidance(logits, guidanceWeight(o.guidance!, ratio)) : logits;
@@ -91,7 +98,7 @@ export function nextScaleDecode<S>(model: NextScaleModel<S>, o: NextScaleDecodeO
         if (prev.probs) prev.probs.dispose();
       }
       step.probs?.dispose();
-      o.onStep?.(k);
+      await ctl.after(k);
     }
   } catch (e) {
     dispose(out, logits);

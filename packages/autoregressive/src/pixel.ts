@@ -1,4 +1,4 @@
-import { type Tensor, TesseraError, tidy } from '@tessera/core';
+import { dispose, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { type RasterDecodeOptions, rasterDecode } from './raster.js';
 import type { NextTokenModel } from './types.js';
 
@@ -18,7 +18,10 @@ export interface PixelRasterDecodeOptions extends Omit<RasterDecodeOptions, 'len
  * sequence `[p₀c₀, p₀c₁, p₀c₂, p₁c₀, …]` of length H·W·C. Returns int32 `[B, C, H, W]` tokens; map them
  * to an image with the pixel tokenizer's decode.
  */
-export function pixelRasterDecode<S>(model: NextTokenModel<S>, o: PixelRasterDecodeOptions): Tensor {
+export async function pixelRasterDecode<S>(
+  model: NextTokenModel<S>,
+  o: PixelRasterDecodeOptions,
+): Promise<Tensor> {
   const { height: H, width: W, channels: C } = o;
   for (const [k, v] of [
     ['height', H],
@@ -42,7 +45,13 @@ export function pixelRasterDecode<S>(model: NextTokenModel<S>, o: PixelRasterDec
       mask: Bk.reshape(Bk.transpose(o.known!.mask, [0, 2, 3, 1]), [n, L]),
     }));
   }
-  const seq = rasterDecode(model, { ...o, length: L, known });
+  let seq: Tensor;
+  try {
+    seq = await rasterDecode(model, { ...o, length: L, known });
+  } catch (e) {
+    if (known) dispose(known);
+    throw e;
+  }
   const Bk = seq.backend;
   const out = tidy(() => Bk.transpose(Bk.reshape(seq, [n, H, W, C]), [0, 3, 1, 2]));
   seq.dispose();

@@ -1,4 +1,13 @@
-import { type Backend, currentBackend, dispose, type Tensor, TesseraError, tidy } from '@tessera/core';
+import {
+  type Backend,
+  currentBackend,
+  dispose,
+  pacer,
+  type Tensor,
+  TesseraError,
+  throwIfAborted,
+  tidy,
+} from '@tessera/core';
 import {
   applyGuidance,
   checkGuidance,
@@ -30,13 +39,55 @@ export interface DecodeCommon {
   sampling?: SamplingOptions;
   /** Classifier-free guidance (needs `model.numClasses`). */
   guidance?: GuidanceOptions;
-  /** Philox seed (default 0) and starting word offset (default 0). */
+  /**
+   * Philox seed. Default: a fresh random seed per call (as diffusion's `sample`), read back from
+   * {@link DecodeStepInfo.seed}; pass one for reproducible tokens.
+   */
   seed?: number;
+  /** Starting word offset in the Philox stream of `seed`. Default 0. */
   offset?: number;
-  /** Called after every step with the step index (e.g. for progress). */
+  /** Called after every step (e.g. for progress); may be async (it is awaited). */
+  callback?: (info: DecodeStepInfo) => void | Promise<void>;
+  /** @deprecated Use {@link DecodeCommon.callback}; called after every step with the step index. */
   onStep?: (step: number) => void;
-  /** Checked between steps; an aborted signal throws TesseraError ABORTED. */
+  /**
+   * Checked before every step (the loop yields to the event loop every ~25 ms, so an abort fired from
+   * a timer is seen); an aborted signal rejects with TesseraError ABORTED.
+   */
   signal?: AbortSignal;
+}
+
+/** What a decoder's per-step callback sees. */
+export interface DecodeStepInfo {
+  /** Step index, 0-based (a token for raster decoding, a scale or an iteration otherwise). */
+  step: number;
+  /** Number of steps. */
+  total: number;
+  /** The Philox seed the decode uses (the drawn one when none was given). */
+  seed: number;
+}
+
+/** The seed of a decode: `o.seed`, else a fresh random 32-bit seed (the one default-seed policy). */
+export function decodeSeed(o: { seed?: number }): number {
+  return o.seed ?? Math.floor(Math.random() * 2 ** 32);
+}
+
+/**
+ * Per-step run control shared by the decoders: `before(i)` yields to the event loop by elapsed time and
+ * throws ABORTED if the signal fired; `after(i)` reports progress.
+ */
+export function stepControl(op: string, total: number, seed: number, o: DecodeCommon) {
+  const pace = pacer();
+  return {
+    async before(i: number): Promise<void> {
+      await pace();
+      throwIfAborted(o.signal, `${op}: aborted before step ${i + 1} of ${total}`);
+    },
+    async after(i: number): Promise<void> {
+      o.onStep?.(i);
+      if (o.callback) await o.callback({ step: i, total, seed });
+    },
+  };
 }
 
 /** Options of {@link rasterDecode}. */
@@ -59,10 +110,6 @@ export function checkCommon(op: string, o: DecodeCommon): void {
       `${op}: cond.labels must be [${o.batch}], got [${o.cond.labels.shape.join(', ')}]`,
     );
   }
-}
-
-export function checkAbort(op: string, signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new TesseraError('ABORTED', `${op}: aborted`);
 }
 
 /** Throws unless known tokens and mask have `shape`. */
@@ -111,13 +158,14 @@ function forceKnown(B: Backend, tok: Tensor, known: KnownTokens, pos: number): T
 
 /**
  * Token-by-token decoding (VQGAN transformer, LlamaGen, PixelCNN): one prefill, then one `step` per
- * token, L model calls in all. Returns int32 `[B, L]` in grid order. No host readback: sampled tokens
- * stay on the device and are written into a static output buffer.
+ * token, L model calls in all. Resolves to int32 `[B, L]` in grid order (the caller owns it). No host
+ * readback: sampled tokens stay on the device and are written into a static output buffer. The loop
+ * yields to the event loop by elapsed time, so runs interleave and an abort from a timer is seen.
  *
  * @example
- * const tokens = rasterDecode(model, { batch: 4, length: 256, sampling: { topK: 50 }, seed: 1 });
+ * const tokens = await rasterDecode(model, { batch: 4, length: 256, sampling: { topK: 50 }, seed: 1 });
  */
-export function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions): Tensor {
+export async function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions): Promise<Tensor> {
   const op = 'rasterDecode';
   checkCommon(op, o);
   const L = o.length;
@@ -134,7 +182,9 @@ export function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions
     );
   }
   const Bk = decodeBackend(o);
-  const rng = new RngStream(o.seed ?? 0, o.offset ?? 0);
+  const seed = decodeSeed(o);
+  const rng = new RngStream(seed, o.offset ?? 0);
+  const ctl = stepControl(op, L, seed, o);
   const n = o.batch;
   const sampling = o.sampling ?? {};
   const posOf = (i: number) => (o.order ? o.order[i]! : i);
@@ -146,7 +196,7 @@ export function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions
   let out = Bk.fill([n, L], 0, 'int32');
   try {
     for (let i = 0; i < L; i++) {
-      checkAbort(op, o.signal);
+      await ctl.before(i);
       const tok = tidy(() => {
         const g = doubled
           ? applyGuidance(logits, guidanceWeight(o.guidance!, L > 1 ? i / (L - 1) : 1))
@@ -171,7 +221,7 @@ export function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeOptions
         if (feed !== tok) feed.dispose();
       }
       tok.dispose();
-      o.onStep?.(i);
+      await ctl.after(i);
     }
   } catch (e) {
     dispose(out, logits);

@@ -3,7 +3,8 @@ import { type RandomOptions, TesseraError } from '@tessera/core';
 /**
  * A position in core's Philox stream that advances deterministically: every draw takes the next
  * `words` words, so a decoder's n-th step always uses the same slice of the stream of `seed` on any
- * backend, whatever happened before it.
+ * backend, whatever happened before it. Its `seed` and `offset` make it a core `RngPosition` (the one
+ * RNG-position type), so it can be passed wherever a `{ seed, offset }` is taken.
  */
 export class RngStream {
   readonly seed: number;

@@ -29,32 +29,38 @@ describe.each(await testBackends())('control and inpainting on %s', (_name, B) =
   it('strong control tokens steer every decoder to the control map; strength 0 changes nothing', async () => {
     const rm = RasterCountModel.fit(data, { backend: B });
     const ctl = controlFromTokens(B.tensor(target, [2, L], 'int32'), eye, 60);
-    const steered = await rasterDecode(rm, {
-      batch: 2,
-      length: L,
-      cond: { control: ctl },
-      seed,
-      backend: B,
-    }).data();
+    const steered = await (
+      await rasterDecode(rm, {
+        batch: 2,
+        length: L,
+        cond: { control: ctl },
+        seed,
+        backend: B,
+      })
+    ).data();
     expect(Array.from(steered), note).toEqual(Array.from(target));
-    const off = await rasterDecode(rm, {
-      batch: 2,
-      length: L,
-      cond: { control: { ...ctl, strength: 0 } },
-      seed,
-      backend: B,
-    }).data();
-    const plain = await rasterDecode(rm, { batch: 2, length: L, seed, backend: B }).data();
+    const off = await (
+      await rasterDecode(rm, {
+        batch: 2,
+        length: L,
+        cond: { control: { ...ctl, strength: 0 } },
+        seed,
+        backend: B,
+      })
+    ).data();
+    const plain = await (await rasterDecode(rm, { batch: 2, length: L, seed, backend: B })).data();
     expect(Array.from(off), note).toEqual(Array.from(plain));
 
     const mm = MaskedCountModel.fit(data, { backend: B });
-    const ms = await maskedDecode(mm, {
-      batch: 2,
-      numIter: 5,
-      cond: { control: ctl },
-      seed,
-      backend: B,
-    }).data();
+    const ms = await (
+      await maskedDecode(mm, {
+        batch: 2,
+        numIter: 5,
+        cond: { control: ctl },
+        seed,
+        backend: B,
+      })
+    ).data();
     expect(Array.from(ms), note).toEqual(Array.from(target));
 
     const pn = [1, 2, 4, 8];
@@ -65,7 +71,7 @@ describe.each(await testBackends())('control and inpainting on %s', (_name, B) =
       ...pyr[1]!.flatMap((a) => Array.from(a)),
     ]);
     const sctl = controlFromTokens(B.tensor(flat, [2, flat.length / 2], 'int32'), eye, 60);
-    const out = nextScaleDecode(sm, { batch: 2, cond: { control: sctl }, seed, backend: B });
+    const out = await nextScaleDecode(sm, { batch: 2, cond: { control: sctl }, seed, backend: B });
     expect(Array.from(await out.at(-1)!.data()), note).toEqual(Array.from(target));
     rm.dispose();
     mm.dispose();
@@ -81,26 +87,30 @@ describe.each(await testBackends())('control and inpainting on %s', (_name, B) =
     };
     const rm = RasterCountModel.fit(data, { backend: B });
     check(
-      await rasterDecode(rm, {
-        batch: 2,
-        length: L,
-        known: { tokens: kt, mask: km },
-        seed,
-        backend: B,
-      }).data(),
+      await (
+        await rasterDecode(rm, {
+          batch: 2,
+          length: L,
+          known: { tokens: kt, mask: km },
+          seed,
+          backend: B,
+        })
+      ).data(),
     );
     const mm = MaskedCountModel.fit(data, { backend: B });
     check(
-      await maskedDecode(mm, {
-        batch: 2,
-        numIter: 6,
-        known: { tokens: kt, mask: known },
-        seed,
-        backend: B,
-      }).data(),
+      await (
+        await maskedDecode(mm, {
+          batch: 2,
+          numIter: 6,
+          known: { tokens: kt, mask: known },
+          seed,
+          backend: B,
+        })
+      ).data(),
     );
     const sm = ScaleCountModel.fit(data, { patchNums: [1, 2, 4, 8], backend: B });
-    const out = nextScaleDecode(sm, {
+    const out = await nextScaleDecode(sm, {
       batch: 2,
       known: [undefined, undefined, undefined, { tokens: kt, mask: km }],
       seed,
@@ -122,26 +132,30 @@ describe.each(await testBackends())('control and inpainting on %s', (_name, B) =
     // Outpainting in raster order: a known prefix of 2 tokens (tokens identify the sequence).
     const rm = new EmpiricalRasterModel({ sequences: seqs, vocabSize: 3 * N }, { backend: B });
     const mask = Float32Array.from({ length: Lm }, (_, i) => (i < 2 ? 1 : 0));
-    const got = await rasterDecode(rm, {
-      batch: 1,
-      length: Lm,
-      known: { tokens: B.tensor(seqs[s]!, [1, Lm], 'int32'), mask: B.tensor(mask, [1, Lm]) },
-      seed,
-      backend: B,
-    }).data();
+    const got = await (
+      await rasterDecode(rm, {
+        batch: 1,
+        length: Lm,
+        known: { tokens: B.tensor(seqs[s]!, [1, Lm], 'int32'), mask: B.tensor(mask, [1, Lm]) },
+        seed,
+        backend: B,
+      })
+    ).data();
     expect(Array.from(got), note).toEqual(Array.from(seqs[s]!));
     // Masked: one known token anywhere.
     const mm = new EmpiricalMaskedModel({ sequences: seqs, vocabSize: 3 * N }, { backend: B });
     const hole = new Float32Array(Lm);
     hole[Math.floor(r() * Lm)] = 1;
     const got2 = rows(
-      await maskedDecode(mm, {
-        batch: 1,
-        numIter: 4,
-        known: { tokens: B.tensor(seqs[s]!, [1, Lm], 'int32'), mask: hole },
-        seed,
-        backend: B,
-      }).data(),
+      await (
+        await maskedDecode(mm, {
+          batch: 1,
+          numIter: 4,
+          known: { tokens: B.tensor(seqs[s]!, [1, Lm], 'int32'), mask: hole },
+          seed,
+          backend: B,
+        })
+      ).data(),
       Lm,
     );
     expect(got2[0], note).toEqual(Array.from(seqs[s]!));

@@ -50,11 +50,14 @@ describe.each(await testBackends())('empirical models under the decoders on %s',
     const order = Array.from({ length: L }, (_, i) => i);
     const want = greedyPath(seqs, order);
     for (const sampling of [{ temperature: 0 }, { topK: 1 }]) {
-      const got = rows(await rasterDecode(m, { batch: 2, length: L, sampling, seed, backend: B }).data(), L);
+      const got = rows(
+        await (await rasterDecode(m, { batch: 2, length: L, sampling, seed, backend: B })).data(),
+        L,
+      );
       for (const g of got) expect(g, note).toEqual(want);
     }
     expect(want, note).toEqual(Array.from(seqs[0]!));
-    const samp = rows(await rasterDecode(m, { batch: 16, length: L, seed, backend: B }).data(), L);
+    const samp = rows(await (await rasterDecode(m, { batch: 16, length: L, seed, backend: B })).data(), L);
     for (const s of samp) expect(isTraining(seqs, s), `${note} ${s}`).toBe(true);
     m.dispose();
   });
@@ -65,18 +68,23 @@ describe.each(await testBackends())('empirical models under the decoders on %s',
     const order = Array.from({ length: L }, (_, i) => i).sort(() => r2() - 0.5);
     const want = greedyPath(seqs, order);
     const got = rows(
-      await rasterDecode(m, {
-        batch: 1,
-        length: L,
-        order,
-        sampling: { temperature: 0 },
-        seed,
-        backend: B,
-      }).data(),
+      await (
+        await rasterDecode(m, {
+          batch: 1,
+          length: L,
+          order,
+          sampling: { temperature: 0 },
+          seed,
+          backend: B,
+        })
+      ).data(),
       L,
     );
     expect(got[0], note).toEqual(want);
-    const samp = rows(await rasterDecode(m, { batch: 8, length: L, order, seed, backend: B }).data(), L);
+    const samp = rows(
+      await (await rasterDecode(m, { batch: 8, length: L, order, seed, backend: B })).data(),
+      L,
+    );
     for (const s of samp) expect(isTraining(seqs, s), `${note} ${s}`).toBe(true);
     m.dispose();
   });
@@ -94,7 +102,7 @@ describe.each(await testBackends())('empirical models under the decoders on %s',
     const m = new EmpiricalScaleModel({ sequences: ms, vocabSize: V }, pn, { backend: B });
     const lowest = ms[3]!;
     for (const sampling of [{ temperature: 0 }, { topK: 1 }]) {
-      const out = nextScaleDecode(m, { batch: 2, sampling, seed, backend: B });
+      const out = await nextScaleDecode(m, { batch: 2, sampling, seed, backend: B });
       expect(out.map((t) => t.shape)).toEqual([
         [2, 1],
         [2, 4],
@@ -106,7 +114,7 @@ describe.each(await testBackends())('empirical models under the decoders on %s',
         expect(seq, note).toEqual(Array.from(lowest));
       }
     }
-    const out = nextScaleDecode(m, { batch: 10, seed, backend: B });
+    const out = await nextScaleDecode(m, { batch: 10, seed, backend: B });
     const parts = await Promise.all(out.map((t) => t.data()));
     for (let b = 0; b < 10; b++) {
       const seq = parts.flatMap((p, k) => Array.from(p.slice(b * pn[k]! ** 2, (b + 1) * pn[k]! ** 2)));
@@ -126,13 +134,13 @@ describe.each(await testBackends())('empirical models under the decoders on %s',
     const m = new EmpiricalMaskedModel({ sequences: mseqs, vocabSize: 3 * N }, { backend: B });
     for (const sampling of [{ temperature: 0 }, { topK: 1 }]) {
       const got = rows(
-        await maskedDecode(m, { batch: 2, numIter: 4, sampling, seed, backend: B }).data(),
+        await (await maskedDecode(m, { batch: 2, numIter: 4, sampling, seed, backend: B })).data(),
         Lm,
       );
       for (const g of got) expect(g, note).toEqual(Array.from(mseqs[2]!));
     }
     // numIter 8 on 16 tokens: ⌊16·cos(π/16)⌋ = 15 stay masked, so exactly one is revealed first.
-    const got = rows(await maskedDecode(m, { batch: 12, numIter: 8, seed, backend: B }).data(), Lm);
+    const got = rows(await (await maskedDecode(m, { batch: 12, numIter: 8, seed, backend: B })).data(), Lm);
     for (const g of got) expect(isTraining(mseqs, g), `${note} ${g}`).toBe(true);
     m.dispose();
   });
@@ -148,7 +156,7 @@ describe.each(await testBackends())('empirical models under the decoders on %s',
     const seqOf = (img: Int32Array) =>
       Int32Array.from({ length: H * W * C }, (_, i) => img[(i % C) * H * W + Math.floor(i / C)]!);
     const m = new EmpiricalRasterModel({ sequences: imgs.map(seqOf), vocabSize: 4 }, { backend: B });
-    const out = pixelRasterDecode(m, { batch: 5, height: H, width: W, channels: C, seed, backend: B });
+    const out = await pixelRasterDecode(m, { batch: 5, height: H, width: W, channels: C, seed, backend: B });
     expect(out.shape).toEqual([5, C, H, W]);
     for (const img of rows(await out.data(), C * H * W))
       expect(

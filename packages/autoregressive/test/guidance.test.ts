@@ -58,7 +58,7 @@ describe.each(await testBackends())('classifier-free guidance on %s', (_name, B)
       expect(batch).toBe(2); // one conditional row, one unconditional row
       return B.tensor(tables[k]!, [2, pn[k]! ** 2, V]);
     }
-    const out = nextScaleDecode(model, {
+    const out = await nextScaleDecode(model, {
       batch: 1,
       guidance: { scale: 1 + cfg, schedule: 'linear' },
       sampling: { temperature: 0 },
@@ -98,14 +98,16 @@ describe.each(await testBackends())('classifier-free guidance on %s', (_name, B)
       disposeState: (s) => rm.disposeState(s as never),
     };
     const labels = B.tensor([0, 1, 2], [3], 'int32');
-    rasterDecode(rec, {
-      batch: 3,
-      length: 64,
-      cond: { labels },
-      guidance: { scale: 2, cutoff: 5 },
-      seed,
-      backend: B,
-    }).dispose();
+    (
+      await rasterDecode(rec, {
+        batch: 3,
+        length: 64,
+        cond: { labels },
+        guidance: { scale: 2, cutoff: 5 },
+        seed,
+        backend: B,
+      })
+    ).dispose();
     expect(sizes).toEqual([...Array(5).fill(6), ...Array(59).fill(3)]);
 
     const sm = ScaleCountModel.fit(data, { patchNums: [1, 2, 4, 8], backend: B });
@@ -125,7 +127,7 @@ describe.each(await testBackends())('classifier-free guidance on %s', (_name, B)
       sliceState: (s, b, n) => sm.sliceState(s as never, b, n),
       disposeState: (s) => sm.disposeState(s as never),
     };
-    for (const t of nextScaleDecode(srec, {
+    for (const t of await nextScaleDecode(srec, {
       batch: 3,
       cond: { labels },
       guidance: { scale: 3, schedule: 'linear', cutoff: 2 },
@@ -146,14 +148,16 @@ describe.each(await testBackends())('classifier-free guidance on %s', (_name, B)
         return mm.logits(t, m, c);
       },
     };
-    maskedDecode(mrec, {
-      batch: 3,
-      numIter: 6,
-      cond: { labels },
-      guidance: { scale: 3, cutoff: 4 },
-      seed,
-      backend: B,
-    }).dispose();
+    (
+      await maskedDecode(mrec, {
+        batch: 3,
+        numIter: 6,
+        cond: { labels },
+        guidance: { scale: 3, cutoff: 4 },
+        seed,
+        backend: B,
+      })
+    ).dispose();
     expect(msz).toEqual([6, 6, 6, 6, 3, 3]);
     rm.dispose();
     sm.dispose();

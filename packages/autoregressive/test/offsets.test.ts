@@ -29,7 +29,10 @@ describe.each(await testBackends())('Philox offsets per step on %s', (_name, B) 
       }),
     };
     const offset = Math.floor(r() * 1000);
-    const got = rows(await rasterDecode(model, { batch: n, length: L, seed, offset, backend: B }).data(), L);
+    const got = rows(
+      await (await rasterDecode(model, { batch: n, length: L, seed, offset, backend: B })).data(),
+      L,
+    );
     for (let i = 0; i < L; i++) {
       for (let b = 0; b < n; b++) {
         const { index, margin } = draw64(
@@ -54,7 +57,7 @@ describe.each(await testBackends())('Philox offsets per step on %s', (_name, B) 
       begin: () => ({ logits: B.tensor(tables[0]!, [n, 1, V]), state: null }),
       next: (k) => ({ logits: B.tensor(tables[k]!, [n, pn[k]! ** 2, V]), state: null }),
     };
-    const out = nextScaleDecode(model, { batch: n, seed, backend: B });
+    const out = await nextScaleDecode(model, { batch: n, seed, backend: B });
     let base = 0;
     for (let k = 0; k < pn.length; k++) {
       const m = pn[k]! ** 2;

@@ -27,7 +27,7 @@ describe.each(await testBackends())('pixel raster decoding with the pixel tokeni
       Int32Array.from({ length: C * H * W }, (_, i) => t[(i % C) * H * W + Math.floor(i / C)]!),
     );
     const model = new EmpiricalRasterModel({ sequences: seqs, vocabSize: levels }, { backend: B });
-    const out = pixelRasterDecode(model, {
+    const out = await pixelRasterDecode(model, {
       batch: 2,
       height: H,
       width: W,

@@ -23,7 +23,7 @@ async function decodeAll(B: Backend, s: number): Promise<number[][]> {
   const rm = RasterCountModel.fit(data, { backend: B });
   const sm = ScaleCountModel.fit(data, { patchNums: pn, backend: B });
   const mm = MaskedCountModel.fit(data, { backend: B });
-  const a = rasterDecode(rm, {
+  const a = await rasterDecode(rm, {
     batch: 3,
     length: 64,
     cond: { labels },
@@ -32,7 +32,7 @@ async function decodeAll(B: Backend, s: number): Promise<number[][]> {
     seed: s,
     backend: B,
   });
-  const b = nextScaleDecode(sm, {
+  const b = await nextScaleDecode(sm, {
     batch: 3,
     cond: { labels },
     guidance: { scale: 2, schedule: 'linear' },
@@ -41,7 +41,7 @@ async function decodeAll(B: Backend, s: number): Promise<number[][]> {
     seed: s,
     backend: B,
   });
-  const c = maskedDecode(mm, {
+  const c = await maskedDecode(mm, {
     batch: 3,
     numIter: 6,
     cond: { labels },
@@ -85,7 +85,7 @@ describe.each(backends)('reproducibility and resources on %s', (name, B) => {
       for (const cache of ['static', 'concat', 'none'] as const) {
         const m = RasterCountModel.fit(data, { backend: B, cache });
         outs.push(
-          rasterDecode(m, {
+          await rasterDecode(m, {
             batch: 2,
             length: 64,
             cond: { labels },
@@ -97,17 +97,17 @@ describe.each(backends)('reproducibility and resources on %s', (name, B) => {
         m.dispose();
       }
       outs.push(
-        ...nextScaleDecode(sm, {
+        ...(await nextScaleDecode(sm, {
           batch: 2,
           cond: { labels },
           guidance: { scale: 2, schedule: 'linear', cutoff: 3 },
           moreSmooth: true,
           seed,
           backend: B,
-        }),
+        })),
       );
       outs.push(
-        maskedDecode(mm, {
+        await maskedDecode(mm, {
           batch: 2,
           numIter: 8,
           cond: { labels },
@@ -132,26 +132,28 @@ describe.each(backends)('reproducibility and resources on %s', (name, B) => {
     mm.dispose();
   });
 
-  it('rejects bad input with TesseraError and honours an aborted signal', () => {
+  it('rejects bad input with TesseraError and honours an aborted signal', async () => {
     const data = proceduralTokenGrids({ count: 5, height: 4, width: 4, seed: 1 });
     const rm = RasterCountModel.fit(data, { backend: B });
     const ac = new AbortController();
     ac.abort();
-    expect(() => rasterDecode(rm, { batch: 1, length: 16, signal: ac.signal, backend: B })).toThrow(
+    await expect(rasterDecode(rm, { batch: 1, length: 16, signal: ac.signal, backend: B })).rejects.toThrow(
       TesseraError,
     );
-    expect(() => rasterDecode(rm, { batch: 0, length: 16, backend: B })).toThrow(/batch/);
-    expect(() => rasterDecode(rm, { batch: 1, length: 16, order: [0, 0], backend: B })).toThrow(/order/);
+    await expect(rasterDecode(rm, { batch: 0, length: 16, backend: B })).rejects.toThrow(/batch/);
+    await expect(rasterDecode(rm, { batch: 1, length: 16, order: [0, 0], backend: B })).rejects.toThrow(
+      /order/,
+    );
     const bad = B.tensor([1, 2], [1, 2], 'int32');
-    expect(() =>
+    await expect(
       rasterDecode(rm, { batch: 1, length: 16, known: { tokens: bad, mask: bad }, backend: B }),
-    ).toThrow(/known.tokens must be \[1, 16\]/);
-    expect(() =>
+    ).rejects.toThrow(/known.tokens must be \[1, 16\]/);
+    await expect(
       maskedDecode(MaskedCountModel.fit(data, { backend: B }), { batch: 1, numIter: 0, backend: B }),
-    ).toThrow(/numIter/);
+    ).rejects.toThrow(/numIter/);
     const concat = RasterCountModel.fit(data, { backend: B, cache: 'concat' });
     const order = Array.from({ length: 16 }, (_, i) => 15 - i);
-    expect(() => rasterDecode(concat, { batch: 1, length: 16, order, backend: B })).toThrow(
+    await expect(rasterDecode(concat, { batch: 1, length: 16, order, backend: B })).rejects.toThrow(
       /raster order only/,
     );
     rm.dispose();

@@ -87,13 +87,15 @@ describe.each(await testBackends())('generated statistics on %s', (_name, B) => 
     const n = 48;
     const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
     const out = rows(
-      await rasterDecode(m, {
-        batch: n,
-        length: H * W,
-        cond: { labels: B.tensor(labels, [n], 'int32') },
-        seed,
-        backend: B,
-      }).data(),
+      await (
+        await rasterDecode(m, {
+          batch: n,
+          length: H * W,
+          cond: { labels: B.tensor(labels, [n], 'int32') },
+          seed,
+          backend: B,
+        })
+      ).data(),
       H * W,
     );
     const at = (g: ArrayLike<number>, r: number, c: number) =>
@@ -142,7 +144,7 @@ describe.each(await testBackends())('generated statistics on %s', (_name, B) => 
     const n = 300;
     const label = seed % 3;
     const labels = B.tensor(new Int32Array(n).fill(label), [n], 'int32');
-    const out = nextScaleDecode(m, { batch: n, cond: { labels }, seed, backend: B });
+    const out = await nextScaleDecode(m, { batch: n, cond: { labels }, seed, backend: B });
     const s0 = Array.from(await out[0]!.data());
     const counts = new Array(V).fill(0);
     data.grids.forEach((g, i) => {
@@ -159,13 +161,15 @@ describe.each(await testBackends())('generated statistics on %s', (_name, B) => 
     const n = 16;
     const label = (seed + 1) % 3;
     const out = rows(
-      await maskedDecode(m, {
-        batch: n,
-        numIter: 1,
-        cond: { labels: B.tensor(new Int32Array(n).fill(label), [n], 'int32') },
-        seed,
-        backend: B,
-      }).data(),
+      await (
+        await maskedDecode(m, {
+          batch: n,
+          numIter: 1,
+          cond: { labels: B.tensor(new Int32Array(n).fill(label), [n], 'int32') },
+          seed,
+          backend: B,
+        })
+      ).data(),
       H * W,
     );
     const interior = (p: number) => p >= W && p < (H - 1) * W && p % W > 0 && p % W < W - 1;

@@ -150,11 +150,12 @@ export class OnnxBackend implements Backend {
     return this.#engine.idle();
   }
 
+  /** @deprecated Use `await backend.dispose()` (the same name on every backend). */
   destroy(): void {
     void this.#engine.destroy();
   }
 
-  /** Releases every cached session (awaitable form of `destroy`). */
+  /** Releases every cached session. The one lifetime call on every backend. */
   dispose(): Promise<void> {
     return this.#engine.destroy();
   }

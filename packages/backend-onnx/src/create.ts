@@ -1,7 +1,12 @@
 import { registerBackend, TesseraError } from '@tessera/core';
 import { OnnxBackend } from './backend.js';
 import { Engine } from './engine.js';
-import type { ExecutionProvider, InferenceSession, OrtRuntime } from './runtime.js';
+import {
+  type ExecutionProvider,
+  type InferenceSession,
+  type OrtRuntime,
+  WEB_EXECUTION_PROVIDERS,
+} from './runtime.js';
 
 /** Options of {@link createOnnxBackend}. */
 export interface OnnxBackendOptions {
@@ -21,12 +26,38 @@ export interface OnnxBackendOptions {
 }
 
 function epName(ep: ExecutionProvider): string {
-  return typeof ep === 'string' ? ep : ep.name;
+  return typeof ep === 'string' ? ep : ep?.name;
+}
+
+/**
+ * Throws BACKEND_UNAVAILABLE unless every execution provider is one this runtime offers: the runtime's
+ * `listSupportedBackends()` where it has one (onnxruntime-node), else onnxruntime-web's known names.
+ */
+function checkProviders(ort: OrtRuntime, eps: readonly ExecutionProvider[]): void {
+  const listed = typeof ort.listSupportedBackends === 'function' ? ort.listSupportedBackends() : undefined;
+  const known = listed ? listed.map((b) => b.name) : WEB_EXECUTION_PROVIDERS;
+  for (const ep of eps) {
+    const name = epName(ep);
+    if (typeof name !== 'string' || name === '') {
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `createOnnxBackend: an execution provider must be a name or { name }, got ${JSON.stringify(ep)}`,
+      );
+    }
+    if (!known.includes(name)) {
+      throw new TesseraError(
+        'BACKEND_UNAVAILABLE',
+        `createOnnxBackend: execution provider '${name}' is not offered by this ONNX Runtime; available: ${known.join(', ')}`,
+      );
+    }
+  }
 }
 
 /**
  * Creates a Tessera backend that runs every op as a small ONNX graph on the given ONNX Runtime. The
- * runtime is injected, so neither `onnxruntime-node` nor `onnxruntime-web` is a dependency.
+ * runtime is injected, so neither `onnxruntime-node` nor `onnxruntime-web` is a dependency. An execution
+ * provider the runtime does not offer (say `cuda` where onnxruntime-node lists cpu, webgpu) throws
+ * `BACKEND_UNAVAILABLE` here, not at the first op. Free it with `await backend.dispose()`.
  *
  * @example
  * import * as ort from 'onnxruntime-node';
@@ -50,6 +81,7 @@ export function createOnnxBackend(options: OnnxBackendOptions): OnnxBackend {
       `createOnnxBackend: executionProviders must be a non-empty list, got ${JSON.stringify(eps)}`,
     );
   }
+  checkProviders(ort, eps);
   const gpu = options.gpuResident ?? epName(eps[0]!) === 'webgpu';
   const sessionOptions: InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'basic',
@@ -61,13 +93,46 @@ export function createOnnxBackend(options: OnnxBackendOptions): OnnxBackend {
 }
 
 /**
+ * {@link createOnnxBackend}, then runs one tiny op graph, so that an execution provider that is listed
+ * but cannot run here (no CUDA libraries, no WebGPU adapter) rejects with `BACKEND_UNAVAILABLE` now,
+ * not at the first op of a run. The probe's tensors are freed.
+ *
+ * @example
+ * const B = await openOnnxBackend({ ort: await import('onnxruntime-node'), executionProviders: ['cpu'] });
+ */
+export async function openOnnxBackend(options: OnnxBackendOptions): Promise<OnnxBackend> {
+  const B = createOnnxBackend(options);
+  const names = (options.executionProviders ?? ['cpu']).map(epName).join(', ');
+  try {
+    const x = B.tensor([1, 2], [2]);
+    const y = B.binary('add', x, 1);
+    try {
+      const v = await y.data();
+      if (v[0] !== 2 || v[1] !== 3) throw new Error(`1 + [1, 2] gave [${Array.from(v).join(', ')}]`);
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
+  } catch (err) {
+    await B.dispose();
+    throw new TesseraError(
+      'BACKEND_UNAVAILABLE',
+      `openOnnxBackend: execution providers [${names}] cannot run a graph here: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  return B;
+}
+
+/**
  * Registers an ONNX Runtime backend under `options.name` (default `onnx`) in core's registry, so that
- * `getBackend('onnx')` / `setBackend('onnx')` create it on first use.
+ * `getBackend('onnx')` / `setBackend('onnx')` create it on first use (with {@link openOnnxBackend}'s
+ * probe: a provider that cannot run here fails there, and `getBackend()` falls through to the next).
  *
  * @example
  * registerOnnxBackend({ ort: await import('onnxruntime-node'), executionProviders: ['cpu'] });
  * await setBackend('onnx');
  */
 export function registerOnnxBackend(options: OnnxBackendOptions, priority = 0): void {
-  registerBackend(options.name ?? 'onnx', () => createOnnxBackend(options), priority);
+  registerBackend(options.name ?? 'onnx', () => openOnnxBackend(options), priority);
 }

@@ -3,7 +3,12 @@
  * (onnxruntime-node or onnxruntime-web) is injected by the caller.
  */
 export { OnnxBackend } from './backend.js';
-export { createOnnxBackend, type OnnxBackendOptions, registerOnnxBackend } from './create.js';
+export {
+  createOnnxBackend,
+  type OnnxBackendOptions,
+  openOnnxBackend,
+  registerOnnxBackend,
+} from './create.js';
 export {
   type DiscreteSchedule,
   type OnnxDenoiser,
@@ -14,25 +19,6 @@ export {
   scheduleSigmas,
   sigmaToTimestep,
 } from './denoiser.js';
-export {
-  type CountModelSpec,
-  type EmpiricalModelSpec,
-  type ExportTokenModelOptions,
-  exportCountModel,
-  exportEmpiricalModel,
-  exportTokenModel,
-  type TokenGraphNames,
-  type TokenModelKind,
-} from './export-ar.js';
-export {
-  type DiagComponent,
-  diagonalMixture,
-  type ExportDenoiserOptions,
-  empiricalMixture,
-  exportGaussianMixtureDenoiser,
-  type MixtureParams,
-  type SpectralComponent,
-} from './export-gmm.js';
 export { GraphBuilder } from './graph.js';
 export {
   type GPUBufferLike,
@@ -60,12 +46,14 @@ export {
   type ValueInit,
 } from './proto.js';
 export { type ModelHeader, readModelHeader } from './proto-read.js';
-export type { ExecutionProvider, OrtRuntime } from './runtime.js';
+export { type ExecutionProvider, type OrtRuntime, WEB_EXECUTION_PROVIDERS } from './runtime.js';
 export type {
   OnnxTokenModelBase,
   OnnxTokenModelOptions,
   TokenCond,
   TokenControl,
+  TokenGraphNames,
+  TokenModelKind,
   TokenModelStateBase,
 } from './token-graph.js';
 export {

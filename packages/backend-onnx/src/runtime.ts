@@ -10,7 +10,22 @@ export interface OrtRuntime {
     create(model: Uint8Array | string, options?: InferenceSession.SessionOptions): Promise<InferenceSession>;
   };
   Tensor: TensorConstructor;
+  /**
+   * The execution providers this build offers (onnxruntime-node has it); used to reject a wrong
+   * provider when the backend is created rather than at its first op.
+   */
+  listSupportedBackends?: () => ReadonlyArray<{ name: string; bundled?: boolean }>;
 }
+
+/** Execution providers onnxruntime-web knows (it has no `listSupportedBackends`). */
+export const WEB_EXECUTION_PROVIDERS: readonly string[] = [
+  'wasm',
+  'cpu',
+  'webgpu',
+  'webgl',
+  'webnn',
+  'xnnpack',
+];
 
 export type { InferenceSession, OrtTensor };
 

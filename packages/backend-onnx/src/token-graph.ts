@@ -1,6 +1,5 @@
 import { fmtShape, type Tensor, TesseraError } from '@tessera/core';
 import type { OnnxBackend } from './backend.js';
-import type { TokenGraphNames, TokenModelKind } from './export-ar.js';
 import { type ModelSource, type OnnxModel, type OnnxModelOptions, onnxModel } from './model.js';
 import type { ModelExpectation } from './model-io.js';
 import { readModelHeader } from './proto-read.js';
@@ -16,6 +15,16 @@ import { readModelHeader } from './proto-read.js';
  * positions as V. Every call runs the whole graph and keeps the positions it needs, so a raster decode
  * of L tokens costs L full runs (like a cache-free transformer); runs are queued and never read back.
  */
+
+/** Which decoder interface a token graph serves (as `@tessera/reference`'s `TokenModelKind`). */
+export type TokenModelKind = 'raster' | 'next-scale' | 'masked';
+
+/** Names of a token graph's inputs and output (defaults `tokens`, `labels`, `logits`). */
+export interface TokenGraphNames {
+  tokens?: string;
+  labels?: string;
+  logits?: string;
+}
 
 /** Control input (ControlAR-style), structurally `@tessera/autoregressive`'s ControlInput. */
 export interface TokenControl {

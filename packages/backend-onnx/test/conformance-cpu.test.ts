@@ -1,4 +1,4 @@
-import { describeConformance } from '../../core/test/conformance/suite.ts';
+import { describeConformance } from '@tessera/core/testing';
 import { tryOnnxBackend } from './targets.ts';
 
 describeConformance('onnx-node-cpu', () => tryOnnxBackend('node-cpu'));

@@ -1,4 +1,4 @@
-import { describeConformance } from '../../core/test/conformance/suite.ts';
+import { describeConformance } from '@tessera/core/testing';
 import { tryOnnxBackend } from './targets.ts';
 
 // onnxruntime-node's WebGPU provider compiles a shader per op shape: 10–60 s of CPU on Mesa's lavapipe

@@ -122,7 +122,7 @@ describe('handing tensors of another backend to ONNX', () => {
     const moved = await moveToOnnx(x, B, { requireZeroCopy: true });
     expect(moved.zeroCopy).toBe(true);
     // the handed-over buffer holds a copy of x (made on the source backend), not x itself
-    const [[buffer, data]] = [...buffers.entries()];
+    const [buffer, data] = [...buffers.entries()][0]!;
     expect(data).toEqual(v);
     expect(buffer).not.toBe(x.storage);
     expect(source.memory().tensors).toBe(live + 1);

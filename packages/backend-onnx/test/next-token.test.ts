@@ -113,7 +113,13 @@ describe(`onnxNextTokenModel in @tessera/autoregressive's rasterDecode (seed ${s
   it('greedy decoding picks the closed-form argmax at every step, with no readback inside the loop', async () => {
     const M = await onnxNextTokenModel(toyDecoder(), { backend: B, bosTokenId: 0 });
     const before = B.transferStats().readbacks;
-    const tokens = rasterDecode(M, { batch: 2, length: 5, backend: B, sampling: { temperature: 0 }, seed });
+    const tokens = await rasterDecode(M, {
+      batch: 2,
+      length: 5,
+      backend: B,
+      sampling: { temperature: 0 },
+      seed,
+    });
     const got = Array.from(await tokens.data());
     expect(B.transferStats().readbacks - before).toBe(1);
     const hist = [0];

@@ -31,6 +31,7 @@ import type { Params } from './shaders/common.js';
  * `read()` (behind `Tensor.data()`) is the only host readback.
  */
 export class WebGPUBackend implements Backend {
+  #disposed = false;
   readonly name = 'webgpu';
   /** The device all tensors of this backend live on. */
   readonly device: GPUDevice;
@@ -210,8 +211,25 @@ export class WebGPUBackend implements Backend {
     this.engine.trim();
   }
 
-  /** Frees pooled buffers and pipelines; destroys the device if this backend created it. */
+  /**
+   * Waits for submitted work, then frees pooled buffers and pipelines and destroys the device if this
+   * backend created it (a device passed in stays the caller's). Safe to call twice.
+   */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    try {
+      await this.engine.sync();
+    } finally {
+      this.engine.destroy();
+      if (this.#ownsDevice) this.device.destroy();
+    }
+  }
+
+  /** @deprecated Use `await backend.dispose()` (the same name on every backend). */
   destroy(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
     this.engine.destroy();
     if (this.#ownsDevice) this.device.destroy();
   }

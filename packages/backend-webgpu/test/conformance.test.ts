@@ -1,5 +1,5 @@
+import { describeConformance } from '@tessera/core/testing';
 import { tryWebGPU } from '../../../test-utils/backends.ts';
-import { describeConformance } from '../../core/test/conformance/suite.ts';
 
 // The shared Backend conformance suite (float64 references, fresh inputs each run) on this machine's
 // WebGPU adapter; skipped with a notice when there is none, unless TESSERA_REQUIRE_WEBGPU=1.

@@ -33,7 +33,7 @@ describe.skipIf(!gpu)('sharing a device', () => {
     // ...but the buffer can be wrapped without a copy
     const w = other.wrapBuffer((t.storage as { buffer: GPUBuffer }).buffer, [3]);
     expect(Array.from(await other.unary('neg', w).data())).toEqual([-1, 2, -3.5]);
-    other.destroy(); // frees its pools only; the shared device keeps working
+    await other.dispose(); // frees its pools only; the shared device keeps working
     expect(Array.from(await t.data())).toEqual([1, -2, 3.5]);
     t.dispose();
   });
@@ -106,6 +106,6 @@ describe.skipIf(!gpu)('sharing a device', () => {
     expect((err as TesseraError).code).toBe('UNSUPPORTED');
     expect((err as Error).message).toContain('bogus');
     out.dispose();
-    other.destroy();
+    await other.dispose();
   });
 });

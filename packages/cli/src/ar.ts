@@ -180,15 +180,15 @@ export async function generateAr(job: ArJob): Promise<ArResult> {
     try {
       if (src.decoder === 'raster') {
         const model = counted(src.model as NextTokenModel, ['prefill', 'step'], calls);
-        return done(rasterDecode(model, { ...common, length: src.length }));
+        return done(await rasterDecode(model, { ...common, length: src.length }));
       }
       if (src.decoder === 'next-scale') {
         const model = counted(src.model as NextScaleModel, ['begin', 'next'], calls);
-        const scales = nextScaleDecode(model, common);
+        const scales = await nextScaleDecode(model, common);
         return done(scales[scales.length - 1]!, scales.slice(0, -1));
       }
       const model = counted(src.model as MaskedTokenModel, ['logits'], calls);
-      return done(maskedDecode(model, { ...common, numIter: job.numIter ?? 16 }));
+      return done(await maskedDecode(model, { ...common, numIter: job.numIter ?? 16 }));
     } finally {
       labels?.dispose();
     }

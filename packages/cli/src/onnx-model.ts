@@ -34,7 +34,7 @@ export async function loadOnnxDigitsDenoiser(path: string, backend: Backend): Pr
 
 /** Writes the embedded default digits model as an ONNX x0-denoiser (float64 arithmetic inside). */
 export async function exportDefaultModel(): Promise<Uint8Array> {
-  const { exportGaussianMixtureDenoiser } = await import('@tessera/backend-onnx');
+  const { exportGaussianMixtureDenoiser } = await import('@tessera/reference-onnx');
   return exportGaussianMixtureDenoiser(defaultDigitsModel().canonical, {
     sampleShape: [1, 16, 16],
     precision: 'float64',
@@ -51,7 +51,7 @@ export type ModelKind = (typeof MODEL_KINDS)[number];
  * `labels` int64 `[N]` → `logits` float32 `[N, L, V]`, with the kind in its `tessera.kind` metadata.
  */
 export async function exportArModel(kind: DecoderName): Promise<Uint8Array> {
-  const { exportTokenModel } = await import('@tessera/backend-onnx');
+  const { exportTokenModel } = await import('@tessera/reference-onnx');
   // the count tables are computed on the host; the backend only holds the fitted model's tensors
   const model = fitArModel(kind, createCpuBackend());
   try {

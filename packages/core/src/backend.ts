@@ -84,6 +84,14 @@ export interface RandomOptions {
   offset?: number;
 }
 
+/**
+ * The one RNG-position type of Tessera: a Philox stream (`seed`) and a word `offset` into it. Ops take
+ * it as {@link RandomOptions}; diffusion's scheduler `Generator` is this shape used mutably (a step
+ * advances its `offset` by the words it drew, like a torch.Generator); autoregressive's `RngStream` is a
+ * cursor whose `seed` and `offset` make it one too, and whose `take(words)` hands out the next one.
+ */
+export type RngPosition = RandomOptions;
+
 /** Options of {@link Backend.matmul}. */
 export interface MatmulOptions {
   /** Use the transpose of the last two axes of `a`. */
@@ -128,7 +136,13 @@ export interface Backend {
   memory(): MemoryInfo;
   /** Resolves when all queued work has finished (for benchmarks). */
   sync(): Promise<void>;
-  /** Frees the backend's own resources (pipelines, pools, sessions). */
+  /**
+   * Frees the backend's own resources (pipelines, buffer pools, sessions; the device if the backend
+   * created it). The one lifetime call on every backend: `await backend.dispose()`. Live tensors should
+   * be disposed first; the backend must not be used afterwards. Safe to call twice.
+   */
+  dispose(): Promise<void>;
+  /** @deprecated Use `await backend.dispose()`, which every backend has. */
   destroy?(): void;
 
   // ---- elementwise ----

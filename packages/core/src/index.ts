@@ -22,6 +22,7 @@ export {
   type MatmulOptions,
   type MemoryInfo,
   type RandomOptions,
+  type RngPosition,
   REDUCE_OP_NAMES,
   RESIZE_MODES,
   type ReduceOp,
@@ -46,6 +47,8 @@ export { check, fmtShape, TesseraError, type TesseraErrorCode } from './errors.j
 export { philox4x32, philoxWords, split64, wordsToNormal, wordToUniform } from './philox.js';
 export {
   type BackendFactory,
+  type BackendFailure,
+  backendFailures,
   currentBackend,
   getBackend,
   listBackends,
@@ -53,9 +56,10 @@ export {
   resetBackends,
   setBackend,
 } from './registry.js';
-export { dispose, keep, scope, tidy } from './scope.js';
+export { captureTensors, dispose, keep, RunScope, scope, tensorWatermark, tidy } from './scope.js';
 export * as shapes from './shape.js';
 export { isTensor, Tensor } from './tensor.js';
+export { nextMacrotask, pacer, throwIfAborted, YIELD_INTERVAL_MS } from './yield.js';
 
 let cpuSingleton: ReturnType<typeof createCpuBackend> | undefined;
 function cpu() {

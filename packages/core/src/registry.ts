@@ -15,6 +15,30 @@ const entries = new Map<string, Entry>();
 let active: Backend | undefined;
 let defaultBackend: (() => Backend) | undefined;
 
+/** Why a registered backend's factory failed in {@link getBackend}. */
+export interface BackendFailure {
+  /** Registry name. */
+  name: string;
+  /** The error the factory threw or rejected with. */
+  error: unknown;
+}
+
+let failures: BackendFailure[] = [];
+const logged = new Set<string>();
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The factories that failed during the last {@link getBackend}() without a name, in priority order,
+ * with their errors (empty when the first choice worked). Each reason is also logged once per process
+ * with `console.warn` when getBackend falls back past it.
+ */
+export function backendFailures(): readonly BackendFailure[] {
+  return failures;
+}
+
 /** Called once by core's index to install the CPU backend as the synchronous default. */
 export function setDefaultBackendFactory(make: () => Backend): void {
   defaultBackend = make;
@@ -59,19 +83,37 @@ async function init(name: string): Promise<Backend> {
 
 /**
  * Returns the named backend (initialising it on first use), or without a name the active backend; if none
- * is active, the highest-priority registered backend whose factory succeeds becomes active.
+ * is active, the highest-priority registered backend whose factory succeeds becomes active. The reasons of
+ * the factories that failed on the way are kept ({@link backendFailures}) and logged once each. When no
+ * registered backend works and there is no CPU default, rejects with one `BACKEND_UNAVAILABLE` error that
+ * lists every reason (as onnxruntime-common's `resolveBackend` does).
  */
 export async function getBackend(name?: string): Promise<Backend> {
   if (name !== undefined) return init(name);
   if (active) return active;
-  const errors: string[] = [];
+  const found: BackendFailure[] = [];
   for (const n of listBackends()) {
     try {
       active = await init(n);
-      return active;
-    } catch (err) {
-      errors.push(`${n}: ${(err as Error).message}`);
+      break;
+    } catch (error) {
+      found.push({ name: n, error });
     }
+  }
+  failures = found;
+  for (const f of found) {
+    const line = `${f.name}: ${message(f.error)}`;
+    if (logged.has(line)) continue;
+    logged.add(line);
+    console.warn(`[tessera] backend '${f.name}' unavailable, falling back: ${message(f.error)}`);
+  }
+  if (active) return active;
+  if (!defaultBackend) {
+    throw new TesseraError(
+      'BACKEND_UNAVAILABLE',
+      `getBackend: no backend could be created; ${found.map((f) => `${f.name}: ${message(f.error)}`).join('; ') || 'none registered'}`,
+      { cause: new AggregateError(found.map((f) => f.error)) },
+    );
   }
   active = currentBackend();
   return active;
@@ -95,4 +137,5 @@ export function currentBackend(): Backend {
 export function resetBackends(): void {
   for (const e of entries.values()) e.instance = undefined;
   active = undefined;
+  failures = [];
 }

@@ -1,6 +1,6 @@
 import { createCpuBackend } from '@tessera/core';
+import { describeConformance } from '@tessera/core/testing';
 import { describe, expect, it } from 'vitest';
-import { describeConformance } from './conformance/suite.ts';
 
 // The CPU backend computes in float64 and rounds once to float32, so it is held to a tighter tolerance
 // than the suite's default (1e-5).

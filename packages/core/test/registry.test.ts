@@ -1,5 +1,6 @@
 import {
   type Backend,
+  backendFailures,
   createCpuBackend,
   currentBackend,
   getBackend,
@@ -10,7 +11,7 @@ import {
   TesseraError,
   tensor,
 } from '@tessera/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 /** Each test registers its own names; afterwards the CPU backend is active again. */
 afterEach(async () => {
@@ -21,6 +22,39 @@ afterEach(async () => {
 });
 
 describe('backend registry', () => {
+  it('getBackend() keeps each failing factory’s reason and logs it once', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      resetBackends();
+      const why = new Error(`no adapter #${Math.floor(Math.random() * 1e9)}`);
+      registerBackend('gpu-less', () => Promise.reject(why), 50);
+      registerBackend(
+        'throws-sync',
+        () => {
+          throw new TypeError('not here');
+        },
+        40,
+      );
+      const B = await getBackend();
+      expect(B.name).toBe('cpu');
+      expect(backendFailures().map((f) => f.name)).toEqual(['gpu-less', 'throws-sync']);
+      expect(backendFailures()[0]!.error).toBe(why);
+      expect(backendFailures()[1]!.error).toBeInstanceOf(TypeError);
+      const lines = warn.mock.calls.map((c) => String(c[0]));
+      expect(lines.filter((l) => l.includes(why.message))).toHaveLength(1);
+      expect(lines.some((l) => l.includes("'throws-sync'") && l.includes('not here'))).toBe(true);
+      // Asked again (after a reset), the same reasons are kept but not logged twice.
+      resetBackends();
+      expect(backendFailures()).toEqual([]);
+      await getBackend();
+      expect(backendFailures()).toHaveLength(2);
+      const again = warn.mock.calls.map((c) => String(c[0]));
+      expect(again.filter((l) => l.includes(why.message))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('the CPU backend is registered and active by default', async () => {
     expect(listBackends()).toContain('cpu');
     expect(currentBackend().name).toBe('cpu');

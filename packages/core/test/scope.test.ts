@@ -1,4 +1,4 @@
-import { currentBackend, dispose, keep, scope, type Tensor, tensor, tidy } from '@tessera/core';
+import { currentBackend, dispose, keep, RunScope, scope, type Tensor, tensor, tidy } from '@tessera/core';
 import { describe, expect, it } from 'vitest';
 
 const B = currentBackend();
@@ -37,19 +37,75 @@ describe('scope / tidy / keep / dispose', () => {
     expect(live()).toBe(before);
   });
 
-  it('async scopes close when the promise settles; awaited work inside is tracked', async () => {
+  it('an async scope records only its synchronous part and frees it when the promise settles', async () => {
     const before = live();
     let tmp: Tensor | undefined;
+    let late: Tensor | undefined;
     const p = scope(async () => {
       tmp = vec(1, 2);
       await new Promise((r) => setTimeout(r, 5));
-      const y = B.unary('neg', tmp);
-      return y;
+      expect(tmp.isDisposed).toBe(false); // freed only once the promise settles
+      late = vec(7); // after an await: not recorded by this scope (the caller owns it)
+      return B.unary('neg', tmp);
     });
     const y = await p;
     expect(tmp!.isDisposed).toBe(true);
+    expect(late!.isDisposed).toBe(false);
     expect(Array.from(await y.data())).toEqual([-1, -2]);
-    y.dispose();
+    dispose(y, late);
+    expect(live()).toBe(before);
+  });
+
+  it('two interleaved async scopes never free each other’s tensors', async () => {
+    const before = live();
+    const tick = () => new Promise((r) => setTimeout(r, 1));
+    // Each run makes tensors in synchronous stretches between awaits, the way a sampling loop does.
+    const run = async (v: number): Promise<number[]> => {
+      const own = new RunScope();
+      try {
+        let x = own.own(vec(v, v + 1));
+        for (let i = 0; i < 5; i++) {
+          await tick();
+          x = own.swap(
+            x,
+            own.tidy(() => B.lincomb([1, 1], [x, vec(1, 1)])),
+          );
+          await scope(async () => {
+            vec(99); // freed when this scope's promise settles, whoever else runs meanwhile
+            await tick();
+          });
+        }
+        return Array.from(await x.data());
+      } finally {
+        own.dispose();
+      }
+    };
+    const [a, b] = await Promise.all([run(10), run(20)]);
+    expect(a).toEqual([15, 16]);
+    expect(b).toEqual([25, 26]);
+    expect(live()).toBe(before);
+  });
+
+  it('RunScope: own, release, swap, disposeExcept', () => {
+    const before = live();
+    const run = new RunScope();
+    const kept = scope(() => {
+      const a = run.own(vec(1));
+      vec(2); // the scope's
+      return a;
+    });
+    expect(kept.isDisposed).toBe(false); // owned by the run, not by the scope
+    const b = run.own(vec(3));
+    const c = run.own(vec(4));
+    expect(run.swap(b, c)).toBe(c);
+    expect(b.isDisposed).toBe(true);
+    run.disposeExcept([c]);
+    expect(kept.isDisposed).toBe(true);
+    expect(run.size).toBe(1);
+    const mine = run.release(c);
+    run.dispose();
+    expect(mine.isDisposed).toBe(false);
+    mine.dispose();
     expect(live()).toBe(before);
   });
 

@@ -1,4 +1,15 @@
-import { type Backend, check, fmtShape, keep, scope, type Tensor, TesseraError } from '@tessera/core';
+import {
+  type Backend,
+  check,
+  fmtShape,
+  isTensor,
+  pacer,
+  RunScope,
+  scope,
+  type Tensor,
+  tensorWatermark,
+  throwIfAborted,
+} from '@tessera/core';
 import { brownianTreeNoiseSampler } from './noise.js';
 import type { NoiseSampler, SampleOptions } from './types.js';
 
@@ -8,6 +19,10 @@ const DRAWS_PER_STEP = 8;
 /**
  * The runtime a sampler function works against: validated sigmas, the denoiser call with progress
  * reporting, noise, fused linear combinations, and tensors carried across steps.
+ *
+ * A run owns its tensors explicitly (a {@link RunScope} per step plus the carried ones), never through
+ * the global scope stack, so any number of runs interleave on one backend. Every tensor a sampler makes
+ * goes through `lc`, `randn`, `noise`, `model` or `churn`, which record it for the current step.
  */
 export class SampleContext {
   readonly backend: Backend;
@@ -18,6 +33,8 @@ export class SampleContext {
   readonly #x0: Tensor;
   readonly #carried = new Map<string, Tensor>();
   readonly #retired = new Set<Tensor>();
+  /** Tensors made during the current step (disposed when it ends unless returned or carried). */
+  readonly #stepOwned = new RunScope();
   #noise: NoiseSampler | undefined;
   #ownNoise: { dispose(): void } | undefined;
   #step = 0;
@@ -90,7 +107,24 @@ export class SampleContext {
 
   /** Fused Σ cᵢ·xᵢ on the sample's backend. */
   lc(coefs: readonly number[], xs: readonly Tensor[]): Tensor {
-    return this.backend.lincomb(coefs, xs);
+    return this.#stepOwned.own(this.backend.lincomb(coefs, xs));
+  }
+
+  /**
+   * Calls user code that returns a fresh tensor (a denoiser, a noise sampler): tensors it creates
+   * synchronously are freed except its result, and the result is owned by the step. A result that
+   * existed before the call (the input itself, a cached constant) is copied, never disposed.
+   */
+  async #fresh(call: () => Tensor | Promise<Tensor>): Promise<Tensor> {
+    const mark = tensorWatermark();
+    const t = await scope(call);
+    return isTensor(t) && t.id > mark ? this.#stepOwned.own(t) : t;
+  }
+
+  #freshSync(call: () => Tensor): Tensor {
+    const mark = tensorWatermark();
+    const t = scope(call);
+    return isTensor(t) && t.id > mark ? this.#stepOwned.own(t) : t;
   }
 
   /** Standard normal draw from the Philox stream at a step-dependent offset. */
@@ -99,15 +133,16 @@ export class SampleContext {
     const size = this.#x0.size;
     check(this.#draw < DRAWS_PER_STEP, 'OUT_OF_RANGE', 'sample: too many noise draws in one step');
     const offset = 2 * size * (DRAWS_PER_STEP * this.#step + this.#draw++);
-    return this.backend.randn(shape, { seed: this.seed, offset });
+    return this.#stepOwned.own(this.backend.randn(shape, { seed: this.seed, offset }));
   }
 
   /** Noise for the interval (sigma → sigmaNext) from the configured noise sampler. */
   noise(sigma: number, sigmaNext: number): Tensor {
     if (!this.#noise) return this.randn();
-    const z = this.#noise(sigma, sigmaNext);
+    const ns = this.#noise;
+    const z = this.#freshSync(() => ns(sigma, sigmaNext));
     this.#checkOut('noiseSampler', z);
-    return z;
+    return this.#stepOwned.has(z) ? z : this.lc([1], [z]);
   }
 
   #checkOut(what: string, t: Tensor): void {
@@ -131,10 +166,11 @@ export class SampleContext {
 
   /** Calls the denoiser at (x, sigma). The first call of a step also fires the progress callback. */
   async model(x: Tensor, sigma: number, sigmaHat = sigma): Promise<Tensor> {
-    let d = await this.opts.denoiser(x, sigmaHat, this.opts.cond);
+    const { denoiser, cond } = this.opts;
+    let d = await this.#fresh(() => denoiser(x, sigmaHat, cond));
     this.#checkOut('denoiser', d);
-    // The sampler owns what the denoiser returns; never take ownership of the sample itself.
-    if (d === x || d === this.#x0) d = this.lc([1], [d]);
+    // The step owns what the denoiser made; a tensor that existed before the call is copied instead.
+    if (!this.#stepOwned.has(d)) d = this.lc([1], [d]);
     if (!this.#reported) {
       this.#reported = true;
       const cb = this.opts.callback;
@@ -162,7 +198,7 @@ export class SampleContext {
   carry(key: string, t: Tensor | undefined): void {
     const old = this.#carried.get(key);
     if (t) {
-      keep(t);
+      this.#stepOwned.release(t);
       this.#carried.set(key, t);
     } else this.#carried.delete(key);
     if (old && old !== t) this.#retired.add(old);
@@ -193,34 +229,41 @@ export class SampleContext {
   }
 
   /**
-   * Runs `body` once per step inside its own scope, passing the current sample and taking the next one.
-   * Checks the abort signal before every step. Returns a fresh tensor the caller owns.
+   * Runs `body` once per step, passing the current sample and taking the next one; what the step made
+   * is freed when it ends, except the next sample and carried tensors. Before every step it yields to
+   * the event loop when a few tens of milliseconds have passed since the last yield, then checks the
+   * abort signal, so an abort fired from a timer stops the run before the next step. Returns a fresh
+   * tensor the caller owns.
    */
   async loop(body: (i: number, x: Tensor) => Promise<Tensor>): Promise<Tensor> {
     let cur = this.#x0;
+    const pace = pacer();
+    const signal = this.opts.signal;
     try {
       for (let i = 0; i < this.steps; i++) {
-        if (this.opts.signal?.aborted) {
-          throw new TesseraError('ABORTED', `sample: aborted before step ${i + 1} of ${this.steps}`, {
-            cause: this.opts.signal.reason,
-          });
-        }
+        await pace();
+        throwIfAborted(signal, `sample: aborted before step ${i + 1} of ${this.steps}`);
         this.#step = i;
         this.#draw = 0;
         this.#reported = false;
         const input = cur;
-        let next = await scope(() => body(i, input));
+        let next = await body(i, input);
+        const carried = new Set(this.#carried.values());
+        if (carried.has(next) || next === this.#x0) next = this.lc([1], [next]);
+        this.#stepOwned.release(next);
+        this.#stepOwned.dispose();
         this.#retire();
-        if ([...this.#carried.values()].includes(next)) next = this.lc([1], [next]);
-        if (input !== this.#x0 && input !== next) input.dispose();
+        if (input !== this.#x0 && input !== next && !carried.has(input)) input.dispose();
         cur = next;
       }
       if (cur === this.#x0) cur = this.lc([1], [cur]);
+      this.#stepOwned.release(cur);
       return cur;
     } catch (e) {
-      if (cur !== this.#x0) cur.dispose();
+      if (cur !== this.#x0 && ![...this.#carried.values()].includes(cur)) cur.dispose();
       throw e;
     } finally {
+      this.#stepOwned.dispose();
       for (const t of this.#carried.values()) this.#retired.add(t);
       this.#carried.clear();
       this.#retire();

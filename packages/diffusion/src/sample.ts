@@ -64,9 +64,11 @@ export const DETERMINISTIC_SAMPLERS: readonly SamplerName[] = [
 
 /**
  * Runs the sampler `name` (k-diffusion names and semantics) from `x` at `sigmas[0]` down the noise levels
- * `sigmas`, calling `denoiser(x, σ, cond)` for x0 estimates. Each step runs in its own scope, so every
- * intermediate tensor is freed; no value is read back to the host between steps. Returns a fresh tensor
- * (the caller disposes it); `x` itself is left untouched.
+ * `sigmas`, calling `denoiser(x, σ, cond)` for x0 estimates. The run owns the tensors it makes (each
+ * step's intermediates are freed when the step ends), so any number of runs may interleave on one
+ * backend; no value is read back to the host between steps. The loop yields to the event loop every
+ * ~25 ms and checks `signal` before each step. Returns a fresh tensor (the caller disposes it); `x`
+ * itself is left untouched.
  *
  * @example
  * const x0 = await sample('dpmpp_2m', { denoiser, x, sigmas, seed: 0 });

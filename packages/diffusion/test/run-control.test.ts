@@ -75,7 +75,7 @@ describe('run control', async () => {
             seen.push(info);
             // A callback may read data (this is the only readback, and it is the callback's choice).
             const den = await info.denoised.data();
-            means.push(den.reduce((a, v) => a + v, 0) / den.length);
+            means.push(Array.from(den).reduce((a, v) => a + v, 0) / den.length);
           },
         });
         out.dispose();

@@ -125,7 +125,7 @@ function bicubicMatrix(inS: number, outS: number): Float64Array {
     const w = [cubicConv2(t + 1, A), cubicConv1(t, A), cubicConv1(1 - t, A), cubicConv2(2 - t, A)];
     for (let k = 0; k < 4; k++) {
       const j = Math.min(Math.max(x0 - 1 + k, 0), inS - 1);
-      m[i * inS + j] += w[k]!;
+      m[i * inS + j] = m[i * inS + j]! + w[k]!;
     }
   }
   return m;

@@ -2,7 +2,6 @@
 // @tessera/backend-webgpu on one GPUDevice. The test calls the functions on `globalThis.tessera`.
 import {
   createOnnxBackend,
-  exportGaussianMixtureDenoiser,
   moveToBackend,
   moveToOnnx,
   type OnnxBackend,
@@ -14,7 +13,9 @@ import { sample } from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
 import * as ortModule from 'onnxruntime-web/webgpu';
 import { runAll } from '../../../../test-utils/browser-vitest.ts';
-import { describeConformance } from '../../../core/test/conformance/suite.ts';
+import { describeConformance } from '../../../core/src/testing/suite.ts';
+// By path: reference-onnx depends on this package, so it cannot be a (dev) dependency here.
+import { exportGaussianMixtureDenoiser } from '../../../reference-onnx/src/index.ts';
 
 const ort = ortModule as unknown as OrtRuntime & typeof ortModule;
 
@@ -75,7 +76,7 @@ async function otherDevice(values: number[]) {
   );
   moved.tensor.dispose();
   x.dispose();
-  other.destroy();
+  await other.dispose();
   return { got, zeroCopy: moved.zeroCopy, err };
 }
 

@@ -2,7 +2,7 @@
 // core's backend conformance suite on a WebGPU backend created from the browser's navigator.gpu.
 import { createWebGPUBackend } from '@tessera/backend-webgpu';
 import { runAll } from '../../../../test-utils/browser-vitest.ts';
-import { describeConformance } from '../../../core/test/conformance/suite.ts';
+import { describeConformance } from '../../../core/src/testing/suite.ts';
 
 async function conformance(seed: number) {
   // the suite reads its seed from process.env, as under vitest
@@ -13,7 +13,7 @@ async function conformance(seed: number) {
   const result = await runAll();
   const adapter = info ? `${info.vendor} ${info.architecture} ${info.description}`.trim() : '?';
   const memory = B.memory();
-  B.destroy();
+  await B.dispose();
   return { ...result, adapter, memory };
 }
 

@@ -99,6 +99,9 @@ export class CpuBackend implements Backend {
 
   async sync(): Promise<void> {}
 
+  /** Nothing to free on the CPU (typed arrays are garbage-collected); present for one lifetime API. */
+  async dispose(): Promise<void> {}
+
   // ---- ops: one file per family in ./ops ----
   lincomb(coefs: readonly number[], xs: readonly Tensor[]): Tensor {
     return el.lincomb(this.#ctx, coefs, xs);

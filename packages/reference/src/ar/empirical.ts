@@ -149,7 +149,7 @@ export class EmpiricalRasterModel {
 
   /**
    * The model as plain data (copies of the sequences and labels); see {@link EmpiricalModelSpec}.
-   * `@tessera/backend-onnx`'s `exportTokenModel` writes it to ONNX.
+   * `@tessera/reference-onnx`'s `exportTokenModel` writes it to ONNX.
    */
   exportSpec(): EmpiricalModelSpec {
     return this.#e.spec('raster', 'EmpiricalRasterModel');

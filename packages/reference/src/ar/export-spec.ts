@@ -1,6 +1,6 @@
 /**
  * Plain-data descriptions of the autoregressive reference models, for exporters (e.g.
- * `@tessera/backend-onnx`'s `exportTokenModel`) and for checking a model by recomputing its logits.
+ * `@tessera/reference-onnx`'s `exportTokenModel`) and for checking a model by recomputing its logits.
  * They hold only numbers and typed arrays, no tensors, so a package that does not import
  * `@tessera/reference` can declare the same interfaces structurally.
  */

@@ -83,7 +83,7 @@ export class MaskedCountModel {
   /**
    * The model as plain data (copies): its table, and for every position the grid positions of its up,
    * down, left and right neighbours (−1 outside the grid, read as V+1; masked neighbours read V). See
-   * {@link CountModelSpec}; `@tessera/backend-onnx`'s `exportTokenModel` writes it to ONNX.
+   * {@link CountModelSpec}; `@tessera/reference-onnx`'s `exportTokenModel` writes it to ONNX.
    */
   exportSpec(): CountModelSpec {
     const V = this.vocabSize;

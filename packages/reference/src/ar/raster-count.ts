@@ -141,7 +141,7 @@ export class RasterCountModel {
    * causal neighbours (−1 outside the grid), with boundary and unknown (not generated) neighbours both
    * reading V. Logits at p given the tokens before p (any generation order, unknown positions ≥ V) are
    * row `label·labelStride + Σ_j digit_j·powers[j]` of the table; see {@link CountModelSpec}. This is what
-   * `@tessera/backend-onnx`'s `exportTokenModel` writes to ONNX.
+   * `@tessera/reference-onnx`'s `exportTokenModel` writes to ONNX.
    */
   exportSpec(): CountModelSpec {
     const n = this.#nbr.shape[1]!;

@@ -124,7 +124,7 @@ export class ScaleCountModel {
    * its table, for every position of scale k ≥ 1 the input positions of its parent and the parent's
    * side neighbours in scale k−1 (−1 outside the grid or at scale 0, read as V), and the per-position
    * scale term k·(V+1)³. Logits of scale k given scale k−1 are the table rows; see {@link CountModelSpec}.
-   * `@tessera/backend-onnx`'s `exportTokenModel` writes it to ONNX.
+   * `@tessera/reference-onnx`'s `exportTokenModel` writes it to ONNX.
    */
   exportSpec(): CountModelSpec {
     const V = this.vocabSize;
