@@ -31,8 +31,24 @@ import {
 } from './solver-common.js';
 
 /**
- * diffusers' `get_order_list`: the order of each step of singlestep DPM-Solver (1, 2, 3 repeating, a
- * lower-order tail with `lower_order_final`, and order 1 last when the final σ is zero).
+ * `lower_order_final` after diffusers' `set_timesteps`: forced true when `steps` is not a multiple of
+ * `order` or the final σ is zero (diffusers writes it back into the config, and so do we).
+ */
+export function effectiveLowerOrderFinal(
+  steps: number,
+  order: number,
+  lowerOrderFinal: boolean,
+  finalZero: boolean,
+): boolean {
+  return lowerOrderFinal || steps % order !== 0 || finalZero;
+}
+
+/**
+ * diffusers' `get_order_list` as `set_timesteps` calls it: the order of each step of singlestep
+ * DPM-Solver (1, 2, 3 repeating, a lower-order tail with `lower_order_final`, and order 1 last when the
+ * final σ is zero). As diffusers does, `lower_order_final` is forced on when `steps` is not a multiple
+ * of `order` or the final σ is zero, so every group is a complete order-k step: order 3 at 4 steps is
+ * [1, 2, 3, 1], never a 3-stage group cut after its second stage.
  */
 export function singlestepOrderList(
   steps: number,
@@ -41,15 +57,16 @@ export function singlestepOrderList(
   finalZero: boolean,
 ): number[] {
   const rep = (unit: number[], k: number) => Array.from({ length: k }, () => unit).flat();
+  const lower = effectiveLowerOrderFinal(steps, order, lowerOrderFinal, finalZero);
   let o: number[];
   if (order === 1) o = new Array<number>(steps).fill(1);
   else if (order === 2) {
-    if (!lowerOrderFinal) o = rep([1, 2], Math.floor(steps / 2));
+    if (!lower) o = rep([1, 2], Math.floor(steps / 2));
     else if (steps % 2 === 0) o = [...rep([1, 2], steps / 2 - 1), 1, 1];
     else o = [...rep([1, 2], Math.floor(steps / 2)), 1];
   } else {
     const k = Math.floor(steps / 3);
-    if (!lowerOrderFinal) o = rep([1, 2, 3], k);
+    if (!lower) o = rep([1, 2, 3], k);
     else if (steps % 3 === 0) o = [...rep([1, 2, 3], k - 1), 1, 2, 1];
     else if (steps % 3 === 1) o = [...rep([1, 2, 3], k), 1];
     else o = [...rep([1, 2, 3], k), 1, 2];
@@ -67,7 +84,7 @@ export function singlestepOrderList(
  */
 export class DPMSolverSinglestepScheduler {
   readonly order = 1;
-  readonly config: SchedulerConfig;
+  config: SchedulerConfig;
   readonly betas: Float64Array;
   readonly alphasCumprod: Float64Array;
   readonly sigmaTable: Float64Array;
@@ -143,7 +160,13 @@ export class DPMSolverSinglestepScheduler {
     const last = finalZero ? 0 : this.sigmaTable[0]!;
     ({ sigmas: this.sigmas, timesteps: this.timesteps } = solverGrid(grid.sigmas, grid.timesteps, last));
     this.numInferenceSteps = n;
-    this.orderList = singlestepOrderList(n, cfg.get('solver_order'), cfg.get('lower_order_final'), finalZero);
+    const order = cfg.get('solver_order');
+    if (
+      effectiveLowerOrderFinal(n, order, cfg.get('lower_order_final'), finalZero) !==
+      cfg.get('lower_order_final')
+    )
+      this.config = cfg.with({ lower_order_final: true }); // diffusers' register_to_config
+    this.orderList = singlestepOrderList(n, order, cfg.get('lower_order_final'), finalZero);
     this.dispose();
     this.#outputs = new HeldTensors(cfg.get('solver_order'));
     resetStepIndex(this.#index);
