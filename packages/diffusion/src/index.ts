@@ -36,7 +36,43 @@ export {
 } from './noise.js';
 export { DETERMINISTIC_SAMPLERS, SAMPLER_NAMES, type SamplerName, sample } from './sample.js';
 export { ancestralStep, type SamplerFn } from './samplers/basic.js';
-export * from './schedulers/index.js';
+export { type ChurnOptions, churn } from './samplers/churn.js';
+// Listed by name, not `export *`: a star export is silently shadowed by a same-named root export.
+export {
+  type ConfigInput,
+  DDIMScheduler,
+  type DDIMStepOptions,
+  DDPMScheduler,
+  DiscreteSigmaScheduler,
+  DPMSolverMultistepScheduler,
+  DPMSolverSinglestepScheduler,
+  EulerAncestralDiscreteScheduler,
+  EulerDiscreteScheduler,
+  type EulerStepOptions,
+  effectiveLowerOrderFinal,
+  FlowMatchEulerDiscreteScheduler,
+  type FlowMatchSetTimestepsOptions,
+  type Generator,
+  HeunDiscreteScheduler,
+  LCMScheduler,
+  type LCMSetTimestepsOptions,
+  LMSDiscreteScheduler,
+  type LMSStepOptions,
+  lmsCoefficient,
+  SCHEDULER_CLASS_NAMES,
+  type Scheduler,
+  SchedulerBase,
+  type SchedulerFromConfigOptions,
+  type SchedulerOutput,
+  type SetTimestepsOptions,
+  type StepOptions,
+  schedulerFromConfig,
+  singlestepOrderList,
+  solverAlphaSigma,
+  solverTimesteps,
+  solveSmall,
+  UniPCMultistepScheduler,
+} from './schedulers/index.js';
 export type {
   Denoiser,
   NoiseSampler,

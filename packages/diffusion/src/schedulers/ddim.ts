@@ -1,5 +1,4 @@
 import type { Tensor } from '@tessera/core';
-import type { SchedulerConfig } from '@tessera/schedules';
 import {
   alphaAddNoise,
   alphaSigmas,
@@ -8,15 +7,13 @@ import {
   thresholdOrClip,
   vpPredictions,
 } from './alpha-common.js';
+import { type Scheduler, SchedulerBase } from './base.js';
 import {
   type ConfigInput,
   checkStepCount,
   checkStepInputs,
   checkTimestepsSet,
-  defaultGenerator,
   descendingTimesteps,
-  type Generator,
-  loadConfig,
   type SchedulerOutput,
   type StepOptions,
   stepNoise,
@@ -44,10 +41,9 @@ const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
  * const s = DDIMScheduler.fromConfig(json); s.setTimesteps(50);
  * for (const t of s.timesteps) x = s.step(await unet(x, t), t, x).prevSample;
  */
-export class DDIMScheduler {
+export class DDIMScheduler extends SchedulerBase implements Scheduler {
   /** diffusers `order`. */
   readonly order = 1;
-  readonly config: SchedulerConfig;
   readonly betas: Float64Array;
   readonly alphasCumprod: Float64Array;
   /** ᾱ used after the last step: 1 with `set_alpha_to_one`, else ᾱ₀. */
@@ -55,26 +51,14 @@ export class DDIMScheduler {
   readonly initNoiseSigma = 1;
   /** Inference timesteps, descending (before `setTimesteps`: N−1 … 0). */
   timesteps: Int32Array;
-  numInferenceSteps: number | null = null;
-  #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'DDIMScheduler');
+    super(config, 'DDIMScheduler');
     const t = trainTables(this.config, BETAS, false);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
     this.finalAlphaCumprod = this.config.get('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
     this.timesteps = descendingTimesteps(this.config.get('num_train_timesteps'));
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): DDIMScheduler {
-    return new DDIMScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
   }
 
   /** σ of each inference timestep, √((1−ᾱ)/ᾱ), for inspection. */
@@ -130,7 +114,7 @@ export class DDIMScheduler {
       }
       if (eta > 0) {
         const conflict = `${op}: pass either generator or varianceNoise, not both`;
-        const noise = stepNoise(sample, opts, this.#generator, conflict);
+        const noise = stepNoise(sample, opts, this.generator, conflict);
         prevSample = B.lincomb([1, std], [prevSample, noise]);
       }
       return { prevSample, predOriginalSample: pred };

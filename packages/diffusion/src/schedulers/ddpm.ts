@@ -1,5 +1,5 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { customTimesteps, type SchedulerConfig } from '@tessera/schedules';
+import { customTimesteps } from '@tessera/schedules';
 import {
   alphaAddNoise,
   alphaSigmas,
@@ -8,13 +8,11 @@ import {
   thresholdOrClip,
   vpPredictions,
 } from './alpha-common.js';
+import { type Scheduler, SchedulerBase } from './base.js';
 import {
   type ConfigInput,
   checkStepInputs,
-  defaultGenerator,
   descendingTimesteps,
-  type Generator,
-  loadConfig,
   rejectUnsupported,
   type SchedulerOutput,
   type StepOptions,
@@ -32,35 +30,22 @@ const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid', 'lapla
  * channels, the second half being the variance prediction). The x₀ estimate is dynamically thresholded
  * (`thresholding`, `dynamic_thresholding_ratio`, `sample_max_value`) or else clipped (`clip_sample`).
  */
-export class DDPMScheduler {
+export class DDPMScheduler extends SchedulerBase implements Scheduler {
   readonly order = 1;
-  readonly config: SchedulerConfig;
   readonly betas: Float64Array;
   readonly alphasCumprod: Float64Array;
   readonly initNoiseSigma = 1;
   timesteps: Int32Array;
-  numInferenceSteps: number | null = null;
   #custom = false;
-  #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'DDPMScheduler');
+    super(config, 'DDPMScheduler');
     // fixed_large_log: diffusers takes √(log β) there, which is NaN; we refuse it instead.
     rejectUnsupported(this.config, { variance_type: 'fixed_large_log' });
     const t = trainTables(this.config, BETAS, false);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
     this.timesteps = descendingTimesteps(this.alphasCumprod.length);
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): DDPMScheduler {
-    return new DDPMScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
   }
 
   /** σ = √((1−ᾱ)/ᾱ) of each timestep, for inspection. */
@@ -146,7 +131,7 @@ export class DDPMScheduler {
       let prev = B.lincomb([predCoef, curCoef], [pred, sample]);
       if (t > 0) {
         const conflict = `${op}: pass either generator or varianceNoise`;
-        const noise = stepNoise(sample, opts, this.#generator, conflict);
+        const noise = stepNoise(sample, opts, this.generator, conflict);
         if (vt === 'learned') {
           prev = B.binary('add', prev, B.binary('mul', B.unary('sqrt', predVar!), noise));
         } else if (vt === 'learned_range') {

@@ -1,16 +1,12 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { linspace, luLambdaSigmas, roundHalfEven, type SchedulerConfig, sigmaToT } from '@tessera/schedules';
+import { linspace, luLambdaSigmas, roundHalfEven, sigmaToT } from '@tessera/schedules';
+import { type Scheduler, SchedulerBase } from './base.js';
 import {
   type ConfigInput,
   checkStepCount,
-  defaultGenerator,
-  type Generator,
   HeldTensors,
-  loadConfig,
-  resetStepIndex,
   type SchedulerOutput,
   type StepOptions,
-  stepIndexState,
   stepNoise,
   thresholdSample,
   tidyStep,
@@ -18,11 +14,10 @@ import {
 } from './common.js';
 import { sigmaConversion } from './sigma-table.js';
 import {
-  alphaSigma,
-  beginSolverStep,
   lambdaClippedEnd,
   lambdaTable,
   solverAddNoise,
+  solverAlphaSigma,
   solverGrid,
   solverLambda,
   solverSigmas,
@@ -39,26 +34,22 @@ import {
  * threshold → ε).
  * Timesteps are integers (Karras timesteps rounded, as diffusers does).
  */
-export class DPMSolverMultistepScheduler {
+export class DPMSolverMultistepScheduler extends SchedulerBase implements Scheduler {
   readonly order = 1;
-  readonly config: SchedulerConfig;
   readonly betas: Float64Array;
   readonly alphasCumprod: Float64Array;
   readonly sigmaTable: Float64Array;
   readonly initNoiseSigma = 1;
   timesteps: Int32Array;
   sigmas: Float64Array;
-  numInferenceSteps: number | null = null;
   #logSigmaTable: Float64Array;
   #lambdaT: Float64Array;
   #flowShift: number;
   #outputs: HeldTensors;
   #lowerOrderNums = 0;
-  #index = stepIndexState();
-  #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'DPMSolverMultistepScheduler');
+    super(config, 'DPMSolverMultistepScheduler');
     const algo = this.config.get('algorithm_type');
     if (algo === 'deis') this.config = this.config.with({ algorithm_type: 'dpmsolver++' });
     const st = this.config.get('solver_type');
@@ -82,21 +73,6 @@ export class DPMSolverMultistepScheduler {
     this.#lambdaT = lambdaTable(this.alphasCumprod); // only used for lambda_min_clipped
     this.#flowShift = this.config.get('flow_shift');
     this.#outputs = new HeldTensors(this.config.get('solver_order'));
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): DPMSolverMultistepScheduler {
-    return new DPMSolverMultistepScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept; `deis`/`bh*` mapped as diffusers does). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** Start at step `i` (img2img). */
-  setBeginIndex(i = 0): void {
-    this.#index.begin = i;
   }
 
   /** Sets `n` inference steps (or custom integer timesteps); `mu` sets flow_shift = e^μ for dynamic shifting. */
@@ -158,7 +134,7 @@ export class DPMSolverMultistepScheduler {
     this.#outputs.clear();
     this.#outputs = new HeldTensors(cfg.get('solver_order'));
     this.#lowerOrderNums = 0;
-    resetStepIndex(this.#index);
+    this.resetStepIndex();
   }
 
   #flow = false;
@@ -172,7 +148,7 @@ export class DPMSolverMultistepScheduler {
   #convert(sigma: number): [number, number] {
     const cfg = this.config;
     const pt = cfg.get('prediction_type');
-    const [a, s] = alphaSigma(sigma, this.#flow || cfg.get('use_flow_sigmas'));
+    const [a, s] = solverAlphaSigma(sigma, this.#flow || cfg.get('use_flow_sigmas'));
     const plusPlus = cfg.get('algorithm_type').endsWith('++');
     if (plusPlus && pt === 'flow_prediction') return [1, -sigma];
     const coefs = vpCoefs(pt, a, s);
@@ -193,7 +169,7 @@ export class DPMSolverMultistepScheduler {
     if (!cfg.get('thresholding')) return converted;
     const op = 'DPMSolverMultistepScheduler.step';
     if (cfg.get('algorithm_type').endsWith('++')) return thresholdSample(converted, cfg, op);
-    const [a, s] = alphaSigma(this.sigmas[i]!, this.#flow || cfg.get('use_flow_sigmas'));
+    const [a, s] = solverAlphaSigma(this.sigmas[i]!, this.#flow || cfg.get('use_flow_sigmas'));
     const B = sample.backend;
     const x0 = thresholdSample(B.lincomb([1 / a, -s / a], [sample, converted]), cfg, op);
     return B.lincomb([1 / s, -a / s], [sample, x0]);
@@ -201,7 +177,7 @@ export class DPMSolverMultistepScheduler {
 
   /** One multistep DPM-Solver step from `t` to the next timestep. */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
-    const i = beginSolverStep('DPMSolverMultistepScheduler.step', modelOutput, sample, t, this, this.#index);
+    const i = this.beginStep('DPMSolverMultistepScheduler.step', modelOutput, sample, t);
     const cfg = this.config;
     const n = this.timesteps.length;
     const order = cfg.get('solver_order');
@@ -218,7 +194,7 @@ export class DPMSolverMultistepScheduler {
     const converted = tidyStep(() => this.#threshold(B.lincomb([cs, co], [sample, modelOutput]), sample, i));
     this.#outputs.push(converted);
     const prevSample = tidyStep(() => {
-      const noise = sde ? stepNoise(sample, opts, this.#generator) : null;
+      const noise = sde ? stepNoise(sample, opts, this.generator) : null;
       const k =
         order === 1 || this.#lowerOrderNums < 1 || lowerFinal
           ? 1
@@ -228,7 +204,7 @@ export class DPMSolverMultistepScheduler {
       return this.#update(k, i, sample, noise);
     });
     if (this.#lowerOrderNums < order) this.#lowerOrderNums++;
-    this.#index.step = i + 1;
+    this.setStepIndex(i + 1);
     return { prevSample, predOriginalSample: algo.endsWith('++') ? converted : undefined };
   }
 
@@ -238,8 +214,8 @@ export class DPMSolverMultistepScheduler {
     const algo = this.config.get('algorithm_type');
     const heun = this.config.get('solver_type') === 'heun';
     const lam = (j: number) => solverLambda(this.sigmas[j]!, flow);
-    const [aT, sT] = alphaSigma(this.sigmas[i + 1]!, flow);
-    const [aS0, sS0] = alphaSigma(this.sigmas[i]!, flow);
+    const [aT, sT] = solverAlphaSigma(this.sigmas[i + 1]!, flow);
+    const [aS0, sS0] = solverAlphaSigma(this.sigmas[i]!, flow);
     const lt = lam(i + 1);
     const l0 = lam(i);
     const h = lt - l0;
@@ -319,11 +295,18 @@ export class DPMSolverMultistepScheduler {
 
   /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(x0, noise, t, this, this.#index, this.#flow || this.config.get('use_flow_sigmas'));
+    return solverAddNoise(
+      x0,
+      noise,
+      t,
+      this,
+      this.addNoiseIndex(),
+      this.#flow || this.config.get('use_flow_sigmas'),
+    );
   }
 
   /** Frees the stored model outputs (also done by `setTimesteps`). */
-  dispose(): void {
+  override dispose(): void {
     this.#outputs.clear();
   }
 }

@@ -1,28 +1,22 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import type { SchedulerConfig } from '@tessera/schedules';
+import { type Scheduler, SchedulerBase } from './base.js';
 import {
   type ConfigInput,
   checkStepCount,
-  defaultGenerator,
-  type Generator,
   HeldTensors,
-  loadConfig,
   rejectUnsupported,
-  resetStepIndex,
   type SchedulerOutput,
   type StepOptions,
-  stepIndexState,
   stepNoise,
   thresholdSample,
   tidyStep,
   vpCoefs,
 } from './common.js';
 import {
-  alphaSigma,
-  beginSolverStep,
   lambdaClippedEnd,
   lambdaTable,
   solverAddNoise,
+  solverAlphaSigma,
   solverGrid,
   solverLambda,
   solverSigmas,
@@ -82,27 +76,23 @@ export function singlestepOrderList(
  * exponential / beta sigmas, `final_sigmas_type`, `thresholding` (dynamic thresholding of the x₀
  * prediction). Timesteps always use linspace spacing (as diffusers).
  */
-export class DPMSolverSinglestepScheduler {
+export class DPMSolverSinglestepScheduler extends SchedulerBase implements Scheduler {
   readonly order = 1;
-  config: SchedulerConfig;
   readonly betas: Float64Array;
   readonly alphasCumprod: Float64Array;
   readonly sigmaTable: Float64Array;
   readonly initNoiseSigma = 1;
   timesteps: Int32Array;
   sigmas: Float64Array;
-  numInferenceSteps: number | null = null;
   /** The order of each step (diffusers `order_list`). */
   orderList: number[] = [];
   #logSigmaTable: Float64Array;
   #lambdaT: Float64Array;
   #outputs: HeldTensors;
   #sample = new HeldTensors(1);
-  #index = stepIndexState();
-  #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'DPMSolverSinglestepScheduler');
+    super(config, 'DPMSolverSinglestepScheduler');
     rejectUnsupported(this.config, {
       use_flow_sigmas: true,
       algorithm_type: 'dpmsolver',
@@ -133,21 +123,6 @@ export class DPMSolverSinglestepScheduler {
     this.#outputs = new HeldTensors(order);
   }
 
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): DPMSolverSinglestepScheduler {
-    return new DPMSolverSinglestepScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** Start at step `i` (img2img). */
-  setBeginIndex(i = 0): void {
-    this.#index.begin = i;
-  }
-
   /** Sets `n` inference steps (linspace over the un-clipped λ range, or a σ conversion). */
   setTimesteps(n: number): void {
     const cfg = this.config;
@@ -169,7 +144,7 @@ export class DPMSolverSinglestepScheduler {
     this.orderList = singlestepOrderList(n, order, cfg.get('lower_order_final'), finalZero);
     this.dispose();
     this.#outputs = new HeldTensors(cfg.get('solver_order'));
-    resetStepIndex(this.#index);
+    this.resetStepIndex();
   }
 
   /** DPM-Solver needs no input scaling. */
@@ -179,7 +154,7 @@ export class DPMSolverSinglestepScheduler {
 
   #convert(sigma: number): [number, number] {
     const pt = this.config.get('prediction_type');
-    const [a, s] = alphaSigma(sigma, false);
+    const [a, s] = solverAlphaSigma(sigma, false);
     const coefs = vpCoefs(pt, a, s);
     if (coefs) return coefs.x0;
     throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: prediction_type "${pt}"`);
@@ -192,7 +167,7 @@ export class DPMSolverSinglestepScheduler {
   /** One step of the current group (order from `orderList`). */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
     const op = 'DPMSolverSinglestepScheduler.step';
-    const i = beginSolverStep(op, modelOutput, sample, t, this, this.#index);
+    const i = this.beginStep(op, modelOutput, sample, t);
     const B = sample.backend;
     const [cs, co] = this.#convert(this.sigmas[i]!);
     const sde = this.config.get('algorithm_type') === 'sde-dpmsolver++';
@@ -208,9 +183,9 @@ export class DPMSolverSinglestepScheduler {
       if (order === 1) this.#sample.set(0, B.lincomb([1], [sample]));
       const x = this.#sample.get(0)!;
       const m = (k: number) => this.#outputs.get(L - 1 - k)!;
-      const [aT, sT] = alphaSigma(this.sigmas[i + 1]!, false);
+      const [aT, sT] = solverAlphaSigma(this.sigmas[i + 1]!, false);
       const s = i - (order - 1); // σ index of the group's start
-      const [, sS] = alphaSigma(this.sigmas[s]!, false);
+      const [, sS] = solverAlphaSigma(this.sigmas[s]!, false);
       const h = this.#lambda(i + 1) - this.#lambda(s);
       const em = Math.expm1(-h);
       const e2 = -Math.expm1(-2 * h); // 1 − e^{−2h}
@@ -257,21 +232,21 @@ export class DPMSolverSinglestepScheduler {
       }
       if (sde) {
         coefs.push(sT * Math.sqrt(e2));
-        xs.push(stepNoise(sample, opts, this.#generator));
+        xs.push(stepNoise(sample, opts, this.generator));
       }
       return { prevSample: B.lincomb(coefs, xs), predOriginalSample: converted };
     });
-    this.#index.step = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 
   /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(x0, noise, t, this, this.#index, false);
+    return solverAddNoise(x0, noise, t, this, this.addNoiseIndex(), false);
   }
 
   /** Frees the stored model outputs and group sample (also done by `setTimesteps`). */
-  dispose(): void {
+  override dispose(): void {
     this.#outputs.clear();
     this.#sample.clear();
   }

@@ -1,9 +1,14 @@
 // diffusers-compatible stateful schedulers (owned by the schedulers helper).
+export { type Scheduler, SchedulerBase } from './base.js';
 export type { ConfigInput, Generator, SchedulerOutput, StepOptions } from './common.js';
 export { DDIMScheduler, type DDIMStepOptions } from './ddim.js';
 export { DDPMScheduler } from './ddpm.js';
 export { DPMSolverMultistepScheduler } from './dpmsolver-multistep.js';
-export { DPMSolverSinglestepScheduler, singlestepOrderList } from './dpmsolver-singlestep.js';
+export {
+  DPMSolverSinglestepScheduler,
+  effectiveLowerOrderFinal,
+  singlestepOrderList,
+} from './dpmsolver-singlestep.js';
 export {
   DiscreteSigmaScheduler,
   EulerAncestralDiscreteScheduler,
@@ -14,6 +19,11 @@ export { FlowMatchEulerDiscreteScheduler, type FlowMatchSetTimestepsOptions } fr
 export { HeunDiscreteScheduler } from './heun.js';
 export { LCMScheduler, type LCMSetTimestepsOptions } from './lcm.js';
 export { LMSDiscreteScheduler, type LMSStepOptions, lmsCoefficient } from './lms.js';
+export {
+  SCHEDULER_CLASS_NAMES,
+  type SchedulerFromConfigOptions,
+  schedulerFromConfig,
+} from './registry.js';
 export type { SetTimestepsOptions } from './sigma-table.js';
-export { alphaSigma, solverTimesteps } from './solver-common.js';
+export { solverAlphaSigma, solverTimesteps } from './solver-common.js';
 export { solveSmall, UniPCMultistepScheduler } from './unipc.js';

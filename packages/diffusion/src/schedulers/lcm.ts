@@ -1,19 +1,13 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import type { SchedulerConfig } from '@tessera/schedules';
-import { alphaAddNoise, thresholdOrClip } from './alpha-common.js';
+import { alphaAddNoise, alphaSigmas, thresholdOrClip } from './alpha-common.js';
+import { type Scheduler, SchedulerBase } from './base.js';
 import {
   type ConfigInput,
   checkStepInputs,
   checkTimestepsSet,
-  defaultGenerator,
   descendingTimesteps,
-  type Generator,
-  initStepIndex,
-  loadConfig,
-  resetStepIndex,
   type SchedulerOutput,
   type StepOptions,
-  stepIndexState,
   stepNoise,
   tidyStep,
   trainTables,
@@ -39,20 +33,16 @@ export interface LCMSetTimestepsOptions {
  * (σ_d = 0.5, s = `timestep_scaling`), then fresh noise to the next timestep (none after the last).
  * x̂₀ is dynamically thresholded (`thresholding`) or else clipped (`clip_sample`) before the boundary condition.
  */
-export class LCMScheduler {
+export class LCMScheduler extends SchedulerBase implements Scheduler {
   readonly order = 1;
-  readonly config: SchedulerConfig;
   readonly betas: Float64Array;
   readonly alphasCumprod: Float64Array;
   readonly finalAlphaCumprod: number;
   readonly initNoiseSigma = 1;
   timesteps: Int32Array;
-  numInferenceSteps: number | null = null;
-  #index = stepIndexState();
-  #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'LCMScheduler');
+    super(config, 'LCMScheduler');
     const t = trainTables(this.config, BETAS, false);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
@@ -60,19 +50,9 @@ export class LCMScheduler {
     this.timesteps = descendingTimesteps(this.alphasCumprod.length);
   }
 
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): LCMScheduler {
-    return new LCMScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** Start at step `i` (img2img). */
-  setBeginIndex(i = 0): void {
-    this.#index.begin = i;
+  /** σ = √((1−ᾱ)/ᾱ) of each timestep, for inspection. */
+  get sigmas(): Float64Array {
+    return alphaSigmas(this.timesteps, this.alphasCumprod);
   }
 
   /** Sets `n` inference steps picked from the distillation schedule (or custom timesteps). */
@@ -123,7 +103,7 @@ export class LCMScheduler {
       this.timesteps = Int32Array.from({ length: n! }, (_, i) => origin[Math.floor(i * step)]!);
       this.numInferenceSteps = n!;
     }
-    resetStepIndex(this.#index);
+    this.resetStepIndex();
   }
 
   /** LCM needs no input scaling. */
@@ -148,7 +128,7 @@ export class LCMScheduler {
     checkTimestepsSet(op, this.numInferenceSteps);
     if (!Number.isInteger(t) || t < 0 || t >= this.alphasCumprod.length)
       throw new TesseraError('OUT_OF_RANGE', `${op}: timestep ${t} is not a training timestep`);
-    const i = initStepIndex(this.#index, op, t, this.timesteps);
+    const i = this.stepIndexFor(op, t, this.timesteps);
     const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1]! : t;
     const a = this.alphasCumprod[t]!;
     const ap = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
@@ -167,11 +147,11 @@ export class LCMScheduler {
       const pred = thresholdOrClip(B.lincomb(coefs.x0, [sample, modelOutput]), this.config, op);
       const denoised = B.lincomb([cOut, cSkip], [pred, sample]);
       if (last) return { prevSample: B.lincomb([1], [denoised]), predOriginalSample: denoised };
-      const noise = stepNoise(sample, opts, this.#generator);
+      const noise = stepNoise(sample, opts, this.generator);
       const prevSample = B.lincomb([Math.sqrt(ap), Math.sqrt(1 - ap)], [denoised, noise]);
       return { prevSample, predOriginalSample: denoised };
     });
-    this.#index.step = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 

@@ -1,4 +1,4 @@
-import { type Tensor, TesseraError } from '@tessera/core';
+import type { Tensor } from '@tessera/core';
 import {
   arange,
   interpTable,
@@ -8,18 +8,7 @@ import {
   sigmaToT,
   timesteps as spacedTimesteps,
 } from '@tessera/schedules';
-import {
-  addNoiseIndex,
-  checkStepInputs,
-  checkTimestepsSet,
-  descendingTimesteps,
-  indexForTimestep,
-  initStepIndex,
-  noiseBatch,
-  type StepIndexState,
-  timestepList,
-  trainTables,
-} from './common.js';
+import { descendingTimesteps, indexForTimestep, noiseBatch, timestepList, trainTables } from './common.js';
 import { convertSigmas, sigmaConversion, sigmaTable } from './sigma-table.js';
 
 /**
@@ -35,15 +24,15 @@ const f32 = Math.fround;
 const SOLVER_BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
 
 /** α_t, σ_t of a step's σ: VP (1/√(σ²+1), σ/√(σ²+1)) or flow (1 − σ, σ). */
-export function alphaSigma(sigma: number, flow: boolean): [number, number] {
+export function solverAlphaSigma(sigma: number, flow: boolean): [number, number] {
   if (flow) return [1 - sigma, sigma];
   const a = 1 / Math.sqrt(sigma * sigma + 1);
   return [a, sigma * a];
 }
 
-/** λ = log α_t − log σ_t of a step's σ (see {@link alphaSigma}). */
+/** λ = log α_t − log σ_t of a step's σ (see {@link solverAlphaSigma}). */
 export function solverLambda(sigma: number, flow: boolean): number {
-  const [a, s] = alphaSigma(sigma, flow);
+  const [a, s] = solverAlphaSigma(sigma, flow);
   return Math.log(a) - Math.log(s);
 }
 
@@ -156,45 +145,23 @@ export function solverGrid(
 }
 
 /**
- * The checks that start a solver step, and its step index: model output and sample must match,
- * `setTimesteps` must have run, and the index (begin index, else `t` looked up, else the last step)
- * must have steps left.
- */
-export function beginSolverStep(
-  op: string,
-  modelOutput: Tensor,
-  sample: Tensor,
-  t: number,
-  schedule: { timesteps: ArrayLike<number>; numInferenceSteps: number | null },
-  index: StepIndexState,
-): number {
-  checkStepInputs(op, modelOutput, sample);
-  checkTimestepsSet(op, schedule.numInferenceSteps);
-  const n = schedule.timesteps.length;
-  const i = initStepIndex(index, op, t, schedule.timesteps, n - 1);
-  if (i >= n) throw new TesseraError('OUT_OF_RANGE', `${op}: no steps left`);
-  return i;
-}
-
-/**
  * diffusers' `add_noise` for the multistep solvers: α_t·x₀ + σ_t·noise at each timestep's σ, at the
- * step index of `index` once `setBeginIndex` has been called, else at each timestep looked up in `timesteps`.
+ * step index `at` once `setBeginIndex` has been called (null: not), else at each timestep looked up in `timesteps`.
  */
 export function solverAddNoise(
   x0: Tensor,
   noise: Tensor,
   t: number | readonly number[],
   schedule: { timesteps: ArrayLike<number>; sigmas: ArrayLike<number> },
-  index: StepIndexState,
+  at: number | null,
   flow: boolean,
 ): Tensor {
-  const at = addNoiseIndex(index);
   return noiseBatch(
     x0,
     noise,
     timestepList(t).map((ti) => {
       const i = at ?? indexForTimestep('addNoise', ti, schedule.timesteps, schedule.timesteps.length - 1);
-      return alphaSigma(schedule.sigmas[i]!, flow);
+      return solverAlphaSigma(schedule.sigmas[i]!, flow);
     }),
   );
 }

@@ -1,24 +1,20 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import type { SchedulerConfig } from '@tessera/schedules';
 import { solve } from '../poly.js';
+import { type Scheduler, SchedulerBase } from './base.js';
 import {
   type ConfigInput,
   checkStepCount,
   HeldTensors,
-  loadConfig,
   rejectUnsupported,
-  resetStepIndex,
   type SchedulerOutput,
   type StepOptions,
-  stepIndexState,
   thresholdSample,
   tidyStep,
   vpCoefs,
 } from './common.js';
 import {
-  alphaSigma,
-  beginSolverStep,
   solverAddNoise,
+  solverAlphaSigma,
   solverGrid,
   solverLambda,
   solverSigmas,
@@ -65,25 +61,22 @@ function uniCoefs(h: number, rks: number[], predictX0: boolean, bh: string, p: n
  * sigmas, `final_sigmas_type` and `thresholding` (of the x₀ prediction; like diffusers, it does nothing
  * when `predict_x0` is false). Integer timesteps as DPM-Solver (linspace drops a point).
  */
-export class UniPCMultistepScheduler {
+export class UniPCMultistepScheduler extends SchedulerBase implements Scheduler {
   readonly order = 1;
-  readonly config: SchedulerConfig;
   readonly betas: Float64Array;
   readonly alphasCumprod: Float64Array;
   readonly sigmaTable: Float64Array;
   readonly initNoiseSigma = 1;
   timesteps: Int32Array;
   sigmas: Float64Array;
-  numInferenceSteps: number | null = null;
   #logSigmaTable: Float64Array;
   #outputs: HeldTensors;
   #last = new HeldTensors(1);
   #thisOrder = 0;
   #lowerOrderNums = 0;
-  #index = stepIndexState();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'UniPCMultistepScheduler');
+    super(config, 'UniPCMultistepScheduler');
     rejectUnsupported(this.config, { use_flow_sigmas: true, use_dynamic_shifting: true });
     if (this.config.get('solver_p') != null)
       throw new TesseraError('UNSUPPORTED', 'UniPCMultistepScheduler: solver_p is not supported');
@@ -100,21 +93,6 @@ export class UniPCMultistepScheduler {
     this.timesteps = t.timesteps;
     this.sigmas = t.sigmas;
     this.#outputs = new HeldTensors(this.config.get('solver_order'));
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): UniPCMultistepScheduler {
-    return new UniPCMultistepScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** Start at step `i` (img2img). */
-  setBeginIndex(i = 0): void {
-    this.#index.begin = i;
   }
 
   /** Sets `n` inference steps by the config's spacing (or σ conversion). */
@@ -134,7 +112,7 @@ export class UniPCMultistepScheduler {
     this.#last.clear();
     this.#thisOrder = 0;
     this.#lowerOrderNums = 0;
-    resetStepIndex(this.#index);
+    this.resetStepIndex();
   }
 
   /** UniPC needs no input scaling. */
@@ -145,7 +123,7 @@ export class UniPCMultistepScheduler {
   /** [coef on sample, coef on output] of the model output as x₀ (predict_x0) or ε. */
   #convert(sigma: number): [number, number] {
     const pt = this.config.get('prediction_type');
-    const [a, s] = alphaSigma(sigma, false);
+    const [a, s] = solverAlphaSigma(sigma, false);
     const coefs = vpCoefs(pt, a, s);
     if (coefs) return this.config.get('predict_x0') ? coefs.x0 : coefs.eps;
     throw new TesseraError('UNSUPPORTED', `UniPCMultistepScheduler: prediction_type "${pt}"`);
@@ -161,8 +139,8 @@ export class UniPCMultistepScheduler {
    */
   #uniUpdate(x: Tensor, t: number, s0: number, p: number, corrector: Tensor | null): Tensor {
     const predictX0 = this.config.get('predict_x0') as boolean;
-    const [aT, sT] = alphaSigma(this.sigmas[t]!, false);
-    const [aS0, sS0] = alphaSigma(this.sigmas[s0]!, false);
+    const [aT, sT] = solverAlphaSigma(this.sigmas[t]!, false);
+    const [aS0, sS0] = solverAlphaSigma(this.sigmas[s0]!, false);
     const h = this.#lambda(t) - this.#lambda(s0);
     const ls0 = this.#lambda(s0);
     const rks: number[] = [];
@@ -205,7 +183,7 @@ export class UniPCMultistepScheduler {
   /** One UniPC step: the corrector for the previous step (when enabled), then the predictor. */
   step(modelOutput: Tensor, t: number, sample: Tensor, _opts: StepOptions = {}): SchedulerOutput {
     const op = 'UniPCMultistepScheduler.step';
-    const i = beginSolverStep(op, modelOutput, sample, t, this, this.#index);
+    const i = this.beginStep(op, modelOutput, sample, t);
     const n = this.timesteps.length;
     const disabled = (this.config.get('disable_corrector') as number[] | null) ?? [];
     const last = this.#last.get(0);
@@ -230,17 +208,17 @@ export class UniPCMultistepScheduler {
       return { prevSample, predOriginalSample: this.config.get('predict_x0') ? converted : undefined };
     });
     if (this.#lowerOrderNums < this.config.get('solver_order')) this.#lowerOrderNums++;
-    this.#index.step = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 
   /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(x0, noise, t, this, this.#index, false);
+    return solverAddNoise(x0, noise, t, this, this.addNoiseIndex(), false);
   }
 
   /** Frees the stored model outputs and last sample (also done by `setTimesteps`). */
-  dispose(): void {
+  override dispose(): void {
     this.#outputs.clear();
     this.#last.clear();
   }
