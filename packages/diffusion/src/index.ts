@@ -28,6 +28,7 @@ export {
   type ThresholdOptions,
   thresholdDenoiser,
 } from './guidance.js';
+export { asForm, type LincombTarget, LinearForm, lin, toD } from './linear-form.js';
 export {
   BrownianTree,
   type BrownianTreeOptions,
@@ -59,6 +60,7 @@ export {
   LMSDiscreteScheduler,
   type LMSStepOptions,
   lmsCoefficient,
+  PNDMScheduler,
   SCHEDULER_CLASS_NAMES,
   type Scheduler,
   SchedulerBase,

@@ -121,6 +121,11 @@ export abstract class SchedulerBase {
     checkStepInputs(op, modelOutput, sample);
     checkTimestepsSet(op, this.numInferenceSteps);
     const ts = this.timesteps;
+    if (!Array.prototype.includes.call(ts, t))
+      throw new TesseraError(
+        'OUT_OF_RANGE',
+        `${op}: timestep ${t} is not in the scheduler's timesteps (pass one of scheduler.timesteps)`,
+      );
     const i = this.stepIndexFor(op, t, ts);
     if (i >= ts.length)
       throw new TesseraError('OUT_OF_RANGE', `${op}: no steps left (call setTimesteps again)`);

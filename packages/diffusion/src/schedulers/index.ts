@@ -19,6 +19,7 @@ export { FlowMatchEulerDiscreteScheduler, type FlowMatchSetTimestepsOptions } fr
 export { HeunDiscreteScheduler } from './heun.js';
 export { LCMScheduler, type LCMSetTimestepsOptions } from './lcm.js';
 export { LMSDiscreteScheduler, type LMSStepOptions, lmsCoefficient } from './lms.js';
+export { PNDMScheduler } from './pndm.js';
 export {
   SCHEDULER_CLASS_NAMES,
   type SchedulerFromConfigOptions,

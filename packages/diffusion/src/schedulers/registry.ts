@@ -12,6 +12,7 @@ import { FlowMatchEulerDiscreteScheduler } from './flow-match-euler.js';
 import { HeunDiscreteScheduler } from './heun.js';
 import { LCMScheduler } from './lcm.js';
 import { LMSDiscreteScheduler } from './lms.js';
+import { PNDMScheduler } from './pndm.js';
 import { UniPCMultistepScheduler } from './unipc.js';
 
 /** Each scheduler class by its diffusers `_class_name`. */
@@ -26,6 +27,7 @@ const CLASSES: Record<string, (config: ConfigInput) => Scheduler> = {
   HeunDiscreteScheduler: (c) => HeunDiscreteScheduler.fromConfig(c),
   LCMScheduler: (c) => LCMScheduler.fromConfig(c),
   LMSDiscreteScheduler: (c) => LMSDiscreteScheduler.fromConfig(c),
+  PNDMScheduler: (c) => PNDMScheduler.fromConfig(c),
   UniPCMultistepScheduler: (c) => UniPCMultistepScheduler.fromConfig(c),
 };
 
