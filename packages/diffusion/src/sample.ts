@@ -14,6 +14,8 @@ import {
 } from './samplers/basic.js';
 import { dpmpp2m, dpmpp2mSde, dpmpp2sAncestral, dpmpp3mSde, dpmppSde } from './samplers/dpmpp.js';
 import { deis, unipc } from './samplers/multistep.js';
+import { didYouMean } from './samplers/nearest.js';
+import { checkSampleOptions } from './samplers/options.js';
 import type { SampleOptions } from './types.js';
 
 interface Entry {
@@ -76,9 +78,10 @@ export async function sample(name: SamplerName, options: SampleOptions): Promise
   if (!entry) {
     throw new TesseraError(
       'UNKNOWN_NAME',
-      `sample: unknown sampler '${String(name)}', expected one of ${SAMPLER_NAMES.join(', ')}`,
+      `sample: unknown sampler '${String(name)}'${didYouMean(String(name), SAMPLER_NAMES)}, expected one of ${SAMPLER_NAMES.join(', ')}`,
     );
   }
+  checkSampleOptions(name, options);
   const opts = entry.defaults ? { ...entry.defaults, ...options } : options;
   return entry.fn(new SampleContext(opts, entry.noise));
 }

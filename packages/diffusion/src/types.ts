@@ -37,7 +37,10 @@ export interface StepInfo {
   denoised: Tensor;
 }
 
-/** Options specific to some samplers (k-diffusion names). Unused keys are ignored. */
+/**
+ * Options specific to some samplers (k-diffusion names). A key `sample` does not know is an error
+ * naming the nearest known option; a known option a sampler does not use is ignored.
+ */
 export interface SamplerOptions {
   /** Churn amount (euler, heun, dpm_2). Default 0. */
   s_churn?: number;
@@ -47,7 +50,7 @@ export interface SamplerOptions {
   s_tmax?: number;
   /** Noise multiplier for churn and SDE noise. Default 1. */
   s_noise?: number;
-  /** Ancestral / SDE noise fraction (default 1; `ddim` defaults to 0). */
+  /** Ancestral / SDE noise fraction, finite and ≥ 0 (default 1; `ddim` defaults to 0). */
   eta?: number;
   /** Multistep order: lms (default 4), unipc (default 3), deis (default 3). */
   order?: number;

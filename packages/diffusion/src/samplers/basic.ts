@@ -4,7 +4,9 @@
 // (sample_ddpm, sample_lcm); every update is one fused lincomb.
 import { check } from '@tessera/core';
 import type { SampleContext } from '../context.js';
+import { lin, toD } from '../linear-form.js';
 import { integratePoly, lagrangeBasis } from '../poly.js';
+import { History } from './history.js';
 
 /** A sampler: runs the loop of a {@link SampleContext} and returns the final sample. */
 export type SamplerFn = (c: SampleContext) => Promise<ReturnType<SampleContext['lc']>>;
@@ -114,21 +116,19 @@ export const lms: SamplerFn = (c) => {
     'INVALID_ARGUMENT',
     `lms: order must be an integer in [1, 6], got ${order}`,
   );
+  const ds = new History(c, order, 'd'); // the last `order` derivatives, newest first
   return c.loop(async (i, x) => {
     const s = c.sigmas[i]!;
     const den = await c.model(x, s);
-    const d = c.lc([1 / s, -1 / s], [x, den]);
-    c.carry(`d${i}`, d);
-    c.carry(`d${i - order}`, undefined);
-    const k = Math.min(i + 1, order);
-    const nodes = Array.from({ length: k }, (_, j) => c.sigmas[i - j]!);
-    const coefs = [1];
-    const xs = [x];
-    for (let j = 0; j < k; j++) {
-      coefs.push(integratePoly(lagrangeBasis(nodes, j, s), 0, c.sigmas[i + 1]! - s));
-      xs.push(c.get(`d${i - j}`)!);
-    }
-    return c.lc(coefs, xs);
+    ds.push(toD(x, den, s).emit(c));
+    const nodes = Array.from({ length: ds.length }, (_, j) => c.sigmas[i - j]!);
+    // x' = x + Σⱼ dⱼ·∫_σ^σ' Lⱼ(τ) dτ
+    const terms = ds.items.map((d, j) =>
+      lin(d, integratePoly(lagrangeBasis(nodes, j, s), 0, c.sigmas[i + 1]! - s)),
+    );
+    return lin(x)
+      .plus(...terms)
+      .emit(c);
   });
 };
 
