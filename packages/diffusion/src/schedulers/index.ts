@@ -17,6 +17,7 @@ export {
 } from './euler.js';
 export { FlowMatchEulerDiscreteScheduler, type FlowMatchSetTimestepsOptions } from './flow-match-euler.js';
 export { HeunDiscreteScheduler } from './heun.js';
+export { KDPM2AncestralDiscreteScheduler, KDPM2Base, KDPM2DiscreteScheduler } from './kdpm2.js';
 export { LCMScheduler, type LCMSetTimestepsOptions } from './lcm.js';
 export { LMSDiscreteScheduler, type LMSStepOptions, lmsCoefficient } from './lms.js';
 export { PNDMScheduler } from './pndm.js';

@@ -10,6 +10,7 @@ import { DPMSolverSinglestepScheduler } from './dpmsolver-singlestep.js';
 import { EulerAncestralDiscreteScheduler, EulerDiscreteScheduler } from './euler.js';
 import { FlowMatchEulerDiscreteScheduler } from './flow-match-euler.js';
 import { HeunDiscreteScheduler } from './heun.js';
+import { KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler } from './kdpm2.js';
 import { LCMScheduler } from './lcm.js';
 import { LMSDiscreteScheduler } from './lms.js';
 import { PNDMScheduler } from './pndm.js';
@@ -25,6 +26,8 @@ const CLASSES: Record<string, (config: ConfigInput) => Scheduler> = {
   EulerDiscreteScheduler: (c) => EulerDiscreteScheduler.fromConfig(c),
   FlowMatchEulerDiscreteScheduler: (c) => FlowMatchEulerDiscreteScheduler.fromConfig(c),
   HeunDiscreteScheduler: (c) => HeunDiscreteScheduler.fromConfig(c),
+  KDPM2AncestralDiscreteScheduler: (c) => KDPM2AncestralDiscreteScheduler.fromConfig(c),
+  KDPM2DiscreteScheduler: (c) => KDPM2DiscreteScheduler.fromConfig(c),
   LCMScheduler: (c) => LCMScheduler.fromConfig(c),
   LMSDiscreteScheduler: (c) => LMSDiscreteScheduler.fromConfig(c),
   PNDMScheduler: (c) => PNDMScheduler.fromConfig(c),
