@@ -3,7 +3,7 @@
 // "model" is linear in the sample: out = cx·x + cz·z with a fixed random z and coefficients that may
 // depend on the step, evaluated on the device from the scheduler's own x (no readback in the loop) and
 // in float64 from the reference's x. Compared after every step relative to max(1, max |want|).
-import type { Backend } from '@tessera/core';
+import type { Backend, Tensor } from '@tessera/core';
 import type { Scheduler } from '@tessera/diffusion';
 import { expect } from 'vitest';
 import { normals, rng } from './gaussian.js';
@@ -28,6 +28,8 @@ export interface HarnessCase {
   noise?: boolean;
   /** Relative tolerance (default 1e-4; see the test file for its budget). */
   tol?: number;
+  /** Extra options for every `step` call (e.g. churn). */
+  stepOpts?: Record<string, unknown>;
 }
 
 /** xs linear combination in float64. */
@@ -61,7 +63,12 @@ export async function compareSteps(B: Backend, c: HarnessCase): Promise<number> 
     const want = c.ref(i, t, x64, out64, noise64);
     const out = B.lincomb([cx, cz], [x, z]);
     const noise = noise64 ? B.tensor(Float32Array.from(noise64), [size]) : undefined;
-    const step = s.step(out, t, x, noise ? { varianceNoise: noise } : {});
+    const step = (s.step as (m: Tensor, t: number, x: Tensor, o: object) => ReturnType<Scheduler['step']>)(
+      out,
+      t,
+      x,
+      { ...c.stepOpts, ...(noise ? { varianceNoise: noise } : {}) },
+    );
     out.dispose();
     noise?.dispose();
     step.predOriginalSample?.dispose();

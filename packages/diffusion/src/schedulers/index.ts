@@ -10,6 +10,12 @@ export {
   singlestepOrderList,
 } from './dpmsolver-singlestep.js';
 export {
+  EDMBase,
+  EDMDPMSolverMultistepScheduler,
+  EDMEulerScheduler,
+  type EDMEulerStepOptions,
+} from './edm.js';
+export {
   DiscreteSigmaScheduler,
   EulerAncestralDiscreteScheduler,
   EulerDiscreteScheduler,

@@ -7,6 +7,7 @@ import { DDIMScheduler } from './ddim.js';
 import { DDPMScheduler } from './ddpm.js';
 import { DPMSolverMultistepScheduler } from './dpmsolver-multistep.js';
 import { DPMSolverSinglestepScheduler } from './dpmsolver-singlestep.js';
+import { EDMDPMSolverMultistepScheduler, EDMEulerScheduler } from './edm.js';
 import { EulerAncestralDiscreteScheduler, EulerDiscreteScheduler } from './euler.js';
 import { FlowMatchEulerDiscreteScheduler } from './flow-match-euler.js';
 import { HeunDiscreteScheduler } from './heun.js';
@@ -22,6 +23,8 @@ const CLASSES: Record<string, (config: ConfigInput) => Scheduler> = {
   DDPMScheduler: (c) => DDPMScheduler.fromConfig(c),
   DPMSolverMultistepScheduler: (c) => DPMSolverMultistepScheduler.fromConfig(c),
   DPMSolverSinglestepScheduler: (c) => DPMSolverSinglestepScheduler.fromConfig(c),
+  EDMDPMSolverMultistepScheduler: (c) => EDMDPMSolverMultistepScheduler.fromConfig(c),
+  EDMEulerScheduler: (c) => EDMEulerScheduler.fromConfig(c),
   EulerAncestralDiscreteScheduler: (c) => EulerAncestralDiscreteScheduler.fromConfig(c),
   EulerDiscreteScheduler: (c) => EulerDiscreteScheduler.fromConfig(c),
   FlowMatchEulerDiscreteScheduler: (c) => FlowMatchEulerDiscreteScheduler.fromConfig(c),
