@@ -44,6 +44,7 @@ export {
   DDIMScheduler,
   type DDIMStepOptions,
   DDPMScheduler,
+  DEISMultistepScheduler,
   DiscreteSigmaScheduler,
   DPMSolverMultistepScheduler,
   DPMSolverSinglestepScheduler,

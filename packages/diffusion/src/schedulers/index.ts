@@ -3,6 +3,7 @@ export { type Scheduler, SchedulerBase } from './base.js';
 export type { ConfigInput, Generator, SchedulerOutput, StepOptions } from './common.js';
 export { DDIMScheduler, type DDIMStepOptions } from './ddim.js';
 export { DDPMScheduler } from './ddpm.js';
+export { DEISMultistepScheduler } from './deis.js';
 export { DPMSolverMultistepScheduler } from './dpmsolver-multistep.js';
 export {
   DPMSolverSinglestepScheduler,

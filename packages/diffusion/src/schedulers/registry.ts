@@ -5,6 +5,7 @@ import type { Scheduler } from './base.js';
 import type { ConfigInput } from './common.js';
 import { DDIMScheduler } from './ddim.js';
 import { DDPMScheduler } from './ddpm.js';
+import { DEISMultistepScheduler } from './deis.js';
 import { DPMSolverMultistepScheduler } from './dpmsolver-multistep.js';
 import { DPMSolverSinglestepScheduler } from './dpmsolver-singlestep.js';
 import { EDMDPMSolverMultistepScheduler, EDMEulerScheduler } from './edm.js';
@@ -21,6 +22,7 @@ import { UniPCMultistepScheduler } from './unipc.js';
 const CLASSES: Record<string, (config: ConfigInput) => Scheduler> = {
   DDIMScheduler: (c) => DDIMScheduler.fromConfig(c),
   DDPMScheduler: (c) => DDPMScheduler.fromConfig(c),
+  DEISMultistepScheduler: (c) => DEISMultistepScheduler.fromConfig(c),
   DPMSolverMultistepScheduler: (c) => DPMSolverMultistepScheduler.fromConfig(c),
   DPMSolverSinglestepScheduler: (c) => DPMSolverSinglestepScheduler.fromConfig(c),
   EDMDPMSolverMultistepScheduler: (c) => EDMDPMSolverMultistepScheduler.fromConfig(c),
