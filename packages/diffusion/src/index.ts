@@ -81,6 +81,8 @@ export {
   solverAlphaSigma,
   solverTimesteps,
   solveSmall,
+  TCDScheduler,
+  type TCDStepOptions,
   UniPCMultistepScheduler,
 } from './schedulers/index.js';
 export type {

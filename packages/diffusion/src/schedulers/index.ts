@@ -35,4 +35,5 @@ export {
 } from './registry.js';
 export type { SetTimestepsOptions } from './sigma-table.js';
 export { solverAlphaSigma, solverTimesteps } from './solver-common.js';
+export { TCDScheduler, type TCDStepOptions } from './tcd.js';
 export { solveSmall, UniPCMultistepScheduler } from './unipc.js';

@@ -41,8 +41,8 @@ export class LCMScheduler extends SchedulerBase implements Scheduler {
   readonly initNoiseSigma = 1;
   timesteps: Int32Array;
 
-  constructor(config: ConfigInput) {
-    super(config, 'LCMScheduler');
+  constructor(config: ConfigInput, className = 'LCMScheduler') {
+    super(config, className);
     const t = trainTables(this.config, BETAS, false);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
@@ -57,7 +57,7 @@ export class LCMScheduler extends SchedulerBase implements Scheduler {
 
   /** Sets `n` inference steps picked from the distillation schedule (or custom timesteps). */
   setTimesteps(n?: number, opts: LCMSetTimestepsOptions = {}): void {
-    const op = 'LCMScheduler.setTimesteps';
+    const op = `${this.config.className}.setTimesteps`;
     const N = this.config.get('num_train_timesteps') as number;
     const strength = opts.strength ?? 1;
     if (!(strength > 0 && strength <= 1))
@@ -70,9 +70,7 @@ export class LCMScheduler extends SchedulerBase implements Scheduler {
         'INVALID_ARGUMENT',
         `${op}: original_inference_steps must be in [1, ${N}], got ${orig}`,
       );
-    const k = Math.floor(N / orig);
-    const count = Math.floor(orig * strength);
-    const origin = Array.from({ length: count }, (_, i) => (i + 1) * k - 1);
+    const origin = this.originTimesteps(N, orig, strength, opts.originalInferenceSteps !== undefined);
     if (opts.timesteps) {
       const ts = opts.timesteps;
       for (let i = 1; i < ts.length; i++)
@@ -104,6 +102,15 @@ export class LCMScheduler extends SchedulerBase implements Scheduler {
       this.numInferenceSteps = n!;
     }
     this.resetStepIndex();
+  }
+
+  /**
+   * The distillation schedule the inference timesteps are picked from, ascending: k·i − 1 for
+   * i = 1 … ⌊orig·strength⌋, k = N // orig.
+   */
+  protected originTimesteps(N: number, orig: number, strength: number, _explicitOrig: boolean): number[] {
+    const k = Math.floor(N / orig);
+    return Array.from({ length: Math.floor(orig * strength) }, (_, i) => (i + 1) * k - 1);
   }
 
   /** LCM needs no input scaling. */

@@ -16,6 +16,7 @@ import { KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler } from './kdpm2
 import { LCMScheduler } from './lcm.js';
 import { LMSDiscreteScheduler } from './lms.js';
 import { PNDMScheduler } from './pndm.js';
+import { TCDScheduler } from './tcd.js';
 import { UniPCMultistepScheduler } from './unipc.js';
 
 /** Each scheduler class by its diffusers `_class_name`. */
@@ -36,6 +37,7 @@ const CLASSES: Record<string, (config: ConfigInput) => Scheduler> = {
   LCMScheduler: (c) => LCMScheduler.fromConfig(c),
   LMSDiscreteScheduler: (c) => LMSDiscreteScheduler.fromConfig(c),
   PNDMScheduler: (c) => PNDMScheduler.fromConfig(c),
+  TCDScheduler: (c) => TCDScheduler.fromConfig(c),
   UniPCMultistepScheduler: (c) => UniPCMultistepScheduler.fromConfig(c),
 };
 
