@@ -38,6 +38,7 @@ export {
 export { DETERMINISTIC_SAMPLERS, SAMPLER_NAMES, type SamplerName, sample } from './sample.js';
 export { ancestralStep, type SamplerFn } from './samplers/basic.js';
 export { type ChurnOptions, churn } from './samplers/churn.js';
+export { type DpmAdaptiveInfo, dpmFastGrid, dpmFastOrders } from './samplers/dpm-solver.js';
 // Listed by name, not `export *`: a star export is silently shadowed by a same-named root export.
 export {
   type ConfigInput,

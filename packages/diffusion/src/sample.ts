@@ -12,6 +12,7 @@ import {
   lms,
   type SamplerFn,
 } from './samplers/basic.js';
+import { dpmAdaptive, dpmFast, dpmFastGrid, dpmSolverRange } from './samplers/dpm-solver.js';
 import { dpmpp2m, dpmpp2mSde, dpmpp2sAncestral, dpmpp3mSde, dpmppSde } from './samplers/dpmpp.js';
 import { deis, unipc } from './samplers/multistep.js';
 import { didYouMean } from './samplers/nearest.js';
@@ -22,6 +23,20 @@ interface Entry {
   fn: SamplerFn;
   noise: 'philox' | 'brownian';
   defaults?: Partial<SampleOptions>;
+  /** Rewrites the options before the run (its own σ grid) and hands the sampler a plan. */
+  prepare?: (opts: SampleOptions) => { opts: SampleOptions; plan?: unknown };
+}
+
+/** dpm_fast runs on its own grid, evenly spaced in log σ between the given σ_max and σ_min. */
+function prepareDpmFast(opts: SampleOptions) {
+  const g = dpmFastGrid(opts.sigmas);
+  return { opts: { ...opts, sigmas: g.sigmas }, plan: { orders: g.orders } };
+}
+
+/** dpm_adaptive picks its own steps between the given σ_max and σ_min. */
+function prepareDpmAdaptive(opts: SampleOptions) {
+  const { sigmaMax, sigmaMin } = dpmSolverRange(opts.sigmas);
+  return { opts: { ...opts, sigmas: [sigmaMax, sigmaMin] } };
 }
 
 const REGISTRY = {
@@ -43,6 +58,8 @@ const REGISTRY = {
   unipc_bh2: { fn: unipc, noise: 'philox', defaults: { variant: 'bh2' } },
   deis: { fn: deis, noise: 'philox' },
   lcm: { fn: lcm, noise: 'philox' },
+  dpm_fast: { fn: dpmFast, noise: 'philox', prepare: prepareDpmFast },
+  dpm_adaptive: { fn: dpmAdaptive, noise: 'brownian', prepare: prepareDpmAdaptive },
 } satisfies Record<string, Entry>;
 
 /** Names accepted by {@link sample} (k-diffusion's, plus ComfyUI-style aliases for variants). */
@@ -62,6 +79,8 @@ export const DETERMINISTIC_SAMPLERS: readonly SamplerName[] = [
   'unipc',
   'unipc_bh2',
   'deis',
+  'dpm_fast',
+  'dpm_adaptive',
 ];
 
 /**
@@ -82,6 +101,7 @@ export async function sample(name: SamplerName, options: SampleOptions): Promise
     );
   }
   checkSampleOptions(name, options);
-  const opts = entry.defaults ? { ...entry.defaults, ...options } : options;
-  return entry.fn(new SampleContext(opts, entry.noise));
+  const merged = entry.defaults ? { ...entry.defaults, ...options } : options;
+  const { opts, plan } = entry.prepare ? entry.prepare(merged) : { opts: merged, plan: undefined };
+  return entry.fn(new SampleContext(opts, entry.noise), plan);
 }

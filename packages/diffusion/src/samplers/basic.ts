@@ -8,8 +8,11 @@ import { lin, toD } from '../linear-form.js';
 import { integratePoly, lagrangeBasis } from '../poly.js';
 import { History } from './history.js';
 
-/** A sampler: runs the loop of a {@link SampleContext} and returns the final sample. */
-export type SamplerFn = (c: SampleContext) => Promise<ReturnType<SampleContext['lc']>>;
+/**
+ * A sampler: runs the loop of a {@link SampleContext} and returns the final sample. `plan` is what the
+ * sampler's registry entry prepared from the options (dpm_fast's order list), if anything.
+ */
+export type SamplerFn = (c: SampleContext, plan?: unknown) => Promise<ReturnType<SampleContext['lc']>>;
 
 /**
  * k-diffusion's `get_ancestral_step`: the σ_down to step to deterministically and the σ_up of fresh

@@ -24,6 +24,14 @@ const KEYS = {
   solver_type: true,
   r: true,
   variant: true,
+  rtol: true,
+  atol: true,
+  h_init: true,
+  pcoeff: true,
+  icoeff: true,
+  dcoeff: true,
+  accept_safety: true,
+  report: true,
 } satisfies Record<keyof SampleOptions, true>;
 
 /** The option names `sample` accepts. */
