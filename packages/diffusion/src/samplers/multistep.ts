@@ -8,8 +8,11 @@ import { integrateExpPoly, lagrangeBasis, solve } from '../poly.js';
 import type { SamplerFn } from './basic.js';
 import { History } from './history.js';
 
-/** UniPC's R matrix, b vector and B(h) for order p with ratios `rks` (last entry 1) and step hh = −h. */
-function unipcSystem(rks: readonly number[], hh: number, p: number, variant: 'bh1' | 'bh2') {
+/**
+ * UniPC's R matrix, b vector, B(h) and h·φ₁ for order p with ratios `rks` (last entry 1) and step hh
+ * (−h for data prediction, h for noise prediction); Zhao et al. 2023, diffusers' `multistep_uni_*_bh_update`.
+ */
+export function unipcSystem(rks: readonly number[], hh: number, p: number, variant: string) {
   const hPhi1 = Math.expm1(hh);
   let hPhiK = hPhi1 / hh - 1;
   let fact = 1;

@@ -8,9 +8,13 @@ import {
   type Generator,
   indexForTimestep,
   loadConfig,
+  noiseBatch,
   type SchedulerOutput,
   type StepOptions,
+  timestepList,
 } from './common.js';
+
+export type { ConfigInput, SchedulerOutput, StepOptions } from './common.js';
 
 /**
  * The surface every diffusers-compatible scheduler of this package has (diffusers' `SchedulerMixin`
@@ -144,6 +148,27 @@ export abstract class SchedulerBase {
   protected resetStepIndex(): void {
     this.#step = null;
     this.#begin = null;
+  }
+
+  /**
+   * diffusers' `add_noise` of the σ-indexed schedulers: row i gets `coefs(σ)` = [a, b] (x = a·x₀ + b·noise)
+   * of its timestep's σ, the σ at the begin/step index once `setBeginIndex` was called, else each
+   * timestep looked up in `timesteps` (a timestep not there is an OUT_OF_RANGE error).
+   */
+  protected sigmaAddNoise(
+    x0: Tensor,
+    noise: Tensor,
+    t: number | readonly number[],
+    sigmas: ArrayLike<number>,
+    coefs: (sigma: number) => readonly [number, number],
+  ): Tensor {
+    const at = this.addNoiseIndex();
+    const op = `${this.config.className}.addNoise`;
+    return noiseBatch(
+      x0,
+      noise,
+      timestepList(t).map((ti) => coefs(sigmas[at ?? indexForTimestep(op, ti, this.timesteps)]!)),
+    );
   }
 
   /**

@@ -1,25 +1,9 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { customTimesteps } from '@tessera/schedules';
-import {
-  alphaAddNoise,
-  alphaSigmas,
-  checkTrainTimestep,
-  spacedAlphaTimesteps,
-  thresholdOrClip,
-  vpPredictions,
-} from './alpha-common.js';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  checkStepInputs,
-  descendingTimesteps,
-  rejectUnsupported,
-  type SchedulerOutput,
-  type StepOptions,
-  stepNoise,
-  tidyStep,
-  trainTables,
-} from './common.js';
+import { checkTrainTimestep, spacedAlphaTimesteps, thresholdOrClip, vpPredictions } from './alpha-common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { checkStepInputs, rejectUnsupported, stepNoise, tidyStep } from './common.js';
+import { AlphaTableScheduler } from './families.js';
 
 const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid', 'laplace'];
 
@@ -30,27 +14,13 @@ const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid', 'lapla
  * channels, the second half being the variance prediction). The x₀ estimate is dynamically thresholded
  * (`thresholding`, `dynamic_thresholding_ratio`, `sample_max_value`) or else clipped (`clip_sample`).
  */
-export class DDPMScheduler extends SchedulerBase implements Scheduler {
-  readonly order = 1;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
+export class DDPMScheduler extends AlphaTableScheduler implements Scheduler {
   #custom = false;
 
   constructor(config: ConfigInput) {
-    super(config, 'DDPMScheduler');
+    super(config, 'DDPMScheduler', BETAS);
     // fixed_large_log: diffusers takes √(log β) there, which is NaN; we refuse it instead.
     rejectUnsupported(this.config, { variance_type: 'fixed_large_log' });
-    const t = trainTables(this.config, BETAS, false);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.timesteps = descendingTimesteps(this.alphasCumprod.length);
-  }
-
-  /** σ = √((1−ᾱ)/ᾱ) of each timestep, for inspection. */
-  get sigmas(): Float64Array {
-    return alphaSigmas(this.timesteps, this.alphasCumprod);
   }
 
   /** Sets `n` inference timesteps by the config's spacing, or a custom descending list. */
@@ -70,11 +40,6 @@ export class DDPMScheduler extends SchedulerBase implements Scheduler {
     this.timesteps = spacedAlphaTimesteps(this.config, n!);
     this.numInferenceSteps = n!;
     this.#custom = false;
-  }
-
-  /** DDPM needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
   }
 
   /** The timestep after `t` in the schedule (−1 at the end); t − 1 before `setTimesteps`. */
@@ -152,16 +117,5 @@ export class DDPMScheduler extends SchedulerBase implements Scheduler {
       }
       return { prevSample: prev, predOriginalSample: pred };
     });
-  }
-
-  /** q(x_t | x₀): √ᾱ_t·x₀ + √(1−ᾱ_t)·noise. */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return alphaAddNoise(
-      x0,
-      noise,
-      t,
-      this.alphasCumprod,
-      (ti) => `DDPMScheduler.addNoise: timestep ${ti} out of range`,
-    );
   }
 }

@@ -1,25 +1,9 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { type LinearForm, lin } from '../linear-form.js';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  checkStepCount,
-  HeldTensors,
-  rejectUnsupported,
-  type SchedulerOutput,
-  type StepOptions,
-  thresholdSample,
-  tidyStep,
-  vpCoefs,
-} from './common.js';
-import {
-  solverAddNoise,
-  solverAlphaSigma,
-  solverGrid,
-  solverSigmas,
-  solverTables,
-  solverTimesteps,
-} from './solver-common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { HeldTensors, rejectUnsupported, thresholdSample, tidyStep, vpCoefs } from './common.js';
+import { SolverScheduler } from './families.js';
+import { multistepOrder, solverAlphaSigma, solverGrid } from './solver-common.js';
 
 /**
  * The "log ρ" DEIS integral of a Lagrange basis polynomial in log ρ over ρ (Zhang & Chen 2022, diffusers'
@@ -48,15 +32,7 @@ function ind3(t: number, b: number, c: number, d: number): number {
  * for (const t of s.timesteps) x = s.step(await unet(x, t), t, x).prevSample;
  * s.dispose();
  */
-export class DEISMultistepScheduler extends SchedulerBase implements Scheduler {
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly sigmaTable: Float64Array;
-  timesteps: Int32Array;
-  sigmas: Float64Array;
-  readonly #logSigmaTable: Float64Array;
+export class DEISMultistepScheduler extends SolverScheduler implements Scheduler {
   #eps: HeldTensors;
   #lowerOrderNums = 0;
 
@@ -71,33 +47,17 @@ export class DEISMultistepScheduler extends SchedulerBase implements Scheduler {
     const st = this.config.get('solver_type');
     if (['midpoint', 'heun', 'bh1', 'bh2'].includes(st))
       this.config = this.config.with({ solver_type: 'logrho' });
-    const t = solverTables(this.config);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.sigmaTable = t.sigmaTable;
-    this.#logSigmaTable = t.logSigmaTable;
-    this.timesteps = t.timesteps;
-    this.sigmas = t.sigmas;
     this.#eps = new HeldTensors(this.config.get('solver_order'));
   }
 
   /** Sets `n` inference steps by the config's spacing (or σ conversion); the final σ is σ_min. */
   setTimesteps(n: number): void {
-    const cfg = this.config;
-    const N = cfg.get('num_train_timesteps');
-    checkStepCount('DEISMultistepScheduler.setTimesteps', n, N);
-    const ts = Float64Array.from(solverTimesteps(cfg, n, N));
-    const g = solverSigmas(cfg, this.sigmaTable, this.#logSigmaTable, ts);
+    const g = this.spacedGrid(n);
     const last = g.converted ? g.sigmas[g.sigmas.length - 1]! : this.sigmaTable[0]!;
     ({ sigmas: this.sigmas, timesteps: this.timesteps } = solverGrid(g.sigmas, g.timesteps, last));
     this.numInferenceSteps = this.timesteps.length;
     this.dispose();
     this.resetStepIndex();
-  }
-
-  /** DEIS needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
   }
 
   /** One DEIS step of order 1–3 from `t` to the next timestep. */
@@ -107,8 +67,6 @@ export class DEISMultistepScheduler extends SchedulerBase implements Scheduler {
     const cfg = this.config;
     const n = this.timesteps.length;
     const order = cfg.get('solver_order');
-    const lowerFinal = i === n - 1 && cfg.get('lower_order_final') && n < 15;
-    const lowerSecond = i === n - 2 && cfg.get('lower_order_final') && n < 15;
     const [a, s] = solverAlphaSigma(this.sigmas[i]!, false);
     const pt = cfg.get('prediction_type');
     const coefs = vpCoefs(pt, a, s);
@@ -128,12 +86,7 @@ export class DEISMultistepScheduler extends SchedulerBase implements Scheduler {
         .emit(B);
     });
     this.#eps.push(eps);
-    const k =
-      order === 1 || this.#lowerOrderNums < 1 || lowerFinal
-        ? 1
-        : order === 2 || this.#lowerOrderNums < 2 || lowerSecond
-          ? 2
-          : 3;
+    const k = multistepOrder(cfg, i, n, this.#lowerOrderNums, false);
     const prevSample = tidyStep(() => this.#update(k, i, sample).emit(B));
     if (this.#lowerOrderNums < order) this.#lowerOrderNums++;
     this.setStepIndex(i + 1);
@@ -167,11 +120,6 @@ export class DEISMultistepScheduler extends SchedulerBase implements Scheduler {
     const c1 = ind3(rt, r1, r2, r0) - ind3(r0, r1, r2, r0);
     const c2 = ind3(rt, r2, r0, r1) - ind3(r0, r2, r0, r1);
     return lin(x, aT / aS).plus(lin(e(0), aT * c0), lin(e(1), aT * c1), lin(e(2), aT * c2));
-  }
-
-  /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(x0, noise, t, this, this.addNoiseIndex(), false);
   }
 
   /** Frees the stored ε's (also done by `setTimesteps`). */

@@ -1,27 +1,17 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { linspace, luLambdaSigmas, roundHalfEven, sigmaToT } from '@tessera/schedules';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  checkStepCount,
-  HeldTensors,
-  type SchedulerOutput,
-  type StepOptions,
-  stepNoise,
-  thresholdSample,
-  tidyStep,
-  vpCoefs,
-} from './common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { checkStepCount, HeldTensors, stepNoise, thresholdSample, tidyStep, vpCoefs } from './common.js';
+import { SolverScheduler } from './families.js';
 import { sigmaConversion } from './sigma-table.js';
 import {
-  lambdaClippedEnd,
-  lambdaTable,
-  solverAddNoise,
+  dpmForceFinal,
+  dpmSolverConfig,
+  multistepOrder,
   solverAlphaSigma,
   solverGrid,
   solverLambda,
   solverSigmas,
-  solverTables,
   solverTimesteps,
 } from './solver-common.js';
 
@@ -34,26 +24,20 @@ import {
  * threshold → ε).
  * Timesteps are integers (Karras timesteps rounded, as diffusers does).
  */
-export class DPMSolverMultistepScheduler extends SchedulerBase implements Scheduler {
-  readonly order = 1;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly sigmaTable: Float64Array;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
-  sigmas: Float64Array;
-  #logSigmaTable: Float64Array;
-  #lambdaT: Float64Array;
+export class DPMSolverMultistepScheduler extends SolverScheduler implements Scheduler {
   #flowShift: number;
   #outputs: HeldTensors;
   #lowerOrderNums = 0;
 
   constructor(config: ConfigInput) {
     super(config, 'DPMSolverMultistepScheduler');
+    this.config = dpmSolverConfig(this.config, [
+      'dpmsolver',
+      'dpmsolver++',
+      'sde-dpmsolver',
+      'sde-dpmsolver++',
+    ]);
     const algo = this.config.get('algorithm_type');
-    if (algo === 'deis') this.config = this.config.with({ algorithm_type: 'dpmsolver++' });
-    const st = this.config.get('solver_type');
-    if (st !== 'midpoint' && st !== 'heun') this.config = this.config.with({ solver_type: 'midpoint' });
     if (
       (algo === 'dpmsolver' || algo === 'sde-dpmsolver') &&
       this.config.get('final_sigmas_type') === 'zero'
@@ -63,14 +47,6 @@ export class DPMSolverMultistepScheduler extends SchedulerBase implements Schedu
         `DPMSolverMultistepScheduler: final_sigmas_type "zero" is not supported for algorithm_type "${algo}"; use "sigma_min"`,
       );
     }
-    const t = solverTables(this.config);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.sigmaTable = t.sigmaTable;
-    this.#logSigmaTable = t.logSigmaTable;
-    this.timesteps = t.timesteps;
-    this.sigmas = t.sigmas;
-    this.#lambdaT = lambdaTable(this.alphasCumprod); // only used for lambda_min_clipped
     this.#flowShift = this.config.get('flow_shift');
     this.#outputs = new HeldTensors(this.config.get('solver_order'));
   }
@@ -98,12 +74,10 @@ export class DPMSolverMultistepScheduler extends SchedulerBase implements Schedu
     if (opts.timesteps) ts = Float64Array.from(opts.timesteps, Math.trunc);
     else {
       checkStepCount(op, n, N);
-      ts = Float64Array.from(
-        solverTimesteps(cfg, n!, lambdaClippedEnd(this.#lambdaT, cfg.get('lambda_min_clipped'), N)),
-      );
+      ts = Float64Array.from(solverTimesteps(cfg, n!, this.clippedLastTimestep()));
     }
     const table = this.sigmaTable;
-    const logT = this.#logSigmaTable;
+    const logT = this.logSigmaTable;
     // diffusers rounds Karras and Lu timesteps except for squaredcos_cap_v2
     const rounded = cfg.get('beta_schedule') !== 'squaredcos_cap_v2';
     const steps = ts.length;
@@ -139,9 +113,9 @@ export class DPMSolverMultistepScheduler extends SchedulerBase implements Schedu
 
   #flow = false;
 
-  /** DPM-Solver needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
+  /** True when the grid holds flow σ's (`use_flow_sigmas`): α = 1 − σ. */
+  protected override get flowSigmas(): boolean {
+    return this.#flow || this.config.get('use_flow_sigmas');
   }
 
   /** The model output as x₀ (dpmsolver++) or ε (dpmsolver): [coef on sample, coef on output]. */
@@ -181,12 +155,6 @@ export class DPMSolverMultistepScheduler extends SchedulerBase implements Schedu
     const cfg = this.config;
     const n = this.timesteps.length;
     const order = cfg.get('solver_order');
-    const lowerFinal =
-      i === n - 1 &&
-      (cfg.get('euler_at_final') ||
-        (cfg.get('lower_order_final') && n < 15) ||
-        cfg.get('final_sigmas_type') === 'zero');
-    const lowerSecond = i === n - 2 && cfg.get('lower_order_final') && n < 15;
     const algo = cfg.get('algorithm_type');
     const sde = algo.startsWith('sde');
     const B = sample.backend;
@@ -195,12 +163,7 @@ export class DPMSolverMultistepScheduler extends SchedulerBase implements Schedu
     this.#outputs.push(converted);
     const prevSample = tidyStep(() => {
       const noise = sde ? stepNoise(sample, opts, this.generator) : null;
-      const k =
-        order === 1 || this.#lowerOrderNums < 1 || lowerFinal
-          ? 1
-          : order === 2 || this.#lowerOrderNums < 2 || lowerSecond
-            ? 2
-            : 3;
+      const k = multistepOrder(cfg, i, n, this.#lowerOrderNums, dpmForceFinal(cfg));
       return this.#update(k, i, sample, noise);
     });
     if (this.#lowerOrderNums < order) this.#lowerOrderNums++;
@@ -291,18 +254,6 @@ export class DPMSolverMultistepScheduler extends SchedulerBase implements Schedu
     for (let j = 0; j < k; j++) if (mc[j] !== 0) add(mc[j]!, m(j));
     if (noise && cn !== 0) add(cn, noise);
     return sample.backend.lincomb(coefs, xs);
-  }
-
-  /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(
-      x0,
-      noise,
-      t,
-      this,
-      this.addNoiseIndex(),
-      this.#flow || this.config.get('use_flow_sigmas'),
-    );
   }
 
   /** Frees the stored model outputs (also done by `setTimesteps`). */

@@ -1,28 +1,8 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  checkStepCount,
-  HeldTensors,
-  rejectUnsupported,
-  type SchedulerOutput,
-  type StepOptions,
-  stepNoise,
-  thresholdSample,
-  tidyStep,
-  vpCoefs,
-} from './common.js';
-import {
-  lambdaClippedEnd,
-  lambdaTable,
-  solverAddNoise,
-  solverAlphaSigma,
-  solverGrid,
-  solverLambda,
-  solverSigmas,
-  solverTables,
-  solverTimesteps,
-} from './solver-common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { HeldTensors, rejectUnsupported, stepNoise, thresholdSample, tidyStep, vpCoefs } from './common.js';
+import { SolverScheduler } from './families.js';
+import { dpmSolverConfig, solverAlphaSigma, solverGrid, solverLambda } from './solver-common.js';
 
 /**
  * `lower_order_final` after diffusers' `set_timesteps`: forced true when `steps` is not a multiple of
@@ -76,18 +56,9 @@ export function singlestepOrderList(
  * exponential / beta sigmas, `final_sigmas_type`, `thresholding` (dynamic thresholding of the x₀
  * prediction). Timesteps always use linspace spacing (as diffusers).
  */
-export class DPMSolverSinglestepScheduler extends SchedulerBase implements Scheduler {
-  readonly order = 1;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly sigmaTable: Float64Array;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
-  sigmas: Float64Array;
+export class DPMSolverSinglestepScheduler extends SolverScheduler implements Scheduler {
   /** The order of each step (diffusers `order_list`). */
   orderList: number[] = [];
-  #logSigmaTable: Float64Array;
-  #lambdaT: Float64Array;
   #outputs: HeldTensors;
   #sample = new HeldTensors(1);
 
@@ -97,40 +68,20 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase implements Sched
       use_flow_sigmas: true,
       algorithm_type: 'dpmsolver',
     });
-    const algo = this.config.get('algorithm_type');
-    if (algo === 'deis') this.config = this.config.with({ algorithm_type: 'dpmsolver++' });
-    else if (algo !== 'dpmsolver++' && algo !== 'sde-dpmsolver++')
-      throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: algorithm_type "${algo}"`);
-    const st = this.config.get('solver_type');
-    if (st !== 'midpoint' && st !== 'heun') {
-      if (['logrho', 'bh1', 'bh2'].includes(st)) this.config = this.config.with({ solver_type: 'midpoint' });
-      else throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: solver_type "${st}"`);
-    }
+    this.config = dpmSolverConfig(this.config, ['dpmsolver++', 'sde-dpmsolver++']);
     const order = this.config.get('solver_order');
     if (![1, 2, 3].includes(order))
       throw new TesseraError(
         'INVALID_CONFIG',
         `DPMSolverSinglestepScheduler: solver_order must be 1, 2 or 3, got ${order}`,
       );
-    const t = solverTables(this.config);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.sigmaTable = t.sigmaTable;
-    this.#logSigmaTable = t.logSigmaTable;
-    this.timesteps = t.timesteps;
-    this.sigmas = t.sigmas;
-    this.#lambdaT = lambdaTable(this.alphasCumprod);
     this.#outputs = new HeldTensors(order);
   }
 
   /** Sets `n` inference steps (linspace over the un-clipped λ range, or a σ conversion). */
   setTimesteps(n: number): void {
     const cfg = this.config;
-    const N = cfg.get('num_train_timesteps');
-    checkStepCount('DPMSolverSinglestepScheduler.setTimesteps', n, N);
-    const end = lambdaClippedEnd(this.#lambdaT, cfg.get('lambda_min_clipped'), N);
-    const ts = Float64Array.from(solverTimesteps(cfg.with({ timestep_spacing: 'linspace' }), n, end));
-    const grid = solverSigmas(cfg, this.sigmaTable, this.#logSigmaTable, ts);
+    const grid = this.spacedGrid(n, 'linspace', this.clippedLastTimestep());
     const finalZero = cfg.get('final_sigmas_type') !== 'sigma_min';
     const last = finalZero ? 0 : this.sigmaTable[0]!;
     ({ sigmas: this.sigmas, timesteps: this.timesteps } = solverGrid(grid.sigmas, grid.timesteps, last));
@@ -145,11 +96,6 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase implements Sched
     this.dispose();
     this.#outputs = new HeldTensors(cfg.get('solver_order'));
     this.resetStepIndex();
-  }
-
-  /** DPM-Solver needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
   }
 
   #convert(sigma: number): [number, number] {
@@ -238,11 +184,6 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase implements Sched
     });
     this.setStepIndex(i + 1);
     return out;
-  }
-
-  /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(x0, noise, t, this, this.addNoiseIndex(), false);
   }
 
   /** Frees the stored model outputs and group sample (also done by `setTimesteps`). */

@@ -1,21 +1,10 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { type LinearForm, lin } from '../linear-form.js';
 import { type ChurnOptions, churn } from '../samplers/churn.js';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  checkStepCount,
-  drawNoise,
-  HeldTensors,
-  indexForTimestep,
-  noiseBatch,
-  type SchedulerOutput,
-  type StepOptions,
-  stepNoise,
-  thresholdSample,
-  tidyStep,
-  timestepList,
-} from './common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { SchedulerBase } from './base.js';
+import { checkStepCount, drawNoise, HeldTensors, stepNoise, thresholdSample, tidyStep } from './common.js';
+import { dpmForceFinal, dpmSolverConfig, multistepOrder } from './solver-common.js';
 
 const f32 = Math.fround;
 
@@ -123,15 +112,7 @@ export abstract class EDMBase extends SchedulerBase {
 
   /** x₀ + σ·noise at each timestep's σ (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    const at = this.addNoiseIndex();
-    return noiseBatch(
-      x0,
-      noise,
-      timestepList(t).map((ti) => {
-        const i = at ?? indexForTimestep(`${this.config.className}.addNoise`, ti, this.timesteps);
-        return [1, this.sigmas[i]!] as const;
-      }),
-    );
+    return this.sigmaAddNoise(x0, noise, t, this.sigmas, (s) => [1, s]);
   }
 }
 
@@ -200,13 +181,7 @@ export class EDMDPMSolverMultistepScheduler extends EDMBase implements Scheduler
 
   constructor(config: ConfigInput) {
     super(config, 'EDMDPMSolverMultistepScheduler');
-    const algo = this.config.get('algorithm_type');
-    if (algo === 'deis') this.config = this.config.with({ algorithm_type: 'dpmsolver++' });
-    else if (algo !== 'dpmsolver++' && algo !== 'sde-dpmsolver++')
-      throw new TesseraError('UNSUPPORTED', `EDMDPMSolverMultistepScheduler: algorithm_type "${algo}"`);
-    const st = this.config.get('solver_type');
-    if (st === 'logrho' || st === 'bh1' || st === 'bh2')
-      this.config = this.config.with({ solver_type: 'midpoint' });
+    this.config = dpmSolverConfig(this.config, ['dpmsolver++', 'sde-dpmsolver++']);
     const order = this.config.get('solver_order');
     if (order === 3 && this.config.get('algorithm_type') === 'sde-dpmsolver++')
       throw new TesseraError(
@@ -227,14 +202,6 @@ export class EDMDPMSolverMultistepScheduler extends EDMBase implements Scheduler
     const op = 'EDMDPMSolverMultistepScheduler.step';
     const i = this.beginStep(op, modelOutput, sample, t);
     const cfg = this.config;
-    const n = this.timesteps.length;
-    const order = cfg.get('solver_order');
-    const lowerFinal =
-      i === n - 1 &&
-      (cfg.get('euler_at_final') ||
-        (cfg.get('lower_order_final') && n < 15) ||
-        cfg.get('final_sigmas_type') === 'zero');
-    const lowerSecond = i === n - 2 && cfg.get('lower_order_final') && n < 15;
     const B = sample.backend;
     const [cSkip, cOut] = this.outputCoefs(this.sigmas[i]!);
     const converted = tidyStep(() => {
@@ -242,18 +209,13 @@ export class EDMDPMSolverMultistepScheduler extends EDMBase implements Scheduler
       return cfg.get('thresholding') ? thresholdSample(x0, cfg, op) : x0;
     });
     this.#outputs.push(converted);
-    const k =
-      order === 1 || this.#lowerOrderNums < 1 || lowerFinal
-        ? 1
-        : order === 2 || this.#lowerOrderNums < 2 || lowerSecond
-          ? 2
-          : 3;
+    const k = multistepOrder(cfg, i, this.timesteps.length, this.#lowerOrderNums, dpmForceFinal(cfg));
     const prevSample = tidyStep(() => {
       const noise =
         cfg.get('algorithm_type') === 'sde-dpmsolver++' ? stepNoise(sample, opts, this.generator) : null;
       return this.#update(k, i, sample, noise).emit(B);
     });
-    if (this.#lowerOrderNums < order) this.#lowerOrderNums++;
+    if (this.#lowerOrderNums < cfg.get('solver_order')) this.#lowerOrderNums++;
     this.setStepIndex(i + 1);
     return { prevSample }; // diffusers returns no x₀ here (the held one stays the scheduler's)
   }

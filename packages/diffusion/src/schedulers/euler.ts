@@ -1,19 +1,9 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { ancestralStep } from '../samplers/basic.js';
 import { type ChurnOptions, churn } from '../samplers/churn.js';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  drawNoise,
-  indexForTimestep,
-  noiseBatch,
-  rejectUnsupported,
-  type SchedulerOutput,
-  type StepOptions,
-  tidyStep,
-  timestepList,
-  trainTables,
-} from './common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { SchedulerBase } from './base.js';
+import { drawNoise, rejectUnsupported, tidyStep, trainTables } from './common.js';
 import { eulerGrid, type SetTimestepsOptions, sigmaTable } from './sigma-table.js';
 
 const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
@@ -75,15 +65,7 @@ export abstract class DiscreteSigmaScheduler extends SchedulerBase {
 
   /** x₀ + σ·noise with σ of the timestep's step (diffusers `add_noise` of the σ schedulers). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    const at = this.addNoiseIndex();
-    const idx = timestepList(t).map(
-      (ti) => at ?? indexForTimestep(`${this.config.className}.addNoise`, ti, this.timesteps),
-    );
-    return noiseBatch(
-      x0,
-      noise,
-      idx.map((i) => [1, this.sigmas[i]!] as const),
-    );
+    return this.sigmaAddNoise(x0, noise, t, this.sigmas, (s) => [1, s]);
   }
 }
 

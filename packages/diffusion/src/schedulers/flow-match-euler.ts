@@ -1,16 +1,8 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { flowMatchSigmas } from '@tessera/schedules';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  drawNoise,
-  indexForTimestep,
-  noiseBatch,
-  type SchedulerOutput,
-  type StepOptions,
-  tidyStep,
-  timestepList,
-} from './common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { SchedulerBase } from './base.js';
+import { drawNoise, tidyStep } from './common.js';
 
 const f32 = Math.fround;
 
@@ -130,16 +122,7 @@ export class FlowMatchEulerDiscreteScheduler extends SchedulerBase implements Sc
 
   /** σ·noise + (1 − σ)·x₀ at the timestep's σ (diffusers `scale_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    const at = this.addNoiseIndex();
-    return noiseBatch(
-      x0,
-      noise,
-      timestepList(t).map((ti) => {
-        const i = at ?? indexForTimestep('addNoise', ti, this.timesteps);
-        const s = this.sigmas[i]!;
-        return [1 - s, s] as const;
-      }),
-    );
+    return this.sigmaAddNoise(x0, noise, t, this.sigmas, (s) => [1 - s, s]);
   }
 
   /** diffusers' name for {@link addNoise}. */

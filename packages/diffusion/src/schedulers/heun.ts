@@ -1,6 +1,6 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import type { Scheduler } from './base.js';
-import { type ConfigInput, HeldTensors, type SchedulerOutput, type StepOptions, tidyStep } from './common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { HeldTensors, tidyStep } from './common.js';
 import { DiscreteSigmaScheduler, veX0 } from './euler.js';
 import { eulerGrid } from './sigma-table.js';
 

@@ -1,15 +1,8 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { roundHalfEven, sigmaToT } from '@tessera/schedules';
 import { type LinearForm, lin, toD } from '../linear-form.js';
-import type { Scheduler } from './base.js';
-import {
-  type ConfigInput,
-  drawNoise,
-  HeldTensors,
-  type SchedulerOutput,
-  type StepOptions,
-  tidyStep,
-} from './common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { drawNoise, HeldTensors, tidyStep } from './common.js';
 import { DiscreteSigmaScheduler, veX0 } from './euler.js';
 import { eulerGrid, sigmaConversion } from './sigma-table.js';
 

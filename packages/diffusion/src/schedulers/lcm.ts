@@ -1,20 +1,8 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { alphaAddNoise, alphaSigmas, thresholdOrClip } from './alpha-common.js';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  checkStepInputs,
-  checkTimestepsSet,
-  descendingTimesteps,
-  type SchedulerOutput,
-  type StepOptions,
-  stepNoise,
-  tidyStep,
-  trainTables,
-  vpCoefs,
-} from './common.js';
-
-const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
+import { thresholdOrClip } from './alpha-common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { checkStepInputs, checkTimestepsSet, stepNoise, tidyStep, vpCoefs } from './common.js';
+import { AlphaTableScheduler } from './families.js';
 
 /** Options of {@link LCMScheduler.setTimesteps}. */
 export interface LCMSetTimestepsOptions {
@@ -33,26 +21,9 @@ export interface LCMSetTimestepsOptions {
  * (σ_d = 0.5, s = `timestep_scaling`), then fresh noise to the next timestep (none after the last).
  * x̂₀ is dynamically thresholded (`thresholding`) or else clipped (`clip_sample`) before the boundary condition.
  */
-export class LCMScheduler extends SchedulerBase implements Scheduler {
-  readonly order = 1;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly finalAlphaCumprod: number;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
-
+export class LCMScheduler extends AlphaTableScheduler implements Scheduler {
   constructor(config: ConfigInput, className = 'LCMScheduler') {
     super(config, className);
-    const t = trainTables(this.config, BETAS, false);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.finalAlphaCumprod = this.config.get('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
-    this.timesteps = descendingTimesteps(this.alphasCumprod.length);
-  }
-
-  /** σ = √((1−ᾱ)/ᾱ) of each timestep, for inspection. */
-  get sigmas(): Float64Array {
-    return alphaSigmas(this.timesteps, this.alphasCumprod);
   }
 
   /** Sets `n` inference steps picked from the distillation schedule (or custom timesteps). */
@@ -113,11 +84,6 @@ export class LCMScheduler extends SchedulerBase implements Scheduler {
     return Array.from({ length: Math.floor(orig * strength) }, (_, i) => (i + 1) * k - 1);
   }
 
-  /** LCM needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
-  }
-
   /** The consistency-model boundary scalings [c_skip, c_out] at timestep `t`. */
   boundaryScalings(t: number): [number, number] {
     const sd = 0.5;
@@ -160,10 +126,5 @@ export class LCMScheduler extends SchedulerBase implements Scheduler {
     });
     this.setStepIndex(i + 1);
     return out;
-  }
-
-  /** √ᾱ_t·x₀ + √(1 − ᾱ_t)·noise (diffusers `add_noise`). */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return alphaAddNoise(x0, noise, t, this.alphasCumprod, (ti) => `LCMScheduler.addNoise: timestep ${ti}`);
   }
 }

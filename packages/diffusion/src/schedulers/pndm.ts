@@ -1,19 +1,9 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { LinearForm, lin } from '../linear-form.js';
-import { alphaAddNoise, alphaSigmas, spacedAlphaTimesteps } from './alpha-common.js';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  checkStepCount,
-  descendingTimesteps,
-  HeldTensors,
-  type SchedulerOutput,
-  type StepOptions,
-  tidyStep,
-  trainTables,
-} from './common.js';
-
-const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
+import { spacedAlphaTimesteps } from './alpha-common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { checkStepCount, HeldTensors, tidyStep } from './common.js';
+import { AlphaTableScheduler } from './families.js';
 
 /** Adams–Bashforth weights of PLMS on the last 1–4 model outputs (oldest first), PNDM eq. (12). */
 const PLMS_WEIGHTS: readonly (readonly number[])[] = [
@@ -34,15 +24,7 @@ const PLMS_WEIGHTS: readonly (readonly number[])[] = [
  * const s = PNDMScheduler.fromConfig(sd15SchedulerConfigJson); s.setTimesteps(50); // 51 model calls
  * for (const t of s.timesteps) x = s.step(await unet(x, t), t, x).prevSample;
  */
-export class PNDMScheduler extends SchedulerBase implements Scheduler {
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  /** ᾱ after the last step: 1 with `set_alpha_to_one`, else ᾱ₀. */
-  readonly finalAlphaCumprod: number;
-  /** Every model call's timestep: the PRK ones, then the PLMS ones. */
-  timesteps: Int32Array;
+export class PNDMScheduler extends AlphaTableScheduler implements Scheduler {
   /** The PRK warm-up's timesteps (empty with `skip_prk_steps`). */
   prkTimesteps: Int32Array = new Int32Array(0);
   /** The PLMS timesteps. */
@@ -60,16 +42,6 @@ export class PNDMScheduler extends SchedulerBase implements Scheduler {
         'UNSUPPORTED',
         `PNDMScheduler: prediction_type "${pt}" must be epsilon or v_prediction (as diffusers)`,
       );
-    const t = trainTables(this.config, BETAS, false);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.finalAlphaCumprod = this.config.get('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
-    this.timesteps = descendingTimesteps(this.alphasCumprod.length);
-  }
-
-  /** σ = √((1−ᾱ)/ᾱ) of each model call's timestep, for inspection. */
-  get sigmas(): Float64Array {
-    return alphaSigmas(this.timesteps, this.alphasCumprod);
   }
 
   /** diffusers' `counter`: the model calls consumed since `setTimesteps`. */
@@ -109,11 +81,6 @@ export class PNDMScheduler extends SchedulerBase implements Scheduler {
     this.timesteps = Int32Array.from([...this.prkTimesteps, ...this.plmsTimesteps]);
     this.dispose();
     this.resetStepIndex();
-  }
-
-  /** PNDM needs no input scaling: returns `sample`. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
   }
 
   /** One model call's step: PRK while the warm-up lasts, else PLMS (diffusers `step`). */
@@ -203,17 +170,6 @@ export class PNDMScheduler extends SchedulerBase implements Scheduler {
     return lin(x, Math.sqrt(ap / a))
       .minus(e.times((ap - a) / denom))
       .emit(x.backend);
-  }
-
-  /** q(x_t | x₀): √ᾱ_t·x₀ + √(1−ᾱ_t)·noise. */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return alphaAddNoise(
-      x0,
-      noise,
-      t,
-      this.alphasCumprod,
-      (ti) => `PNDMScheduler.addNoise: timestep ${ti} out of range`,
-    );
   }
 
   /** Frees the stored model outputs and warm-up state (also done by `setTimesteps`). */

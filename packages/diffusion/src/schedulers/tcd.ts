@@ -1,8 +1,8 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { type LinearForm, lin } from '../linear-form.js';
 import { vpPredictions } from './alpha-common.js';
-import type { Scheduler } from './base.js';
-import { type ConfigInput, type SchedulerOutput, type StepOptions, stepNoise, tidyStep } from './common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { stepNoise, tidyStep } from './common.js';
 import { LCMScheduler } from './lcm.js';
 
 /** Options of {@link TCDScheduler.step}. */

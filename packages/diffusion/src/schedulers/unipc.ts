@@ -1,26 +1,10 @@
 import { type Tensor, TesseraError } from '@tessera/core';
 import { solve } from '../poly.js';
-import { type Scheduler, SchedulerBase } from './base.js';
-import {
-  type ConfigInput,
-  checkStepCount,
-  HeldTensors,
-  rejectUnsupported,
-  type SchedulerOutput,
-  type StepOptions,
-  thresholdSample,
-  tidyStep,
-  vpCoefs,
-} from './common.js';
-import {
-  solverAddNoise,
-  solverAlphaSigma,
-  solverGrid,
-  solverLambda,
-  solverSigmas,
-  solverTables,
-  solverTimesteps,
-} from './solver-common.js';
+import { unipcSystem } from '../samplers/multistep.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { HeldTensors, rejectUnsupported, thresholdSample, tidyStep, vpCoefs } from './common.js';
+import { SolverScheduler } from './families.js';
+import { solverAlphaSigma, solverGrid, solverLambda } from './solver-common.js';
 
 /**
  * Solves the small dense system A·x = b by Gaussian elimination with partial pivoting (only the
@@ -34,42 +18,13 @@ export function solveSmall(A: number[][], b: number[]): number[] {
 }
 
 /**
- * The UniPC coefficients of one update of order `p` from λ_s0 to λ_t with the earlier λ's `lams`
- * (newest first): `rks`, h·φ₁, B(h) and the vector b of Zhao et al. 2023 (diffusers' `multistep_uni_*_bh_update`).
- */
-function uniCoefs(h: number, rks: number[], predictX0: boolean, bh: string, p: number) {
-  const hh = predictX0 ? -h : h;
-  const hPhi1 = Math.expm1(hh);
-  let hPhiK = hPhi1 / hh - 1;
-  let fact = 1;
-  const Bh = bh === 'bh1' ? hh : Math.expm1(hh);
-  const R: number[][] = [];
-  const b: number[] = [];
-  for (let i = 1; i <= p; i++) {
-    R.push(rks.map((r) => r ** (i - 1)));
-    b.push((hPhiK * fact) / Bh);
-    fact *= i + 1;
-    hPhiK = hPhiK / hh - 1 / fact;
-  }
-  return { hPhi1, Bh, R, b };
-}
-
-/**
  * diffusers' `UniPCMultistepScheduler` (Zhao et al. 2023): a multistep predictor (UniP) and, from the
  * second step, a corrector (UniC) that reuses the new model output, `solver_type` bh1 / bh2,
  * `predict_x0`, `solver_order`, `lower_order_final`, `disable_corrector`, Karras / exponential / beta
  * sigmas, `final_sigmas_type` and `thresholding` (of the x₀ prediction; like diffusers, it does nothing
  * when `predict_x0` is false). Integer timesteps as DPM-Solver (linspace drops a point).
  */
-export class UniPCMultistepScheduler extends SchedulerBase implements Scheduler {
-  readonly order = 1;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly sigmaTable: Float64Array;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
-  sigmas: Float64Array;
-  #logSigmaTable: Float64Array;
+export class UniPCMultistepScheduler extends SolverScheduler implements Scheduler {
   #outputs: HeldTensors;
   #last = new HeldTensors(1);
   #thisOrder = 0;
@@ -85,23 +40,13 @@ export class UniPCMultistepScheduler extends SchedulerBase implements Scheduler 
       if (['midpoint', 'heun', 'logrho'].includes(st)) this.config = this.config.with({ solver_type: 'bh2' });
       else throw new TesseraError('UNSUPPORTED', `UniPCMultistepScheduler: solver_type "${st}" (bh1 or bh2)`);
     }
-    const t = solverTables(this.config);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.sigmaTable = t.sigmaTable;
-    this.#logSigmaTable = t.logSigmaTable;
-    this.timesteps = t.timesteps;
-    this.sigmas = t.sigmas;
     this.#outputs = new HeldTensors(this.config.get('solver_order'));
   }
 
   /** Sets `n` inference steps by the config's spacing (or σ conversion). */
   setTimesteps(n: number): void {
     const cfg = this.config;
-    const N = cfg.get('num_train_timesteps');
-    checkStepCount('UniPCMultistepScheduler.setTimesteps', n, N);
-    const ts = Float64Array.from(solverTimesteps(cfg, n, N));
-    const { sigmas, timesteps, converted } = solverSigmas(cfg, this.sigmaTable, this.#logSigmaTable, ts);
+    const { sigmas, timesteps, converted } = this.spacedGrid(n);
     // σ_min of `final_sigmas_type`: the converted grid's last σ, else the table's first
     const sigmaMin = converted ? sigmas[sigmas.length - 1]! : this.sigmaTable[0]!;
     const last = cfg.get('final_sigmas_type') === 'sigma_min' ? sigmaMin : 0;
@@ -113,11 +58,6 @@ export class UniPCMultistepScheduler extends SchedulerBase implements Scheduler 
     this.#thisOrder = 0;
     this.#lowerOrderNums = 0;
     this.resetStepIndex();
-  }
-
-  /** UniPC needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
   }
 
   /** [coef on sample, coef on output] of the model output as x₀ (predict_x0) or ε. */
@@ -148,7 +88,7 @@ export class UniPCMultistepScheduler extends SchedulerBase implements Scheduler 
     const m = (k: number) => this.#outputs.get(L - 1 - k)!;
     for (let k = 1; k < p; k++) rks.push((this.#lambda(s0 - k) - ls0) / h);
     rks.push(1);
-    const { hPhi1, Bh, R, b } = uniCoefs(h, rks, predictX0, this.config.get('solver_type'), p);
+    const { hPhi1, Bh, R, b } = unipcSystem(rks, predictX0 ? -h : h, p, this.config.get('solver_type'));
     let rhos: number[] = [];
     if (corrector) rhos = p === 1 ? [0.5] : solveSmall(R, b);
     else if (p === 2) rhos = [0.5];
@@ -210,11 +150,6 @@ export class UniPCMultistepScheduler extends SchedulerBase implements Scheduler 
     if (this.#lowerOrderNums < this.config.get('solver_order')) this.#lowerOrderNums++;
     this.setStepIndex(i + 1);
     return out;
-  }
-
-  /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(x0, noise, t, this, this.addNoiseIndex(), false);
   }
 
   /** Frees the stored model outputs and last sample (also done by `setTimesteps`). */
