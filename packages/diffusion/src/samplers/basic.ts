@@ -31,6 +31,11 @@ export function ancestralStep(
   return [Math.sqrt(sigmaNext ** 2 - up ** 2), up];
 }
 
+/** [σ, σ_next] of step `i`. */
+export function levels(c: SampleContext, i: number): [sigma: number, sigmaNext: number] {
+  return [c.sigmas[i]!, c.sigmas[i + 1]!];
+}
+
 /** Euler steps (Karras et al. 2022, Algorithm 2), with optional churn. */
 export const euler: SamplerFn = (c) =>
   c.loop(async (i, x0) => {
@@ -44,8 +49,7 @@ export const euler: SamplerFn = (c) =>
 function ancestralEuler(defaultEta: number): SamplerFn {
   return (c) =>
     c.loop(async (i, x) => {
-      const s = c.sigmas[i]!;
-      const sn = c.sigmas[i + 1]!;
+      const [s, sn] = levels(c, i);
       const { eta = defaultEta, s_noise = 1 } = c.opts;
       const den = await c.model(x, s);
       const [sd, su] = ancestralStep(s, sn, eta);
@@ -94,8 +98,7 @@ export const dpm2: SamplerFn = (c) =>
 /** Ancestral DPM-2: a midpoint step to σ_down, then σ_up of fresh noise. */
 export const dpm2Ancestral: SamplerFn = (c) =>
   c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const { eta = 1, s_noise = 1 } = c.opts;
     const den = await c.model(x, s);
     const [sd, su] = ancestralStep(s, sn, eta);
@@ -141,8 +144,7 @@ export const lms: SamplerFn = (c) => {
  */
 export const ddpm: SamplerFn = (c) =>
   c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const { s_noise = 1 } = c.opts;
     const den = await c.model(x, s);
     const ab = 1 / (s * s + 1);
@@ -160,8 +162,7 @@ export const ddpm: SamplerFn = (c) =>
 /** Latent-consistency sampling: jump to the denoised estimate, then re-noise to σ_next. */
 export const lcm: SamplerFn = (c) =>
   c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const den = await c.model(x, s);
     if (sn === 0) return den;
     return c.lc([1, sn], [den, c.noise(s, sn)]);

@@ -4,7 +4,7 @@
 // sample_dpmpp_3m_sde), with lazy linear forms: every update below is ONE fused lincomb on the device.
 import { check, type Tensor } from '@tessera/core';
 import { asForm, type LinearForm, lin } from '../linear-form.js';
-import { ancestralStep, type SamplerFn } from './basic.js';
+import { ancestralStep, levels, type SamplerFn } from './basic.js';
 import { History } from './history.js';
 
 /** DPM-Solver++(1) from σ to σ' on the data prediction D: (σ'/σ)·x + (1 − σ'/σ)·D. */
@@ -15,8 +15,7 @@ function firstOrder(x: Tensor, den: Tensor | LinearForm, s: number, sn: number):
 /** DPM-Solver++(2S) single-step second-order steps to σ_down plus σ_up of ancestral noise. */
 export const dpmpp2sAncestral: SamplerFn = (c) =>
   c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const { eta = 1, s_noise = 1 } = c.opts;
     const den = await c.model(x, s);
     const [sd, su] = ancestralStep(s, sn, eta);
@@ -33,8 +32,7 @@ export const dpmpp2sAncestral: SamplerFn = (c) =>
 /** DPM-Solver++ (stochastic), two stages per step at ratio `r` (default 1/2), Brownian-tree noise by default. */
 export const dpmppSde: SamplerFn = (c) =>
   c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const { eta = 1, s_noise = 1, r = 0.5 } = c.opts;
     check(r > 0 && r <= 1, 'INVALID_ARGUMENT', `dpmpp_sde: r must be in (0, 1], got ${r}`);
     const den = await c.model(x, s);
@@ -59,8 +57,7 @@ export const dpmppSde: SamplerFn = (c) =>
 export const dpmpp2m: SamplerFn = (c) => {
   const old = new History(c, 1, 'old');
   return c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const den = await c.model(x, s);
     const prev = old.at(0);
     old.push(den);
@@ -82,8 +79,7 @@ export const dpmpp2mSde: SamplerFn = (c) => {
   const old = new History(c, 1, 'old');
   let hLast = 0;
   return c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const den = await c.model(x, s);
     const prev = old.at(0);
     old.push(den);
@@ -112,8 +108,7 @@ export const dpmpp3mSde: SamplerFn = (c) => {
   let h1 = 0;
   let h2 = 0;
   return c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const den = await c.model(x, s);
     const [den1, den2] = hist.items;
     hist.push(den);

@@ -5,7 +5,7 @@
 import { check, type Tensor } from '@tessera/core';
 import { type LinearForm, lin, toD } from '../linear-form.js';
 import { integrateExpPoly, lagrangeBasis, solve } from '../poly.js';
-import type { SamplerFn } from './basic.js';
+import { levels, type SamplerFn } from './basic.js';
 import { History } from './history.js';
 
 /**
@@ -61,8 +61,7 @@ export const unipc: SamplerFn = (c) => {
     return out;
   };
   return c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const den = await c.model(x, s);
     ms.push(den);
     if (sn === 0) return lin(den).emit(c);
@@ -125,8 +124,7 @@ export const deis: SamplerFn = (c) => {
   );
   const eps = new History(c, order, 'e'); // the last `order` ε = (x − D)/σ, newest first
   return c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const den = await c.model(x, s);
     eps.push(toD(x, den, s).emit(c));
     const u0 = Math.log(s);
