@@ -52,10 +52,14 @@ export function scheduleTable(
   return { timesteps, sigmas };
 }
 
-/** Noise levels for the functional samplers from a diffusers config. */
+/**
+ * Noise levels for the functional samplers from a diffusers config: the scheduler's σ's with repeats
+ * dropped (PNDM repeats a timestep, Heun and KDPM2 list every σ twice), so strictly descending.
+ */
 export async function sigmasFromSchedulerConfig(
   json: Record<string, unknown>,
   steps: number,
 ): Promise<Float64Array> {
-  return Float64Array.from(scheduleTable(json, steps).sigmas);
+  const all = scheduleTable(json, steps).sigmas;
+  return Float64Array.from(all.filter((v, i) => i === 0 || v < all[i - 1]!));
 }

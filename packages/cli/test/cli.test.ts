@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { runCli } from '@tessera/cli';
 import { describe, expect, it } from 'vitest';
+import { sigmasFromSchedulerConfig } from '../src/schedule.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
 
@@ -284,5 +285,14 @@ describe('tessera schedule', () => {
     expect(bad.err.join('\n')).toMatch(/unknown scheduler class 'KarrasVeScheduler'.*--class/);
     const typo = await run(['schedule', '--class', 'EulerDiscreteSchedular']);
     expect(typo.err.join('\n')).toMatch(/did you mean 'EulerDiscreteScheduler'/);
+    // for the samplers, PNDM's repeated timestep and KDPM2's doubled σ's collapse to a strictly descending list
+    for (const cls of ['PNDMScheduler', 'KDPM2DiscreteScheduler', 'HeunDiscreteScheduler']) {
+      const sig = await sigmasFromSchedulerConfig(
+        { ...JSON.parse(readFileSync(cfg, 'utf8')), _class_name: cls },
+        4,
+      );
+      expect(sig.length, cls).toBe(5);
+      for (let i = 1; i < sig.length; i++) expect(sig[i]!, cls).toBeLessThan(sig[i - 1]!);
+    }
   });
 });
