@@ -155,7 +155,7 @@ describe('PNDMScheduler', () => {
     ],
   ] as const) {
     it(`every call equals the float64 diffusers state machine: ${label}`, async () => {
-      const config = { _class_name: 'PNDMScheduler', ...cfg };
+      const config = { ...cfg, _class_name: 'PNDMScheduler' };
       const s = PNDMScheduler.fromConfig(config);
       s.setTimesteps(n);
       const sd = 'beta_schedule' in cfg;

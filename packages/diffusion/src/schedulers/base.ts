@@ -76,8 +76,11 @@ export abstract class SchedulerBase {
   }
 
   /** Reads a diffusers `scheduler_config.json` (text, object or SchedulerConfig) into this class. */
-  static fromConfig<T>(this: new (config: ConfigInput) => T, config: ConfigInput): T {
-    return new this(config);
+  static fromConfig<C extends new (config: ConfigInput) => SchedulerBase>(
+    this: C,
+    config: ConfigInput,
+  ): InstanceType<C> {
+    return new this(config) as InstanceType<C>;
   }
 
   /** The config as read (unknown keys kept; keys diffusers rewrites, rewritten as it does). */
