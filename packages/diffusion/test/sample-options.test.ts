@@ -69,6 +69,24 @@ describe('sample option checks', () => {
   });
 });
 
+describe('DDIMScheduler eta', () => {
+  it('η < 0 or NaN is a TesseraError (η = 0 and 1 run)', () => {
+    const s = schedulerFromConfig({ _class_name: 'DDIMScheduler' });
+    s.setTimesteps(4);
+    const m = B.lincomb([0.3], [x]);
+    for (const eta of [-1, Number.NaN])
+      expect(() => s.step(m, s.timesteps[0]!, x, { eta } as object)).toThrow(
+        /eta must be a finite number ≥ 0/,
+      );
+    for (const eta of [0, 1]) {
+      const o = s.step(m, s.timesteps[0]!, x, { eta, generator: { seed: 1 } } as object);
+      o.prevSample.dispose();
+      o.predOriginalSample?.dispose();
+    }
+    m.dispose();
+  });
+});
+
 describe('scheduler step at a timestep not in its schedule', () => {
   for (const name of SCHEDULER_CLASS_NAMES) {
     it(`${name}.step(m, 12345, x) throws a TesseraError`, () => {

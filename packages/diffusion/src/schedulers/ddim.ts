@@ -1,4 +1,4 @@
-import type { Tensor } from '@tessera/core';
+import { type Tensor, TesseraError } from '@tessera/core';
 import { checkTrainTimestep, spacedAlphaTimesteps, thresholdOrClip, vpPredictions } from './alpha-common.js';
 import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
 import { checkStepCount, checkStepInputs, checkTimestepsSet, stepNoise, tidyStep } from './common.js';
@@ -42,6 +42,8 @@ export class DDIMScheduler extends AlphaTableScheduler implements Scheduler {
     const N = this.config.get('num_train_timesteps');
     checkTrainTimestep(op, t, N);
     const eta = opts.eta ?? 0;
+    if (!(Number.isFinite(eta) && eta >= 0))
+      throw new TesseraError('INVALID_ARGUMENT', `${op}: eta must be a finite number ≥ 0, got ${eta}`);
     const prev = t - Math.floor(N / this.numInferenceSteps);
     const aT = this.alphasCumprod[t]!;
     const aPrev = prev >= 0 ? this.alphasCumprod[prev]! : this.finalAlphaCumprod;
