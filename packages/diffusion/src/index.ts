@@ -41,6 +41,7 @@ export { type ChurnOptions, churn } from './samplers/churn.js';
 export { type DpmAdaptiveInfo, dpmFastGrid, dpmFastOrders } from './samplers/dpm-solver.js';
 // Listed by name, not `export *`: a star export is silently shadowed by a same-named root export.
 export {
+  AlphaTableScheduler,
   type ConfigInput,
   DDIMScheduler,
   type DDIMStepOptions,
@@ -76,6 +77,7 @@ export {
   type SchedulerFromConfigOptions,
   type SchedulerOutput,
   type SetTimestepsOptions,
+  SolverScheduler,
   type StepOptions,
   schedulerFromConfig,
   singlestepOrderList,
@@ -84,6 +86,7 @@ export {
   solveSmall,
   TCDScheduler,
   type TCDStepOptions,
+  TrainedScheduler,
   UniPCMultistepScheduler,
 } from './schedulers/index.js';
 export type {

@@ -135,7 +135,7 @@ export class EulerDiscreteScheduler extends DiscreteSigmaScheduler implements Sc
     this.resetStepIndex();
   }
 
-  /** One Euler step (with churn when `sChurn` > 0). */
+  /** One Euler step (with churn when `s_churn` > 0). */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: EulerStepOptions = {}): SchedulerOutput {
     const i = this.beginStep('EulerDiscreteScheduler.step', modelOutput, sample, t);
     const sigma = this.sigmas[i]!;

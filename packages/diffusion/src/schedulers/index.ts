@@ -22,6 +22,7 @@ export {
   EulerDiscreteScheduler,
   type EulerStepOptions,
 } from './euler.js';
+export { AlphaTableScheduler, SolverScheduler, TrainedScheduler } from './families.js';
 export { FlowMatchEulerDiscreteScheduler, type FlowMatchSetTimestepsOptions } from './flow-match-euler.js';
 export { HeunDiscreteScheduler } from './heun.js';
 export { KDPM2AncestralDiscreteScheduler, KDPM2Base, KDPM2DiscreteScheduler } from './kdpm2.js';
