@@ -3,6 +3,10 @@
 // PIDStepSizeController; read, not copied), written here on plain arrays, and against the exact
 // probability-flow solution of Gaussian data x₀ ~ N(μ, s²) (gaussian-problem.ts), whose denoiser
 // D(x, σ) = μ + s²/(s² + σ²)·(x − μ) is exact, so the solvers' own error is all there is.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Backend, createCpuBackend, type Tensor } from '@tessera/core';
 import { type DpmAdaptiveInfo, dpmFastOrders, sample } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
@@ -310,6 +314,75 @@ describe('dpm_adaptive', () => {
     });
     await expect(p).rejects.toThrow(/aborted/);
     expect(calls).toBeLessThan(10);
+    x.dispose();
+  });
+});
+
+// k-diffusion's own sample_dpm_fast / sample_dpm_adaptive (fixtures/gen_dpm_solver_reference.py runs
+// them in float64 torch on the exact Gaussian denoiser from a fixed start; the start is float32-exact).
+describe("dpm_fast / dpm_adaptive follow k-diffusion's own code", () => {
+  const ref = JSON.parse(
+    readFileSync(
+      join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'dpm-solver-reference.json'),
+      'utf8',
+    ),
+  ) as {
+    x: number[];
+    fast: { nfe: number; sigma_max: number; sigma_min: number; x: number[] }[];
+    adaptive: {
+      order: number;
+      rtol: number;
+      atol: number;
+      sigma_max: number;
+      sigma_min: number;
+      x: number[];
+      info: { nfe: number; steps: number; n_accept: number; n_reject: number };
+    }[];
+  };
+  const D = ref.x.length;
+  it('dpm_fast at nfe 9, 10, 14 equals k-diffusion (relative 1e-4; float32 device vs float64)', async () => {
+    const x = B.tensor(Float32Array.from(ref.x), [D]);
+    for (const f of ref.fast) {
+      const sigmas = Array.from(
+        { length: f.nfe },
+        (_, i) => f.sigma_max * (f.sigma_min / f.sigma_max) ** (i / (f.nfe - 1)),
+      );
+      const out = await sample('dpm_fast', { x, sigmas: [...sigmas, 0], denoiser: gaussDenoiser(B) });
+      const err = await maxRel(out, Float64Array.from(f.x));
+      out.dispose();
+      console.log(`[dpm-solver] k-diffusion dpm_fast nfe ${f.nfe}: ${err.toExponential(2)}`);
+      expect(err, `nfe ${f.nfe}`).toBeLessThan(1e-4);
+    }
+    x.dispose();
+  });
+  it("dpm_adaptive takes k-diffusion's steps (same NFE, accepted and rejected) and lands on its result", async () => {
+    const x = B.tensor(Float32Array.from(ref.x), [D]);
+    for (const a of ref.adaptive) {
+      let info: DpmAdaptiveInfo | undefined;
+      const out = await sample('dpm_adaptive', {
+        x,
+        sigmas: [a.sigma_max, a.sigma_min],
+        order: a.order,
+        rtol: a.rtol,
+        atol: a.atol,
+        denoiser: gaussDenoiser(B),
+        report: (i) => {
+          info = i;
+        },
+      });
+      const err = await maxRel(out, Float64Array.from(a.x));
+      out.dispose();
+      console.log(
+        `[dpm-solver] k-diffusion dpm_adaptive order ${a.order}: ${JSON.stringify(info)} vs ${JSON.stringify(a.info)}, ${err.toExponential(2)}`,
+      );
+      expect(info).toEqual({
+        nfe: a.info.nfe,
+        steps: a.info.steps,
+        accepted: a.info.n_accept,
+        rejected: a.info.n_reject,
+      });
+      expect(err).toBeLessThan(2e-3); // step sizes follow the float32 error estimate (see above)
+    }
     x.dispose();
   });
 });
