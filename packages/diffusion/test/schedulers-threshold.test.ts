@@ -742,7 +742,6 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
           ref: ({ sig, th, log }) =>
             dpmMultistepRef(sig, { algo, order, heun, pt: 'epsilon', th, finalZero: true }, log),
           noise: algo.startsWith('sde'),
-          predHeld: true,
         });
       }
     });
@@ -769,7 +768,6 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
           ref: ({ sig, th, log }) =>
             dpmMultistepRef(sig, { algo, order: 2, heun: false, pt, th, finalZero: false }, log),
           noise: algo === 'sde-dpmsolver',
-          predHeld: true,
         });
       }
     });
@@ -806,7 +804,6 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
             return dpmSinglestepRef(sig, [...orders], { sde, heun, pt: 'epsilon', th }, log);
           },
           noise: sde,
-          predHeld: true,
         });
       }
     });
@@ -832,7 +829,6 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
           pt,
           finalSigma: bh === 'bh1' ? sigmaAt(0) : 0,
           ref: ({ sig, th, log }) => unipcRef(sig, { order, bh, pt, th }, log),
-          predHeld: true,
         });
       }
     });

@@ -43,7 +43,10 @@ export interface Scheduler {
   setTimesteps(n: number): void;
   /** The model input at timestep `t` (a fresh tensor, or `sample` itself where no scaling applies). */
   scaleModelInput(sample: Tensor, t: number): Tensor;
-  /** One step from timestep `t`; a timestep not in `timesteps` is a TesseraError. */
+  /**
+   * One step from timestep `t`; a timestep not in `timesteps` is a TesseraError. The returned tensors are
+   * fresh: the caller owns (and disposes) them, and the scheduler keeps its own copies of what it needs.
+   */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts?: StepOptions): SchedulerOutput;
   /** The forward process at timestep(s) `t` (diffusers `add_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor;

@@ -168,7 +168,8 @@ export class DPMSolverMultistepScheduler extends SolverScheduler implements Sche
     });
     if (this.#lowerOrderNums < order) this.#lowerOrderNums++;
     this.setStepIndex(i + 1);
-    return { prevSample, predOriginalSample: algo.endsWith('++') ? converted : undefined };
+    // a copy: `converted` stays in the solver's history, the caller owns what step returns
+    return { prevSample, predOriginalSample: algo.endsWith('++') ? B.lincomb([1], [converted]) : undefined };
   }
 
   /** The order-k update of diffusers' `*_update` functions as one lincomb. */

@@ -180,7 +180,8 @@ export class DPMSolverSinglestepScheduler extends SolverScheduler implements Sch
         coefs.push(sT * Math.sqrt(e2));
         xs.push(stepNoise(sample, opts, this.generator));
       }
-      return { prevSample: B.lincomb(coefs, xs), predOriginalSample: converted };
+      // a copy of x̂₀: the held one is the group's history; the caller owns what step returns
+      return { prevSample: B.lincomb(coefs, xs), predOriginalSample: B.lincomb([1], [converted]) };
     });
     this.setStepIndex(i + 1);
     return out;

@@ -145,7 +145,9 @@ export class UniPCMultistepScheduler extends SolverScheduler implements Schedule
       this.#thisOrder = Math.min(thisOrder, this.#lowerOrderNums + 1);
       this.#last.set(0, x === sample ? B.lincomb([1], [sample]) : x);
       const prevSample = this.#uniUpdate(x, i + 1, i, this.#thisOrder, null);
-      return { prevSample, predOriginalSample: this.config.get('predict_x0') ? converted : undefined };
+      // a copy of x̂₀: the held one is the solver's history; the caller owns what step returns
+      const pred = this.config.get('predict_x0') ? B.lincomb([1], [converted]) : undefined;
+      return { prevSample, predOriginalSample: pred };
     });
     if (this.#lowerOrderNums < this.config.get('solver_order')) this.#lowerOrderNums++;
     this.setStepIndex(i + 1);
