@@ -465,8 +465,6 @@ interface Run {
   noise?: boolean;
   /** Extra step options (DDIM's eta, useClippedModelOutput). */
   opts?: Record<string, unknown>;
-  /** predOriginalSample belongs to the scheduler (solver history): read it, do not dispose it. */
-  predHeld?: boolean;
   /** Quantile targets of |x₀| per row (before clamping to [1, sample_max_value]). */
   targets: (i: number, r: () => number) => number[];
   ratio: number;
@@ -562,7 +560,7 @@ async function runSteps(B: Backend, run: Run): Promise<{ maxErr: number; reads: 
       expect(pred, `${run.label} step ${i}: predOriginalSample`).toBeDefined();
       compare(await pred!.data(), want.pred, `step ${i} (t = ${t}) predOriginalSample`);
     }
-    if (pred && pred !== prev && !run.predHeld) pred.dispose();
+    if (pred && pred !== prev) pred.dispose();
     for (const tt of [x, x0t, nt]) tt?.dispose();
     x = prev;
     x64 = want.prev;
@@ -597,7 +595,7 @@ const logPost =
  * expectBites, and the model's (α, σ): from the σ grid for solvers (`finalSigma` given), else
  * (√ᾱ_t, √(1 − ᾱ_t)) at each timestep.
  */
-interface ThresholdCase extends Pick<Run, 'label' | 'noise' | 'opts' | 'predHeld'> {
+interface ThresholdCase extends Pick<Run, 'label' | 'noise' | 'opts'> {
   scheduler: Run['scheduler'] & { setTimesteps(n: number): void };
   steps: number;
   th: Thresh;
@@ -651,7 +649,6 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
         ref: c.ref({ ts, sig, th, log, post: logPost(th, log) }),
         noise: c.noise,
         opts: c.opts,
-        predHeld: c.predHeld,
         targets: c.targets ?? twoRows(th.maxValue),
         ratio: th.ratio,
       });
