@@ -45,13 +45,23 @@ export function randomOrders(
 }
 
 /**
+ * MAR's `mask_len` before clamping: `⌊L·cos(π/2·(step+1)/numIter)⌋` evaluated in MAR's order of
+ * operations (`np.cos(math.pi / 2. * (step + 1) / num_iter)`: the product π/2·(step+1) first, then the
+ * division, in float64). Dividing first rounds differently: where (step+1)/numIter = 2/3 (numIter 39,
+ * 51, 63, 75, 78, 87, 102, 126, …) MAR's cosine is 0.4999999999999999 and L = 256 floors to 127, not 128.
+ */
+export function marMaskFloor(L: number, step: number, numIter: number): number {
+  return Math.floor(L * Math.cos(((Math.PI / 2) * (step + 1)) / numIter));
+}
+
+/**
  * MAR's cosine schedule: the number of tokens still masked after iteration `step` (0-based) of
  * `numIter`, for `L` positions of which `remaining` are masked now:
- * `max(1, min(remaining − 1, ⌊L·cos(π/2·(step+1)/numIter)⌋))` (capped at `remaining`).
+ * `max(1, min(remaining − 1, ⌊L·cos(π/2·(step+1)/numIter)⌋))` (capped at `remaining`), with the floor
+ * as MAR computes it ({@link marMaskFloor}).
  */
 export function cosineMaskLen(L: number, step: number, numIter: number, remaining: number): number {
-  const ratio = Math.cos((Math.PI / 2) * ((step + 1) / numIter));
-  const len = Math.max(1, Math.min(remaining - 1, Math.floor(L * ratio)));
+  const len = Math.max(1, Math.min(remaining - 1, marMaskFloor(L, step, numIter)));
   return Math.min(len, remaining);
 }
 
@@ -79,11 +89,7 @@ export function maskPlan(batch: number, L: number, numIter: number, orders: numb
       const len = step >= numIter - 1 || remaining === 0 ? 0 : cosineMaskLen(L, step, numIter, remaining);
       for (let i = 0; i < len; i++) next[b * L + ord[i]!] = 1;
       // MAR's mask_len of row 0 (at least 1, also on the last iteration), which its linear cfg uses.
-      if (b === 0)
-        len0 = Math.max(
-          1,
-          Math.min(remaining - 1, Math.floor(L * Math.cos((Math.PI / 2) * ((step + 1) / numIter)))),
-        );
+      if (b === 0) len0 = Math.max(1, Math.min(remaining - 1, marMaskFloor(L, step, numIter)));
     }
     const pred = new Float32Array(batch * L);
     for (let i = 0; i < pred.length; i++) pred[i] = mask[i]! && !next[i] ? 1 : 0;

@@ -187,7 +187,7 @@ describe('schedules', () => {
     let mask = Array.from({ length: batch }, () => new Array<number>(L).fill(1));
     const predicted = Array.from({ length: batch }, () => new Array<number>(L).fill(0));
     for (let step = 0; step < numIter; step++) {
-      const ratio = Math.cos((Math.PI / 2) * ((step + 1) / numIter));
+      const ratio = Math.cos(((Math.PI / 2) * (step + 1)) / numIter); // MAR: math.pi / 2. * (step + 1) / num_iter
       const sum0 = mask[0]!.reduce((a, b) => a + b, 0);
       const maskLen = Math.max(1, Math.min(sum0 - 1, Math.floor(L * ratio)));
       const next = orders.map((o) => {

@@ -1,15 +1,6 @@
 import { TesseraError } from '@tessera/core';
+import type { Scheduler } from '@tessera/diffusion';
 import * as diffusion from '@tessera/diffusion';
-
-/** The stateful-scheduler surface the CLI uses (the diffusers API as @tessera/diffusion implements it). */
-interface SchedulerLike {
-  setTimesteps(n: number): void;
-  timesteps: ArrayLike<number>;
-  sigmas?: ArrayLike<number>;
-  alphasCumprod?: ArrayLike<number>;
-}
-
-type SchedulerClass = { fromConfig(json: Record<string, unknown>): SchedulerLike };
 
 /** SD-1.5's scheduler_config.json (PNDM in the original release; its keys drive every scheduler). */
 export const SD15_CONFIG: Record<string, unknown> = {
@@ -27,16 +18,24 @@ export const SD15_CONFIG: Record<string, unknown> = {
   trained_betas: null,
 };
 
-/** Instantiates the scheduler class a diffusers config names (`_class_name`; Euler when absent). */
-export function schedulerFromConfig(json: Record<string, unknown>, className?: string): SchedulerLike {
+/**
+ * Instantiates the scheduler class a diffusers config names (`_class_name`; Euler when absent), or
+ * `className` (the `--class` flag). An unknown class is a TesseraError that says to pass `--class`.
+ */
+export function schedulerFromConfig(json: Record<string, unknown>, className?: string): Scheduler {
   const name =
     className ?? (typeof json._class_name === 'string' ? json._class_name : 'EulerDiscreteScheduler');
-  const cls = (diffusion as unknown as Record<string, SchedulerClass | undefined>)[name];
-  if (!cls || typeof cls.fromConfig !== 'function') {
-    const known = Object.keys(diffusion).filter((k) => k.endsWith('Scheduler'));
-    throw new TesseraError('UNKNOWN_NAME', `unknown scheduler class '${name}'; known: ${known.join(', ')}`);
+  try {
+    return diffusion.schedulerFromConfig(json, { className: name });
+  } catch (e) {
+    if (e instanceof TesseraError && e.code === 'UNKNOWN_NAME') {
+      const how = className
+        ? 'pass --class with one of the known classes'
+        : `pass --class NAME to read this config's keys with a known class`;
+      throw new TesseraError('UNKNOWN_NAME', `${e.message}; ${how}`, { cause: e });
+    }
+    throw e;
   }
-  return cls.fromConfig(json);
 }
 
 /** The timesteps and noise levels (descending, ending in 0) a scheduler config gives for `steps` steps. */
@@ -48,24 +47,19 @@ export function scheduleTable(
   const s = schedulerFromConfig(json, className);
   s.setTimesteps(steps);
   const timesteps = Array.from(s.timesteps);
-  let sigmas: number[];
-  if (s.sigmas && s.sigmas.length >= timesteps.length) sigmas = Array.from(s.sigmas);
-  else if (s.alphasCumprod) {
-    const ac = s.alphasCumprod;
-    sigmas = timesteps.map((t) => Math.sqrt((1 - ac[Math.round(t)]!) / ac[Math.round(t)]!));
-  } else
-    throw new TesseraError(
-      'UNSUPPORTED',
-      `scheduler ${String(json._class_name)} exposes neither sigmas nor alphasCumprod`,
-    );
+  const sigmas = Array.from(s.sigmas);
   if (sigmas[sigmas.length - 1] !== 0) sigmas.push(0);
   return { timesteps, sigmas };
 }
 
-/** Noise levels for the functional samplers from a diffusers config. */
+/**
+ * Noise levels for the functional samplers from a diffusers config: the scheduler's σ's with repeats
+ * dropped (PNDM repeats a timestep, Heun and KDPM2 list every σ twice), so strictly descending.
+ */
 export async function sigmasFromSchedulerConfig(
   json: Record<string, unknown>,
   steps: number,
 ): Promise<Float64Array> {
-  return Float64Array.from(scheduleTable(json, steps).sigmas);
+  const all = scheduleTable(json, steps).sigmas;
+  return Float64Array.from(all.filter((v, i) => i === 0 || v < all[i - 1]!));
 }

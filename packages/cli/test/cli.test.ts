@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { runCli } from '@tessera/cli';
 import { describe, expect, it } from 'vitest';
+import { sigmasFromSchedulerConfig } from '../src/schedule.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
 
@@ -251,5 +252,47 @@ describe('tessera schedule', () => {
       expect(Math.abs(Number(rows[i]![2]) / sigma - 1)).toBeLessThan(1e-5);
     }
     expect(Number(rows[10]![2])).toBe(0);
+  });
+
+  it("reads SD-1.x's PNDMScheduler config; an unknown class says to pass --class", async () => {
+    const cfg = join(dir, 'sd15-pndm.json');
+    // runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        _class_name: 'PNDMScheduler',
+        beta_end: 0.012,
+        beta_schedule: 'scaled_linear',
+        beta_start: 0.00085,
+        num_train_timesteps: 1000,
+        set_alpha_to_one: false,
+        skip_prk_steps: true,
+        steps_offset: 1,
+        trained_betas: null,
+        clip_sample: false,
+      }),
+    );
+    const r = await run(['schedule', '--scheduler-config', cfg, '--steps', '4']);
+    expect(r.err).toEqual([]);
+    expect(r.out[0]).toContain('PNDMScheduler');
+    // diffusers PNDM with skip_prk_steps: leading t = 250·i + 1, the second-largest repeated
+    const rows = r.out.slice(2).map((l) => l.trim().split(/\s+/));
+    expect(rows.slice(0, 5).map((row) => Number(row[1]))).toEqual([751, 501, 501, 251, 1]);
+    const odd = join(dir, 'odd.json');
+    writeFileSync(odd, JSON.stringify({ _class_name: 'KarrasVeScheduler', num_train_timesteps: 1000 }));
+    const bad = await run(['schedule', '--scheduler-config', odd]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err.join('\n')).toMatch(/unknown scheduler class 'KarrasVeScheduler'.*--class/);
+    const typo = await run(['schedule', '--class', 'EulerDiscreteSchedular']);
+    expect(typo.err.join('\n')).toMatch(/did you mean 'EulerDiscreteScheduler'/);
+    // for the samplers, PNDM's repeated timestep and KDPM2's doubled σ's collapse to a strictly descending list
+    for (const cls of ['PNDMScheduler', 'KDPM2DiscreteScheduler', 'HeunDiscreteScheduler']) {
+      const sig = await sigmasFromSchedulerConfig(
+        { ...JSON.parse(readFileSync(cfg, 'utf8')), _class_name: cls },
+        4,
+      );
+      expect(sig.length, cls).toBe(5);
+      for (let i = 1; i < sig.length; i++) expect(sig[i]!, cls).toBeLessThan(sig[i - 1]!);
+    }
   });
 });

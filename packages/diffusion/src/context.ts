@@ -11,6 +11,7 @@ import {
   throwIfAborted,
 } from '@tessera/core';
 import { brownianTreeNoiseSampler } from './noise.js';
+import { churn } from './samplers/churn.js';
 import type { NoiseSampler, SampleOptions } from './types.js';
 
 /** Noise draws per step reserved in the Philox stream (step i, draw j starts at word 2·size·(8i + j)). */
@@ -219,13 +220,9 @@ export class SampleContext {
    * Churn (Karras et al. Algorithm 2): raises σ to σ̂ = σ(1 + γ) with fresh noise when s_tmin ≤ σ ≤ s_tmax.
    */
   churn(i: number, x: Tensor): { x: Tensor; sigmaHat: number } {
-    const { s_churn = 0, s_tmin = 0, s_tmax = Number.POSITIVE_INFINITY, s_noise = 1 } = this.opts;
-    const s = this.sigmas[i]!;
-    const gamma = s_tmin <= s && s <= s_tmax ? Math.min(s_churn / this.steps, Math.SQRT2 - 1) : 0;
-    if (!(gamma > 0)) return { x, sigmaHat: s };
-    const sh = s * (gamma + 1);
-    const z = this.randn();
-    return { x: this.lc([1, s_noise * Math.sqrt(sh * sh - s * s)], [x, z]), sigmaHat: sh };
+    const { sigmaHat, noiseStd } = churn(this.sigmas[i]!, this.steps, this.opts);
+    if (noiseStd === 0) return { x, sigmaHat };
+    return { x: this.lc([1, noiseStd], [x, this.randn()]), sigmaHat };
   }
 
   /**

@@ -82,7 +82,8 @@ export function maskedDenoiser(denoiser: Denoiser, known: Tensor, mask: Tensor, 
  * RePaint-style resampling (`resample` > 1).
  */
 export async function inpaint(name: SamplerName, options: InpaintOptions): Promise<Tensor> {
-  const { known, mask, resample = 1, x } = options;
+  const { known, mask, resample = 1, ...sampleOptions } = options; // sample() rejects keys it does not know
+  const { x } = sampleOptions;
   check(
     known.shape.length === x.shape.length && known.shape.every((d, i) => d === x.shape[i]),
     'SHAPE_MISMATCH',
@@ -98,7 +99,7 @@ export async function inpaint(name: SamplerName, options: InpaintOptions): Promi
   const B = x.backend;
   let result: Tensor;
   if (resample === 1) {
-    result = await sample(name, { ...options, seed, denoiser });
+    result = await sample(name, { ...sampleOptions, seed, denoiser });
   } else {
     const sigmas = Float64Array.from(options.sigmas);
     const total = sigmas.length - 1;
@@ -108,7 +109,7 @@ export async function inpaint(name: SamplerName, options: InpaintOptions): Promi
         for (let u = 0; u < resample; u++) {
           const cb = options.callback;
           const next = await sample(name, {
-            ...options,
+            ...sampleOptions,
             x: cur,
             sigmas: [sigmas[i]!, sigmas[i + 1]!],
             seed: (seed + (i * resample + u) * 7919) % 2 ** 53,

@@ -28,6 +28,7 @@ export {
   type ThresholdOptions,
   thresholdDenoiser,
 } from './guidance.js';
+export { asForm, type LincombTarget, LinearForm, lin, toD } from './linear-form.js';
 export {
   BrownianTree,
   type BrownianTreeOptions,
@@ -36,7 +37,58 @@ export {
 } from './noise.js';
 export { DETERMINISTIC_SAMPLERS, SAMPLER_NAMES, type SamplerName, sample } from './sample.js';
 export { ancestralStep, type SamplerFn } from './samplers/basic.js';
-export * from './schedulers/index.js';
+export { type ChurnOptions, churn } from './samplers/churn.js';
+export { type DpmAdaptiveInfo, dpmFastGrid, dpmFastOrders } from './samplers/dpm-solver.js';
+// Listed by name, not `export *`: a star export is silently shadowed by a same-named root export.
+export {
+  AlphaTableScheduler,
+  type ConfigInput,
+  DDIMScheduler,
+  type DDIMStepOptions,
+  DDPMScheduler,
+  DEISMultistepScheduler,
+  DiscreteSigmaScheduler,
+  DPMSolverMultistepScheduler,
+  DPMSolverSinglestepScheduler,
+  EDMBase,
+  EDMDPMSolverMultistepScheduler,
+  EDMEulerScheduler,
+  type EDMEulerStepOptions,
+  EulerAncestralDiscreteScheduler,
+  EulerDiscreteScheduler,
+  type EulerStepOptions,
+  effectiveLowerOrderFinal,
+  FlowMatchEulerDiscreteScheduler,
+  type FlowMatchSetTimestepsOptions,
+  type Generator,
+  HeunDiscreteScheduler,
+  KDPM2AncestralDiscreteScheduler,
+  KDPM2Base,
+  KDPM2DiscreteScheduler,
+  LCMScheduler,
+  type LCMSetTimestepsOptions,
+  LMSDiscreteScheduler,
+  type LMSStepOptions,
+  lmsCoefficient,
+  PNDMScheduler,
+  SCHEDULER_CLASS_NAMES,
+  type Scheduler,
+  SchedulerBase,
+  type SchedulerFromConfigOptions,
+  type SchedulerOutput,
+  type SetTimestepsOptions,
+  SolverScheduler,
+  type StepOptions,
+  schedulerFromConfig,
+  singlestepOrderList,
+  solverAlphaSigma,
+  solverTimesteps,
+  solveSmall,
+  TCDScheduler,
+  type TCDStepOptions,
+  TrainedScheduler,
+  UniPCMultistepScheduler,
+} from './schedulers/index.js';
 export type {
   Denoiser,
   NoiseSampler,

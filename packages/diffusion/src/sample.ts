@@ -12,14 +12,31 @@ import {
   lms,
   type SamplerFn,
 } from './samplers/basic.js';
+import { dpmAdaptive, dpmFast, dpmFastGrid, dpmSolverRange } from './samplers/dpm-solver.js';
 import { dpmpp2m, dpmpp2mSde, dpmpp2sAncestral, dpmpp3mSde, dpmppSde } from './samplers/dpmpp.js';
 import { deis, unipc } from './samplers/multistep.js';
+import { didYouMean } from './samplers/nearest.js';
+import { checkSampleOptions } from './samplers/options.js';
 import type { SampleOptions } from './types.js';
 
 interface Entry {
   fn: SamplerFn;
   noise: 'philox' | 'brownian';
   defaults?: Partial<SampleOptions>;
+  /** Rewrites the options before the run (its own σ grid) and hands the sampler a plan. */
+  prepare?: (opts: SampleOptions) => { opts: SampleOptions; plan?: unknown };
+}
+
+/** dpm_fast runs on its own grid, evenly spaced in log σ between the given σ_max and σ_min. */
+function prepareDpmFast(opts: SampleOptions) {
+  const g = dpmFastGrid(opts.sigmas);
+  return { opts: { ...opts, sigmas: g.sigmas }, plan: { orders: g.orders } };
+}
+
+/** dpm_adaptive picks its own steps between the given σ_max and σ_min. */
+function prepareDpmAdaptive(opts: SampleOptions) {
+  const { sigmaMax, sigmaMin } = dpmSolverRange(opts.sigmas);
+  return { opts: { ...opts, sigmas: [sigmaMax, sigmaMin] } };
 }
 
 const REGISTRY = {
@@ -41,6 +58,8 @@ const REGISTRY = {
   unipc_bh2: { fn: unipc, noise: 'philox', defaults: { variant: 'bh2' } },
   deis: { fn: deis, noise: 'philox' },
   lcm: { fn: lcm, noise: 'philox' },
+  dpm_fast: { fn: dpmFast, noise: 'philox', prepare: prepareDpmFast },
+  dpm_adaptive: { fn: dpmAdaptive, noise: 'brownian', prepare: prepareDpmAdaptive },
 } satisfies Record<string, Entry>;
 
 /** Names accepted by {@link sample} (k-diffusion's, plus ComfyUI-style aliases for variants). */
@@ -60,6 +79,8 @@ export const DETERMINISTIC_SAMPLERS: readonly SamplerName[] = [
   'unipc',
   'unipc_bh2',
   'deis',
+  'dpm_fast',
+  'dpm_adaptive',
 ];
 
 /**
@@ -78,9 +99,11 @@ export async function sample(name: SamplerName, options: SampleOptions): Promise
   if (!entry) {
     throw new TesseraError(
       'UNKNOWN_NAME',
-      `sample: unknown sampler '${String(name)}', expected one of ${SAMPLER_NAMES.join(', ')}`,
+      `sample: unknown sampler '${String(name)}'${didYouMean(String(name), SAMPLER_NAMES)}, expected one of ${SAMPLER_NAMES.join(', ')}`,
     );
   }
-  const opts = entry.defaults ? { ...entry.defaults, ...options } : options;
-  return entry.fn(new SampleContext(opts, entry.noise));
+  checkSampleOptions(name, options);
+  const merged = entry.defaults ? { ...entry.defaults, ...options } : options;
+  const { opts, plan } = entry.prepare ? entry.prepare(merged) : { opts: merged, plan: undefined };
+  return entry.fn(new SampleContext(opts, entry.noise), plan);
 }

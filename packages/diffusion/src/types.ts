@@ -1,4 +1,5 @@
 import type { Tensor } from '@tessera/core';
+import type { DpmAdaptiveInfo } from './samplers/dpm-solver.js';
 
 /**
  * A k-diffusion denoiser: given `x` at noise level `sigma` (variance-exploding parameterisation,
@@ -37,7 +38,10 @@ export interface StepInfo {
   denoised: Tensor;
 }
 
-/** Options specific to some samplers (k-diffusion names). Unused keys are ignored. */
+/**
+ * Options specific to some samplers (k-diffusion names). A key `sample` does not know is an error
+ * naming the nearest known option; a known option a sampler does not use is ignored.
+ */
 export interface SamplerOptions {
   /** Churn amount (euler, heun, dpm_2). Default 0. */
   s_churn?: number;
@@ -47,9 +51,9 @@ export interface SamplerOptions {
   s_tmax?: number;
   /** Noise multiplier for churn and SDE noise. Default 1. */
   s_noise?: number;
-  /** Ancestral / SDE noise fraction (default 1; `ddim` defaults to 0). */
+  /** Ancestral / SDE noise fraction, finite and ≥ 0 (default 1; `ddim` defaults to 0). */
   eta?: number;
-  /** Multistep order: lms (default 4), unipc (default 3), deis (default 3). */
+  /** Multistep order: lms (default 4), unipc (default 3), deis (default 3), dpm_adaptive (2 or 3, default 3). */
   order?: number;
   /** dpmpp_2m_sde second-order correction: 'midpoint' (default) or 'heun'. */
   solver_type?: 'midpoint' | 'heun';
@@ -57,6 +61,22 @@ export interface SamplerOptions {
   r?: number;
   /** unipc B(h) variant: 'bh1' (default) or 'bh2'. */
   variant?: 'bh1' | 'bh2';
+  /** dpm_adaptive relative tolerance. Default 0.05. */
+  rtol?: number;
+  /** dpm_adaptive absolute tolerance. Default 0.0078. */
+  atol?: number;
+  /** dpm_adaptive first step size in t = −log σ. Default 0.05. */
+  h_init?: number;
+  /** dpm_adaptive PID controller coefficients. Defaults 0, 1, 0 (an integral controller). */
+  pcoeff?: number;
+  /** See `pcoeff`. */
+  icoeff?: number;
+  /** See `pcoeff`. */
+  dcoeff?: number;
+  /** dpm_adaptive acceptance threshold of the controller's factor. Default 0.81. */
+  accept_safety?: number;
+  /** dpm_adaptive: called once at the end with the solve's NFE and step counts. */
+  report?: (info: DpmAdaptiveInfo) => void;
 }
 
 /** Everything {@link sample} takes. */

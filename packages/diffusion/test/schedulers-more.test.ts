@@ -497,10 +497,13 @@ describe('DPMSolverSinglestepScheduler', () => {
     expect(orders(7, { ...lof, solver_order: 3, final_sigmas_type: 'sigma_min' })).toEqual([
       1, 2, 3, 1, 2, 3, 1,
     ]);
-    expect(orders(8, { solver_order: 3, final_sigmas_type: 'sigma_min' })).toEqual([1, 2, 3, 1, 2, 3]);
-    // class default lower_order_final = false: diffusers' list is one short for odd n (its step would
-    // index past it; ours takes order 1 there)
-    expect(orders(7, {})).toEqual([1, 2, 1, 2, 1, 1]);
+    // set_timesteps forces lower_order_final when n % solver_order ≠ 0 or the final σ is zero:
+    expect(orders(8, { solver_order: 3, final_sigmas_type: 'sigma_min' })).toEqual([1, 2, 3, 1, 2, 3, 1, 2]);
+    expect(orders(9, { solver_order: 3, final_sigmas_type: 'sigma_min' })).toEqual([
+      1, 2, 3, 1, 2, 3, 1, 2, 3,
+    ]);
+    expect(orders(4, { solver_order: 3 })).toEqual([1, 2, 3, 1]);
+    expect(orders(7, {})).toEqual([1, 2, 1, 2, 1, 2, 1]);
     // Karras: σ over the whole table, t = round(_sigma_to_t)
     const k = DPMSolverSinglestepScheduler.fromConfig({ ...SD15, use_karras_sigmas: true });
     k.setTimesteps(12);

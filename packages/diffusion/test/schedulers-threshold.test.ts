@@ -465,8 +465,6 @@ interface Run {
   noise?: boolean;
   /** Extra step options (DDIM's eta, useClippedModelOutput). */
   opts?: Record<string, unknown>;
-  /** predOriginalSample belongs to the scheduler (solver history): read it, do not dispose it. */
-  predHeld?: boolean;
   /** Quantile targets of |x₀| per row (before clamping to [1, sample_max_value]). */
   targets: (i: number, r: () => number) => number[];
   ratio: number;
@@ -562,7 +560,7 @@ async function runSteps(B: Backend, run: Run): Promise<{ maxErr: number; reads: 
       expect(pred, `${run.label} step ${i}: predOriginalSample`).toBeDefined();
       compare(await pred!.data(), want.pred, `step ${i} (t = ${t}) predOriginalSample`);
     }
-    if (pred && pred !== prev && !run.predHeld) pred.dispose();
+    if (pred && pred !== prev) pred.dispose();
     for (const tt of [x, x0t, nt]) tt?.dispose();
     x = prev;
     x64 = want.prev;
@@ -597,7 +595,7 @@ const logPost =
  * expectBites, and the model's (α, σ): from the σ grid for solvers (`finalSigma` given), else
  * (√ᾱ_t, √(1 − ᾱ_t)) at each timestep.
  */
-interface ThresholdCase extends Pick<Run, 'label' | 'noise' | 'opts' | 'predHeld'> {
+interface ThresholdCase extends Pick<Run, 'label' | 'noise' | 'opts'> {
   scheduler: Run['scheduler'] & { setTimesteps(n: number): void };
   steps: number;
   th: Thresh;
@@ -651,7 +649,6 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
         ref: c.ref({ ts, sig, th, log, post: logPost(th, log) }),
         noise: c.noise,
         opts: c.opts,
-        predHeld: c.predHeld,
         targets: c.targets ?? twoRows(th.maxValue),
         ratio: th.ratio,
       });
@@ -742,7 +739,6 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
           ref: ({ sig, th, log }) =>
             dpmMultistepRef(sig, { algo, order, heun, pt: 'epsilon', th, finalZero: true }, log),
           noise: algo.startsWith('sde'),
-          predHeld: true,
         });
       }
     });
@@ -769,16 +765,21 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
           ref: ({ sig, th, log }) =>
             dpmMultistepRef(sig, { algo, order: 2, heun: false, pt, th, finalZero: false }, log),
           noise: algo === 'sde-dpmsolver',
-          predHeld: true,
         });
       }
     });
 
-    it('DPMSolverSinglestepScheduler: order 3 midpoint / heun and order 2 sde-dpmsolver++ heun, 6 steps', async () => {
-      for (const [order, sde, heun] of [
-        [3, false, false],
-        [2, true, true],
-        [3, false, true],
+    it('DPMSolverSinglestepScheduler: order 3 midpoint / heun and order 2 sde-dpmsolver++ heun; forced lower_order_final', async () => {
+      // diffusers set_timesteps forces lower_order_final = True when n % solver_order ≠ 0 or
+      // final_sigmas_type == "zero", then get_order_list: order 3 → [1, 2, 3] * (n // 3) and a tail
+      // ([1, 2] + [1] when n % 3 == 0, [1] when 1, [1, 2] when 2); order 2 → [1, 2] * (n // 2 − 1) + [1, 1]
+      // for even n, [1, 2] * (n // 2) + [1] for odd; last order 1 with a zero final σ. Written out:
+      for (const [order, sde, heun, steps, orders] of [
+        [3, false, false, 6, [1, 2, 3, 1, 2, 1]],
+        [2, true, true, 6, [1, 2, 1, 2, 1, 1]],
+        [3, false, true, 6, [1, 2, 3, 1, 2, 1]],
+        [3, false, false, 4, [1, 2, 3, 1]], // was [1, 2, 1, 1]: a 3-stage group cut after two stages
+        [2, false, true, 5, [1, 2, 1, 2, 1]],
       ] as const) {
         const s = DPMSolverSinglestepScheduler.fromConfig({
           ...SD,
@@ -788,21 +789,18 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
           thresholding: true,
           sample_max_value: 2.5,
         });
-        // diffusers get_order_list (6 steps, lower_order_final false): [1 … order] repeated, last 1 (final σ 0)
-        const orders = Array.from({ length: 6 }, (_, i) => (i % order) + 1);
-        orders[5] = 1;
         await check({
-          label: `DPMSolverSinglestep order ${order}${sde ? ' sde' : ''}${heun ? ' heun' : ''}`,
+          label: `DPMSolverSinglestep order ${order}${sde ? ' sde' : ''}${heun ? ' heun' : ''} n ${steps}`,
           scheduler: s,
-          steps: 6,
+          steps,
           th: { ratio: 0.995, maxValue: 2.5 },
           finalSigma: 0,
           ref: ({ sig, th, log }) => {
-            expect(s.orderList).toEqual(orders); // set by setTimesteps(6), before any step
-            return dpmSinglestepRef(sig, orders, { sde, heun, pt: 'epsilon', th }, log);
+            expect(s.orderList).toEqual(orders); // set by setTimesteps(steps), before any step
+            expect(s.config.get('lower_order_final')).toBe(true); // register_to_config
+            return dpmSinglestepRef(sig, [...orders], { sde, heun, pt: 'epsilon', th }, log);
           },
           noise: sde,
-          predHeld: true,
         });
       }
     });
@@ -828,7 +826,6 @@ describe('schedulers with thresholding: true match float64 diffusers steps', asy
           pt,
           finalSigma: bh === 'bh1' ? sigmaAt(0) : 0,
           ref: ({ sig, th, log }) => unipcRef(sig, { order, bh, pt, th }, log),
-          predHeld: true,
         });
       }
     });

@@ -4,10 +4,15 @@
 // (sample_ddpm, sample_lcm); every update is one fused lincomb.
 import { check } from '@tessera/core';
 import type { SampleContext } from '../context.js';
+import { lin, toD } from '../linear-form.js';
 import { integratePoly, lagrangeBasis } from '../poly.js';
+import { History } from './history.js';
 
-/** A sampler: runs the loop of a {@link SampleContext} and returns the final sample. */
-export type SamplerFn = (c: SampleContext) => Promise<ReturnType<SampleContext['lc']>>;
+/**
+ * A sampler: runs the loop of a {@link SampleContext} and returns the final sample. `plan` is what the
+ * sampler's registry entry prepared from the options (dpm_fast's order list), if anything.
+ */
+export type SamplerFn = (c: SampleContext, plan?: unknown) => Promise<ReturnType<SampleContext['lc']>>;
 
 /**
  * k-diffusion's `get_ancestral_step`: the σ_down to step to deterministically and the σ_up of fresh
@@ -26,6 +31,11 @@ export function ancestralStep(
   return [Math.sqrt(sigmaNext ** 2 - up ** 2), up];
 }
 
+/** [σ, σ_next] of step `i`. */
+export function levels(c: SampleContext, i: number): [sigma: number, sigmaNext: number] {
+  return [c.sigmas[i]!, c.sigmas[i + 1]!];
+}
+
 /** Euler steps (Karras et al. 2022, Algorithm 2), with optional churn. */
 export const euler: SamplerFn = (c) =>
   c.loop(async (i, x0) => {
@@ -39,8 +49,7 @@ export const euler: SamplerFn = (c) =>
 function ancestralEuler(defaultEta: number): SamplerFn {
   return (c) =>
     c.loop(async (i, x) => {
-      const s = c.sigmas[i]!;
-      const sn = c.sigmas[i + 1]!;
+      const [s, sn] = levels(c, i);
       const { eta = defaultEta, s_noise = 1 } = c.opts;
       const den = await c.model(x, s);
       const [sd, su] = ancestralStep(s, sn, eta);
@@ -89,8 +98,7 @@ export const dpm2: SamplerFn = (c) =>
 /** Ancestral DPM-2: a midpoint step to σ_down, then σ_up of fresh noise. */
 export const dpm2Ancestral: SamplerFn = (c) =>
   c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const { eta = 1, s_noise = 1 } = c.opts;
     const den = await c.model(x, s);
     const [sd, su] = ancestralStep(s, sn, eta);
@@ -114,21 +122,19 @@ export const lms: SamplerFn = (c) => {
     'INVALID_ARGUMENT',
     `lms: order must be an integer in [1, 6], got ${order}`,
   );
+  const ds = new History(c, order, 'd'); // the last `order` derivatives, newest first
   return c.loop(async (i, x) => {
     const s = c.sigmas[i]!;
     const den = await c.model(x, s);
-    const d = c.lc([1 / s, -1 / s], [x, den]);
-    c.carry(`d${i}`, d);
-    c.carry(`d${i - order}`, undefined);
-    const k = Math.min(i + 1, order);
-    const nodes = Array.from({ length: k }, (_, j) => c.sigmas[i - j]!);
-    const coefs = [1];
-    const xs = [x];
-    for (let j = 0; j < k; j++) {
-      coefs.push(integratePoly(lagrangeBasis(nodes, j, s), 0, c.sigmas[i + 1]! - s));
-      xs.push(c.get(`d${i - j}`)!);
-    }
-    return c.lc(coefs, xs);
+    ds.push(toD(x, den, s).emit(c));
+    const nodes = Array.from({ length: ds.length }, (_, j) => c.sigmas[i - j]!);
+    // x' = x + Σⱼ dⱼ·∫_σ^σ' Lⱼ(τ) dτ
+    const terms = ds.items.map((d, j) =>
+      lin(d, integratePoly(lagrangeBasis(nodes, j, s), 0, c.sigmas[i + 1]! - s)),
+    );
+    return lin(x)
+      .plus(...terms)
+      .emit(c);
   });
 };
 
@@ -138,8 +144,7 @@ export const lms: SamplerFn = (c) => {
  */
 export const ddpm: SamplerFn = (c) =>
   c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const { s_noise = 1 } = c.opts;
     const den = await c.model(x, s);
     const ab = 1 / (s * s + 1);
@@ -157,8 +162,7 @@ export const ddpm: SamplerFn = (c) =>
 /** Latent-consistency sampling: jump to the denoised estimate, then re-noise to σ_next. */
 export const lcm: SamplerFn = (c) =>
   c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const den = await c.model(x, s);
     if (sn === 0) return den;
     return c.lc([1, sn], [den, c.noise(s, sn)]);

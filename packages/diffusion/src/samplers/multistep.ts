@@ -3,11 +3,16 @@
 // data prediction); DEIS follows diffusers' DEISMultistepScheduler ("logrho": Adams–Bashforth on ε
 // with Lagrange interpolation in log σ, integrated over σ), here integrated exactly for any order.
 import { check, type Tensor } from '@tessera/core';
+import { type LinearForm, lin, toD } from '../linear-form.js';
 import { integrateExpPoly, lagrangeBasis, solve } from '../poly.js';
-import type { SamplerFn } from './basic.js';
+import { levels, type SamplerFn } from './basic.js';
+import { History } from './history.js';
 
-/** UniPC's R matrix, b vector and B(h) for order p with ratios `rks` (last entry 1) and step hh = −h. */
-function unipcSystem(rks: readonly number[], hh: number, p: number, variant: 'bh1' | 'bh2') {
+/**
+ * UniPC's R matrix, b vector, B(h) and h·φ₁ for order p with ratios `rks` (last entry 1) and step hh
+ * (−h for data prediction, h for noise prediction); Zhao et al. 2023, diffusers' `multistep_uni_*_bh_update`.
+ */
+export function unipcSystem(rks: readonly number[], hh: number, p: number, variant: string) {
   const hPhi1 = Math.expm1(hh);
   let hPhiK = hPhi1 / hh - 1;
   let fact = 1;
@@ -41,18 +46,30 @@ export const unipc: SamplerFn = (c) => {
     `unipc: variant must be 'bh1' or 'bh2', got ${String(variant)}`,
   );
   const lam = (j: number) => -Math.log(c.sigmas[j]!);
+  const ms = new History(c, order + 1, 'm'); // denoiser outputs, newest first (ms.at(0) = this step's)
+  const lastX = new History(c, 1, 'last'); // the sample the last predictor started from
   let prevOrder = 0;
+  /** Σₖ ρₖ·D1ₖ with D1ₖ = (m_{k} − m₀)/rₖ: UniPC's weighted differences against `m0` (`ms.at(off + k)`). */
+  const diffs = (m0: Tensor, off: number, rks: number[], rhos: number[], p: number, scale: number) => {
+    const out: LinearForm[] = [];
+    for (let k = 1; k < p; k++)
+      out.push(
+        lin(ms.at(off + k)!)
+          .minus(lin(m0))
+          .times((scale * rhos[k - 1]!) / rks[k - 1]!),
+      );
+    return out;
+  };
   return c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const den = await c.model(x, s);
-    c.carry(`m${i}`, den);
-    c.carry(`m${i - order - 1}`, undefined);
-    if (sn === 0) return den;
+    ms.push(den);
+    if (sn === 0) return lin(den).emit(c);
     let xc: Tensor = x;
-    const last = c.get('last');
+    const last = lastX.at(0);
     if (last && prevOrder > 0) {
-      // UniC-p corrector over the previous interval (σ_{i−1} → σ_i); m0 = den_{i−1}, model_t = den.
+      // UniC-p corrector over the previous interval (σ_{i−1} → σ_i); m0 = den_{i−1}, model_t = den:
+      // x_c = (σ_i/σ_{i−1})·last − hφ₁·m0 − B(h)·Σₖ ρₖ D1ₖ − B(h)·ρ_p·(den − m0)
       const p = prevOrder;
       const h = lam(i) - lam(i - 1);
       const rks: number[] = [];
@@ -60,29 +77,25 @@ export const unipc: SamplerFn = (c) => {
       rks.push(1);
       const { R, b, Bh, hPhi1 } = unipcSystem(rks, -h, p, variant);
       const rhos = p === 1 ? [0.5] : solve(R, b);
-      const m0 = c.get(`m${i - 1}`)!;
-      const coefs = [s / c.sigmas[i - 1]!, -hPhi1, 0];
-      const xs = [last, m0, den];
-      for (let k = 1; k < p; k++) {
-        const w = (Bh * rhos[k - 1]!) / rks[k - 1]!;
-        coefs.push(-w);
-        xs.push(c.get(`m${i - 1 - k}`)!);
-        coefs[1]! += w;
-      }
-      coefs[2]! -= Bh * rhos[p - 1]!;
-      coefs[1]! += Bh * rhos[p - 1]!;
-      xc = c.lc(coefs, xs);
+      const m0 = ms.at(1)!;
+      xc = lin(last, s / c.sigmas[i - 1]!)
+        .plus(lin(m0, -hPhi1), ...diffs(m0, 1, rks, rhos, p, -Bh))
+        .plus(
+          lin(den)
+            .minus(lin(m0))
+            .times(-Bh * rhos[p - 1]!),
+        )
+        .emit(c);
     }
-    c.carry('last', xc === x ? c.lc([1], [x]) : xc);
-    // UniP-p predictor to σ_{i+1}.
+    lastX.push(xc === x ? lin(x).emit(c) : xc);
+    // UniP-p predictor to σ_{i+1}: x' = (σ'/σ)·x_c − hφ₁·den − B(h)·Σₖ ρₖ D1ₖ
     const p = Math.min(order, i + 1);
     const h = lam(i + 1) - lam(i);
     const rks: number[] = [];
     for (let k = 1; k < p; k++) rks.push((lam(i - k) - lam(i)) / h);
     rks.push(1);
     const { R, b, Bh, hPhi1 } = unipcSystem(rks, -h, p, variant);
-    const coefs = [sn / s, -hPhi1];
-    const xs = [xc, den];
+    let next = lin(xc, sn / s).plus(lin(den, -hPhi1));
     if (p > 1) {
       const rhos =
         p === 2
@@ -91,15 +104,10 @@ export const unipc: SamplerFn = (c) => {
               R.slice(0, -1).map((row) => row.slice(0, -1)),
               b.slice(0, -1),
             );
-      for (let k = 1; k < p; k++) {
-        const w = (Bh * rhos[k - 1]!) / rks[k - 1]!;
-        coefs.push(-w);
-        xs.push(c.get(`m${i - k}`)!);
-        coefs[1]! += w;
-      }
+      next = next.plus(...diffs(den, 0, rks, rhos, p, -Bh));
     }
     prevOrder = p;
-    return c.lc(coefs, xs);
+    return next.emit(c);
   });
 };
 
@@ -114,22 +122,20 @@ export const deis: SamplerFn = (c) => {
     'INVALID_ARGUMENT',
     `deis: order must be an integer in [1, 5], got ${order}`,
   );
+  const eps = new History(c, order, 'e'); // the last `order` ε = (x − D)/σ, newest first
   return c.loop(async (i, x) => {
-    const s = c.sigmas[i]!;
-    const sn = c.sigmas[i + 1]!;
+    const [s, sn] = levels(c, i);
     const den = await c.model(x, s);
-    c.carry(`e${i}`, c.lc([1 / s, -1 / s], [x, den]));
-    c.carry(`e${i - order}`, undefined);
-    const p = Math.min(order, i + 1);
+    eps.push(toD(x, den, s).emit(c));
     const u0 = Math.log(s);
-    const nodes = Array.from({ length: p }, (_, j) => Math.log(c.sigmas[i - j]!));
+    const nodes = Array.from({ length: eps.length }, (_, j) => Math.log(c.sigmas[i - j]!));
     const upper = sn === 0 ? Number.NEGATIVE_INFINITY : Math.log(sn) - u0;
-    const coefs = [1];
-    const xs = [x];
-    for (let j = 0; j < p; j++) {
-      coefs.push(s * integrateExpPoly(lagrangeBasis(nodes, j, u0), 0, upper));
-      xs.push(c.get(`e${i - j}`)!);
-    }
-    return c.lc(coefs, xs);
+    // x' = x + Σⱼ εⱼ·∫_σ^σ' Lⱼ(log ρ) dρ, with ρ = σ·e^v
+    const terms = eps.items.map((e, j) =>
+      lin(e, s * integrateExpPoly(lagrangeBasis(nodes, j, u0), 0, upper)),
+    );
+    return lin(x)
+      .plus(...terms)
+      .emit(c);
   });
 };

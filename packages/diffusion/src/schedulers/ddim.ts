@@ -1,28 +1,8 @@
-import type { Tensor } from '@tessera/core';
-import type { SchedulerConfig } from '@tessera/schedules';
-import {
-  alphaAddNoise,
-  alphaSigmas,
-  checkTrainTimestep,
-  spacedAlphaTimesteps,
-  thresholdOrClip,
-  vpPredictions,
-} from './alpha-common.js';
-import {
-  type ConfigInput,
-  checkStepCount,
-  checkStepInputs,
-  checkTimestepsSet,
-  defaultGenerator,
-  descendingTimesteps,
-  type Generator,
-  loadConfig,
-  type SchedulerOutput,
-  type StepOptions,
-  stepNoise,
-  tidyStep,
-  trainTables,
-} from './common.js';
+import { type Tensor, TesseraError } from '@tessera/core';
+import { checkTrainTimestep, spacedAlphaTimesteps, thresholdOrClip, vpPredictions } from './alpha-common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { checkStepCount, checkStepInputs, checkTimestepsSet, stepNoise, tidyStep } from './common.js';
+import { AlphaTableScheduler } from './families.js';
 
 /** Options of {@link DDIMScheduler.step}. */
 export interface DDIMStepOptions extends StepOptions {
@@ -31,8 +11,6 @@ export interface DDIMStepOptions extends StepOptions {
   /** Recompute ε from the clipped x₀ (diffusers `use_clipped_model_output`). */
   useClippedModelOutput?: boolean;
 }
-
-const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
 
 /**
  * diffusers' `DDIMScheduler` (Song et al. 2021): deterministic (η = 0) or stochastic DDIM steps over
@@ -44,42 +22,9 @@ const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
  * const s = DDIMScheduler.fromConfig(json); s.setTimesteps(50);
  * for (const t of s.timesteps) x = s.step(await unet(x, t), t, x).prevSample;
  */
-export class DDIMScheduler {
-  /** diffusers `order`. */
-  readonly order = 1;
-  readonly config: SchedulerConfig;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  /** ᾱ used after the last step: 1 with `set_alpha_to_one`, else ᾱ₀. */
-  readonly finalAlphaCumprod: number;
-  readonly initNoiseSigma = 1;
-  /** Inference timesteps, descending (before `setTimesteps`: N−1 … 0). */
-  timesteps: Int32Array;
-  numInferenceSteps: number | null = null;
-  #generator: Generator = defaultGenerator();
-
+export class DDIMScheduler extends AlphaTableScheduler implements Scheduler {
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'DDIMScheduler');
-    const t = trainTables(this.config, BETAS, false);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.finalAlphaCumprod = this.config.get('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
-    this.timesteps = descendingTimesteps(this.config.get('num_train_timesteps'));
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): DDIMScheduler {
-    return new DDIMScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** σ of each inference timestep, √((1−ᾱ)/ᾱ), for inspection. */
-  get sigmas(): Float64Array {
-    return alphaSigmas(this.timesteps, this.alphasCumprod);
+    super(config, 'DDIMScheduler');
   }
 
   /** Sets `n` inference timesteps with the config's `timestep_spacing` and `steps_offset`. */
@@ -87,11 +32,6 @@ export class DDIMScheduler {
     checkStepCount('DDIMScheduler.setTimesteps', n, this.config.get('num_train_timesteps'));
     this.numInferenceSteps = n;
     this.timesteps = spacedAlphaTimesteps(this.config, n);
-  }
-
-  /** DDIM needs no input scaling: returns `sample`. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
   }
 
   /** One DDIM step from timestep `t` to `t − N // n`. */
@@ -102,6 +42,8 @@ export class DDIMScheduler {
     const N = this.config.get('num_train_timesteps');
     checkTrainTimestep(op, t, N);
     const eta = opts.eta ?? 0;
+    if (!(Number.isFinite(eta) && eta >= 0))
+      throw new TesseraError('INVALID_ARGUMENT', `${op}: eta must be a finite number ≥ 0, got ${eta}`);
     const prev = t - Math.floor(N / this.numInferenceSteps);
     const aT = this.alphasCumprod[t]!;
     const aPrev = prev >= 0 ? this.alphasCumprod[prev]! : this.finalAlphaCumprod;
@@ -130,21 +72,10 @@ export class DDIMScheduler {
       }
       if (eta > 0) {
         const conflict = `${op}: pass either generator or varianceNoise, not both`;
-        const noise = stepNoise(sample, opts, this.#generator, conflict);
+        const noise = stepNoise(sample, opts, this.generator, conflict);
         prevSample = B.lincomb([1, std], [prevSample, noise]);
       }
       return { prevSample, predOriginalSample: pred };
     });
-  }
-
-  /** q(x_t | x₀): √ᾱ_t·x₀ + √(1−ᾱ_t)·noise, one timestep for all rows or one per batch row. */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return alphaAddNoise(
-      x0,
-      noise,
-      t,
-      this.alphasCumprod,
-      (ti) => `DDIMScheduler.addNoise: timestep ${ti} out of range`,
-    );
   }
 }

@@ -1,27 +1,9 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { customTimesteps, type SchedulerConfig } from '@tessera/schedules';
-import {
-  alphaAddNoise,
-  alphaSigmas,
-  checkTrainTimestep,
-  spacedAlphaTimesteps,
-  thresholdOrClip,
-  vpPredictions,
-} from './alpha-common.js';
-import {
-  type ConfigInput,
-  checkStepInputs,
-  defaultGenerator,
-  descendingTimesteps,
-  type Generator,
-  loadConfig,
-  rejectUnsupported,
-  type SchedulerOutput,
-  type StepOptions,
-  stepNoise,
-  tidyStep,
-  trainTables,
-} from './common.js';
+import { customTimesteps } from '@tessera/schedules';
+import { checkTrainTimestep, spacedAlphaTimesteps, thresholdOrClip, vpPredictions } from './alpha-common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { checkStepInputs, rejectUnsupported, stepNoise, tidyStep } from './common.js';
+import { AlphaTableScheduler } from './families.js';
 
 const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid', 'laplace'];
 
@@ -32,40 +14,13 @@ const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2', 'sigmoid', 'lapla
  * channels, the second half being the variance prediction). The x₀ estimate is dynamically thresholded
  * (`thresholding`, `dynamic_thresholding_ratio`, `sample_max_value`) or else clipped (`clip_sample`).
  */
-export class DDPMScheduler {
-  readonly order = 1;
-  readonly config: SchedulerConfig;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
-  numInferenceSteps: number | null = null;
+export class DDPMScheduler extends AlphaTableScheduler implements Scheduler {
   #custom = false;
-  #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'DDPMScheduler');
+    super(config, 'DDPMScheduler', BETAS);
     // fixed_large_log: diffusers takes √(log β) there, which is NaN; we refuse it instead.
     rejectUnsupported(this.config, { variance_type: 'fixed_large_log' });
-    const t = trainTables(this.config, BETAS, false);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.timesteps = descendingTimesteps(this.alphasCumprod.length);
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): DDPMScheduler {
-    return new DDPMScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** σ = √((1−ᾱ)/ᾱ) of each timestep, for inspection. */
-  get sigmas(): Float64Array {
-    return alphaSigmas(this.timesteps, this.alphasCumprod);
   }
 
   /** Sets `n` inference timesteps by the config's spacing, or a custom descending list. */
@@ -85,11 +40,6 @@ export class DDPMScheduler {
     this.timesteps = spacedAlphaTimesteps(this.config, n!);
     this.numInferenceSteps = n!;
     this.#custom = false;
-  }
-
-  /** DDPM needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
   }
 
   /** The timestep after `t` in the schedule (−1 at the end); t − 1 before `setTimesteps`. */
@@ -146,7 +96,7 @@ export class DDPMScheduler {
       let prev = B.lincomb([predCoef, curCoef], [pred, sample]);
       if (t > 0) {
         const conflict = `${op}: pass either generator or varianceNoise`;
-        const noise = stepNoise(sample, opts, this.#generator, conflict);
+        const noise = stepNoise(sample, opts, this.generator, conflict);
         if (vt === 'learned') {
           prev = B.binary('add', prev, B.binary('mul', B.unary('sqrt', predVar!), noise));
         } else if (vt === 'learned_range') {
@@ -167,16 +117,5 @@ export class DDPMScheduler {
       }
       return { prevSample: prev, predOriginalSample: pred };
     });
-  }
-
-  /** q(x_t | x₀): √ᾱ_t·x₀ + √(1−ᾱ_t)·noise. */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return alphaAddNoise(
-      x0,
-      noise,
-      t,
-      this.alphasCumprod,
-      (ti) => `DDPMScheduler.addNoise: timestep ${ti} out of range`,
-    );
   }
 }

@@ -1,32 +1,17 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { linspace, luLambdaSigmas, roundHalfEven, type SchedulerConfig, sigmaToT } from '@tessera/schedules';
-import {
-  type ConfigInput,
-  checkStepCount,
-  defaultGenerator,
-  type Generator,
-  HeldTensors,
-  loadConfig,
-  resetStepIndex,
-  type SchedulerOutput,
-  type StepOptions,
-  stepIndexState,
-  stepNoise,
-  thresholdSample,
-  tidyStep,
-  vpCoefs,
-} from './common.js';
+import { linspace, luLambdaSigmas, roundHalfEven, sigmaToT } from '@tessera/schedules';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { checkStepCount, HeldTensors, stepNoise, thresholdSample, tidyStep, vpCoefs } from './common.js';
+import { SolverScheduler } from './families.js';
 import { sigmaConversion } from './sigma-table.js';
 import {
-  alphaSigma,
-  beginSolverStep,
-  lambdaClippedEnd,
-  lambdaTable,
-  solverAddNoise,
+  dpmForceFinal,
+  dpmSolverConfig,
+  multistepOrder,
+  solverAlphaSigma,
   solverGrid,
   solverLambda,
   solverSigmas,
-  solverTables,
   solverTimesteps,
 } from './solver-common.js';
 
@@ -39,30 +24,20 @@ import {
  * threshold → ε).
  * Timesteps are integers (Karras timesteps rounded, as diffusers does).
  */
-export class DPMSolverMultistepScheduler {
-  readonly order = 1;
-  readonly config: SchedulerConfig;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly sigmaTable: Float64Array;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
-  sigmas: Float64Array;
-  numInferenceSteps: number | null = null;
-  #logSigmaTable: Float64Array;
-  #lambdaT: Float64Array;
+export class DPMSolverMultistepScheduler extends SolverScheduler implements Scheduler {
   #flowShift: number;
   #outputs: HeldTensors;
   #lowerOrderNums = 0;
-  #index = stepIndexState();
-  #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'DPMSolverMultistepScheduler');
+    super(config, 'DPMSolverMultistepScheduler');
+    this.config = dpmSolverConfig(this.config, [
+      'dpmsolver',
+      'dpmsolver++',
+      'sde-dpmsolver',
+      'sde-dpmsolver++',
+    ]);
     const algo = this.config.get('algorithm_type');
-    if (algo === 'deis') this.config = this.config.with({ algorithm_type: 'dpmsolver++' });
-    const st = this.config.get('solver_type');
-    if (st !== 'midpoint' && st !== 'heun') this.config = this.config.with({ solver_type: 'midpoint' });
     if (
       (algo === 'dpmsolver' || algo === 'sde-dpmsolver') &&
       this.config.get('final_sigmas_type') === 'zero'
@@ -72,31 +47,8 @@ export class DPMSolverMultistepScheduler {
         `DPMSolverMultistepScheduler: final_sigmas_type "zero" is not supported for algorithm_type "${algo}"; use "sigma_min"`,
       );
     }
-    const t = solverTables(this.config);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.sigmaTable = t.sigmaTable;
-    this.#logSigmaTable = t.logSigmaTable;
-    this.timesteps = t.timesteps;
-    this.sigmas = t.sigmas;
-    this.#lambdaT = lambdaTable(this.alphasCumprod); // only used for lambda_min_clipped
     this.#flowShift = this.config.get('flow_shift');
     this.#outputs = new HeldTensors(this.config.get('solver_order'));
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): DPMSolverMultistepScheduler {
-    return new DPMSolverMultistepScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept; `deis`/`bh*` mapped as diffusers does). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** Start at step `i` (img2img). */
-  setBeginIndex(i = 0): void {
-    this.#index.begin = i;
   }
 
   /** Sets `n` inference steps (or custom integer timesteps); `mu` sets flow_shift = e^μ for dynamic shifting. */
@@ -122,12 +74,10 @@ export class DPMSolverMultistepScheduler {
     if (opts.timesteps) ts = Float64Array.from(opts.timesteps, Math.trunc);
     else {
       checkStepCount(op, n, N);
-      ts = Float64Array.from(
-        solverTimesteps(cfg, n!, lambdaClippedEnd(this.#lambdaT, cfg.get('lambda_min_clipped'), N)),
-      );
+      ts = Float64Array.from(solverTimesteps(cfg, n!, this.clippedLastTimestep()));
     }
     const table = this.sigmaTable;
-    const logT = this.#logSigmaTable;
+    const logT = this.logSigmaTable;
     // diffusers rounds Karras and Lu timesteps except for squaredcos_cap_v2
     const rounded = cfg.get('beta_schedule') !== 'squaredcos_cap_v2';
     const steps = ts.length;
@@ -158,21 +108,21 @@ export class DPMSolverMultistepScheduler {
     this.#outputs.clear();
     this.#outputs = new HeldTensors(cfg.get('solver_order'));
     this.#lowerOrderNums = 0;
-    resetStepIndex(this.#index);
+    this.resetStepIndex();
   }
 
   #flow = false;
 
-  /** DPM-Solver needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
+  /** True when the grid holds flow σ's (`use_flow_sigmas`): α = 1 − σ. */
+  protected override get flowSigmas(): boolean {
+    return this.#flow || this.config.get('use_flow_sigmas');
   }
 
   /** The model output as x₀ (dpmsolver++) or ε (dpmsolver): [coef on sample, coef on output]. */
   #convert(sigma: number): [number, number] {
     const cfg = this.config;
     const pt = cfg.get('prediction_type');
-    const [a, s] = alphaSigma(sigma, this.#flow || cfg.get('use_flow_sigmas'));
+    const [a, s] = solverAlphaSigma(sigma, this.#flow || cfg.get('use_flow_sigmas'));
     const plusPlus = cfg.get('algorithm_type').endsWith('++');
     if (plusPlus && pt === 'flow_prediction') return [1, -sigma];
     const coefs = vpCoefs(pt, a, s);
@@ -193,7 +143,7 @@ export class DPMSolverMultistepScheduler {
     if (!cfg.get('thresholding')) return converted;
     const op = 'DPMSolverMultistepScheduler.step';
     if (cfg.get('algorithm_type').endsWith('++')) return thresholdSample(converted, cfg, op);
-    const [a, s] = alphaSigma(this.sigmas[i]!, this.#flow || cfg.get('use_flow_sigmas'));
+    const [a, s] = solverAlphaSigma(this.sigmas[i]!, this.#flow || cfg.get('use_flow_sigmas'));
     const B = sample.backend;
     const x0 = thresholdSample(B.lincomb([1 / a, -s / a], [sample, converted]), cfg, op);
     return B.lincomb([1 / s, -a / s], [sample, x0]);
@@ -201,16 +151,10 @@ export class DPMSolverMultistepScheduler {
 
   /** One multistep DPM-Solver step from `t` to the next timestep. */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
-    const i = beginSolverStep('DPMSolverMultistepScheduler.step', modelOutput, sample, t, this, this.#index);
+    const i = this.beginStep('DPMSolverMultistepScheduler.step', modelOutput, sample, t);
     const cfg = this.config;
     const n = this.timesteps.length;
     const order = cfg.get('solver_order');
-    const lowerFinal =
-      i === n - 1 &&
-      (cfg.get('euler_at_final') ||
-        (cfg.get('lower_order_final') && n < 15) ||
-        cfg.get('final_sigmas_type') === 'zero');
-    const lowerSecond = i === n - 2 && cfg.get('lower_order_final') && n < 15;
     const algo = cfg.get('algorithm_type');
     const sde = algo.startsWith('sde');
     const B = sample.backend;
@@ -218,18 +162,14 @@ export class DPMSolverMultistepScheduler {
     const converted = tidyStep(() => this.#threshold(B.lincomb([cs, co], [sample, modelOutput]), sample, i));
     this.#outputs.push(converted);
     const prevSample = tidyStep(() => {
-      const noise = sde ? stepNoise(sample, opts, this.#generator) : null;
-      const k =
-        order === 1 || this.#lowerOrderNums < 1 || lowerFinal
-          ? 1
-          : order === 2 || this.#lowerOrderNums < 2 || lowerSecond
-            ? 2
-            : 3;
+      const noise = sde ? stepNoise(sample, opts, this.generator) : null;
+      const k = multistepOrder(cfg, i, n, this.#lowerOrderNums, dpmForceFinal(cfg));
       return this.#update(k, i, sample, noise);
     });
     if (this.#lowerOrderNums < order) this.#lowerOrderNums++;
-    this.#index.step = i + 1;
-    return { prevSample, predOriginalSample: algo.endsWith('++') ? converted : undefined };
+    this.setStepIndex(i + 1);
+    // a copy: `converted` stays in the solver's history, the caller owns what step returns
+    return { prevSample, predOriginalSample: algo.endsWith('++') ? B.lincomb([1], [converted]) : undefined };
   }
 
   /** The order-k update of diffusers' `*_update` functions as one lincomb. */
@@ -238,8 +178,8 @@ export class DPMSolverMultistepScheduler {
     const algo = this.config.get('algorithm_type');
     const heun = this.config.get('solver_type') === 'heun';
     const lam = (j: number) => solverLambda(this.sigmas[j]!, flow);
-    const [aT, sT] = alphaSigma(this.sigmas[i + 1]!, flow);
-    const [aS0, sS0] = alphaSigma(this.sigmas[i]!, flow);
+    const [aT, sT] = solverAlphaSigma(this.sigmas[i + 1]!, flow);
+    const [aS0, sS0] = solverAlphaSigma(this.sigmas[i]!, flow);
     const lt = lam(i + 1);
     const l0 = lam(i);
     const h = lt - l0;
@@ -317,13 +257,8 @@ export class DPMSolverMultistepScheduler {
     return sample.backend.lincomb(coefs, xs);
   }
 
-  /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(x0, noise, t, this, this.#index, this.#flow || this.config.get('use_flow_sigmas'));
-  }
-
   /** Frees the stored model outputs (also done by `setTimesteps`). */
-  dispose(): void {
+  override dispose(): void {
     this.#outputs.clear();
   }
 }

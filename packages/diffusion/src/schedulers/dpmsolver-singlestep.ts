@@ -1,38 +1,28 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import type { SchedulerConfig } from '@tessera/schedules';
-import {
-  type ConfigInput,
-  checkStepCount,
-  defaultGenerator,
-  type Generator,
-  HeldTensors,
-  loadConfig,
-  rejectUnsupported,
-  resetStepIndex,
-  type SchedulerOutput,
-  type StepOptions,
-  stepIndexState,
-  stepNoise,
-  thresholdSample,
-  tidyStep,
-  vpCoefs,
-} from './common.js';
-import {
-  alphaSigma,
-  beginSolverStep,
-  lambdaClippedEnd,
-  lambdaTable,
-  solverAddNoise,
-  solverGrid,
-  solverLambda,
-  solverSigmas,
-  solverTables,
-  solverTimesteps,
-} from './solver-common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { HeldTensors, rejectUnsupported, stepNoise, thresholdSample, tidyStep, vpCoefs } from './common.js';
+import { SolverScheduler } from './families.js';
+import { dpmSolverConfig, solverAlphaSigma, solverGrid, solverLambda } from './solver-common.js';
 
 /**
- * diffusers' `get_order_list`: the order of each step of singlestep DPM-Solver (1, 2, 3 repeating, a
- * lower-order tail with `lower_order_final`, and order 1 last when the final σ is zero).
+ * `lower_order_final` after diffusers' `set_timesteps`: forced true when `steps` is not a multiple of
+ * `order` or the final σ is zero (diffusers writes it back into the config, and so do we).
+ */
+export function effectiveLowerOrderFinal(
+  steps: number,
+  order: number,
+  lowerOrderFinal: boolean,
+  finalZero: boolean,
+): boolean {
+  return lowerOrderFinal || steps % order !== 0 || finalZero;
+}
+
+/**
+ * diffusers' `get_order_list` as `set_timesteps` calls it: the order of each step of singlestep
+ * DPM-Solver (1, 2, 3 repeating, a lower-order tail with `lower_order_final`, and order 1 last when the
+ * final σ is zero). As diffusers does, `lower_order_final` is forced on when `steps` is not a multiple
+ * of `order` or the final σ is zero, so every group is a complete order-k step: order 3 at 4 steps is
+ * [1, 2, 3, 1], never a 3-stage group cut after its second stage.
  */
 export function singlestepOrderList(
   steps: number,
@@ -41,15 +31,16 @@ export function singlestepOrderList(
   finalZero: boolean,
 ): number[] {
   const rep = (unit: number[], k: number) => Array.from({ length: k }, () => unit).flat();
+  const lower = effectiveLowerOrderFinal(steps, order, lowerOrderFinal, finalZero);
   let o: number[];
   if (order === 1) o = new Array<number>(steps).fill(1);
   else if (order === 2) {
-    if (!lowerOrderFinal) o = rep([1, 2], Math.floor(steps / 2));
+    if (!lower) o = rep([1, 2], Math.floor(steps / 2));
     else if (steps % 2 === 0) o = [...rep([1, 2], steps / 2 - 1), 1, 1];
     else o = [...rep([1, 2], Math.floor(steps / 2)), 1];
   } else {
     const k = Math.floor(steps / 3);
-    if (!lowerOrderFinal) o = rep([1, 2, 3], k);
+    if (!lower) o = rep([1, 2, 3], k);
     else if (steps % 3 === 0) o = [...rep([1, 2, 3], k - 1), 1, 2, 1];
     else if (steps % 3 === 1) o = [...rep([1, 2, 3], k), 1];
     else o = [...rep([1, 2, 3], k), 1, 2];
@@ -65,98 +56,51 @@ export function singlestepOrderList(
  * exponential / beta sigmas, `final_sigmas_type`, `thresholding` (dynamic thresholding of the x₀
  * prediction). Timesteps always use linspace spacing (as diffusers).
  */
-export class DPMSolverSinglestepScheduler {
-  readonly order = 1;
-  readonly config: SchedulerConfig;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly sigmaTable: Float64Array;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
-  sigmas: Float64Array;
-  numInferenceSteps: number | null = null;
+export class DPMSolverSinglestepScheduler extends SolverScheduler implements Scheduler {
   /** The order of each step (diffusers `order_list`). */
   orderList: number[] = [];
-  #logSigmaTable: Float64Array;
-  #lambdaT: Float64Array;
   #outputs: HeldTensors;
   #sample = new HeldTensors(1);
-  #index = stepIndexState();
-  #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'DPMSolverSinglestepScheduler');
+    super(config, 'DPMSolverSinglestepScheduler');
     rejectUnsupported(this.config, {
       use_flow_sigmas: true,
       algorithm_type: 'dpmsolver',
     });
-    const algo = this.config.get('algorithm_type');
-    if (algo === 'deis') this.config = this.config.with({ algorithm_type: 'dpmsolver++' });
-    else if (algo !== 'dpmsolver++' && algo !== 'sde-dpmsolver++')
-      throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: algorithm_type "${algo}"`);
-    const st = this.config.get('solver_type');
-    if (st !== 'midpoint' && st !== 'heun') {
-      if (['logrho', 'bh1', 'bh2'].includes(st)) this.config = this.config.with({ solver_type: 'midpoint' });
-      else throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: solver_type "${st}"`);
-    }
+    this.config = dpmSolverConfig(this.config, ['dpmsolver++', 'sde-dpmsolver++']);
     const order = this.config.get('solver_order');
     if (![1, 2, 3].includes(order))
       throw new TesseraError(
         'INVALID_CONFIG',
         `DPMSolverSinglestepScheduler: solver_order must be 1, 2 or 3, got ${order}`,
       );
-    const t = solverTables(this.config);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.sigmaTable = t.sigmaTable;
-    this.#logSigmaTable = t.logSigmaTable;
-    this.timesteps = t.timesteps;
-    this.sigmas = t.sigmas;
-    this.#lambdaT = lambdaTable(this.alphasCumprod);
     this.#outputs = new HeldTensors(order);
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): DPMSolverSinglestepScheduler {
-    return new DPMSolverSinglestepScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** Start at step `i` (img2img). */
-  setBeginIndex(i = 0): void {
-    this.#index.begin = i;
   }
 
   /** Sets `n` inference steps (linspace over the un-clipped λ range, or a σ conversion). */
   setTimesteps(n: number): void {
     const cfg = this.config;
-    const N = cfg.get('num_train_timesteps');
-    checkStepCount('DPMSolverSinglestepScheduler.setTimesteps', n, N);
-    const end = lambdaClippedEnd(this.#lambdaT, cfg.get('lambda_min_clipped'), N);
-    const ts = Float64Array.from(solverTimesteps(cfg.with({ timestep_spacing: 'linspace' }), n, end));
-    const grid = solverSigmas(cfg, this.sigmaTable, this.#logSigmaTable, ts);
+    const grid = this.spacedGrid(n, 'linspace', this.clippedLastTimestep());
     const finalZero = cfg.get('final_sigmas_type') !== 'sigma_min';
     const last = finalZero ? 0 : this.sigmaTable[0]!;
     ({ sigmas: this.sigmas, timesteps: this.timesteps } = solverGrid(grid.sigmas, grid.timesteps, last));
     this.numInferenceSteps = n;
-    this.orderList = singlestepOrderList(n, cfg.get('solver_order'), cfg.get('lower_order_final'), finalZero);
+    const order = cfg.get('solver_order');
+    if (
+      effectiveLowerOrderFinal(n, order, cfg.get('lower_order_final'), finalZero) !==
+      cfg.get('lower_order_final')
+    )
+      this.config = cfg.with({ lower_order_final: true }); // diffusers' register_to_config
+    this.orderList = singlestepOrderList(n, order, cfg.get('lower_order_final'), finalZero);
     this.dispose();
     this.#outputs = new HeldTensors(cfg.get('solver_order'));
-    resetStepIndex(this.#index);
-  }
-
-  /** DPM-Solver needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
+    this.resetStepIndex();
   }
 
   #convert(sigma: number): [number, number] {
     const pt = this.config.get('prediction_type');
-    const [a, s] = alphaSigma(sigma, false);
+    const [a, s] = solverAlphaSigma(sigma, false);
     const coefs = vpCoefs(pt, a, s);
     if (coefs) return coefs.x0;
     throw new TesseraError('UNSUPPORTED', `DPMSolverSinglestepScheduler: prediction_type "${pt}"`);
@@ -169,7 +113,7 @@ export class DPMSolverSinglestepScheduler {
   /** One step of the current group (order from `orderList`). */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
     const op = 'DPMSolverSinglestepScheduler.step';
-    const i = beginSolverStep(op, modelOutput, sample, t, this, this.#index);
+    const i = this.beginStep(op, modelOutput, sample, t);
     const B = sample.backend;
     const [cs, co] = this.#convert(this.sigmas[i]!);
     const sde = this.config.get('algorithm_type') === 'sde-dpmsolver++';
@@ -185,9 +129,9 @@ export class DPMSolverSinglestepScheduler {
       if (order === 1) this.#sample.set(0, B.lincomb([1], [sample]));
       const x = this.#sample.get(0)!;
       const m = (k: number) => this.#outputs.get(L - 1 - k)!;
-      const [aT, sT] = alphaSigma(this.sigmas[i + 1]!, false);
+      const [aT, sT] = solverAlphaSigma(this.sigmas[i + 1]!, false);
       const s = i - (order - 1); // σ index of the group's start
-      const [, sS] = alphaSigma(this.sigmas[s]!, false);
+      const [, sS] = solverAlphaSigma(this.sigmas[s]!, false);
       const h = this.#lambda(i + 1) - this.#lambda(s);
       const em = Math.expm1(-h);
       const e2 = -Math.expm1(-2 * h); // 1 − e^{−2h}
@@ -234,21 +178,17 @@ export class DPMSolverSinglestepScheduler {
       }
       if (sde) {
         coefs.push(sT * Math.sqrt(e2));
-        xs.push(stepNoise(sample, opts, this.#generator));
+        xs.push(stepNoise(sample, opts, this.generator));
       }
-      return { prevSample: B.lincomb(coefs, xs), predOriginalSample: converted };
+      // a copy of x̂₀: the held one is the group's history; the caller owns what step returns
+      return { prevSample: B.lincomb(coefs, xs), predOriginalSample: B.lincomb([1], [converted]) };
     });
-    this.#index.step = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 
-  /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(x0, noise, t, this, this.#index, false);
-  }
-
   /** Frees the stored model outputs and group sample (also done by `setTimesteps`). */
-  dispose(): void {
+  override dispose(): void {
     this.#outputs.clear();
     this.#sample.clear();
   }

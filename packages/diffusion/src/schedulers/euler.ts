@@ -1,21 +1,9 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import type { SchedulerConfig } from '@tessera/schedules';
-import {
-  type ConfigInput,
-  checkStepInputs,
-  defaultGenerator,
-  drawNoise,
-  type Generator,
-  indexForTimestep,
-  loadConfig,
-  noiseBatch,
-  rejectUnsupported,
-  type SchedulerOutput,
-  type StepOptions,
-  tidyStep,
-  timestepList,
-  trainTables,
-} from './common.js';
+import { ancestralStep } from '../samplers/basic.js';
+import { type ChurnOptions, churn } from '../samplers/churn.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { SchedulerBase } from './base.js';
+import { drawNoise, rejectUnsupported, tidyStep, trainTables } from './common.js';
 import { eulerGrid, type SetTimestepsOptions, sigmaTable } from './sigma-table.js';
 
 const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
@@ -36,8 +24,8 @@ export function veX0(predictionType: string, sigma: number, sigmaHat: number, op
  * Common state of diffusers' σ-space discrete schedulers: the σ table, `timesteps` (float32 values)
  * and `sigmas` (n + 1, ending in 0 or σ_min), the step index that advances with each `step()`.
  */
-export abstract class DiscreteSigmaScheduler {
-  readonly config: SchedulerConfig;
+export abstract class DiscreteSigmaScheduler extends SchedulerBase {
+  abstract readonly order: number;
   readonly betas: Float64Array;
   readonly alphasCumprod: Float64Array;
   /** σ_t = √((1−ᾱ_t)/ᾱ_t) for every training timestep (ascending in t). */
@@ -45,13 +33,9 @@ export abstract class DiscreteSigmaScheduler {
   protected readonly logSigmaTable: Float64Array;
   timesteps: Float64Array;
   sigmas: Float64Array;
-  numInferenceSteps: number | null = null;
-  protected stepIndex: number | null = null;
-  protected beginIndex: number | null = null;
-  protected generator: Generator = defaultGenerator();
 
   protected constructor(config: ConfigInput, className: string, zeroSnrClamp: boolean) {
-    this.config = loadConfig(config, className);
+    super(config, className);
     const t = trainTables(this.config, BETAS, zeroSnrClamp);
     this.betas = t.betas;
     this.alphasCumprod = t.alphasCumprod;
@@ -64,11 +48,6 @@ export abstract class DiscreteSigmaScheduler {
     for (let i = 0; i < N; i++) this.sigmas[i] = table[N - 1 - i]!;
   }
 
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
   /** σ of the initial noise: σ_max for linspace/trailing spacing, √(σ_max² + 1) for leading. */
   get initNoiseSigma(): number {
     let max = 0;
@@ -77,58 +56,42 @@ export abstract class DiscreteSigmaScheduler {
     return spacing === 'linspace' || spacing === 'trailing' ? max : Math.sqrt(max * max + 1);
   }
 
-  /** Index of the current step (null before the first `scaleModelInput`/`step`). */
-  get currentStepIndex(): number | null {
-    return this.stepIndex;
-  }
-
-  /** Start at step `i` instead of looking the first timestep up (img2img; diffusers `set_begin_index`). */
-  setBeginIndex(i = 0): void {
-    this.beginIndex = i;
-  }
-
-  protected initStepIndex(t: number): number {
-    if (this.stepIndex === null) {
-      this.stepIndex =
-        this.beginIndex ?? indexForTimestep(`${this.config.className}.step`, t, this.timesteps);
-    }
-    return this.stepIndex;
-  }
-
-  protected resetSteps(): void {
-    this.stepIndex = null;
-    this.beginIndex = null;
-  }
-
   /** Scales the model input by 1/√(σ² + 1) of the current step (what an ε-model trained on VP inputs expects). */
   scaleModelInput(sample: Tensor, t: number): Tensor {
-    const i = this.initStepIndex(t);
+    const i = this.stepIndexFor(`${this.config.className}.scaleModelInput`, t, this.timesteps);
     const s = this.sigmas[i]!;
     return sample.backend.lincomb([1 / Math.sqrt(s * s + 1)], [sample]);
   }
 
   /** x₀ + σ·noise with σ of the timestep's step (diffusers `add_noise` of the σ schedulers). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    const list = timestepList(t);
-    const idx = list.map((ti) =>
-      this.beginIndex === null
-        ? indexForTimestep(`${this.config.className}.addNoise`, ti, this.timesteps)
-        : (this.stepIndex ?? this.beginIndex),
-    );
-    return noiseBatch(
-      x0,
-      noise,
-      idx.map((i) => [1, this.sigmas[i]!] as const),
-    );
+    return this.sigmaAddNoise(x0, noise, t, this.sigmas, (s) => [1, s]);
   }
 }
 
-/** Options of {@link EulerDiscreteScheduler.step} (Karras et al. "churn"). */
-export interface EulerStepOptions extends StepOptions {
+/**
+ * Options of {@link EulerDiscreteScheduler.step}: Karras et al. "churn", spelled as in `sample` and
+ * k-diffusion (`s_churn`, `s_tmin`, `s_tmax`, `s_noise`).
+ */
+export interface EulerStepOptions extends StepOptions, ChurnOptions {
+  /** @deprecated Use `s_churn`. */
   sChurn?: number;
+  /** @deprecated Use `s_tmin`. */
   sTmin?: number;
+  /** @deprecated Use `s_tmax`. */
   sTmax?: number;
+  /** @deprecated Use `s_noise`. */
   sNoise?: number;
+}
+
+/** The churn options of `opts`, the deprecated camel-case spellings mapped to k-diffusion's. */
+function churnOptions(opts: EulerStepOptions): ChurnOptions {
+  return {
+    s_churn: opts.s_churn ?? opts.sChurn,
+    s_tmin: opts.s_tmin ?? opts.sTmin,
+    s_tmax: opts.s_tmax ?? opts.sTmax,
+    s_noise: opts.s_noise ?? opts.sNoise,
+  };
 }
 
 /**
@@ -136,7 +99,7 @@ export interface EulerStepOptions extends StepOptions {
  * linear interpolation of the table (or Karras / exponential / beta σ with timesteps from `_sigma_to_t`),
  * optional churn. Pass `scheduler.timesteps[i]` as `t`.
  */
-export class EulerDiscreteScheduler extends DiscreteSigmaScheduler {
+export class EulerDiscreteScheduler extends DiscreteSigmaScheduler implements Scheduler {
   readonly order = 1;
 
   constructor(config: ConfigInput) {
@@ -149,11 +112,6 @@ export class EulerDiscreteScheduler extends DiscreteSigmaScheduler {
         .subarray(0, this.sigmas.length - 1)
         .map((s) => Math.fround(0.25 * Math.fround(Math.log(s))));
     }
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): EulerDiscreteScheduler {
-    return new EulerDiscreteScheduler(config);
   }
 
   /** Sets the inference grid: `n` steps by the config's spacing, or custom timesteps / sigmas. */
@@ -174,31 +132,22 @@ export class EulerDiscreteScheduler extends DiscreteSigmaScheduler {
         .map((s) => Math.fround(0.25 * Math.fround(Math.log(s))));
     } else this.timesteps = g.timesteps;
     this.numInferenceSteps = this.timesteps.length;
-    this.resetSteps();
+    this.resetStepIndex();
   }
 
-  /** One Euler step (with churn when `sChurn` > 0). */
+  /** One Euler step (with churn when `s_churn` > 0). */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: EulerStepOptions = {}): SchedulerOutput {
-    checkStepInputs('EulerDiscreteScheduler.step', modelOutput, sample);
-    const i = this.initStepIndex(t);
+    const i = this.beginStep('EulerDiscreteScheduler.step', modelOutput, sample, t);
     const sigma = this.sigmas[i]!;
-    const next = this.sigmas[i + 1];
-    if (next === undefined)
-      throw new TesseraError(
-        'OUT_OF_RANGE',
-        'EulerDiscreteScheduler.step: no steps left (call setTimesteps again)',
-      );
-    const { sChurn = 0, sTmin = 0, sTmax = Infinity, sNoise = 1 } = opts;
-    const gamma =
-      sTmin <= sigma && sigma <= sTmax ? Math.min(sChurn / (this.sigmas.length - 1), Math.SQRT2 - 1) : 0;
-    const sigmaHat = sigma * (gamma + 1);
+    const next = this.sigmas[i + 1]!;
+    const { sigmaHat, noiseStd } = churn(sigma, this.sigmas.length - 1, churnOptions(opts));
     const [cs, co] = veX0(this.config.get('prediction_type'), sigma, sigmaHat, 'EulerDiscreteScheduler.step');
     const B = sample.backend;
     const out = tidyStep(() => {
       let x = sample;
-      if (gamma > 0) {
+      if (noiseStd > 0) {
         const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.generator);
-        x = B.lincomb([1, sNoise * Math.sqrt(sigmaHat * sigmaHat - sigma * sigma)], [sample, noise]);
+        x = B.lincomb([1, noiseStd], [sample, noise]);
       }
       const pred = B.lincomb([cs, co], [x, modelOutput]);
       // prev = x + (x − x₀)/σ̂ · (σ_next − σ̂)
@@ -206,7 +155,7 @@ export class EulerDiscreteScheduler extends DiscreteSigmaScheduler {
       const prevSample = B.lincomb([1 + r - r * cs, -r * co], [x, modelOutput]);
       return { prevSample, predOriginalSample: pred };
     });
-    this.stepIndex = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 }
@@ -215,17 +164,12 @@ export class EulerDiscreteScheduler extends DiscreteSigmaScheduler {
  * diffusers' `EulerAncestralDiscreteScheduler`: Euler to σ_down, then fresh noise of σ_up
  * (k-diffusion `get_ancestral_step` with η = 1).
  */
-export class EulerAncestralDiscreteScheduler extends DiscreteSigmaScheduler {
+export class EulerAncestralDiscreteScheduler extends DiscreteSigmaScheduler implements Scheduler {
   readonly order = 1;
 
   constructor(config: ConfigInput) {
     super(config, 'EulerAncestralDiscreteScheduler', true);
     rejectUnsupported(this.config, { prediction_type: 'sample' });
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): EulerAncestralDiscreteScheduler {
-    return new EulerAncestralDiscreteScheduler(config);
   }
 
   /** Sets `n` inference steps by the config's spacing (σ by linear interpolation, final σ = 0). */
@@ -245,25 +189,21 @@ export class EulerAncestralDiscreteScheduler extends DiscreteSigmaScheduler {
     this.timesteps = g.timesteps;
     this.sigmas = g.sigmas;
     this.numInferenceSteps = n;
-    this.resetSteps();
+    this.resetStepIndex();
   }
 
   /** One ancestral Euler step. */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
-    checkStepInputs('EulerAncestralDiscreteScheduler.step', modelOutput, sample);
-    const i = this.initStepIndex(t);
+    const i = this.beginStep('EulerAncestralDiscreteScheduler.step', modelOutput, sample, t);
     const sigma = this.sigmas[i]!;
-    const next = this.sigmas[i + 1];
-    if (next === undefined)
-      throw new TesseraError('OUT_OF_RANGE', 'EulerAncestralDiscreteScheduler.step: no steps left');
+    const next = this.sigmas[i + 1]!;
     const [cs, co] = veX0(
       this.config.get('prediction_type'),
       sigma,
       sigma,
       'EulerAncestralDiscreteScheduler.step',
     );
-    const up = Math.sqrt((next * next * (sigma * sigma - next * next)) / (sigma * sigma));
-    const down = Math.sqrt(next * next - up * up);
+    const [down, up] = ancestralStep(sigma, next); // diffusers' σ_up, σ_down (η = 1)
     const B = sample.backend;
     const out = tidyStep(() => {
       const pred = B.lincomb([cs, co], [sample, modelOutput]);
@@ -275,7 +215,7 @@ export class EulerAncestralDiscreteScheduler extends DiscreteSigmaScheduler {
       }
       return { prevSample, predOriginalSample: pred };
     });
-    this.stepIndex = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 }

@@ -1,19 +1,8 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import { flowMatchSigmas, type SchedulerConfig } from '@tessera/schedules';
-import {
-  type ConfigInput,
-  checkStepInputs,
-  defaultGenerator,
-  drawNoise,
-  type Generator,
-  indexForTimestep,
-  loadConfig,
-  noiseBatch,
-  type SchedulerOutput,
-  type StepOptions,
-  tidyStep,
-  timestepList,
-} from './common.js';
+import { flowMatchSigmas } from '@tessera/schedules';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { SchedulerBase } from './base.js';
+import { drawNoise, tidyStep } from './common.js';
 
 const f32 = Math.fround;
 
@@ -33,20 +22,15 @@ export interface FlowMatchSetTimestepsOptions {
  * with μ, `shift_terminal`, Karras / exponential / beta sigmas, `invert_sigmas`, `stochastic_sampling`.
  * Timesteps are floats (σ·N).
  */
-export class FlowMatchEulerDiscreteScheduler {
+export class FlowMatchEulerDiscreteScheduler extends SchedulerBase implements Scheduler {
   readonly order = 1;
-  readonly config: SchedulerConfig;
   readonly initNoiseSigma = 1;
   timesteps: Float64Array;
   sigmas: Float64Array;
-  numInferenceSteps: number | null = null;
   #shift: number;
-  #stepIndex: number | null = null;
-  #beginIndex: number | null = null;
-  #generator: Generator = defaultGenerator();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'FlowMatchEulerDiscreteScheduler');
+    super(config, 'FlowMatchEulerDiscreteScheduler');
     this.#shift = this.config.get('shift');
     const N = this.config.get('num_train_timesteps');
     const dyn = this.config.get('use_dynamic_shifting');
@@ -59,16 +43,6 @@ export class FlowMatchEulerDiscreteScheduler {
     this.sigmas = table;
   }
 
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): FlowMatchEulerDiscreteScheduler {
-    return new FlowMatchEulerDiscreteScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
   /** The static shift in use (diffusers `shift` property). */
   get shift(): number {
     return this.#shift;
@@ -79,11 +53,6 @@ export class FlowMatchEulerDiscreteScheduler {
     if (!(shift > 0 && Number.isFinite(shift)))
       throw new TesseraError('INVALID_ARGUMENT', `setShift: shift must be positive, got ${shift}`);
     this.#shift = shift;
-  }
-
-  /** Start at step `i` (img2img). */
-  setBeginIndex(i = 0): void {
-    this.#beginIndex = i;
   }
 
   /** Sets `n` inference steps (or custom sigmas / timesteps); `mu` for dynamic shifting. */
@@ -125,8 +94,7 @@ export class FlowMatchEulerDiscreteScheduler {
     this.sigmas.set(s);
     this.sigmas[s.length] = invert ? 1 : 0;
     this.numInferenceSteps = steps;
-    this.#stepIndex = null;
-    this.#beginIndex = null;
+    this.resetStepIndex();
   }
 
   /** Flow models take the sample unscaled. */
@@ -134,47 +102,27 @@ export class FlowMatchEulerDiscreteScheduler {
     return sample;
   }
 
-  #index(t: number): number {
-    this.#stepIndex ??=
-      this.#beginIndex ?? indexForTimestep('FlowMatchEulerDiscreteScheduler.step', t, this.timesteps);
-    return this.#stepIndex;
-  }
-
   /** One Euler step: x + (σ_next − σ)·v, or with `stochastic_sampling` a re-noising of x₀ = x − σ·v. */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
-    checkStepInputs('FlowMatchEulerDiscreteScheduler.step', modelOutput, sample);
-    const i = this.#index(t);
+    const i = this.beginStep('FlowMatchEulerDiscreteScheduler.step', modelOutput, sample, t);
     const sigma = this.sigmas[i]!;
-    const next = this.sigmas[i + 1];
-    if (next === undefined)
-      throw new TesseraError('OUT_OF_RANGE', 'FlowMatchEulerDiscreteScheduler.step: no steps left');
+    const next = this.sigmas[i + 1]!;
     const B = sample.backend;
     const out = tidyStep(() => {
       if (this.config.get('stochastic_sampling')) {
-        const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.#generator);
+        const noise = opts.varianceNoise ?? drawNoise(sample, opts.generator ?? this.generator);
         // (1 − σ_next)(x − σ v) + σ_next·noise
         return { prevSample: B.lincomb([1 - next, -(1 - next) * sigma, next], [sample, modelOutput, noise]) };
       }
       return { prevSample: B.lincomb([1, next - sigma], [sample, modelOutput]) };
     });
-    this.#stepIndex = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 
   /** σ·noise + (1 − σ)·x₀ at the timestep's σ (diffusers `scale_noise`). */
   addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return noiseBatch(
-      x0,
-      noise,
-      timestepList(t).map((ti) => {
-        const i =
-          this.#beginIndex === null
-            ? indexForTimestep('addNoise', ti, this.timesteps)
-            : (this.#stepIndex ?? this.#beginIndex);
-        const s = this.sigmas[i]!;
-        return [1 - s, s] as const;
-      }),
-    );
+    return this.sigmaAddNoise(x0, noise, t, this.sigmas, (s) => [1 - s, s]);
   }
 
   /** diffusers' name for {@link addNoise}. */

@@ -1,13 +1,7 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import {
-  type ConfigInput,
-  checkStepInputs,
-  HeldTensors,
-  type SchedulerOutput,
-  type StepOptions,
-  tidyStep,
-} from './common.js';
-import { DiscreteSigmaScheduler } from './euler.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { HeldTensors, tidyStep } from './common.js';
+import { DiscreteSigmaScheduler, veX0 } from './euler.js';
 import { eulerGrid } from './sigma-table.js';
 
 /**
@@ -16,18 +10,13 @@ import { eulerGrid } from './sigma-table.js';
  * `timesteps`: a Heun step is two `step()` calls, an Euler predictor (`stateInFirstOrder` true) and a
  * trapezoidal corrector at the next σ. The last step (to σ = 0) is a plain Euler step.
  */
-export class HeunDiscreteScheduler extends DiscreteSigmaScheduler {
+export class HeunDiscreteScheduler extends DiscreteSigmaScheduler implements Scheduler {
   readonly order = 2;
   #dt: number | null = null; // dt of the pending predictor (null: first order next)
   readonly #held = new HeldTensors(2); // [sample before the predictor, its derivative]
 
   constructor(config: ConfigInput) {
     super(config, 'HeunDiscreteScheduler', false);
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): HeunDiscreteScheduler {
-    return new HeunDiscreteScheduler(config);
   }
 
   /** True when the next `step()` is the Euler predictor (diffusers `state_in_first_order`). */
@@ -60,31 +49,20 @@ export class HeunDiscreteScheduler extends DiscreteSigmaScheduler {
     this.numInferenceSteps = m;
     this.#dt = null;
     this.#held.clear();
-    this.resetSteps();
+    this.resetStepIndex();
   }
 
   /** One half of a Heun step: the Euler predictor or the trapezoidal corrector. */
   step(modelOutput: Tensor, t: number, sample: Tensor, _opts: StepOptions = {}): SchedulerOutput {
     const op = 'HeunDiscreteScheduler.step';
-    checkStepInputs(op, modelOutput, sample);
-    const i = this.initStepIndex(t);
+    const i = this.beginStep(op, modelOutput, sample, t);
     const first = this.stateInFirstOrder;
     const sigma = first ? this.sigmas[i] : this.sigmas[i - 1];
     const next = first ? this.sigmas[i + 1] : this.sigmas[i];
     if (sigma === undefined || next === undefined)
       throw new TesseraError('OUT_OF_RANGE', `${op}: no steps left (call setTimesteps again)`);
-    const pt = this.config.get('prediction_type');
     const sIn = first ? sigma : next;
-    let cs: number;
-    let co: number;
-    if (pt === 'epsilon') [cs, co] = [1, -sIn];
-    else if (pt === 'v_prediction') [cs, co] = [1 / (sIn * sIn + 1), -sIn / Math.sqrt(sIn * sIn + 1)];
-    else if (pt === 'sample') [cs, co] = [0, 1];
-    else
-      throw new TesseraError(
-        'UNSUPPORTED',
-        `${op}: prediction_type "${pt}" must be epsilon, v_prediction or sample`,
-      );
+    const [cs, co] = veX0(this.config.get('prediction_type'), sIn, sIn, op);
     const B = sample.backend;
     const clip = this.config.get('clip_sample') as boolean;
     const range = this.config.get('clip_sample_range') as number;
@@ -114,12 +92,12 @@ export class HeunDiscreteScheduler extends DiscreteSigmaScheduler {
       this.#held.clear();
       this.#dt = null;
     }
-    this.stepIndex = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 
   /** Frees the tensors held between the predictor and the corrector (also done by `setTimesteps`). */
-  dispose(): void {
+  override dispose(): void {
     this.#held.clear();
     this.#dt = null;
   }

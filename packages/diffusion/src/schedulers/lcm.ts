@@ -1,26 +1,8 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import type { SchedulerConfig } from '@tessera/schedules';
-import { alphaAddNoise, thresholdOrClip } from './alpha-common.js';
-import {
-  type ConfigInput,
-  checkStepInputs,
-  checkTimestepsSet,
-  defaultGenerator,
-  descendingTimesteps,
-  type Generator,
-  initStepIndex,
-  loadConfig,
-  resetStepIndex,
-  type SchedulerOutput,
-  type StepOptions,
-  stepIndexState,
-  stepNoise,
-  tidyStep,
-  trainTables,
-  vpCoefs,
-} from './common.js';
-
-const BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
+import { thresholdOrClip } from './alpha-common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { checkStepInputs, checkTimestepsSet, stepNoise, tidyStep, vpCoefs } from './common.js';
+import { AlphaTableScheduler } from './families.js';
 
 /** Options of {@link LCMScheduler.setTimesteps}. */
 export interface LCMSetTimestepsOptions {
@@ -39,45 +21,14 @@ export interface LCMSetTimestepsOptions {
  * (σ_d = 0.5, s = `timestep_scaling`), then fresh noise to the next timestep (none after the last).
  * x̂₀ is dynamically thresholded (`thresholding`) or else clipped (`clip_sample`) before the boundary condition.
  */
-export class LCMScheduler {
-  readonly order = 1;
-  readonly config: SchedulerConfig;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly finalAlphaCumprod: number;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
-  numInferenceSteps: number | null = null;
-  #index = stepIndexState();
-  #generator: Generator = defaultGenerator();
-
-  constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'LCMScheduler');
-    const t = trainTables(this.config, BETAS, false);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.finalAlphaCumprod = this.config.get('set_alpha_to_one') ? 1 : this.alphasCumprod[0]!;
-    this.timesteps = descendingTimesteps(this.alphasCumprod.length);
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): LCMScheduler {
-    return new LCMScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** Start at step `i` (img2img). */
-  setBeginIndex(i = 0): void {
-    this.#index.begin = i;
+export class LCMScheduler extends AlphaTableScheduler implements Scheduler {
+  constructor(config: ConfigInput, className = 'LCMScheduler') {
+    super(config, className);
   }
 
   /** Sets `n` inference steps picked from the distillation schedule (or custom timesteps). */
   setTimesteps(n?: number, opts: LCMSetTimestepsOptions = {}): void {
-    const op = 'LCMScheduler.setTimesteps';
+    const op = `${this.config.className}.setTimesteps`;
     const N = this.config.get('num_train_timesteps') as number;
     const strength = opts.strength ?? 1;
     if (!(strength > 0 && strength <= 1))
@@ -90,9 +41,7 @@ export class LCMScheduler {
         'INVALID_ARGUMENT',
         `${op}: original_inference_steps must be in [1, ${N}], got ${orig}`,
       );
-    const k = Math.floor(N / orig);
-    const count = Math.floor(orig * strength);
-    const origin = Array.from({ length: count }, (_, i) => (i + 1) * k - 1);
+    const origin = this.originTimesteps(N, orig, strength, opts.originalInferenceSteps !== undefined);
     if (opts.timesteps) {
       const ts = opts.timesteps;
       for (let i = 1; i < ts.length; i++)
@@ -123,12 +72,16 @@ export class LCMScheduler {
       this.timesteps = Int32Array.from({ length: n! }, (_, i) => origin[Math.floor(i * step)]!);
       this.numInferenceSteps = n!;
     }
-    resetStepIndex(this.#index);
+    this.resetStepIndex();
   }
 
-  /** LCM needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
+  /**
+   * The distillation schedule the inference timesteps are picked from, ascending: k·i − 1 for
+   * i = 1 … ⌊orig·strength⌋, k = N // orig.
+   */
+  protected originTimesteps(N: number, orig: number, strength: number, _explicitOrig: boolean): number[] {
+    const k = Math.floor(N / orig);
+    return Array.from({ length: Math.floor(orig * strength) }, (_, i) => (i + 1) * k - 1);
   }
 
   /** The consistency-model boundary scalings [c_skip, c_out] at timestep `t`. */
@@ -148,7 +101,7 @@ export class LCMScheduler {
     checkTimestepsSet(op, this.numInferenceSteps);
     if (!Number.isInteger(t) || t < 0 || t >= this.alphasCumprod.length)
       throw new TesseraError('OUT_OF_RANGE', `${op}: timestep ${t} is not a training timestep`);
-    const i = initStepIndex(this.#index, op, t, this.timesteps);
+    const i = this.stepIndexFor(op, t, this.timesteps);
     const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1]! : t;
     const a = this.alphasCumprod[t]!;
     const ap = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
@@ -167,16 +120,11 @@ export class LCMScheduler {
       const pred = thresholdOrClip(B.lincomb(coefs.x0, [sample, modelOutput]), this.config, op);
       const denoised = B.lincomb([cOut, cSkip], [pred, sample]);
       if (last) return { prevSample: B.lincomb([1], [denoised]), predOriginalSample: denoised };
-      const noise = stepNoise(sample, opts, this.#generator);
+      const noise = stepNoise(sample, opts, this.generator);
       const prevSample = B.lincomb([Math.sqrt(ap), Math.sqrt(1 - ap)], [denoised, noise]);
       return { prevSample, predOriginalSample: denoised };
     });
-    this.#index.step = i + 1;
+    this.setStepIndex(i + 1);
     return out;
-  }
-
-  /** √ᾱ_t·x₀ + √(1 − ᾱ_t)·noise (diffusers `add_noise`). */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return alphaAddNoise(x0, noise, t, this.alphasCumprod, (ti) => `LCMScheduler.addNoise: timestep ${ti}`);
   }
 }

@@ -1,12 +1,6 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import {
-  type ConfigInput,
-  checkStepInputs,
-  HeldTensors,
-  type SchedulerOutput,
-  type StepOptions,
-  tidyStep,
-} from './common.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { HeldTensors, tidyStep } from './common.js';
 import { DiscreteSigmaScheduler } from './euler.js';
 import { eulerGrid } from './sigma-table.js';
 
@@ -45,18 +39,13 @@ export function lmsCoefficient(sigmas: ArrayLike<number>, order: number, i: numb
  * last `order` steps combined with Lagrange-polynomial coefficients integrated over [σ_i, σ_{i+1}].
  * Timesteps and σ as the Euler scheduler (linear interpolation, optional Karras / exponential / beta σ).
  */
-export class LMSDiscreteScheduler extends DiscreteSigmaScheduler {
+export class LMSDiscreteScheduler extends DiscreteSigmaScheduler implements Scheduler {
   readonly order = 1;
   #derivatives = new HeldTensors(0);
   #count = 0;
 
   constructor(config: ConfigInput) {
     super(config, 'LMSDiscreteScheduler', false);
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): LMSDiscreteScheduler {
-    return new LMSDiscreteScheduler(config);
   }
 
   /** Sets `n` inference steps by the config's spacing (final σ = 0). */
@@ -74,20 +63,17 @@ export class LMSDiscreteScheduler extends DiscreteSigmaScheduler {
     this.numInferenceSteps = n;
     this.#derivatives.clear();
     this.#count = 0;
-    this.resetSteps();
+    this.resetStepIndex();
   }
 
   /** One linear-multistep step of order min(step + 1, `order`). */
   step(modelOutput: Tensor, t: number, sample: Tensor, opts: LMSStepOptions = {}): SchedulerOutput {
     const op = 'LMSDiscreteScheduler.step';
-    checkStepInputs(op, modelOutput, sample);
     const maxOrder = opts.order ?? 4;
     if (!Number.isInteger(maxOrder) || maxOrder < 1)
       throw new TesseraError('INVALID_ARGUMENT', `${op}: order must be a positive integer, got ${maxOrder}`);
-    const i = this.initStepIndex(t);
+    const i = this.beginStep(op, modelOutput, sample, t);
     const sigma = this.sigmas[i]!;
-    if (this.sigmas[i + 1] === undefined)
-      throw new TesseraError('OUT_OF_RANGE', `${op}: no steps left (call setTimesteps again)`);
     const pt = this.config.get('prediction_type');
     let cs: number;
     let co: number;
@@ -127,12 +113,12 @@ export class LMSDiscreteScheduler extends DiscreteSigmaScheduler {
       }
       return { prevSample: B.lincomb(coefs, terms), predOriginalSample: pred };
     });
-    this.stepIndex = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 
   /** Frees the stored derivatives (also done by `setTimesteps`). */
-  dispose(): void {
+  override dispose(): void {
     this.#derivatives.clear();
     this.#count = 0;
   }

@@ -8,19 +8,8 @@ import {
   sigmaToT,
   timesteps as spacedTimesteps,
 } from '@tessera/schedules';
-import {
-  addNoiseIndex,
-  checkStepInputs,
-  checkTimestepsSet,
-  descendingTimesteps,
-  indexForTimestep,
-  initStepIndex,
-  noiseBatch,
-  type StepIndexState,
-  timestepList,
-  trainTables,
-} from './common.js';
-import { convertSigmas, sigmaConversion, sigmaTable } from './sigma-table.js';
+import { indexForTimestep, noiseBatch, timestepList } from './common.js';
+import { convertSigmas, sigmaConversion } from './sigma-table.js';
 
 /**
  * Shared pieces of diffusers' λ-space multistep solvers (DPMSolverMultistep, DPMSolverSinglestep,
@@ -31,19 +20,16 @@ import { convertSigmas, sigmaConversion, sigmaTable } from './sigma-table.js';
 
 const f32 = Math.fround;
 
-/** The β schedules the solvers accept (diffusers raises for others). */
-const SOLVER_BETAS = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
-
 /** α_t, σ_t of a step's σ: VP (1/√(σ²+1), σ/√(σ²+1)) or flow (1 − σ, σ). */
-export function alphaSigma(sigma: number, flow: boolean): [number, number] {
+export function solverAlphaSigma(sigma: number, flow: boolean): [number, number] {
   if (flow) return [1 - sigma, sigma];
   const a = 1 / Math.sqrt(sigma * sigma + 1);
   return [a, sigma * a];
 }
 
-/** λ = log α_t − log σ_t of a step's σ (see {@link alphaSigma}). */
+/** λ = log α_t − log σ_t of a step's σ (see {@link solverAlphaSigma}). */
 export function solverLambda(sigma: number, flow: boolean): number {
-  const [a, s] = alphaSigma(sigma, flow);
+  const [a, s] = solverAlphaSigma(sigma, flow);
   return Math.log(a) - Math.log(s);
 }
 
@@ -69,36 +55,6 @@ export function solverTimesteps(cfg: SchedulerConfig, n: number, lastTimestep: n
   if (spacing === 'trailing')
     return Int32Array.from(arange(lastTimestep, 0, -N / n).subarray(0, n), (x) => roundHalfEven(x) - 1);
   return spacedTimesteps(n, { spacing, numTrainTimesteps: N }); // throws for unknown spacing
-}
-
-/** The training tables of a solver and its grid before `setTimesteps`. */
-export interface SolverTables {
-  /** β (float32 values). */
-  betas: Float64Array;
-  /** ᾱ (float32 values; ᾱ_T = 2⁻²⁴ with `rescale_betas_zero_snr`). */
-  alphasCumprod: Float64Array;
-  /** σ_t = √((1−ᾱ_t)/ᾱ_t), ascending in t. */
-  sigmaTable: Float64Array;
-  /** float32 log σ_t (for `_sigma_to_t`). */
-  logSigmaTable: Float64Array;
-  /** N − 1 … 0. */
-  timesteps: Int32Array;
-  /** A copy of the σ table. */
-  sigmas: Float64Array;
-}
-
-/** β, ᾱ and σ tables of a solver's config, and its `timesteps`/`sigmas` before `setTimesteps`. */
-export function solverTables(cfg: SchedulerConfig): SolverTables {
-  const { betas, alphasCumprod } = trainTables(cfg, SOLVER_BETAS, true);
-  const { table, logTable } = sigmaTable(alphasCumprod);
-  return {
-    betas,
-    alphasCumprod,
-    sigmaTable: table,
-    logSigmaTable: logTable,
-    timesteps: descendingTimesteps(alphasCumprod.length),
-    sigmas: Float64Array.from(table),
-  };
 }
 
 /** λ_t = log α_t − log σ_t of each training timestep in float32, as diffusers' `lambda_t`. */
@@ -156,45 +112,68 @@ export function solverGrid(
 }
 
 /**
- * The checks that start a solver step, and its step index: model output and sample must match,
- * `setTimesteps` must have run, and the index (begin index, else `t` looked up, else the last step)
- * must have steps left.
- */
-export function beginSolverStep(
-  op: string,
-  modelOutput: Tensor,
-  sample: Tensor,
-  t: number,
-  schedule: { timesteps: ArrayLike<number>; numInferenceSteps: number | null },
-  index: StepIndexState,
-): number {
-  checkStepInputs(op, modelOutput, sample);
-  checkTimestepsSet(op, schedule.numInferenceSteps);
-  const n = schedule.timesteps.length;
-  const i = initStepIndex(index, op, t, schedule.timesteps, n - 1);
-  if (i >= n) throw new TesseraError('OUT_OF_RANGE', `${op}: no steps left`);
-  return i;
-}
-
-/**
  * diffusers' `add_noise` for the multistep solvers: α_t·x₀ + σ_t·noise at each timestep's σ, at the
- * step index of `index` once `setBeginIndex` has been called, else at each timestep looked up in `timesteps`.
+ * step index `at` once `setBeginIndex` has been called (null: not), else at each timestep looked up in `timesteps`.
  */
 export function solverAddNoise(
   x0: Tensor,
   noise: Tensor,
   t: number | readonly number[],
   schedule: { timesteps: ArrayLike<number>; sigmas: ArrayLike<number> },
-  index: StepIndexState,
+  at: number | null,
   flow: boolean,
 ): Tensor {
-  const at = addNoiseIndex(index);
   return noiseBatch(
     x0,
     noise,
     timestepList(t).map((ti) => {
       const i = at ?? indexForTimestep('addNoise', ti, schedule.timesteps, schedule.timesteps.length - 1);
-      return alphaSigma(schedule.sigmas[i]!, flow);
+      return solverAlphaSigma(schedule.sigmas[i]!, flow);
     }),
   );
+}
+
+/**
+ * The order of step `i` of `n` in diffusers' multistep solvers (DPM-Solver++, EDM DPM-Solver, DEIS):
+ * `solver_order`, lowered while fewer than that many outputs are stored (`warm`), to 1 on the last step
+ * (`lower_order_final` below 15 steps, or `forceFinal`: euler_at_final / a zero final σ) and to ≤ 2 on the
+ * one before (`lower_order_final` below 15 steps).
+ */
+export function multistepOrder(
+  cfg: SchedulerConfig,
+  i: number,
+  n: number,
+  warm: number,
+  forceFinal: boolean,
+): number {
+  const order = cfg.get('solver_order');
+  const low = cfg.get('lower_order_final') && n < 15;
+  const lowerFinal = i === n - 1 && (forceFinal || low);
+  const lowerSecond = i === n - 2 && low;
+  if (order === 1 || warm < 1 || lowerFinal) return 1;
+  return order === 2 || warm < 2 || lowerSecond ? 2 : 3;
+}
+
+/** diffusers' forced first-order last step of DPM-Solver multistep: euler_at_final or a zero final σ. */
+export function dpmForceFinal(cfg: SchedulerConfig): boolean {
+  return cfg.get('euler_at_final') || cfg.get('final_sigmas_type') === 'zero';
+}
+
+/**
+ * diffusers' DPM-Solver(++) config normalisation (multistep, singlestep, EDM): `algorithm_type` "deis"
+ * runs as dpmsolver++, and a `solver_type` other than midpoint / heun (logrho, bh1, bh2) as midpoint;
+ * an algorithm outside `allowed` is UNSUPPORTED.
+ */
+export function dpmSolverConfig(cfg: SchedulerConfig, allowed: readonly string[]): SchedulerConfig {
+  let out = cfg;
+  const algo = out.get('algorithm_type');
+  if (algo === 'deis') out = out.with({ algorithm_type: 'dpmsolver++' });
+  else if (!allowed.includes(algo))
+    throw new TesseraError(
+      'UNSUPPORTED',
+      `${cfg.className}: algorithm_type "${algo}" (one of ${allowed.join(', ')})`,
+    );
+  const st = out.get('solver_type');
+  if (st !== 'midpoint' && st !== 'heun') out = out.with({ solver_type: 'midpoint' });
+  return out;
 }

@@ -1,30 +1,10 @@
 import { type Tensor, TesseraError } from '@tessera/core';
-import type { SchedulerConfig } from '@tessera/schedules';
 import { solve } from '../poly.js';
-import {
-  type ConfigInput,
-  checkStepCount,
-  HeldTensors,
-  loadConfig,
-  rejectUnsupported,
-  resetStepIndex,
-  type SchedulerOutput,
-  type StepOptions,
-  stepIndexState,
-  thresholdSample,
-  tidyStep,
-  vpCoefs,
-} from './common.js';
-import {
-  alphaSigma,
-  beginSolverStep,
-  solverAddNoise,
-  solverGrid,
-  solverLambda,
-  solverSigmas,
-  solverTables,
-  solverTimesteps,
-} from './solver-common.js';
+import { unipcSystem } from '../samplers/multistep.js';
+import type { ConfigInput, Scheduler, SchedulerOutput, StepOptions } from './base.js';
+import { HeldTensors, rejectUnsupported, thresholdSample, tidyStep, vpCoefs } from './common.js';
+import { SolverScheduler } from './families.js';
+import { solverAlphaSigma, solverGrid, solverLambda } from './solver-common.js';
 
 /**
  * Solves the small dense system A·x = b by Gaussian elimination with partial pivoting (only the
@@ -38,52 +18,20 @@ export function solveSmall(A: number[][], b: number[]): number[] {
 }
 
 /**
- * The UniPC coefficients of one update of order `p` from λ_s0 to λ_t with the earlier λ's `lams`
- * (newest first): `rks`, h·φ₁, B(h) and the vector b of Zhao et al. 2023 (diffusers' `multistep_uni_*_bh_update`).
- */
-function uniCoefs(h: number, rks: number[], predictX0: boolean, bh: string, p: number) {
-  const hh = predictX0 ? -h : h;
-  const hPhi1 = Math.expm1(hh);
-  let hPhiK = hPhi1 / hh - 1;
-  let fact = 1;
-  const Bh = bh === 'bh1' ? hh : Math.expm1(hh);
-  const R: number[][] = [];
-  const b: number[] = [];
-  for (let i = 1; i <= p; i++) {
-    R.push(rks.map((r) => r ** (i - 1)));
-    b.push((hPhiK * fact) / Bh);
-    fact *= i + 1;
-    hPhiK = hPhiK / hh - 1 / fact;
-  }
-  return { hPhi1, Bh, R, b };
-}
-
-/**
  * diffusers' `UniPCMultistepScheduler` (Zhao et al. 2023): a multistep predictor (UniP) and, from the
  * second step, a corrector (UniC) that reuses the new model output, `solver_type` bh1 / bh2,
  * `predict_x0`, `solver_order`, `lower_order_final`, `disable_corrector`, Karras / exponential / beta
  * sigmas, `final_sigmas_type` and `thresholding` (of the x₀ prediction; like diffusers, it does nothing
  * when `predict_x0` is false). Integer timesteps as DPM-Solver (linspace drops a point).
  */
-export class UniPCMultistepScheduler {
-  readonly order = 1;
-  readonly config: SchedulerConfig;
-  readonly betas: Float64Array;
-  readonly alphasCumprod: Float64Array;
-  readonly sigmaTable: Float64Array;
-  readonly initNoiseSigma = 1;
-  timesteps: Int32Array;
-  sigmas: Float64Array;
-  numInferenceSteps: number | null = null;
-  #logSigmaTable: Float64Array;
+export class UniPCMultistepScheduler extends SolverScheduler implements Scheduler {
   #outputs: HeldTensors;
   #last = new HeldTensors(1);
   #thisOrder = 0;
   #lowerOrderNums = 0;
-  #index = stepIndexState();
 
   constructor(config: ConfigInput) {
-    this.config = loadConfig(config, 'UniPCMultistepScheduler');
+    super(config, 'UniPCMultistepScheduler');
     rejectUnsupported(this.config, { use_flow_sigmas: true, use_dynamic_shifting: true });
     if (this.config.get('solver_p') != null)
       throw new TesseraError('UNSUPPORTED', 'UniPCMultistepScheduler: solver_p is not supported');
@@ -92,38 +40,13 @@ export class UniPCMultistepScheduler {
       if (['midpoint', 'heun', 'logrho'].includes(st)) this.config = this.config.with({ solver_type: 'bh2' });
       else throw new TesseraError('UNSUPPORTED', `UniPCMultistepScheduler: solver_type "${st}" (bh1 or bh2)`);
     }
-    const t = solverTables(this.config);
-    this.betas = t.betas;
-    this.alphasCumprod = t.alphasCumprod;
-    this.sigmaTable = t.sigmaTable;
-    this.#logSigmaTable = t.logSigmaTable;
-    this.timesteps = t.timesteps;
-    this.sigmas = t.sigmas;
     this.#outputs = new HeldTensors(this.config.get('solver_order'));
-  }
-
-  /** Reads a diffusers `scheduler_config.json` (text or object). */
-  static fromConfig(config: ConfigInput): UniPCMultistepScheduler {
-    return new UniPCMultistepScheduler(config);
-  }
-
-  /** The config as read (unknown keys kept). */
-  toConfig(): Record<string, unknown> {
-    return this.config.toDiffusersConfig();
-  }
-
-  /** Start at step `i` (img2img). */
-  setBeginIndex(i = 0): void {
-    this.#index.begin = i;
   }
 
   /** Sets `n` inference steps by the config's spacing (or σ conversion). */
   setTimesteps(n: number): void {
     const cfg = this.config;
-    const N = cfg.get('num_train_timesteps');
-    checkStepCount('UniPCMultistepScheduler.setTimesteps', n, N);
-    const ts = Float64Array.from(solverTimesteps(cfg, n, N));
-    const { sigmas, timesteps, converted } = solverSigmas(cfg, this.sigmaTable, this.#logSigmaTable, ts);
+    const { sigmas, timesteps, converted } = this.spacedGrid(n);
     // σ_min of `final_sigmas_type`: the converted grid's last σ, else the table's first
     const sigmaMin = converted ? sigmas[sigmas.length - 1]! : this.sigmaTable[0]!;
     const last = cfg.get('final_sigmas_type') === 'sigma_min' ? sigmaMin : 0;
@@ -134,18 +57,13 @@ export class UniPCMultistepScheduler {
     this.#last.clear();
     this.#thisOrder = 0;
     this.#lowerOrderNums = 0;
-    resetStepIndex(this.#index);
-  }
-
-  /** UniPC needs no input scaling. */
-  scaleModelInput(sample: Tensor, _t?: number): Tensor {
-    return sample;
+    this.resetStepIndex();
   }
 
   /** [coef on sample, coef on output] of the model output as x₀ (predict_x0) or ε. */
   #convert(sigma: number): [number, number] {
     const pt = this.config.get('prediction_type');
-    const [a, s] = alphaSigma(sigma, false);
+    const [a, s] = solverAlphaSigma(sigma, false);
     const coefs = vpCoefs(pt, a, s);
     if (coefs) return this.config.get('predict_x0') ? coefs.x0 : coefs.eps;
     throw new TesseraError('UNSUPPORTED', `UniPCMultistepScheduler: prediction_type "${pt}"`);
@@ -161,8 +79,8 @@ export class UniPCMultistepScheduler {
    */
   #uniUpdate(x: Tensor, t: number, s0: number, p: number, corrector: Tensor | null): Tensor {
     const predictX0 = this.config.get('predict_x0') as boolean;
-    const [aT, sT] = alphaSigma(this.sigmas[t]!, false);
-    const [aS0, sS0] = alphaSigma(this.sigmas[s0]!, false);
+    const [aT, sT] = solverAlphaSigma(this.sigmas[t]!, false);
+    const [aS0, sS0] = solverAlphaSigma(this.sigmas[s0]!, false);
     const h = this.#lambda(t) - this.#lambda(s0);
     const ls0 = this.#lambda(s0);
     const rks: number[] = [];
@@ -170,7 +88,7 @@ export class UniPCMultistepScheduler {
     const m = (k: number) => this.#outputs.get(L - 1 - k)!;
     for (let k = 1; k < p; k++) rks.push((this.#lambda(s0 - k) - ls0) / h);
     rks.push(1);
-    const { hPhi1, Bh, R, b } = uniCoefs(h, rks, predictX0, this.config.get('solver_type'), p);
+    const { hPhi1, Bh, R, b } = unipcSystem(rks, predictX0 ? -h : h, p, this.config.get('solver_type'));
     let rhos: number[] = [];
     if (corrector) rhos = p === 1 ? [0.5] : solveSmall(R, b);
     else if (p === 2) rhos = [0.5];
@@ -205,7 +123,7 @@ export class UniPCMultistepScheduler {
   /** One UniPC step: the corrector for the previous step (when enabled), then the predictor. */
   step(modelOutput: Tensor, t: number, sample: Tensor, _opts: StepOptions = {}): SchedulerOutput {
     const op = 'UniPCMultistepScheduler.step';
-    const i = beginSolverStep(op, modelOutput, sample, t, this, this.#index);
+    const i = this.beginStep(op, modelOutput, sample, t);
     const n = this.timesteps.length;
     const disabled = (this.config.get('disable_corrector') as number[] | null) ?? [];
     const last = this.#last.get(0);
@@ -227,20 +145,17 @@ export class UniPCMultistepScheduler {
       this.#thisOrder = Math.min(thisOrder, this.#lowerOrderNums + 1);
       this.#last.set(0, x === sample ? B.lincomb([1], [sample]) : x);
       const prevSample = this.#uniUpdate(x, i + 1, i, this.#thisOrder, null);
-      return { prevSample, predOriginalSample: this.config.get('predict_x0') ? converted : undefined };
+      // a copy of x̂₀: the held one is the solver's history; the caller owns what step returns
+      const pred = this.config.get('predict_x0') ? B.lincomb([1], [converted]) : undefined;
+      return { prevSample, predOriginalSample: pred };
     });
     if (this.#lowerOrderNums < this.config.get('solver_order')) this.#lowerOrderNums++;
-    this.#index.step = i + 1;
+    this.setStepIndex(i + 1);
     return out;
   }
 
-  /** α_t·x₀ + σ_t·noise at the timestep's σ (diffusers `add_noise`). */
-  addNoise(x0: Tensor, noise: Tensor, t: number | readonly number[]): Tensor {
-    return solverAddNoise(x0, noise, t, this, this.#index, false);
-  }
-
   /** Frees the stored model outputs and last sample (also done by `setTimesteps`). */
-  dispose(): void {
+  override dispose(): void {
     this.#outputs.clear();
     this.#last.clear();
   }
