@@ -34,14 +34,25 @@ export {
   brownianTreeNoiseSampler,
   philoxNoiseSampler,
 } from './noise.js';
+export {
+  asRowDenoiser,
+  isRowDenoiser,
+  type RowCoefs,
+  rowDenoiser,
+  rowSigmas,
+  sigmaGroups,
+} from './rows.js';
 export { DETERMINISTIC_SAMPLERS, SAMPLER_NAMES, type SamplerName, sample } from './sample.js';
 export { ancestralStep, type SamplerFn } from './samplers/basic.js';
 export * from './schedulers/index.js';
 export type {
   Denoiser,
   NoiseSampler,
+  RowDenoiser,
+  RowSigmas,
   SampleOptions,
   SamplerOptions,
+  SigmaArg,
   StepInfo,
   TimestepModel,
 } from './types.js';
