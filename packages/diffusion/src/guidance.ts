@@ -55,7 +55,10 @@ export function cfgDenoiser(denoiser: Denoiser | RowDenoiser, options: CfgOption
         'INVALID_ARGUMENT',
         'cfgDenoiser: cond and uncond must be tensors (concatenated along axis 0) unless a combine function is given',
       );
-      made = B.concat([cond, uncond], 0);
+      // a parallel sampler batches k steps: cond then has k copies of uncond's rows
+      const reps = cond.shape[0]! / (uncond.shape[0] || 1);
+      const u = Number.isInteger(reps) && reps > 1 ? new Array<Tensor>(reps).fill(uncond) : [uncond];
+      made = B.concat([cond, ...u], 0);
       both = made;
     }
     const xx = B.concat([x, x], 0);
@@ -161,7 +164,7 @@ export function thresholdDenoiser(
   check(maxValue >= 1, 'INVALID_ARGUMENT', `thresholdDenoiser: maxValue must be ≥ 1, got ${maxValue}`);
   const inner = asRowDenoiser(denoiser);
   return rowDenoiser(async (x, sigma, cond) => {
-    const d = await inner(x, sigma, cond);
+    const d = await inner(x, await rowSigmas('thresholdDenoiser', sigma, x), cond);
     const out = dynamicThreshold(d, ratio, maxValue);
     d.dispose();
     return out;
@@ -190,7 +193,7 @@ export function clipDenoiser(denoiser: Denoiser | RowDenoiser, range = 1): RowDe
   check(range > 0, 'INVALID_ARGUMENT', `clipDenoiser: range must be positive, got ${range}`);
   const inner = asRowDenoiser(denoiser);
   return rowDenoiser(async (x, sigma, cond) => {
-    const d = await inner(x, sigma, cond);
+    const d = await inner(x, await rowSigmas('clipDenoiser', sigma, x), cond);
     const out = x.backend.clamp(d, -range, range);
     d.dispose();
     return out;
