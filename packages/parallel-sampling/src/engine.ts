@@ -318,11 +318,18 @@ export class Run {
   }
 
   /** Records a round and fires the callback. */
-  async report(info: Omit<RoundInfo, 'round' | 'total' | 'evaluations'>): Promise<void> {
+  async report(info: Omit<RoundInfo, 'round' | 'total' | 'evaluations' | 'x'>): Promise<void> {
     this.rounds++;
     this.residuals.push(info.residual);
     const cb = this.opts.callback;
-    if (cb) await cb({ ...info, round: this.rounds, total: this.steps, evaluations: this.evaluations });
+    if (cb)
+      await cb({
+        ...info,
+        round: this.rounds,
+        total: this.steps,
+        evaluations: this.evaluations,
+        x: this.traj[info.end]!,
+      });
   }
 
   /** Builds the result and frees everything else. */

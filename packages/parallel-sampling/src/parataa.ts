@@ -153,9 +153,10 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
         const prefix = new Float64Array(n * W * W);
         for (let k = 0; k < m; k++) {
           if (extra) {
+            const c = 1 / dim;
             for (let b = 0; b < n; b++) {
               const o = (k * n + b) * W * W;
-              for (let e = 0; e < W * W; e++) prefix[b * W * W + e]! += extra[o + e]! / dim;
+              for (let e = 0; e < W * W; e++) prefix[b * W * W + e]! += extra[o + e]! * c;
             }
           }
           if (k <= last) continue;

@@ -21,6 +21,11 @@ export interface RoundInfo {
   residual: number;
   /** Denoiser evaluations so far (in steps: a batch of n images at one σ counts once). */
   evaluations: number;
+  /**
+   * The current guess of the sample at the window's end (the final sample once the window reaches the
+   * last step). Valid only during the callback; reading it is the caller's choice (a host read).
+   */
+  x: Tensor;
 }
 
 /** Options shared by {@link paradigms} and {@link parataa}. */
