@@ -336,17 +336,15 @@ export class Run {
   finish(converged: boolean): ParallelResult {
     let last = this.steps;
     while (last > 0 && !this.traj[last]) last--;
-    const src = this.traj[last]!;
-    const x = src === this.traj[0] ? this.B.lincomb([1], [src]) : src;
+    const x = this.B.lincomb([1], [this.traj[last]!]);
     let trajectory: Tensor[] | undefined;
-    if (this.opts.keepTrajectory && converged) {
-      trajectory = this.traj.map((t, j) =>
-        j === 0 ? this.B.lincomb([1], [t!]) : j === this.steps ? this.B.lincomb([1], [t!]) : t!,
-      );
-    } else {
-      for (let j = 1; j < this.traj.length; j++) if (this.traj[j] !== x) this.traj[j]?.dispose();
+    if (this.opts.keepTrajectory) {
+      trajectory = [this.B.lincomb([1], [this.traj[0]!])];
+      for (let j = 1; j <= last; j++) {
+        trajectory.push(this.traj[j]!);
+        this.traj[j] = undefined;
+      }
     }
-    this.traj.fill(undefined, 1);
     this.close();
     return {
       x,

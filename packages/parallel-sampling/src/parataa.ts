@@ -21,9 +21,10 @@ interface Iterate {
  * to j (the triangular structure: step j depends only on earlier steps). The Gram entries are dot
  * products on the device, accumulated and solved in float64 on the host.
  *
- * Steps up to the first one whose scaled residual ‖rⱼ‖²/(D·σ_t²) exceeds tol² are final; that step is
- * set by an exact Picard update from them (so the window's first step is always the sequential one and
- * the window advances every round) and the window slides there. `winit` starts from an earlier
+ * Steps before the first one whose scaled residual ‖rⱼ‖²/(D·σ_t²) exceeds tol² (or whose RMS exceeds
+ * atol) are final as they are; that step is set to the exact step from its final input (so the
+ * window's first step is always the sequential one, window 1 is the sequential sampler and the window
+ * advances every round) and the window slides there. `winit` starts from an earlier
  * trajectory (for instance a nearby seed's or prompt's) instead of copies of x.
  *
  * Host readback: one per round, holding the per-step residual norms and the small Gram entries.
@@ -52,13 +53,14 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
     `parataa: order must be an integer ≥ 1, got ${order}`,
   );
   const winit = options.winit;
+  const count = Array.from(options.sigmas ?? []).length;
   check(
-    winit === undefined || (Array.isArray(winit) && winit.length === Array.from(options.sigmas ?? []).length),
+    winit === undefined || (Array.isArray(winit) && winit.length <= count),
     'INVALID_ARGUMENT',
     () =>
-      `parataa: winit must hold one tensor per σ (${Array.from(options.sigmas ?? []).length}), got ${Array.isArray(winit) ? winit.length : typeof winit}`,
+      `parataa: winit must be an array of at most one tensor per σ (${count}), got ${Array.isArray(winit) ? `${winit.length} tensors` : typeof winit}`,
   );
-  const window = options.window ?? Math.max(1, Math.min(Array.from(options.sigmas ?? []).length - 1, 100));
+  const window = options.window ?? Math.max(1, Math.min(count - 1, 100));
   const run = new Run('parataa', { ...options, window }, 1e-3, 1e-3);
   const { B, traj, n, dim } = run;
   const hist = new Map<number, Iterate[]>();
@@ -137,16 +139,13 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
         const { norms, extra } = await run.sumsq(r, gram);
         const ratio = run.ratios(begin, norms, m);
         const f = firstFailing(ratio);
-        // outputs up to the first failing one: exact Picard chain from the window's fixed start
+        // outputs before the first failing one pass as they are; that one gets the exact step from its
+        // final input
         const last = Math.min(f, m - 1);
-        let delta: Tensor | undefined;
-        for (let k = 0; k <= last; k++) {
-          const j = begin + 1 + k;
-          const next = delta ? B.lincomb([1, 1], [F[k]!, delta]) : B.lincomb([1], [F[k]!]);
-          if (delta) t(delta);
-          delta = k < last ? B.lincomb([1, -1], [next, traj[j]!]) : undefined;
+        if (f < m) {
+          const j = begin + 1 + f;
           traj[j]!.dispose();
-          traj[j] = next;
+          traj[j] = B.lincomb([1], [F[f]!]);
         }
         // the rest: triangular Anderson updates, γ per step and image from prefix sums of the Gram
         const W = Q + 1;

@@ -68,8 +68,9 @@ export interface ParallelOptions extends ParallelSamplerOptions {
   /** Called after every round; may be async (it is awaited). */
   callback?: (info: RoundInfo) => void | Promise<void>;
   /**
-   * Keep the whole final trajectory (sigmas.length tensors, x at every σ) in the result, e.g. as a
-   * later `parataa` run's `winit`. Default false (samples are freed once the window has passed).
+   * Keep the trajectory (x at every σ reached: all sigmas.length of them after convergence) in the
+   * result, e.g. as a later `parataa` run's `winit`. Default false (samples are freed once the window
+   * has passed them).
    */
   keepTrajectory?: boolean;
 }
@@ -83,8 +84,9 @@ export interface ParaTAAOptions extends ParallelOptions {
   /** Order k of the nonlinear equations: each step's residual sums its last k one-step residuals. Default 8. */
   order?: number;
   /**
-   * Warm start: an earlier trajectory (x at every σ, as `keepTrajectory` returns it, e.g. from a nearby
-   * prompt or seed) used as the initial guess instead of copies of `x`. Entry 0 is ignored.
+   * Warm start: an earlier trajectory (x at sigmas[0], sigmas[1], …, as `keepTrajectory` returns it,
+   * e.g. from a nearby prompt or seed) used as the initial guess instead of copies of `x`. Entry 0 is
+   * ignored; a shorter array leaves the later steps to the default initialisation. Not disposed.
    */
   winit?: readonly Tensor[];
 }
@@ -111,6 +113,6 @@ export interface ParallelResult {
   tol: number;
   /** The absolute tolerance used. */
   atol: number;
-  /** With `keepTrajectory`: x at every σ (the caller disposes them). */
+  /** With `keepTrajectory`: x at sigmas[0], sigmas[1], … as far as the run got (the caller disposes them). */
   trajectory?: Tensor[];
 }
