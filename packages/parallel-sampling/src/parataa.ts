@@ -36,7 +36,7 @@ interface Iterate {
 export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> {
   const memory = options.memory ?? 3;
   const lambda = options.lambda ?? 1e-3;
-  const order = options.order ?? 8;
+  const order = options.order ?? 20;
   check(
     Number.isInteger(memory) && memory >= 1 && memory <= 16,
     'INVALID_ARGUMENT',

@@ -81,7 +81,7 @@ export interface ParaTAAOptions extends ParallelOptions {
   memory?: number;
   /** Regulariser λ added to the Gram matrix of the RMS-normalised residual differences. Default 1e-3. */
   lambda?: number;
-  /** Order k of the nonlinear equations: each step's residual sums its last k one-step residuals. Default 8. */
+  /** Order k of the nonlinear equations: each step's residual sums its last k one-step residuals. Default 20 (ParaTAA's). */
   order?: number;
   /**
    * Warm start: an earlier trajectory (x at sigmas[0], sigmas[1], …, as `keepTrajectory` returns it,
