@@ -1,0 +1,87 @@
+// Round counts on the reference digits model (@tessera/reference's default model) for the papers'
+// settings, with the final image checked against the sequential sampler for the same seed.
+//
+// Published (Stable Diffusion): ParaDiGMS DDPM-1000 44 rounds, DDIM-200 16; ParaTAA DDIM-100 ~7.
+// Measured here (1 image; rounds / max rel. err over seeds 300–…): ParaDiGMS DDPM-1000 (window 80,
+// tol 0.1) 46–50 rounds, ≤ 3e-3 over 12 seeds; DDIM-200 (window 80) 24–26, ≤ 1e-2 over 20 seeds;
+// ParaTAA DDIM-100 (window 100, m 3, k 20, tol = atol = 1e-3) 14–16 with one 23, ≤ 3e-2 over 30 seeds.
+// The digits mixture converges more slowly than the published SD figures (near-singular components,
+// a sharp choice of mode). The bounds below guard these figures: the median of three seeds against a
+// tight bound, every run against a loose one.
+// CPU always (~12 s here); WebGPU only with TESSERA_LONG_TESTS=1 (minutes on lavapipe).
+import type { Backend } from '@tessera/core';
+import { sample } from '@tessera/diffusion';
+import { defaultDigitsModel } from '@tessera/reference';
+import { describe, expect, it } from 'vitest';
+import { testBackends } from '../../../test-utils/backends.js';
+import { paradigms, parataa } from '../src/index.js';
+import { ddpmSigmas, relErr, SEED, startNoise, why } from './helpers.js';
+
+const long = process.env.TESSERA_LONG_TESTS === '1';
+const backends = (await testBackends()).filter(([n]) => n === 'cpu' || long);
+if (!long)
+  console.warn('[tessera] parallel-sampling round counts on WebGPU skipped (set TESSERA_LONG_TESTS=1)');
+
+const CASES = [
+  // seeds, median bound, bound for every run, max rel. error
+  {
+    label: 'ParaDiGMS DDPM-1000',
+    solver: paradigms,
+    sampler: 'ddpm',
+    steps: 1000,
+    window: 80,
+    seeds: 1,
+    median: 60,
+    rounds: 60,
+    err: 2e-2,
+  },
+  {
+    label: 'ParaDiGMS DDIM-200',
+    solver: paradigms,
+    sampler: 'ddim',
+    steps: 200,
+    window: 80,
+    seeds: 3,
+    median: 27,
+    rounds: 34,
+    err: 5e-2,
+  },
+  {
+    label: 'ParaTAA DDIM-100',
+    solver: parataa,
+    sampler: 'ddim',
+    steps: 100,
+    window: 100,
+    seeds: 3,
+    median: 17,
+    rounds: 30,
+    err: 0.1,
+  },
+] as const;
+
+for (const [bn, B] of backends as [string, Backend][]) {
+  describe(`round counts on the digits model, ${bn} (${why})`, () => {
+    const D = defaultDigitsModel().denoiser(B);
+    for (const c of CASES) {
+      it(`${c.label}: median ≤ ${c.median} rounds, each within ${c.err} of the sequential image`, async () => {
+        const sigmas = ddpmSigmas(c.steps);
+        const rounds: number[] = [];
+        for (let k = 0; k < c.seeds; k++) {
+          const seed = (SEED + 7919 * k) % 2 ** 31;
+          const x = startNoise(B, [1, 1, 16, 16], sigmas[0]!, seed);
+          const seq = await sample(c.sampler, { denoiser: D, x, sigmas, seed });
+          const run = await c.solver({ denoiser: D, x, sigmas, sampler: c.sampler, seed, window: c.window });
+          expect(run.converged).toBe(true);
+          expect(run.largestBatch).toBe(c.window);
+          expect(run.rounds, `${c.label} seed ${seed} (${why})`).toBeLessThanOrEqual(c.rounds);
+          const err = relErr(await run.x.data(), await seq.data());
+          expect(err, `${c.label} seed ${seed} (${why})`).toBeLessThan(c.err);
+          rounds.push(run.rounds);
+          for (const t of [run.x, seq, x]) t.dispose();
+        }
+        const median = [...rounds].sort((a, b) => a - b)[Math.floor(rounds.length / 2)]!;
+        expect(median, `${c.label} rounds ${rounds.join(', ')} (${why})`).toBeLessThanOrEqual(c.median);
+      });
+    }
+  });
+}
