@@ -111,6 +111,18 @@ export class Run {
     this.traj[0] = x;
   }
 
+  #lastYield = performance.now();
+
+  /**
+   * Yields to the event loop (a macrotask) when more than 30 ms have passed since the last yield, so
+   * a long run on a synchronous backend does not starve timers, I/O or other runs.
+   */
+  async breathe(): Promise<void> {
+    if (performance.now() - this.#lastYield < 30) return;
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    this.#lastYield = performance.now();
+  }
+
   /** Throws ABORTED when the signal has fired. */
   checkAbort(op: string): void {
     const sig = this.opts.signal;

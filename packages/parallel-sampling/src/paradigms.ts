@@ -28,6 +28,7 @@ export async function paradigms(options: ParallelOptions): Promise<ParallelResul
   let begin = 0;
   try {
     while (begin < run.steps && run.rounds < run.maxRounds) {
+      await run.breathe();
       run.checkAbort('paradigms');
       const end = Math.min(begin + run.window, run.steps);
       run.fill(end);

@@ -74,6 +74,7 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
   let begin = 0;
   try {
     while (begin < run.steps && run.rounds < run.maxRounds) {
+      await run.breathe();
       run.checkAbort('parataa');
       const end = Math.min(begin + run.window, run.steps);
       run.fill(end, winit);

@@ -8,7 +8,7 @@
 // The digits mixture converges more slowly than the published SD figures (near-singular components,
 // a sharp choice of mode). The bounds below guard these figures: the median of three seeds against a
 // tight bound, every run against a loose one.
-// CPU always (~12 s here); WebGPU only with TESSERA_LONG_TESTS=1 (minutes on lavapipe).
+// CPU always (~15 s here); WebGPU only with TESSERA_LONG_TESTS=1 (~25 s more on lavapipe).
 import type { Backend } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
