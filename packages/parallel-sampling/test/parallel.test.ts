@@ -2,7 +2,7 @@
 // reference: its loop is the definition of the trajectory both solvers must reach), on the reference
 // digits model, CPU and WebGPU.
 import { type Backend, type Tensor, TesseraError } from '@tessera/core';
-import { type Denoiser, type SamplerName, sample } from '@tessera/diffusion';
+import { cfgDenoiser, type Denoiser, type SamplerName, sample } from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../../../test-utils/backends.js';
@@ -215,6 +215,56 @@ describe(`run control, bookkeeping and errors (${why})`, () => {
     expect(b.batchedCalls).toBe(a.batchedCalls);
     expect(calls).toBe(a.evaluations);
     for (const t of [a.x, b.x, o.x]) t.dispose();
+  });
+
+  it('guidance: cfgDenoiser with tensor cond batched per step matches the sequential run', async () => {
+    const o = base();
+    const n = SHAPE[0]!;
+    const cond = B.randn([n, 1, 16, 16], { seed: SEED + 2 });
+    const uncond = B.randn([n, 1, 16, 16], { seed: SEED + 3 });
+    // a conditional denoiser: D(x, σ) + c/(1 + σ²), σ per row
+    const inner: Denoiser = async (x, s, c) => {
+      const rows = x.shape[0]!;
+      const sv = typeof s === 'number' ? new Array(rows).fill(s) : Array.from(s as ArrayLike<number>);
+      const k = B.tensor(
+        Float32Array.from(sv, (v) => 1 / (1 + v * v)),
+        [rows, 1, 1, 1],
+      );
+      const base0 = D(x, sv);
+      const term = B.binary('mul', c as Tensor, k);
+      const out = B.binary('add', base0, term);
+      for (const t of [k, base0, term]) t.dispose();
+      return out;
+    };
+    const G = cfgDenoiser(Object.assign(inner, { perRowSigma: true as const }), { scale: 3, uncond });
+    const seqT = await sample('ddim', { denoiser: G, x: o.x, sigmas: SIGMAS, seed: SEED, cond });
+    const want = await seqT.data();
+    const before = B.memory().tensors;
+    const one = await paradigms({ ...o, denoiser: G, cond, window: 1 });
+    expect(sameBits(await one.x.data(), want), why).toBe(true);
+    const par = await paradigms({ ...o, denoiser: G, cond, window: 4, tol: 1e-4 });
+    expect(par.largestBatch).toBe(4 * n);
+    expect(relErr(await par.x.data(), want), why).toBeLessThan(1e-4);
+    one.x.dispose();
+    par.x.dispose();
+    expect(B.memory().tensors).toBe(before);
+    for (const t of [seqT, cond, uncond, o.x]) t.dispose();
+  });
+
+  it('a denoiser that throws mid-run: the error comes through and nothing is left behind', async () => {
+    const o = base();
+    let calls = 0;
+    const failing: Denoiser = (x, s) => {
+      if (++calls === 3) throw new Error('model failed');
+      return D(x, s);
+    };
+    const before = B.memory().tensors;
+    for (const solver of [paradigms, parataa]) {
+      calls = 0;
+      await expect(solver({ ...o, denoiser: failing, window: 3 })).rejects.toThrow('model failed');
+    }
+    expect(B.memory().tensors).toBe(before);
+    o.x.dispose();
   });
 
   it('winit: the exact trajectory converges in one round; a nearby one in fewer rounds than a cold start', async () => {
