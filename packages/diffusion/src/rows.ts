@@ -156,9 +156,13 @@ export function asRowDenoiser(denoiser: Denoiser | RowDenoiser): RowDenoiser {
 
 /** Per-σ coefficients of a timestep-model wrapper: xin = cin·x, model(xin, t), D = cSkip·x + cOut·out. */
 export interface RowCoefs {
+  /** Input scale: the model sees cin·x. */
   cin: number;
+  /** The model's timestep. */
   t: number;
+  /** Coefficient of x in the x0 estimate. */
   cSkip: number;
+  /** Coefficient of the model output in the x0 estimate. */
   cOut: number;
 }
 
