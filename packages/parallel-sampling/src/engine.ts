@@ -133,7 +133,11 @@ export class Run {
     }
   }
 
-  /** Makes traj[begin..end] defined: missing entries copy the last defined one (ParaDiGMS' init). */
+  /**
+   * Makes traj[1..end] defined: missing entries take `init[j]` when given, else the previous entry
+   * rescaled by √(1+σⱼ²)/√(1+σⱼ₋₁²) — a copy in the variance-preserving frame, which is how ParaDiGMS
+   * and ParaTAA initialise (they copy VP latents).
+   */
   fill(end: number, init?: readonly Tensor[]): void {
     for (let j = 1; j <= end; j++) {
       if (this.traj[j]) continue;
@@ -147,7 +151,12 @@ export class Run {
           () => `winit[${j}] must have x's shape ${fmtShape(this.traj[0]!.shape)}`,
         );
         this.traj[j] = this.B.lincomb([1], [w]);
-      } else this.traj[j] = this.B.lincomb([1], [this.traj[j - 1]!]);
+      } else {
+        // a copy in the variance-preserving frame x/√(1+σ²), where upstream copies its latents
+        const s0 = this.sigmas[j - 1]!;
+        const s1 = this.sigmas[j]!;
+        this.traj[j] = this.B.lincomb([Math.sqrt((1 + s1 * s1) / (1 + s0 * s0))], [this.traj[j - 1]!]);
+      }
     }
   }
 

@@ -16,9 +16,10 @@ interface Iterate {
  * step j's order-k residual is Rⱼ = Σ of its last k one-step residuals within the window (the k-step
  * equation with the denoiser outputs frozen at the current iterate). Triangular Anderson acceleration
  * then updates every unconverged step as xⱼ ← xⱼ + Rⱼ − Σₗ γⱼₗ(ΔXⱼₗ + ΔRⱼₗ), where ΔX, ΔR are the
- * differences of step j's last `memory` iterates and γⱼ solves (Bⱼ/D + λI)γⱼ = dⱼ/D per image, with
- * Bⱼ = Σ_{j' ≤ j} ΔR_{j'}ᵀΔR_{j'} and dⱼ = Σ_{j' ≤ j} ΔR_{j'}ᵀR_{j'} summed over the window's steps up
- * to j (the triangular structure: step j depends only on earlier steps). The Gram entries are dot
+ * differences of step j's last `memory` iterates and γⱼ solves (Bⱼ + λI)γⱼ = dⱼ per image, with
+ * Bⱼ = Σ_{j' ≤ j} ΔR_{j'}ᵀΔR_{j'}/(D·(1+σ_{j'}²)) and dⱼ = Σ_{j' ≤ j} ΔR_{j'}ᵀR_{j'}/(D·(1+σ_{j'}²))
+ * summed over the window's steps up to j (the triangular structure: step j depends only on earlier
+ * steps; the 1/(1+σ²) weights are upstream's variance-preserving frame). The Gram entries are dot
  * products on the device, accumulated and solved in float64 on the host.
  *
  * Steps before the first one whose scaled residual ‖rⱼ‖²/(D·σ_t²) exceeds tol² (or whose RMS exceeds
@@ -35,7 +36,7 @@ interface Iterate {
  */
 export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> {
   const memory = options.memory ?? 3;
-  const lambda = options.lambda ?? 1e-3;
+  const lambda = options.lambda ?? 1e-2;
   const order = options.order ?? 20;
   check(
     Number.isInteger(memory) && memory >= 1 && memory <= 16,
@@ -153,7 +154,8 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
         const prefix = new Float64Array(n * W * W);
         for (let k = 0; k < m; k++) {
           if (extra) {
-            const c = 1 / dim;
+            const sj = run.sigmas[begin + 1 + k]!;
+            const c = 1 / dim / (1 + sj * sj);
             for (let b = 0; b < n; b++) {
               const o = (k * n + b) * W * W;
               for (let e = 0; e < W * W; e++) prefix[b * W * W + e]! += extra[o + e]! * c;

@@ -79,7 +79,11 @@ export interface ParallelOptions extends ParallelSamplerOptions {
 export interface ParaTAAOptions extends ParallelOptions {
   /** Anderson memory m: iterates kept per step (m − 1 differences). 1 = plain fixed-point. Default 3. */
   memory?: number;
-  /** Regulariser λ added to the Gram matrix of the RMS-normalised residual differences. Default 1e-3. */
+  /**
+   * Regulariser λ added to the Gram matrix of the residual differences, taken in the variance-preserving
+   * frame (x/√(1+σ²), as upstream) and averaged over the image's values. Default 1e-2 (on the digits
+   * model 1e-2 beat 1e-3 and 1e-1: 11 rounds against 12–15 for DDIM-100).
+   */
   lambda?: number;
   /** Order k of the nonlinear equations: each step's residual sums its last k one-step residuals. Default 20 (ParaTAA's). */
   order?: number;
