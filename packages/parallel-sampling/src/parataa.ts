@@ -35,9 +35,8 @@ interface Iterate {
  * run.x.dispose();
  */
 export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> {
-  const memory = options.memory ?? 3;
+  const memory = options.memory ?? 4;
   const lambda = options.lambda ?? 1e-2;
-  const order = options.order ?? 20;
   check(
     Number.isInteger(memory) && memory >= 1 && memory <= 16,
     'INVALID_ARGUMENT',
@@ -48,6 +47,7 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
     'INVALID_ARGUMENT',
     `parataa: lambda must be finite and ≥ 0, got ${lambda}`,
   );
+  const order = options.order ?? Number.MAX_SAFE_INTEGER;
   check(
     Number.isInteger(order) && order >= 1,
     'INVALID_ARGUMENT',

@@ -4,8 +4,8 @@
 // Published (Stable Diffusion): ParaDiGMS DDPM-1000 44 rounds, DDIM-200 16; ParaTAA DDIM-100 ~7.
 // Measured here (1 image; rounds, max rel. err over seeds 400–…): ParaDiGMS DDPM-1000 (window 80,
 // tol 0.1) 46–47 rounds, ≤ 1e-2 over 10 seeds (window 1000: 44); DDIM-200 (window 80) 17–19, ≤ 3e-2
-// over 20 seeds; ParaTAA DDIM-100 (window 100, m 3, k 20, λ 1e-2, tol = atol = 1e-3) median 11, range
-// 11–19, ≤ 7e-2 over 30 seeds. The digits mixture (near-singular components, a sharp choice of mode)
+// over 20 seeds; ParaTAA DDIM-100 (window 100, m 4, k = window, λ 1e-2, tol = atol = 1e-3) median 11,
+// range 9–20, ≤ 2e-2 over 30 seeds. The digits mixture (near-singular components, a sharp choice of mode)
 // converges somewhat more slowly than the published SD figures. The bounds below guard these figures
 // with room for the tails: the median of three seeds against a tighter bound, every run a loose one.
 // CPU always (~15 s here); WebGPU only with TESSERA_LONG_TESTS=1 (~25 s more on lavapipe).
