@@ -56,6 +56,14 @@ const SCENARIOS = [
     window: 80,
     paper: '16 rounds',
   },
+  {
+    label: 'ParaDiGMS DPMSolver-200',
+    solver: 'paradigms',
+    sampler: 'dpmpp_2m',
+    steps: 200,
+    window: 80,
+    paper: '16 rounds',
+  },
   { label: 'ParaDiGMS DDIM-100', solver: 'paradigms', sampler: 'ddim', steps: 100, window: 100, paper: '—' },
   {
     label: 'ParaTAA DDIM-100',
@@ -79,7 +87,7 @@ async function scenarios(name, B, D) {
     `\n${name}: sequential vs parallel (1 image, seed 1; rel. err = max|x_par − x_seq| / max|x_seq|)`,
   );
   console.log(
-    'scenario'.padEnd(22) +
+    'scenario'.padEnd(25) +
       'seq steps'.padStart(10) +
       'seq ms'.padStart(9) +
       'rounds'.padStart(8) +
@@ -91,7 +99,7 @@ async function scenarios(name, B, D) {
   );
   for (const sc of SCENARIOS) {
     if (sc.heavy && name !== 'cpu' && !full) {
-      console.log(`${sc.label.padEnd(22)}[skip] off CPU without BENCH_PARALLEL_FULL=1 (minutes here)`);
+      console.log(`${sc.label.padEnd(25)}[skip] off CPU without BENCH_PARALLEL_FULL=1 (minutes here)`);
       continue;
     }
     try {
@@ -107,7 +115,7 @@ async function scenarios(name, B, D) {
       const err = relErr(await par.out.x.data(), await seq.out.data());
       const r = par.out;
       console.log(
-        sc.label.padEnd(22) +
+        sc.label.padEnd(25) +
           String(sc.steps).padStart(10) +
           seq.ms.toFixed(0).padStart(9) +
           `${r.rounds}${r.converged ? '' : '!'}`.padStart(8) +
@@ -119,7 +127,7 @@ async function scenarios(name, B, D) {
       );
       for (const t of [seq.out, r.x, x]) t.dispose();
     } catch (err) {
-      console.log(`${sc.label.padEnd(22)}[fail] ${err?.message ?? err}`);
+      console.log(`${sc.label.padEnd(25)}[fail] ${err?.message ?? err}`);
     }
   }
 }

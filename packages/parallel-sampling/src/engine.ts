@@ -25,6 +25,9 @@ export class Run {
   readonly traj: (Tensor | undefined)[];
   readonly #noise = new Map<number, Tensor>();
   readonly #condCache = new Map<number, Tensor>();
+  readonly #history: boolean;
+  /** Denoised estimates of the last round, by step (multistep samplers read the previous step's). */
+  #dens = new Map<number, Tensor>();
   rounds = 0;
   evaluations = 0;
   batchedCalls = 0;
@@ -109,6 +112,7 @@ export class Run {
     this.opts = opts;
     this.traj = new Array(T + 1).fill(undefined);
     this.traj[0] = x;
+    this.#history = this.spec.some((sp) => sp.out.some(([t]) => t === 'prev'));
   }
 
   #lastYield = performance.now();
@@ -269,7 +273,12 @@ export class Run {
           den2[k] = d2[j]!;
         });
       }
-      return specs.map((sp, k) => {
+      const prev = (k: number): Tensor => {
+        const d = k > 0 ? den[k - 1] : this.#dens.get(begin - 1);
+        check(!!d, 'OUT_OF_RANGE', () => `parallel sampling: no denoised estimate of step ${begin + k - 1}`);
+        return d!;
+      };
+      const out = specs.map((sp, k) => {
         const pick = (t: Term): Tensor =>
           t === 'x'
             ? xh[k]!
@@ -279,14 +288,34 @@ export class Run {
                 ? x2[k]!
                 : t === 'den2'
                   ? den2[k]!
-                  : this.noise(begin + k, sp.noiseDraw);
+                  : t === 'prev'
+                    ? prev(k)
+                    : this.noise(begin + k, sp.noiseDraw);
         return B.lincomb(
           sp.out.map(([, c]) => c),
           sp.out.map(([t]) => pick(t)),
         );
       });
+      if (this.#history) {
+        // keep this round's denoised estimates (the next window starts inside this one)
+        for (const d of this.#dens.values()) d.dispose();
+        this.#dens = new Map(den.map((d, k) => [begin + k, d] as const));
+        den.length = 0;
+      }
+      return out;
     } finally {
-      for (const t of temps) t.dispose();
+      const kept = new Set(this.#dens.values());
+      for (const t of temps) if (!kept.has(t)) t.dispose();
+    }
+  }
+
+  /** Frees the kept denoised estimates except the one step `begin` − 1's history needs. */
+  keepHistory(begin: number): void {
+    for (const [k, d] of this.#dens) {
+      if (k !== begin - 1) {
+        d.dispose();
+        this.#dens.delete(k);
+      }
     }
   }
 
@@ -388,6 +417,8 @@ export class Run {
     this.#noise.clear();
     for (const c of this.#condCache.values()) c.dispose();
     this.#condCache.clear();
+    for (const d of this.#dens.values()) d.dispose();
+    this.#dens.clear();
     for (let j = 1; j < this.traj.length; j++) this.traj[j]?.dispose();
     this.traj.fill(undefined, 1);
   }

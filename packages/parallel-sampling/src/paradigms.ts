@@ -61,6 +61,7 @@ export async function paradigms(options: ParallelOptions): Promise<ParallelResul
         });
         begin = next;
         run.release(begin);
+        run.keepHistory(begin);
       } finally {
         for (const t of [...F, ...fresh, ...deltas]) t.dispose();
       }

@@ -215,6 +215,7 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
         for (let j = begin + 1; j <= nextBegin; j++) dropHist(j);
         begin = nextBegin;
         run.release(begin);
+        run.keepHistory(begin);
       } finally {
         for (const x of [...F, ...temps]) if (!x.isDisposed) x.dispose();
       }

@@ -14,6 +14,7 @@ export const PARALLEL_SAMPLERS = [
   'heun',
   'dpm_2',
   'lcm',
+  'dpmpp_2m',
 ] as const;
 
 /** A sampler name accepted by `paradigms` and `parataa`. */
@@ -33,8 +34,11 @@ export interface ParallelSamplerOptions {
   s_tmax?: number;
 }
 
-/** A term of a step's final combination: x̂ (x after churn), the denoised estimates, the midpoint, noise. */
-export type Term = 'x' | 'den' | 'x2' | 'den2' | 'noise';
+/**
+ * A term of a step's final combination: x̂ (x after churn), the denoised estimates, the midpoint, noise,
+ * and `prev`: the previous step's denoised estimate (multistep history, part of the fixed point).
+ */
+export type Term = 'x' | 'den' | 'x2' | 'den2' | 'noise' | 'prev';
 
 /** One step as data. */
 export interface StepSpec {
@@ -197,6 +201,33 @@ export function stepBuilder(
             ['x', cx * scale],
             ['den', cd * scale],
             ['noise', s_noise * std * scale],
+          ],
+          noiseDraw: 0,
+        };
+      };
+    case 'dpmpp_2m':
+      return (i) => {
+        const s = sigmas[i]!;
+        const sn = sigmas[i + 1]!;
+        const k = 1 - sn / s; // −expm1(−h)
+        if (i === 0 || sn === 0)
+          return {
+            churn: 0,
+            sigma1: s,
+            out: [
+              ['x', sn / s],
+              ['den', k],
+            ],
+            noiseDraw: 0,
+          };
+        const r = Math.log(sigmas[i - 1]! / s) / Math.log(s / sn); // h_last / h
+        return {
+          churn: 0,
+          sigma1: s,
+          out: [
+            ['x', sn / s],
+            ['den', k * (1 + 1 / (2 * r))],
+            ['prev', -k / (2 * r)],
           ],
           noiseDraw: 0,
         };

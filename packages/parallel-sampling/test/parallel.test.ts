@@ -29,6 +29,7 @@ const EXTRA: Record<ParallelSamplerName, Partial<ParallelOptions>> = {
   heun: { s_churn: 1, s_tmin: 0.5, s_tmax: 20 },
   dpm_2: {},
   lcm: {},
+  dpmpp_2m: {},
 };
 
 /** The sequential run: final sample and x at every step (read inside the callback). */
@@ -133,7 +134,7 @@ describe(`run control, bookkeeping and errors (${why})`, () => {
       [{ tol: -1 }, 'INVALID_ARGUMENT'],
       [{ window: 0 }, 'INVALID_ARGUMENT'],
       [{ window: 1.5 }, 'INVALID_ARGUMENT'],
-      [{ sampler: 'dpmpp_2m' as ParallelSamplerName }, 'UNKNOWN_NAME'],
+      [{ sampler: 'dpmpp_sde' as ParallelSamplerName }, 'UNKNOWN_NAME'],
       [{ sigmas: [80, 10, 20, 0] }, 'INVALID_ARGUMENT'],
       [{ sigmas: [80] }, 'INVALID_ARGUMENT'],
       [{ maxRounds: 0 }, 'INVALID_ARGUMENT'],
