@@ -5,7 +5,7 @@
 //
 //   npm run build && node bench/parallel-sampling.mjs
 //   TESSERA_BENCH_ONLY=cpu node bench/parallel-sampling.mjs
-//   BENCH_PARALLEL_FULL=1 node bench/parallel-sampling.mjs   (DDPM-1000 on every backend, not only CPU)
+//   TESSERA_BENCH_PARALLEL_FULL=1 node bench/parallel-sampling.mjs   (DDPM-1000 on every backend, not only CPU)
 //
 // Always exits 0; a backend or scenario that fails prints a [fail] row.
 
@@ -15,7 +15,7 @@ import { defaultDigitsModel } from '@tessera/reference';
 import { alphasCumprod, betas, sigmasFromAlphasCumprod } from '@tessera/schedules';
 import { backendMakers, median } from './common.mjs';
 
-const full = process.env.BENCH_PARALLEL_FULL === '1';
+const full = process.env.TESSERA_BENCH_PARALLEL_FULL === '1';
 const reps = Number(process.env.REPS ?? 5);
 
 /** DDPM linear-β σ at `steps` evenly spaced training timesteps ('leading'), descending, then 0. */
@@ -99,7 +99,7 @@ async function scenarios(name, B, D) {
   );
   for (const sc of SCENARIOS) {
     if (sc.heavy && name !== 'cpu' && !full) {
-      console.log(`${sc.label.padEnd(25)}[skip] off CPU without BENCH_PARALLEL_FULL=1 (minutes here)`);
+      console.log(`${sc.label.padEnd(25)}[skip] off CPU without TESSERA_BENCH_PARALLEL_FULL=1 (minutes here)`);
       continue;
     }
     try {
