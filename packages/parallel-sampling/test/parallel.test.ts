@@ -268,7 +268,7 @@ describe(`run control, bookkeeping and errors (${why})`, () => {
     o.x.dispose();
   });
 
-  it('winit: the exact trajectory converges in one round; a nearby one in fewer rounds than a cold start', async () => {
+  it('winit: the exact trajectory converges in one round; from a nearby start it takes fewer rounds and ends on a trajectory whose every step is within tolerance of the sequential step', async () => {
     const o = { ...base(), sigmas: ddpmSigmas(50) };
     const first = await parataa({ ...o, keepTrajectory: true });
     expect(first.converged).toBe(true);
@@ -277,19 +277,40 @@ describe(`run control, bookkeeping and errors (${why})`, () => {
     const again = await parataa({ ...o, winit: traj });
     expect(again.rounds).toBe(1);
     expect(relErr(await again.x.data(), await first.x.data())).toBeLessThan(1e-5);
-    // a nearby start: x + 0.02% of σ₀ in fresh noise (8 seeds: cold 11–14 rounds, warm 1; warm within
-    // 5e-3…9e-3 of the sequential image)
+    // a nearby start: x + 0.02% of σ₀ in fresh noise (8 seeds: cold 11–14 rounds, warm 1)
     const z = B.randn(SHAPE, { seed: SEED + 1 });
     const near = B.lincomb([1, 0.0002 * o.sigmas[0]!], [o.x, z]);
     const cold = await parataa({ ...o, x: near });
-    const warm = await parataa({ ...o, x: near, winit: traj });
+    const warm = await parataa({ ...o, x: near, winit: traj, keepTrajectory: true });
     expect(warm.converged && cold.converged).toBe(true);
     expect(warm.rounds, `warm ${warm.rounds} vs cold ${cold.rounds} (${why})`).toBeLessThan(cold.rounds);
-    const seq = await sample('ddim', { denoiser: D, x: near, sigmas: o.sigmas, seed: SEED });
-    const want = await seq.data();
-    seq.dispose();
-    expect(relErr(await warm.x.data(), want), `warm (${why})`).toBeLessThan(3e-2);
-    expect(relErr(await cold.x.data(), want), `cold (${why})`).toBeLessThan(3e-2);
-    for (const t of [...traj, first.x, again.x, z, near, cold.x, warm.x, o.x]) t.dispose();
+    // Per-step check with the sequential sampler as the oracle: one ddim step from x_{j−1} lands within
+    // the run's tolerance of x_j (RMS ≤ atol in the VP frame, or ≤ tol·σ_up). The final image itself
+    // may sit far from the sequential one when a mode choice is that sensitive (seen once in 14 runs).
+    const wt = warm.trajectory!;
+    const sig = o.sigmas;
+    const d = wt[0]!.size / SHAPE[0]!;
+    for (let j = 1; j < sig.length; j++) {
+      const step = await sample('ddim', {
+        denoiser: D,
+        x: wt[j - 1]!,
+        sigmas: [sig[j - 1]!, sig[j]!],
+        seed: SEED,
+      });
+      const a = await step.data();
+      const b = await wt[j]!.data();
+      step.dispose();
+      // DDPM's step variance in the VE frame (the last step to σ = 0 borrows the previous step's)
+      const k = sig[j]! > 0 ? j : j - 1;
+      const up2 = (sig[k]! ** 2 * (sig[k - 1]! ** 2 - sig[k]! ** 2)) / sig[k - 1]! ** 2;
+      for (let im = 0; im < SHAPE[0]!; im++) {
+        let ss = 0;
+        for (let i = im * d; i < (im + 1) * d; i++) ss += (a[i]! - b[i]!) ** 2;
+        const ms = ss / d;
+        const ok = ms / (1 + sig[j]! ** 2) <= 1.01e-6 || ms / up2 <= 1.01e-6;
+        expect(ok, `step ${j} image ${im}: mean square ${ms} (${why})`).toBe(true);
+      }
+    }
+    for (const t of [...traj, ...wt, first.x, again.x, z, near, cold.x, warm.x, o.x]) t.dispose();
   });
 });
