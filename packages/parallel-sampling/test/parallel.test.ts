@@ -202,6 +202,23 @@ describe(`run control, bookkeeping and errors (${why})`, () => {
     o.x.dispose();
   });
 
+  it('two runs interleaved on one backend each reach their own sequential result', async () => {
+    const o = base();
+    const x2 = startNoise(B, SHAPE, SIGMAS[0]!, SEED + 5);
+    const before = B.memory().tensors;
+    const [a, b] = await Promise.all([
+      paradigms({ ...o, sampler: 'ddpm', window: 1 }),
+      parataa({ ...o, x: x2, sampler: 'euler_ancestral', seed: SEED + 6, window: 1 }),
+    ]);
+    const sa = await sample('ddpm', { denoiser: D, x: o.x, sigmas: SIGMAS, seed: SEED });
+    const sb = await sample('euler_ancestral', { denoiser: D, x: x2, sigmas: SIGMAS, seed: SEED + 6 });
+    expect(sameBits(await a.x.data(), await sa.data()), why).toBe(true);
+    expect(sameBits(await b.x.data(), await sb.data()), why).toBe(true);
+    for (const t of [a.x, b.x, sa, sb]) t.dispose();
+    expect(B.memory().tensors).toBe(before);
+    for (const t of [o.x, x2]) t.dispose();
+  });
+
   it('a number-only denoiser works through the fallback: one call per distinct σ, same result', async () => {
     const o = base();
     let calls = 0;
