@@ -89,14 +89,14 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
       try {
         // one-step and order-k residuals of outputs j = begin + 1 + k
         const r = F.map((f, k) => t(B.lincomb([1, -1], [f, traj[begin + 1 + k]!])));
-        const R = r.map((_, k) => {
-          const lo = Math.max(0, k - order + 1);
-          const terms = r.slice(lo, k + 1);
-          return B.lincomb(
-            terms.map(() => 1),
-            terms,
-          );
-        });
+        // running sums: R_k = R_{k−1} + r_k (− r_{k−order} once the order truncates), one small
+        // lincomb per step instead of k terms
+        const R: Tensor[] = [];
+        for (let k = 0; k < r.length; k++) {
+          if (k === 0) R.push(B.lincomb([1], [r[0]!]));
+          else if (k < order) R.push(B.lincomb([1, 1], [R[k - 1]!, r[k]!]));
+          else R.push(B.lincomb([1, 1, -1], [R[k - 1]!, r[k]!, r[k - order]!]));
+        }
         // push the current iterate into each step's memory; differences, newest first
         const Q = memory - 1;
         const dX: Tensor[][] = [];
