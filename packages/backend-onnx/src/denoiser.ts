@@ -39,9 +39,15 @@ export interface OnnxDenoiserCond {
   guidanceScale?: number;
 }
 
-/** A k-diffusion denoiser D(x, σ) → x₀ backed by an ONNX model. σ may be a number or one per batch row. */
+/**
+ * A k-diffusion denoiser D(x, σ) → x₀ backed by an ONNX model. σ may be a number or one per batch row
+ * (an array, or a 1-D tensor that is read back once); per-row σ feeds the model one `timestep` per row
+ * in a single run. Rows that all share one σ take the scalar path.
+ */
 export interface OnnxDenoiser {
-  (x: Tensor, sigma: number | ArrayLike<number>, cond?: unknown): Tensor | Promise<Tensor>;
+  (x: Tensor, sigma: number | ArrayLike<number> | Tensor, cond?: unknown): Tensor | Promise<Tensor>;
+  /** Always true: σ may be one value per batch row (`@tessera/diffusion`'s `RowDenoiser` marker). */
+  readonly perRowSigma: true;
   /** The loaded model. */
   readonly model: OnnxModel;
   /** Releases the model's session. */
@@ -219,20 +225,15 @@ export async function onnxDenoiser(
         : B.lincomb([k[0]!.cSkip, k[0]!.cOut], [x, out]);
     });
 
-  const denoiser = ((
-    x: Tensor,
-    sigma: number | ArrayLike<number>,
-    cond?: unknown,
-  ): Tensor | Promise<Tensor> => {
-    if (!isTensor(x))
-      throw new TesseraError('INVALID_ARGUMENT', `onnxDenoiser '${model.source}': x must be a Tensor`);
-    const sig = typeof sigma === 'number' ? [sigma] : Array.from(sigma);
-    if (sig.length !== 1 && sig.length !== (x.shape[0] ?? 1)) {
+  const call = (x: Tensor, sigma: number | ArrayLike<number>, cond: unknown): Tensor | Promise<Tensor> => {
+    const list = typeof sigma === 'number' ? [sigma] : Array.from(sigma);
+    if (list.length !== 1 && list.length !== (x.shape[0] ?? 1)) {
       throw new TesseraError(
         'SHAPE_MISMATCH',
-        `onnxDenoiser '${model.source}': ${sig.length} sigmas for a batch of ${x.shape[0]} rows`,
+        `onnxDenoiser '${model.source}': ${list.length} sigmas for a batch of ${x.shape[0]} rows`,
       );
     }
+    const sig = list.every((v) => v === list[0]) ? list.slice(0, 1) : list;
     if (x.backend === B) return run(x, sig, cond);
     // x lives on another backend: hand it over and back, on the GPU when both sides share a WebGPU
     // device (onnxruntime-web), else through the host (one round trip per call)
@@ -244,7 +245,26 @@ export async function onnxDenoiser(
       out.dispose();
       return back.tensor;
     })();
+  };
+  const denoiser = ((
+    x: Tensor,
+    sigma: number | ArrayLike<number> | Tensor,
+    cond?: unknown,
+  ): Tensor | Promise<Tensor> => {
+    if (!isTensor(x))
+      throw new TesseraError('INVALID_ARGUMENT', `onnxDenoiser '${model.source}': x must be a Tensor`);
+    if (isTensor(sigma)) {
+      if (sigma.rank > 1 || sigma.size !== (x.shape[0] ?? 1)) {
+        throw new TesseraError(
+          'SHAPE_MISMATCH',
+          `onnxDenoiser '${model.source}': a σ tensor must hold one value per row (${x.shape[0]}), got shape [${sigma.shape.join(', ')}]`,
+        );
+      }
+      return sigma.data().then((v) => call(x, Array.from(v as ArrayLike<number>), cond));
+    }
+    return call(x, sigma, cond);
   }) as OnnxDenoiser;
+  Object.defineProperty(denoiser, 'perRowSigma', { value: true });
   Object.defineProperty(denoiser, 'model', { value: model });
   denoiser.dispose = () => model.dispose();
   return denoiser;

@@ -103,6 +103,31 @@ describe(`onnxDenoiser conversions (seed ${seed})`, () => {
     });
   }
 
+  it('per-row σ as a 1-D tensor (read back once) equals the float64 formula; marked perRowSigma', async () => {
+    const D = await onnxDenoiser(toyUnet('int64'), {
+      backend: B,
+      predictionType: 'epsilon',
+      schedule: { alphasCumprod: ac },
+    });
+    expect(D.perRowSigma).toBe(true);
+    const sig = [0.3 + 5 * u(), 0.1 + u()];
+    const sigT = B.tensor(Float32Array.from(sig), [N]);
+    const sig32 = Array.from(Float32Array.from(sig));
+    const got = await (await D(B.tensor(x, [N, 2, 3, 3]), sigT, B.tensor(ehs, [N, 4, 8]))).data();
+    const want = Array.from(x, (xi, j) => {
+      const n = Math.floor(j / 18);
+      const s = sig32[n]!;
+      const cIn = 1 / Math.sqrt(s * s + 1);
+      return xi - s * toy(xi * cIn, Math.round(sigmaToT(s, sched)), rowMean(ehs, n));
+    });
+    expect(maxRelErr(got, want), `seed ${seed}`).toBeLessThan(1e-5);
+    expect(() => D(B.tensor(x, [N, 2, 3, 3]), B.tensor(Float32Array.of(1, 2, 3), [3]))).toThrow(
+      /one value per row/,
+    );
+    sigT.dispose();
+    await D.dispose();
+  });
+
   it('flow: t = σ/(1+σ) fed as t·1000 (float), x₀ = x/(1+σ) − t·v; ehs broadcast from one row', async () => {
     const D = await onnxDenoiser(toyUnet('float'), { backend: B, predictionType: 'flow' });
     const s = 0.2 + 3 * u();

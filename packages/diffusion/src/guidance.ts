@@ -1,6 +1,7 @@
 // Classifier-free guidance, guidance rescale, dynamic thresholding and clipping, as denoiser wrappers.
 import { check, fmtShape, isTensor, type Tensor } from '@tessera/core';
-import type { Denoiser } from './types.js';
+import { asRowDenoiser, rowDenoiser, rowSigmas } from './rows.js';
+import type { Denoiser, RowDenoiser } from './types.js';
 
 /** Options of {@link cfgDenoiser}. */
 export interface CfgOptions {
@@ -22,9 +23,11 @@ export interface CfgOptions {
 
 /**
  * Classifier-free guidance in one batched denoiser call: x is duplicated along axis 0, the model sees
- * [cond; uncond], and the two halves are combined. The wrapped denoiser receives the doubled batch.
+ * [cond; uncond], and the two halves are combined. The wrapped denoiser receives the doubled batch (with
+ * a per-row σ doubled the same way; a number-only inner denoiser then gets one call per distinct σ, see
+ * {@link asRowDenoiser}).
  */
-export function cfgDenoiser(denoiser: Denoiser, options: CfgOptions): Denoiser {
+export function cfgDenoiser(denoiser: Denoiser | RowDenoiser, options: CfgOptions): RowDenoiser {
   const { scale, uncond, rescale = 0, combine } = options;
   check(
     Number.isFinite(scale),
@@ -36,10 +39,13 @@ export function cfgDenoiser(denoiser: Denoiser, options: CfgOptions): Denoiser {
     'INVALID_ARGUMENT',
     `cfgDenoiser: rescale must be in [0, 1], got ${rescale}`,
   );
-  return async (x, sigma, cond) => {
+  const inner = asRowDenoiser(denoiser);
+  return rowDenoiser(async (x, sigma, cond) => {
     const B = x.backend;
     const n = x.shape[0]!;
     check(x.rank >= 1, 'SHAPE_MISMATCH', 'cfgDenoiser: x needs a batch axis');
+    const s = await rowSigmas('cfgDenoiser', sigma, x);
+    const s2 = typeof s === 'number' ? s : Float64Array.from({ length: 2 * n }, (_, i) => s[i % n]!);
     let both: unknown;
     let made: Tensor | undefined;
     if (combine) both = combine(cond, uncond);
@@ -49,11 +55,14 @@ export function cfgDenoiser(denoiser: Denoiser, options: CfgOptions): Denoiser {
         'INVALID_ARGUMENT',
         'cfgDenoiser: cond and uncond must be tensors (concatenated along axis 0) unless a combine function is given',
       );
-      made = B.concat([cond, uncond], 0);
+      // a parallel sampler batches k steps: cond then has k copies of uncond's rows
+      const reps = cond.shape[0]! / (uncond.shape[0] || 1);
+      const u = Number.isInteger(reps) && reps > 1 ? new Array<Tensor>(reps).fill(uncond) : [uncond];
+      made = B.concat([cond, ...u], 0);
       both = made;
     }
     const xx = B.concat([x, x], 0);
-    const out = await denoiser(xx, sigma, both);
+    const out = await inner(xx, s2, both);
     check(
       out.shape[0] === 2 * n && out.rank === x.rank,
       'SHAPE_MISMATCH',
@@ -71,7 +80,7 @@ export function cfgDenoiser(denoiser: Denoiser, options: CfgOptions): Denoiser {
     }
     for (const t of [made, xx, out, dc, du]) if (t && t !== d) t.dispose();
     return d;
-  };
+  });
 }
 
 /**
@@ -142,7 +151,10 @@ export function rowQuantile(rows: Tensor, q: number): Tensor {
  * Dynamic thresholding (Saharia et al. 2022, Imagen; diffusers `_threshold_sample`): per sample,
  * s = clamp(quantile(|x0|, ratio), 1, maxValue) and x0 ← clamp(x0, −s, s)/s.
  */
-export function thresholdDenoiser(denoiser: Denoiser, options: ThresholdOptions = {}): Denoiser {
+export function thresholdDenoiser(
+  denoiser: Denoiser | RowDenoiser,
+  options: ThresholdOptions = {},
+): RowDenoiser {
   const { ratio = 0.995, maxValue = 1 } = options;
   check(
     ratio >= 0 && ratio <= 1,
@@ -150,12 +162,13 @@ export function thresholdDenoiser(denoiser: Denoiser, options: ThresholdOptions 
     `thresholdDenoiser: ratio must be in [0, 1], got ${ratio}`,
   );
   check(maxValue >= 1, 'INVALID_ARGUMENT', `thresholdDenoiser: maxValue must be ≥ 1, got ${maxValue}`);
-  return async (x, sigma, cond) => {
-    const d = await denoiser(x, sigma, cond);
+  const inner = asRowDenoiser(denoiser);
+  return rowDenoiser(async (x, sigma, cond) => {
+    const d = await inner(x, await rowSigmas('thresholdDenoiser', sigma, x), cond);
     const out = dynamicThreshold(d, ratio, maxValue);
     d.dispose();
     return out;
-  };
+  });
 }
 
 /** Applies dynamic thresholding to a batch of x0 estimates (axis 0 = batch). A fresh tensor. */
@@ -176,12 +189,13 @@ export function dynamicThreshold(x0: Tensor, ratio = 0.995, maxValue = 1): Tenso
 }
 
 /** diffusers' `clip_sample`: clamps x0 estimates to [−range, range]. */
-export function clipDenoiser(denoiser: Denoiser, range = 1): Denoiser {
+export function clipDenoiser(denoiser: Denoiser | RowDenoiser, range = 1): RowDenoiser {
   check(range > 0, 'INVALID_ARGUMENT', `clipDenoiser: range must be positive, got ${range}`);
-  return async (x, sigma, cond) => {
-    const d = await denoiser(x, sigma, cond);
+  const inner = asRowDenoiser(denoiser);
+  return rowDenoiser(async (x, sigma, cond) => {
+    const d = await inner(x, await rowSigmas('clipDenoiser', sigma, x), cond);
     const out = x.backend.clamp(d, -range, range);
     d.dispose();
     return out;
-  };
+  });
 }

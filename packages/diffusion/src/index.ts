@@ -35,6 +35,14 @@ export {
   brownianTreeNoiseSampler,
   philoxNoiseSampler,
 } from './noise.js';
+export {
+  asRowDenoiser,
+  isRowDenoiser,
+  type RowCoefs,
+  rowDenoiser,
+  rowSigmas,
+  sigmaGroups,
+} from './rows.js';
 export { DETERMINISTIC_SAMPLERS, SAMPLER_NAMES, type SamplerName, sample } from './sample.js';
 export { ancestralStep, type SamplerFn } from './samplers/basic.js';
 export { type ChurnOptions, churn } from './samplers/churn.js';
@@ -92,8 +100,11 @@ export {
 export type {
   Denoiser,
   NoiseSampler,
+  RowDenoiser,
+  RowSigmas,
   SampleOptions,
   SamplerOptions,
+  SigmaArg,
   StepInfo,
   TimestepModel,
 } from './types.js';

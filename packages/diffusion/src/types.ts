@@ -5,12 +5,41 @@ import type { DpmAdaptiveInfo } from './samplers/dpm-solver.js';
  * A k-diffusion denoiser: given `x` at noise level `sigma` (variance-exploding parameterisation,
  * `x = x0 + sigma·ε`) it returns its estimate of `x0`, a fresh tensor of `x`'s shape that the caller
  * owns. `cond` is passed through unchanged from {@link SampleOptions.cond}.
+ *
+ * A denoiser that also takes one σ per batch row is a {@link RowDenoiser} (it carries
+ * `perRowSigma: true`); every wrapper of this package, the reference models and `onnxDenoiser` are.
+ * A plain number-only denoiser keeps working wherever rows are batched: {@link asRowDenoiser} calls it
+ * once per run of equal σ.
  */
 export type Denoiser = (x: Tensor, sigma: number, cond?: unknown) => Promise<Tensor> | Tensor;
 
 /**
+ * One σ per batch row: a `Float64Array` (or any array of numbers) of length `x.shape[0]`, or a 1-D
+ * float32 tensor of that length. Every {@link RowDenoiser} takes the array form; the wrappers of this
+ * package (and `onnxDenoiser`) also take the tensor form, reading it back once per call (pass an array
+ * to avoid that read).
+ */
+export type RowSigmas = ArrayLike<number> | Tensor;
+
+/** What the wrappers of this package accept as σ: one number for all rows, or one per row. */
+export type SigmaArg = number | RowSigmas;
+
+/**
+ * A denoiser that accepts `sigma` as a number or as one value per batch row (parallel samplers batch
+ * different steps into one call). Row `i` of the result must equal what the denoiser returns for row
+ * `i` alone at `sigma[i]`. Mark a function with `rowDenoiser`; the reference models of
+ * `@tessera/reference` carry the same marker.
+ */
+export interface RowDenoiser {
+  (x: Tensor, sigma: number | ArrayLike<number>, cond?: unknown): Promise<Tensor> | Tensor;
+  /** Always true: the marker parallel samplers check before batching rows of different σ. */
+  readonly perRowSigma: true;
+}
+
+/**
  * A model conditioned on a diffusers-style timestep (an integer or float index into the training
- * schedule, or a flow time), returning its raw prediction (ε, v or velocity).
+ * schedule, or a flow time), returning its raw prediction (ε, v or velocity). When a wrapper is created
+ * with `rowTimesteps: true`, `t` may arrive as a `Float64Array` holding one timestep per batch row.
  */
 export type TimestepModel = (x: Tensor, t: number, cond?: unknown) => Promise<Tensor> | Tensor;
 

@@ -2,10 +2,11 @@
 // k-diffusion's CompVisDenoiser / CompVisVDenoiser (DiscreteSchedule.sigma_to_t) and diffusers'
 // `_sigma_to_t` do: σ → t by linear interpolation in log σ over the training schedule, input scaled
 // by c_in = 1/√(σ²+1) into the VP frame.
-import { check, fmtShape, type Tensor } from '@tessera/core';
+import { check } from '@tessera/core';
 import { sigmaToT, tToSigma } from '@tessera/schedules';
 import { predictionCoefs } from './forward.js';
-import type { Denoiser, TimestepModel } from './types.js';
+import { checkOut, type RowCoefs, rowDenoiser, rowSigmas, rowWise } from './rows.js';
+import type { RowDenoiser, TimestepModel } from './types.js';
 
 /** log σ_i = log √((1−ᾱ_i)/ᾱ_i) of a training schedule, ascending in i. */
 export function logSigmasFromAlphasCumprod(alphasCumprod: ArrayLike<number>): Float64Array {
@@ -56,25 +57,18 @@ export interface DiscreteDenoiserOptions {
   prediction?: 'eps' | 'v' | 'x0';
   /** Pass integer timesteps (nearest training σ) instead of interpolated float ones. Default false. */
   quantize?: boolean;
-}
-
-function checkOut(op: string, out: Tensor, x: Tensor): void {
-  check(
-    out &&
-      typeof out === 'object' &&
-      out.shape?.length === x.shape.length &&
-      out.shape.every((d, i) => d === x.shape[i]),
-    'SHAPE_MISMATCH',
-    () =>
-      `${op}: the model returned ${out?.shape ? fmtShape(out.shape) : String(out)}, expected ${fmtShape(x.shape)}`,
-  );
+  /**
+   * The model accepts `t` as a `Float64Array` with one timestep per batch row. Then a per-row σ costs
+   * one model call; otherwise (default) the model is called once per run of equal σ.
+   */
+  rowTimesteps?: boolean;
 }
 
 /**
  * Wraps a VP network `model(x_t, t)` trained on a discrete schedule (ε-, v- or x0-prediction, diffusers
  * style) into a denoiser D(x, σ): it feeds x/√(σ²+1) at t(σ) and converts the prediction to x0.
  */
-export function discreteDenoiser(model: TimestepModel, options: DiscreteDenoiserOptions): Denoiser {
+export function discreteDenoiser(model: TimestepModel, options: DiscreteDenoiserOptions): RowDenoiser {
   const logSigmas = logSigmasFromAlphasCumprod(options.alphasCumprod);
   const prediction = options.prediction ?? 'eps';
   check(
@@ -84,25 +78,31 @@ export function discreteDenoiser(model: TimestepModel, options: DiscreteDenoiser
   );
   const quantize = options.quantize ?? false;
   const op = `${prediction}Denoiser`;
-  return async (x, sigma, cond) => {
+  const coefs = (sigma: number): RowCoefs => {
     const cin = 1 / Math.sqrt(sigma * sigma + 1);
-    const xin = x.backend.lincomb([cin], [x]);
-    const out = await model(xin, sigmaToTimestep(sigma, logSigmas, quantize), cond);
-    checkOut(op, out, x);
     // In the VP frame x_vp = cin·x has α = cin and σ_vp = σ·cin.
     const [cx, cp] = predictionCoefs(prediction, 'x0', { alpha: cin, sigma: sigma * cin });
-    const d = x.backend.lincomb([cx * cin, cp], [x, out]);
+    return { cin, t: sigmaToTimestep(sigma, logSigmas, quantize), cSkip: cx * cin, cOut: cp };
+  };
+  return rowDenoiser(async (x, sigma, cond) => {
+    const s = await rowSigmas(op, sigma, x);
+    if (typeof s !== 'number') return rowWise(op, model, x, s, cond, coefs, options.rowTimesteps);
+    const k = coefs(s);
+    const xin = x.backend.lincomb([k.cin], [x]);
+    const out = await model(xin, k.t, cond);
+    checkOut(op, out, x);
+    const d = x.backend.lincomb([k.cSkip, k.cOut], [x, out]);
     xin.dispose();
     if (out !== x) out.dispose();
     return d;
-  };
+  });
 }
 
 /** {@link discreteDenoiser} for an ε-prediction model (k-diffusion `CompVisDenoiser`). */
 export function epsDenoiser(
   model: TimestepModel,
   options: Omit<DiscreteDenoiserOptions, 'prediction'>,
-): Denoiser {
+): RowDenoiser {
   return discreteDenoiser(model, { ...options, prediction: 'eps' });
 }
 
@@ -110,7 +110,7 @@ export function epsDenoiser(
 export function vDenoiser(
   model: TimestepModel,
   options: Omit<DiscreteDenoiserOptions, 'prediction'>,
-): Denoiser {
+): RowDenoiser {
   return discreteDenoiser(model, { ...options, prediction: 'v' });
 }
 
@@ -124,13 +124,15 @@ export interface FlowDenoiserOptions {
    * sample itself (ComfyUI's convention; start from pure noise at σ = 1).
    */
   space?: 've' | 'flow';
+  /** The model accepts `t` as a `Float64Array`, one per batch row (see {@link DiscreteDenoiserOptions}). */
+  rowTimesteps?: boolean;
 }
 
 /**
  * Wraps a rectified-flow velocity model `model(x_t, t)` (x_t = (1−t)x0 + tε, velocity ε − x0) into a
  * denoiser: x0 = x_t − t·v.
  */
-export function flowDenoiser(model: TimestepModel, options: FlowDenoiserOptions = {}): Denoiser {
+export function flowDenoiser(model: TimestepModel, options: FlowDenoiserOptions = {}): RowDenoiser {
   const scale = options.timestepScale ?? 1000;
   const space = options.space ?? 've';
   check(
@@ -138,29 +140,31 @@ export function flowDenoiser(model: TimestepModel, options: FlowDenoiserOptions 
     'INVALID_ARGUMENT',
     `flowDenoiser: space must be 've' or 'flow', got '${String(space)}'`,
   );
-  return async (x, sigma, cond) => {
-    let t: number;
-    let cin: number;
+  const coefs = (sigma: number): RowCoefs => {
     if (space === 've') {
-      t = sigma / (1 + sigma);
-      cin = 1 / (1 + sigma);
-    } else {
-      check(
-        sigma >= 0 && sigma <= 1,
-        'OUT_OF_RANGE',
-        `flowDenoiser: in 'flow' space sigma is the flow time and must be in [0, 1], got ${sigma}`,
-      );
-      t = sigma;
-      cin = 1;
+      const t = sigma / (1 + sigma);
+      const cin = 1 / (1 + sigma);
+      return { cin, t: t * scale, cSkip: cin, cOut: -t };
     }
-    const xin = cin === 1 ? x : x.backend.lincomb([cin], [x]);
-    const v = await model(xin, t * scale, cond);
+    check(
+      sigma >= 0 && sigma <= 1,
+      'OUT_OF_RANGE',
+      `flowDenoiser: in 'flow' space sigma is the flow time and must be in [0, 1], got ${sigma}`,
+    );
+    return { cin: 1, t: sigma * scale, cSkip: 1, cOut: -sigma };
+  };
+  return rowDenoiser(async (x, sigma, cond) => {
+    const s = await rowSigmas('flowDenoiser', sigma, x);
+    if (typeof s !== 'number') return rowWise('flowDenoiser', model, x, s, cond, coefs, options.rowTimesteps);
+    const k = coefs(s);
+    const xin = k.cin === 1 ? x : x.backend.lincomb([k.cin], [x]);
+    const v = await model(xin, k.t, cond);
     checkOut('flowDenoiser', v, x);
-    const d = x.backend.lincomb([cin, -t], [x, v]);
+    const d = x.backend.lincomb([k.cSkip, k.cOut], [x, v]);
     if (xin !== x) xin.dispose();
     if (v !== x) v.dispose();
     return d;
-  };
+  });
 }
 
 /** VE σ of a flow time t: σ = t/(1−t). */

@@ -3,7 +3,7 @@
  * and finite data sets, evaluated with backend ops on whatever backend `x` lives on. Parameters are
  * uploaded once per backend and reused; no host readback happens.
  */
-import { type Backend, fmtShape, keep, type Tensor, TesseraError, tidy } from '@tessera/core';
+import { type Backend, fmtShape, isTensor, keep, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { gaussianFlowSolution } from './flow.js';
 import { evaluatePlan, planMixture, uploadPlan } from './mixture-eval.js';
 import {
@@ -25,6 +25,11 @@ export interface ReferenceDenoiser {
   dispose(): void;
   /** The canonical mixture behind a Gaussian or mixture denoiser (for exporters); absent for the empirical one. */
   readonly model?: CanonicalMixture;
+  /**
+   * Always true: σ may be one value per row, and row i of a batched call equals the call on row i alone
+   * (the marker `@tessera/diffusion`'s `RowDenoiser` and the parallel samplers check).
+   */
+  readonly perRowSigma: true;
 }
 
 /** Reshapes x to [N, d] and validates σ; returns per-row σ² (length 1 or N). */
@@ -44,6 +49,12 @@ export function prepare(
     throw new TesseraError(
       'SHAPE_MISMATCH',
       `${op}: x must be [N, ...dims] with ${d} values per row, got ${fmtShape(x.shape)}`,
+    );
+  }
+  if (isTensor(sigma)) {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: sigma must be a number or an array with one value per row (${n}), got a tensor ${fmtShape(sigma.shape)} (reference denoisers are synchronous: read it first)`,
     );
   }
   const list = typeof sigma === 'number' ? [sigma] : Array.from(sigma ?? []);
@@ -94,7 +105,7 @@ function makeDenoiser(op: string, model: CanonicalMixture): ReferenceDenoiser {
     const p = params.get(B);
     return tidy(() => B.reshape(evaluatePlan(B, plan, p, B.reshape(x, [n, d]), n, s2), x.shape));
   };
-  return Object.assign(fn, { dim: d, model, dispose: () => params.dispose() });
+  return Object.assign(fn, { dim: d, model, perRowSigma: true as const, dispose: () => params.dispose() });
 }
 
 /** A Gaussian's denoiser, with its exact probability-flow map. */
@@ -191,5 +202,5 @@ export function empiricalDenoiser(dataset: Dataset): ReferenceDenoiser {
       return B.reshape(B.binary('add', B.matmul(w, p.data!), p.mean!), x.shape);
     });
   };
-  return Object.assign(fn, { dim: d, dispose: () => params.dispose() });
+  return Object.assign(fn, { dim: d, perRowSigma: true as const, dispose: () => params.dispose() });
 }

@@ -209,7 +209,40 @@ describe('reference denoisers reject bad input', () => {
     expect(() => D(y, [1, 2, 3])).toThrow(/one value per row \(2\), got 3/);
     expect(() => D(y, -1)).toThrow(TesseraError);
     expect(() => D(y, Number.NaN)).toThrow(TesseraError);
-    x.dispose();
-    y.dispose();
+    const st = B.tensor([1, 2], [2]);
+    expect(() => D(y, st as unknown as number[])).toThrow(/got a tensor \[2\].*read it first/);
+    for (const t of [x, y, st]) t.dispose();
+  });
+});
+
+describe.each(backends)('per-row σ on %s (the RowDenoiser contract parallel samplers rely on)', (name, B) => {
+  it('marked perRowSigma; row i of a batched call equals the call on row i alone', async () => {
+    const u = rng(seed + 1);
+    const d = 6;
+    const n = 4;
+    const D = gaussianMixtureDenoiser({
+      weights: [1, 2],
+      means: [Array.from({ length: d }, () => normal(u)), Array.from({ length: d }, () => normal(u))],
+      covs: [0.5, Array.from({ length: d }, () => 0.2 + u())],
+    });
+    expect(D.perRowSigma).toBe(true);
+    const xs = Float32Array.from({ length: n * d }, () => 3 * normal(u));
+    const sig = Array.from({ length: n }, () => 0.05 + 4 * u());
+    const x = B.tensor(xs, [n, d]);
+    const all = D(x, sig);
+    const got = await all.data();
+    for (let i = 0; i < n; i++) {
+      const xi = B.tensor(xs.slice(i * d, (i + 1) * d), [1, d]);
+      const one = D(xi, sig[i]!);
+      const want = await one.data();
+      // bitwise on the CPU backend (row-independent kernels); float tolerance on devices
+      if (name === 'cpu')
+        expect(Array.from(got.slice(i * d, (i + 1) * d)), `${ctx} row ${i}`).toEqual(Array.from(want));
+      else close(got.slice(i * d, (i + 1) * d), want, 1e-5, `${ctx} row ${i}`);
+      xi.dispose();
+      one.dispose();
+    }
+    for (const t of [x, all]) t.dispose();
+    D.dispose();
   });
 });

@@ -1,0 +1,190 @@
+// Parallel sampling (ParaDiGMS, ParaTAA) against the sequential sampler on the reference digits model
+// (@tessera/reference's default model, 16×16), on each backend, next to the papers' figures; and the
+// cost of one batched denoiser call as the batch grows 1…64 (which decides whether parallel rounds can
+// win on a device: a round costs one call of window·n rows instead of window calls of n rows).
+//
+//   npm run build && node bench/parallel-sampling.mjs
+//   TESSERA_BENCH_ONLY=cpu node bench/parallel-sampling.mjs
+//   TESSERA_BENCH_PARALLEL_FULL=1 node bench/parallel-sampling.mjs   (DDPM-1000 on every backend, not only CPU)
+//
+// Always exits 0; a backend or scenario that fails prints a [fail] row.
+
+import { sample } from '@tessera/diffusion';
+import { paradigms, parataa } from '@tessera/parallel-sampling';
+import { defaultDigitsModel } from '@tessera/reference';
+import { alphasCumprod, betas, sigmasFromAlphasCumprod } from '@tessera/schedules';
+import { backendMakers, median } from './common.mjs';
+
+const full = process.env.TESSERA_BENCH_PARALLEL_FULL === '1';
+const reps = Number(process.env.REPS ?? 5);
+
+/** DDPM linear-β σ at `steps` evenly spaced training timesteps ('leading'), descending, then 0. */
+function ddpmSigmas(steps) {
+  const s = sigmasFromAlphasCumprod(alphasCumprod(betas('linear', { precision: 'float64' })));
+  const k = 1000 / steps;
+  const out = [];
+  for (let i = steps - 1; i >= 0; i--) out.push(s[i * k]);
+  return [...out, 0];
+}
+
+function relErr(a, b) {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}
+
+// Published figures (Stable Diffusion; ParaDiGMS on 8×A100 with window 80, ParaTAA on A800).
+const SCENARIOS = [
+  {
+    label: 'ParaDiGMS DDPM-1000',
+    solver: 'paradigms',
+    sampler: 'ddpm',
+    steps: 1000,
+    window: 80,
+    paper: '44 rounds, 2040 evals, 3.1× wall',
+    heavy: true,
+  },
+  {
+    label: 'ParaDiGMS DDIM-200',
+    solver: 'paradigms',
+    sampler: 'ddim',
+    steps: 200,
+    window: 80,
+    paper: '16 rounds',
+  },
+  {
+    label: 'ParaDiGMS DPMSolver-200',
+    solver: 'paradigms',
+    sampler: 'dpmpp_2m',
+    steps: 200,
+    window: 80,
+    paper: '16 rounds',
+  },
+  { label: 'ParaDiGMS DDIM-100', solver: 'paradigms', sampler: 'ddim', steps: 100, window: 100, paper: '—' },
+  {
+    label: 'ParaTAA DDIM-100',
+    solver: 'parataa',
+    sampler: 'ddim',
+    steps: 100,
+    window: 100,
+    paper: '~7 rounds',
+  },
+];
+
+async function wall(B, fn) {
+  const t0 = performance.now();
+  const out = await fn();
+  await B.sync();
+  return { ms: performance.now() - t0, out };
+}
+
+async function scenarios(name, B, D) {
+  console.log(
+    `\n${name}: sequential vs parallel (1 image, seed 1; rel. err = max|x_par − x_seq| / max|x_seq|)`,
+  );
+  console.log(
+    'scenario'.padEnd(25) +
+      'seq steps'.padStart(10) +
+      'seq ms'.padStart(9) +
+      'rounds'.padStart(8) +
+      'evals'.padStart(7) +
+      'par ms'.padStart(9) +
+      'speedup'.padStart(9) +
+      'rel.err'.padStart(9) +
+      '   paper',
+  );
+  for (const sc of SCENARIOS) {
+    if (sc.heavy && name !== 'cpu' && !full) {
+      console.log(`${sc.label.padEnd(25)}[skip] off CPU without TESSERA_BENCH_PARALLEL_FULL=1 (minutes here)`);
+      continue;
+    }
+    try {
+      const sigmas = ddpmSigmas(sc.steps);
+      const z = B.randn([1, 1, 16, 16], { seed: 1 });
+      const x = B.lincomb([sigmas[0]], [z]);
+      z.dispose();
+      const seq = await wall(B, () => sample(sc.sampler, { denoiser: D, x, sigmas, seed: 1 }));
+      const solve = sc.solver === 'paradigms' ? paradigms : parataa;
+      const par = await wall(B, () =>
+        solve({ denoiser: D, x, sigmas, sampler: sc.sampler, seed: 1, window: sc.window }),
+      );
+      const err = relErr(await par.out.x.data(), await seq.out.data());
+      const r = par.out;
+      console.log(
+        sc.label.padEnd(25) +
+          String(sc.steps).padStart(10) +
+          seq.ms.toFixed(0).padStart(9) +
+          `${r.rounds}${r.converged ? '' : '!'}`.padStart(8) +
+          String(r.evaluations).padStart(7) +
+          par.ms.toFixed(0).padStart(9) +
+          `${(seq.ms / par.ms).toFixed(2)}×`.padStart(9) +
+          err.toExponential(1).padStart(9) +
+          `   ${sc.paper}`,
+      );
+      for (const t of [seq.out, r.x, x]) t.dispose();
+    } catch (err) {
+      console.log(`${sc.label.padEnd(25)}[fail] ${err?.message ?? err}`);
+    }
+  }
+}
+
+async function batchCost(name, B, D) {
+  console.log(`\n${name}: one denoiser call on a batch of rows with per-row σ (median of ${reps})`);
+  console.log(
+    'rows'.padStart(6) + 'ms/call'.padStart(10) + 'ms/row'.padStart(9) + '  rows per time of 1 row',
+  );
+  let one;
+  for (const rows of [1, 2, 4, 8, 16, 32, 64]) {
+    try {
+      const z = B.randn([rows, 1, 16, 16], { seed: rows });
+      const sig = Float64Array.from({ length: rows }, (_, i) => 80 * 0.9 ** i + 0.05);
+      const x = B.binary('mul', z, B.tensor(Float32Array.from(sig), [rows, 1, 1, 1]));
+      (await D(x, sig)).dispose(); // warm-up
+      await B.sync();
+      const ts = [];
+      for (let r = 0; r < reps; r++) {
+        const t0 = performance.now();
+        const out = D(x, sig);
+        await B.sync();
+        ts.push(performance.now() - t0);
+        out.dispose();
+      }
+      const ms = median(ts);
+      one ??= ms;
+      console.log(
+        String(rows).padStart(6) +
+          ms.toFixed(2).padStart(10) +
+          (ms / rows).toFixed(3).padStart(9) +
+          `  ${((rows * one) / ms).toFixed(1)}`,
+      );
+      z.dispose();
+      x.dispose();
+    } catch (err) {
+      console.log(`${String(rows).padStart(6)}  [fail] ${err?.message ?? err}`);
+    }
+  }
+}
+
+for (const [name, make] of backendMakers(['cpu', 'webgpu', 'onnx'])) {
+  let B;
+  try {
+    B = await make();
+  } catch (err) {
+    console.log(`[skip] ${name}: ${err?.message ?? err}`);
+    continue;
+  }
+  try {
+    const D = defaultDigitsModel().denoiser(B);
+    await batchCost(name, B, D);
+    await scenarios(name, B, D);
+    D.dispose();
+  } catch (err) {
+    console.log(`[fail] ${name}: ${err?.message ?? err}`);
+  } finally {
+    B.destroy?.();
+  }
+}
