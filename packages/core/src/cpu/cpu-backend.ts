@@ -17,6 +17,7 @@ import {
   checkBinaryName,
   checkCategorical,
   checkDtype,
+  checkFill,
   checkRandom,
   checkResize,
   checkShape,
@@ -158,7 +159,7 @@ export class CpuBackend implements Backend {
   }
 
   fill(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
-    checkShape('fill', shape);
+    checkFill(shape, value, dtype);
     const out = allocArray(dtype, sizeOf(shape));
     out.fill(value);
     return this.#make(out, shape, dtype);
