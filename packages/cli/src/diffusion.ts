@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { type Backend, type Tensor, TesseraError } from '@tessera/core';
+import type { Backend, Tensor } from '@tessera/core';
 import {
   cfgDenoiser,
   type Denoiser,
@@ -10,6 +9,7 @@ import {
 } from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
 import { karrasSigmas } from '@tessera/schedules';
+import { readConfig } from './config.js';
 import { UsageError } from './errors.js';
 import { sigmasFromSchedulerConfig } from './schedule.js';
 
@@ -81,8 +81,16 @@ export async function generateDiffusion(job: DiffusionJob): Promise<DiffusionRes
   if (job.digit !== undefined && !(Number.isInteger(job.digit) && job.digit >= 0 && job.digit <= 9)) {
     throw new UsageError(`--digit must be an integer 0–9, got '${job.digit}'`);
   }
+  if (job.model !== undefined && (job.digit !== undefined || job.guidance !== 1)) {
+    throw new UsageError(
+      `--digit and --guidance steer the embedded digits model's classes; a --model denoiser has none: leave them out`,
+    );
+  }
+  if (job.digit === undefined && job.guidance !== 1) {
+    throw new UsageError(`--guidance needs --digit (it guides the samples toward that digit class)`);
+  }
   const sigmas = job.schedulerConfig
-    ? await sigmasFromSchedulerConfig(JSON.parse(await readJson(job.schedulerConfig)), job.steps)
+    ? await sigmasFromSchedulerConfig(await readConfig(job.schedulerConfig), job.steps)
     : defaultSigmas(job.steps);
   const inner = await loadDenoiser(job);
   let modelCalls = 0;
@@ -99,16 +107,5 @@ export async function generateDiffusion(job: DiffusionJob): Promise<DiffusionRes
     return { images, sigmas, modelCalls };
   } finally {
     x.dispose();
-  }
-}
-
-async function readJson(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new TesseraError(
-      'FILE_NOT_FOUND',
-      `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
   }
 }
