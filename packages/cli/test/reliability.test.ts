@@ -248,3 +248,18 @@ describe('the installed command (item 11) and quiet output (item 14)', () => {
     expect(r.out[0]).toMatch(/^wrote q\.png: 2 images, dpmpp_2m, 6 steps, 6 model calls/);
   });
 });
+
+describe('noise on every npm command (item 10)', () => {
+  it('npm prints no "Unknown project config" warning; onnxruntime-node install script stays denied', async () => {
+    const repo = join(cliRoot, '..', '..');
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
+      allowScripts?: Record<string, boolean>;
+    };
+    // the CUDA download of onnxruntime-node's postinstall is denied by npm's allowScripts (npm ≥ 11.16)
+    expect(pkg.allowScripts?.['onnxruntime-node']).toBe(false);
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync('npm', ['config', 'get', 'fund'], { cwd: repo, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/Unknown (project|user) config/);
+  });
+});
