@@ -17,6 +17,7 @@ import {
   VAR_PATCH_NUMS,
 } from '@tessera/reference';
 import { UsageError } from './errors.js';
+import { checkInt, checkNum, LIMITS, MAX_SEED } from './limits.js';
 
 /** Decoders the CLI offers. */
 export const DECODERS = ['raster', 'next-scale', 'masked'] as const;
@@ -137,6 +138,12 @@ async function modelSource(job: ArJob): Promise<Source> {
  * (`job.model`).
  */
 export async function generateAr(job: ArJob): Promise<ArResult> {
+  // the CLI's limits hold for library callers too (checked before the model is fitted or loaded)
+  checkInt('count', job.count, 1, LIMITS.count);
+  checkInt('seed', job.seed, 0, MAX_SEED);
+  checkNum('guidance', job.guidance, 0);
+  if (job.numIter !== undefined) checkInt('iters', job.numIter, 1, LIMITS.iters);
+  if (job.label !== undefined) checkInt('label', job.label, 0, 2 ** 31 - 1);
   const B = job.backend;
   const src = await modelSource(job);
   try {

@@ -17,7 +17,7 @@ export {
 export { BACKEND_NAMES, type BackendName, selectBackend } from './backends.js';
 export { type DiffusionJob, type DiffusionResult, defaultSigmas, generateDiffusion } from './diffusion.js';
 export { choiceFlag, intFlag, type NumRange, numFlag, oneLine, UsageError } from './errors.js';
-export { checkImageSize, LIMITS, MAX_SEED } from './limits.js';
+export { checkImageSize, checkInt, checkNum, LIMITS, MAX_SEED } from './limits.js';
 export { readConfig, runCli } from './main.js';
 export {
   exportArModel,

@@ -35,3 +35,21 @@ export function checkImageSize(count: number, channels: number, side: number, zo
     );
   }
 }
+
+/**
+ * Checks a numeric job option of the library functions (`generateDiffusion`, `generateAr`) as the CLI
+ * checks its flag: an integer within `[min, max]`, else a UsageError naming the flag it stands for.
+ */
+export function checkInt(name: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got '${String(value)}'`);
+  }
+}
+
+/** Checks a numeric job option: a finite number ≥ `min` (and ≤ `max` when given). */
+export function checkNum(name: string, value: unknown, min: number, max = Number.POSITIVE_INFINITY): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    const range = Number.isFinite(max) ? ` in [${min}, ${max}]` : ` ≥ ${min}`;
+    throw new UsageError(`--${name} must be a number${range}, got '${String(value)}'`);
+  }
+}

@@ -1,6 +1,7 @@
 // Issue 13: each bad or extreme input a new user tried, run on the real `tessera` program (a child
 // process): a one-line message naming what was asked and what is allowed, the documented exit code
 // (0 done, 1 runtime failure, 2 usage error), nothing hangs, no file is lost.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -249,6 +250,31 @@ describe('the installed command (item 11) and quiet output (item 14)', () => {
   });
 });
 
+describe('progress on a terminal (item 14)', () => {
+  // util-linux `script` runs the command on a pseudo-terminal (Debian: bsdutils, an essential package)
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it.runIf(hasScript)('generate draws steps, rate and ETA on a TTY; --quiet draws nothing', async () => {
+    const steps = 12 + (seed % 20);
+    const base = `'${process.execPath}' '${bin}' generate diffusion --backend cpu --count 2 --force --steps ${steps} --out tty.png`;
+    for (const quiet of [false, true]) {
+      const r = spawnSync('script', ['-qec', `${base}${quiet ? ' --quiet' : ''}`, '/dev/null'], {
+        cwd,
+        encoding: 'utf8',
+        env: { ...process.env, TERM: 'xterm' },
+        timeout: 60_000,
+      });
+      expect(r.status, r.stdout).toBe(0);
+      const shown = r.stdout.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g'), '');
+      expect(shown).toContain(`wrote tty.png: 2 images, dpmpp_2m, ${steps} steps`);
+      if (quiet) expect(shown).not.toMatch(/steps\/s|ETA/);
+      else {
+        expect(shown).toContain(`${steps}/${steps} steps`);
+        expect(shown).toMatch(/[\d.]+ steps\/s \| ETA \d+s/);
+      }
+    }
+  });
+});
+
 describe('noise on every npm command (item 10)', () => {
   it('npm prints no "Unknown project config" warning; onnxruntime-node install script stays denied', async () => {
     const repo = join(cliRoot, '..', '..');
@@ -257,7 +283,6 @@ describe('noise on every npm command (item 10)', () => {
     };
     // the CUDA download of onnxruntime-node's postinstall is denied by npm's allowScripts (npm ≥ 11.16)
     expect(pkg.allowScripts?.['onnxruntime-node']).toBe(false);
-    const { spawnSync } = await import('node:child_process');
     const r = spawnSync('npm', ['config', 'get', 'fund'], { cwd: repo, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/Unknown (project|user) config/);
