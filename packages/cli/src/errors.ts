@@ -8,10 +8,24 @@ export class UsageError extends Error {
   }
 }
 
+/** Control characters (a config's binary bytes quoted in a JSON error, say) shown as `?` on one line. */
+function printable(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const c = ch.charCodeAt(0);
+    out += c < 32 || c === 127 ? '?' : ch;
+  }
+  return out;
+}
+
 /** One line for the terminal: no stack trace, the message only. A non-Tessera error is marked internal. */
 export function oneLine(err: unknown): string {
+  return printable(describeError(err));
+}
+
+function describeError(err: unknown): string {
   if (err instanceof UsageError) return `tessera: ${err.message} (see --help)`;
-  if (err instanceof TesseraError) return `tessera: ${err.message}`;
+  if (err instanceof TesseraError) return `tessera: ${err.message.split('\n')[0]}`;
   if (err instanceof Error) {
     const fs = (err as NodeJS.ErrnoException).code;
     // file-system errors (EACCES, ENOSPC…) are the user's situation, not a bug

@@ -127,6 +127,11 @@ describe('runtime failures: exit 1 naming the file, before any sampling (item 8)
   it('missing and bad config files exit 1 for schedule and generate alike, naming the file', async () => {
     writeFileSync(join(cwd, 'bad.json'), '{ "beta_start": 0.1, ');
     writeFileSync(join(cwd, 'list.json'), '[1, 2]');
+    // binary bytes (newlines, control characters) quoted by JSON.parse's message must not break the line
+    writeFileSync(
+      join(cwd, 'blob.json'),
+      new Uint8Array([0x08, 0x07, 0x12, 0x0a, 0x0d, 0x01, 0x74, 0x65, 0x0a, 0x1b]),
+    );
     const cases: Array<[string[], string[]]> = [
       [
         ['schedule', '--scheduler-config', 'missing.json'],
@@ -146,9 +151,16 @@ describe('runtime failures: exit 1 naming the file, before any sampling (item 8)
         ['generate', 'diffusion', '--backend', 'cpu', '--scheduler-config', 'list.json'],
         ['list.json', 'array'],
       ],
+      [
+        ['schedule', '--scheduler-config', 'blob.json'],
+        ['blob.json', 'JSON'],
+      ],
     ];
     const runs = await runAll(cases.map(([a]) => a));
-    for (const [i, [args, parts]] of cases.entries()) expectOneLine(runs[i]!, 1, parts, args.join(' '));
+    for (const [i, [args, parts]] of cases.entries()) {
+      expectOneLine(runs[i]!, 1, parts, args.join(' '));
+      expect([...runs[i]!.err[0]!].every((c) => c.charCodeAt(0) >= 32)).toBe(true);
+    }
   });
 
   it('an unwritable --out and a showcase --out that is a file fail before sampling', async () => {
