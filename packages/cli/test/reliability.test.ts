@@ -208,6 +208,15 @@ describe('output files (items 3 and 9)', () => {
     const forced = await runBin(bin, job(f, '--force'), { cwd });
     expect([forced.code, ...forced.err], note).toEqual([0]);
     expect([...readFileSync(f).subarray(0, 8)]).toEqual(PNG);
+    // the policy is in --help (item 9)
+    const help = await runBin(bin, ['--help'], { cwd });
+    expect(help.out.join('\n')).toMatch(/existing file is kept unless --force/);
+    for (const cmd of [['generate', 'diffusion'], ['generate', 'ar'], ['export-model']]) {
+      const h = await runBin(bin, [...cmd, '--help'], { cwd });
+      expect(h.out.join('\n'), cmd.join(' ')).toContain(
+        '--force                   replace --out if it exists',
+      );
+    }
     const exp = await runBin(bin, ['export-model', '--out', f], { cwd });
     expectOneLine(exp, 1, ['keep.png', '--force'], 'export-model without --force');
     expect([...readFileSync(f).subarray(0, 8)]).toEqual(PNG);
