@@ -60,7 +60,7 @@ Progress bars (steps, rate, ETA) show on stderr when it is a terminal; --quiet t
   --count N                 number of images, 1–${LIMITS.count} (default 9)
   --label L                 shape class: 0 rectangles, 1 disks, 2 bars (default: cycle)
   --guidance W              classifier-free guidance scale ≥ 0 (default 1 = off)
-  --temperature T           sampling temperature ≥ 0 (default 1)
+  --temperature T           sampling temperature ≥ 0 (0 = greedy, default 1)
   --top-k K                 keep the K most likely tokens (0 = off, default 0)
   --top-p P                 nucleus sampling, in (0, 1] (1 = off, default 1)
   --iters N                 masked decoder iterations, 1–${LIMITS.iters} (default 16); masked decoder only
