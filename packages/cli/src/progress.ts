@@ -32,7 +32,8 @@ export function createProgress(title: string, total: number, options: ProgressOp
     {
       format: `  ${title} [{bar}] {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted}`,
       stream: stream as NodeJS.WritableStream,
-      hideCursor: true,
+      // the cursor stays visible: a Ctrl+C mid-run would otherwise leave the terminal without one
+      hideCursor: false,
       etaBuffer: 30,
       fps: 10,
       barsize: 24,
