@@ -240,6 +240,24 @@ describe('output files (items 3 and 9)', () => {
   });
 });
 
+describe('showcase files (item 3)', () => {
+  it('a failed write leaves the old report and no temporary file', async () => {
+    const out = mkdtempSync(join(cwd, 'show-'));
+    const old = `<p>old report ${seed}</p>`;
+    writeFileSync(join(out, 'index.html'), old);
+    // 8 KiB per file: the quick run's PNG grids fit or not, the base64 report (over 40 KiB) never does
+    const r = await runBin(bin, ['showcase', '--backend', 'cpu', '--quick', '--out', out], {
+      cwd,
+      shellPrefix: 'ulimit -f 8',
+      limitMs: 120_000,
+    });
+    expect(r.code, r.err.join(' | ')).toBe(1);
+    expect(r.err.at(-1)).toMatch(/^tessera: cannot write '.*(index\.html|\.png)': .*EFBIG/);
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toBe(old);
+    expect(readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
 describe('the installed command (item 11) and quiet output (item 14)', () => {
   it('--version prints the package version; the committed bin/tessera.js runs the built CLI', async () => {
     const pkg = JSON.parse(readFileSync(join(cliRoot, 'package.json'), 'utf8')) as {
