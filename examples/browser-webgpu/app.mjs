@@ -5,15 +5,22 @@ import { currentBackend } from '@tessera/core';
 import { imageGrid } from '@tessera/reference';
 import { sampleDigits } from './pipeline.mjs';
 
+const where = document.getElementById('where');
 const status = document.getElementById('status');
 const canvas = document.getElementById('digits');
 
+// Where the steps run, said once and kept: `status` changes with every run, `where` never does, so the
+// reason for a CPU fallback stays on the page.
 let backend;
+let fallback;
 try {
   backend = await createWebGPUBackend();
+  where.textContent = 'Every step runs on the GPU (WebGPU), with one readback at the end.';
 } catch (err) {
-  status.textContent = `no WebGPU here (${err.message}); using the CPU backend`;
+  fallback = err instanceof Error ? err.message : String(err);
   backend = currentBackend();
+  where.textContent = `No WebGPU here, so every step runs on the CPU backend instead (slower). Reason: ${fallback}`;
+  where.className = 'fallback';
 }
 
 /** Samples and draws; returns the images and the time taken. */
@@ -39,6 +46,7 @@ document
   .getElementById('again')
   .addEventListener('click', () => run({ seed: Math.floor(Math.random() * 1e6) }));
 
-globalThis.demo = { run };
+/** The page's state for tests: the backend's name and, after a fallback, why WebGPU was not used. */
+globalThis.demo = { run, backend: backend.name, fallback };
 await run();
 globalThis.__ready = true;

@@ -69,5 +69,59 @@ describe(`browser-webgpu example (seed ${seed})`, () => {
     const status = await bp.page.evaluate(() => document.getElementById('status')?.textContent ?? '');
     expect(status).toContain(`on webgpu`);
     expect(status).toContain(`seed ${seed}`);
+    const where = await bp.page.evaluate(() => document.getElementById('where')?.textContent ?? '');
+    expect(where).toContain('on the GPU');
+  }, 120_000);
+});
+
+describe('browser-webgpu example without WebGPU (issue 13, item 13)', () => {
+  let bp: BrowserPage | undefined;
+  beforeAll(async () => {
+    // the same page in a browser whose navigator.gpu is hidden (a classic script runs before the module)
+    const hide =
+      "<script>Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });</script>";
+    const html = readFileSync(join(here, '..', 'index.html'), 'utf8')
+      .replace('/app.js', '/main.js')
+      .replace('<script type="module"', `${hide}\n<script type="module"`);
+    bp = await openBrowserPage(join(here, '..', 'app.mjs'), {}, { html });
+  }, 120_000);
+  afterAll(async () => {
+    await bp?.close();
+  });
+
+  it('says it falls back to the CPU, and keeps the reason after every run', async (ctx) => {
+    if (!bp) return ctx.skip();
+    const text = () =>
+      bp!.page.evaluate(() => ({
+        where: document.getElementById('where')?.textContent ?? '',
+        status: document.getElementById('status')?.textContent ?? '',
+        page: document.body.textContent ?? '',
+      }));
+    const demo = await bp.page.evaluate(() => {
+      const d = (globalThis as unknown as { demo: { backend: string; fallback?: string } }).demo;
+      return { backend: d.backend, fallback: d.fallback };
+    });
+    expect(demo.backend).toBe('cpu');
+    // createWebGPUBackend's own message for a browser without navigator.gpu
+    expect(demo.fallback).toContain('navigator.gpu is missing');
+    for (const k of [0, 1]) {
+      if (k) {
+        const r = await bp.page.evaluate(
+          (s) =>
+            (globalThis as unknown as { demo: { run(o: object): Promise<{ backend: string }> } }).demo.run({
+              seed: s,
+              count: 2,
+              steps: 4,
+            }),
+          seed,
+        );
+        expect(r.backend).toBe('cpu');
+      }
+      const t = await text();
+      expect(t.where, `run ${k}`).toContain('CPU');
+      expect(t.where, `run ${k}`).toContain('navigator.gpu is missing');
+      expect(t.status, `run ${k}`).toContain('on cpu');
+      expect(t.page, `run ${k}`).not.toMatch(/every step (runs )?on the GPU/i);
+    }
   }, 120_000);
 });

@@ -117,7 +117,7 @@ export class OnnxBackend implements Backend {
   }
 
   fill(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
-    shapes.checkShape('fill', shape);
+    shapes.checkFill(shape, value, dtype);
     return this.#host(allocArray(dtype, sizeOf(shape)).fill(value), shape, dtype);
   }
 

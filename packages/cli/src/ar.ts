@@ -17,6 +17,7 @@ import {
   VAR_PATCH_NUMS,
 } from '@tessera/reference';
 import { UsageError } from './errors.js';
+import { checkInt, checkNum, LIMITS, MAX_SEED } from './limits.js';
 
 /** Decoders the CLI offers. */
 export const DECODERS = ['raster', 'next-scale', 'masked'] as const;
@@ -36,7 +37,7 @@ export interface ArJob {
   label?: number;
   guidance: number;
   sampling: SamplingOptions;
-  /** Masked decoder iterations (default 16). */
+  /** Masked decoder iterations (default 16); a UsageError with another decoder. */
   numIter?: number;
   /**
    * An ONNX token model (as `tessera export-model --kind raster|next-scale|masked` writes) to decode with
@@ -45,6 +46,8 @@ export interface ArJob {
    */
   model?: string;
   onStep?: (step: number) => void;
+  /** Called after each decoding step with the steps done and the total (for progress bars). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Result: token grids `[N, 16·16]` (int32, caller disposes), per-scale maps for next-scale, and counts. */
@@ -135,6 +138,12 @@ async function modelSource(job: ArJob): Promise<Source> {
  * (`job.model`).
  */
 export async function generateAr(job: ArJob): Promise<ArResult> {
+  // the CLI's limits hold for library callers too (checked before the model is fitted or loaded)
+  checkInt('count', job.count, 1, LIMITS.count);
+  checkInt('seed', job.seed, 0, MAX_SEED);
+  checkNum('guidance', job.guidance, 0);
+  if (job.numIter !== undefined) checkInt('iters', job.numIter, 1, LIMITS.iters);
+  if (job.label !== undefined) checkInt('label', job.label, 0, 2 ** 31 - 1);
   const B = job.backend;
   const src = await modelSource(job);
   try {
@@ -146,6 +155,12 @@ export async function generateAr(job: ArJob): Promise<ArResult> {
       );
     }
     const C = src.numClasses;
+    if (job.numIter !== undefined && src.decoder !== 'masked') {
+      throw new UsageError(`--iters applies to the masked decoder only, not '${src.decoder}'`);
+    }
+    if (C === undefined && (job.label !== undefined || job.guidance !== 1)) {
+      throw new UsageError(`--label and --guidance need a class-conditional model; this one has no classes`);
+    }
     if (job.label !== undefined && C !== undefined && !(job.label >= 0 && job.label < C)) {
       throw new UsageError(
         `--label must be ${C === 1 ? '0' : `0..${C - 1}`} for this model, got '${job.label}'`,
@@ -165,9 +180,15 @@ export async function generateAr(job: ArJob): Promise<ArResult> {
       ...(labels ? { cond: { labels } } : {}),
       sampling: job.sampling,
       seed: job.seed,
-      onStep: job.onStep,
+      onStep: (step: number) => {
+        job.onStep?.(step);
+        job.onProgress?.(step + 1, total);
+      },
       ...(job.guidance !== 1 ? { guidance: { scale: job.guidance } } : {}),
     };
+    const numIter = job.numIter ?? 16;
+    const total =
+      src.decoder === 'raster' ? src.length : src.decoder === 'masked' ? numIter : scaleCount(src.model);
     const calls = { n: 0 };
     const done = (tokens: Tensor, scales?: Tensor[]): ArResult => ({
       decoder: src.decoder,
@@ -188,13 +209,18 @@ export async function generateAr(job: ArJob): Promise<ArResult> {
         return done(scales[scales.length - 1]!, scales.slice(0, -1));
       }
       const model = counted(src.model as MaskedTokenModel, ['logits'], calls);
-      return done(await maskedDecode(model, { ...common, numIter: job.numIter ?? 16 }));
+      return done(await maskedDecode(model, { ...common, numIter }));
     } finally {
       labels?.dispose();
     }
   } finally {
     await src.dispose();
   }
+}
+
+/** Number of scales of a next-scale model (its `patchNums`). */
+function scaleCount(model: object): number {
+  return (model as { patchNums?: readonly number[] }).patchNums?.length ?? 0;
 }
 
 /** Wraps a model so that each call of the named methods (the sequential model evaluations) is counted. */

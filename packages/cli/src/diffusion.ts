@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { type Backend, type Tensor, TesseraError } from '@tessera/core';
+import type { Backend, Tensor } from '@tessera/core';
 import {
   cfgDenoiser,
   type Denoiser,
@@ -10,7 +9,9 @@ import {
 } from '@tessera/diffusion';
 import { defaultDigitsModel } from '@tessera/reference';
 import { karrasSigmas } from '@tessera/schedules';
+import { readConfig } from './config.js';
 import { UsageError } from './errors.js';
+import { checkInt, checkNum, LIMITS, MAX_SEED } from './limits.js';
 import { sigmasFromSchedulerConfig } from './schedule.js';
 
 /** Options of {@link generateDiffusion}. */
@@ -46,16 +47,19 @@ export function defaultSigmas(steps: number): Float64Array {
   return out;
 }
 
-async function loadDenoiser(job: DiffusionJob): Promise<Denoiser> {
+/** The run's denoiser and how to free what this run made (the shared full-mixture denoiser stays cached). */
+async function loadDenoiser(job: DiffusionJob): Promise<{ denoiser: Denoiser; dispose(): void }> {
   const model = defaultDigitsModel();
   if (job.model) {
     const { loadOnnxDigitsDenoiser } = await import('./onnx-model.js');
-    return loadOnnxDigitsDenoiser(job.model, job.backend);
+    return { denoiser: await loadOnnxDigitsDenoiser(job.model, job.backend), dispose() {} };
   }
   const full = model.denoiser(job.backend);
-  if (job.digit === undefined) return full;
+  if (job.digit === undefined) return { denoiser: full, dispose() {} };
+  // this run's own class-conditional mixture: its parameters are freed when the run ends
   const conditional = model.denoiser(job.backend, { digits: [job.digit] });
-  if (job.guidance === 1) return conditional;
+  const dispose = () => conditional.dispose();
+  if (job.guidance === 1) return { denoiser: conditional, dispose };
   // One doubled batch: the first half goes through the class-conditional mixture, the second through the
   // full (unconditional) mixture; cfgDenoiser combines D_u + w·(D_c − D_u).
   const both: Denoiser = async (xx, sigma) => {
@@ -70,45 +74,51 @@ async function loadDenoiser(job: DiffusionJob): Promise<Denoiser> {
     for (const t of [xc, xu, dc, du]) t.dispose();
     return out;
   };
-  return cfgDenoiser(both, { scale: job.guidance, uncond: null, combine: () => null });
+  return { denoiser: cfgDenoiser(both, { scale: job.guidance, uncond: null, combine: () => null }), dispose };
 }
 
 /** Samples `count` digit images from the embedded default model (or a user's ONNX denoiser). */
 export async function generateDiffusion(job: DiffusionJob): Promise<DiffusionResult> {
+  // the CLI's limits hold for library callers too (nothing is allocated for a job that breaks them)
+  checkInt('steps', job.steps, 1, LIMITS.steps);
+  checkInt('count', job.count, 1, LIMITS.count);
+  checkInt('seed', job.seed, 0, MAX_SEED);
+  checkNum('guidance', job.guidance, 0);
   if (!SAMPLER_NAMES.includes(job.sampler)) {
     throw new UsageError(`--sampler must be one of ${SAMPLER_NAMES.join(', ')}, got '${job.sampler}'`);
   }
   if (job.digit !== undefined && !(Number.isInteger(job.digit) && job.digit >= 0 && job.digit <= 9)) {
     throw new UsageError(`--digit must be an integer 0–9, got '${job.digit}'`);
   }
+  if (job.model !== undefined && (job.digit !== undefined || job.guidance !== 1)) {
+    throw new UsageError(
+      `--digit and --guidance steer the embedded digits model's classes; a --model denoiser has none: leave them out`,
+    );
+  }
+  if (job.digit === undefined && job.guidance !== 1) {
+    throw new UsageError(`--guidance needs --digit (it guides the samples toward that digit class)`);
+  }
   const sigmas = job.schedulerConfig
-    ? await sigmasFromSchedulerConfig(JSON.parse(await readJson(job.schedulerConfig)), job.steps)
+    ? await sigmasFromSchedulerConfig(await readConfig(job.schedulerConfig), job.steps)
     : defaultSigmas(job.steps);
   const inner = await loadDenoiser(job);
   let modelCalls = 0;
   const denoiser: Denoiser = (x, sigma, cond) => {
     modelCalls++;
-    return inner(x, sigma, cond);
+    return inner.denoiser(x, sigma, cond);
   };
   const B = job.backend;
-  const noise = B.randn([job.count, 1, 16, 16], { seed: job.seed });
-  const x = B.lincomb([sigmas[0]!], [noise]);
-  noise.dispose();
   try {
-    const images = await sample(job.sampler, { denoiser, x, sigmas, seed: job.seed, callback: job.onStep });
-    return { images, sigmas, modelCalls };
+    const noise = B.randn([job.count, 1, 16, 16], { seed: job.seed });
+    const x = B.lincomb([sigmas[0]!], [noise]);
+    noise.dispose();
+    try {
+      const images = await sample(job.sampler, { denoiser, x, sigmas, seed: job.seed, callback: job.onStep });
+      return { images, sigmas, modelCalls };
+    } finally {
+      x.dispose();
+    }
   } finally {
-    x.dispose();
-  }
-}
-
-async function readJson(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new TesseraError(
-      'FILE_NOT_FOUND',
-      `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
+    inner.dispose();
   }
 }

@@ -16,7 +16,8 @@ export {
 } from './ar.js';
 export { BACKEND_NAMES, type BackendName, selectBackend } from './backends.js';
 export { type DiffusionJob, type DiffusionResult, defaultSigmas, generateDiffusion } from './diffusion.js';
-export { oneLine, UsageError } from './errors.js';
+export { choiceFlag, intFlag, type NumRange, numFlag, oneLine, UsageError } from './errors.js';
+export { checkImageSize, checkInt, checkNum, LIMITS, MAX_SEED } from './limits.js';
 export { readConfig, runCli } from './main.js';
 export {
   exportArModel,
@@ -26,5 +27,8 @@ export {
   type ModelKind,
   type OnnxTokenModel,
 } from './onnx-model.js';
+export { checkOutput, writeAtomic } from './output.js';
+export { createProgress, type Progress, type ProgressOptions } from './progress.js';
 export { SD15_CONFIG, schedulerFromConfig, scheduleTable } from './schedule.js';
 export { runShowcase, type ShowcaseOptions } from './showcase.js';
+export { VERSION } from './version.js';

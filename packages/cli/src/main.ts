@@ -1,15 +1,18 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SAMPLER_NAMES, type SamplerName } from '@tessera/diffusion';
 import { encodePng, imageGrid, VAR_PATCH_NUMS } from '@tessera/reference';
 import { arDataset, DECODERS, generateAr, tokensToImages } from './ar.js';
 import { BACKEND_NAMES, selectBackend } from './backends.js';
+import { readConfig } from './config.js';
 import { generateDiffusion } from './diffusion.js';
 import { choiceFlag, intFlag, numFlag, oneLine, UsageError } from './errors.js';
 import { upscale } from './images.js';
+import { checkImageSize, LIMITS, MAX_SEED } from './limits.js';
 import { exportArModel, exportDefaultModel, MODEL_KINDS } from './onnx-model.js';
+import { checkOutput, writeAtomic } from './output.js';
+import { createProgress } from './progress.js';
 import { SD15_CONFIG, scheduleTable } from './schedule.js';
+import { VERSION } from './version.js';
 
 type Out = (line: string) => void;
 
@@ -22,47 +25,63 @@ Usage:
   tessera schedule [options]             print a scheduler's timesteps and sigmas
   tessera export-model [options]         write the default digits model or an AR reference model as ONNX
   tessera showcase [--out dir]           run every pipeline and write an HTML report
+  tessera --version                      print the version
 
-Run 'tessera <command> --help' for a command's options.`,
+Run 'tessera <command> --help' for a command's options.
+
+Exit codes: 0 done, 1 runtime failure (missing or bad file, unwritable output), 2 usage error (bad or
+conflicting flags, a value beyond the limits each command's --help lists). Errors are one line on stderr.
+Output files: an existing file is kept unless --force is given; a file is written to a temporary file
+beside it and renamed into place, so a failure never leaves a partial or damaged file.
+Progress bars (steps, rate, ETA) show on stderr when it is a terminal; --quiet turns them off.`,
   'generate diffusion': `Usage: tessera generate diffusion [options]
 
   --backend NAME            auto | cpu | webgpu | onnx (default auto: WebGPU if an adapter exists)
   --sampler NAME            ${SAMPLER_NAMES.join(', ')} (default dpmpp_2m)
-  --steps N                 number of sampling steps (default 20)
-  --seed N                  Philox seed (default 0)
-  --count N                 number of images (default 16)
-  --digit D                 sample one digit class 0–9 (default: all)
-  --guidance W              classifier-free guidance scale with --digit (default 1 = off)
+  --steps N                 number of sampling steps, 1–${LIMITS.steps} (default 20)
+  --seed N                  Philox seed, 0–2^53−1 (default 0)
+  --count N                 number of images, 1–${LIMITS.count} (default 16)
+  --digit D                 sample one digit class 0–9 (default: all); not with --model
+  --guidance W              classifier-free guidance scale ≥ 0, needs --digit (default 1 = off)
   --model FILE.onnx         your own ONNX x0-denoiser (inputs x, sigma), e.g. the exported default model
   --scheduler-config FILE   take the noise levels from a diffusers scheduler_config.json
   --out FILE.png            where to write the image grid (default out/diffusion.png)
-  --zoom N                  integer upscaling of the 16×16 tiles (default 4)`,
+  --force                   replace --out if it exists (default: refuse)
+  --zoom N                  integer upscaling of the 16×16 tiles, 1–${LIMITS.zoom} (default 4); the grid holds
+                            at most ${LIMITS.imagePixels.toLocaleString('en-US')} pixels (count × (16·zoom)²)
+  --quiet                   no progress bar`,
   'generate ar': `Usage: tessera generate ar [options]
 
   --backend NAME            auto | cpu | webgpu | onnx (default auto; onnx with --model)
   --decoder NAME            ${DECODERS.join(', ')} (default next-scale; with --model the file's kind)
   --model FILE.onnx         decode with an exported token model (export-model --kind raster|next-scale|masked)
                             instead of fitting the reference model; it runs on ONNX Runtime (--backend onnx)
-  --seed N                  Philox seed (default 0)
-  --count N                 number of images (default 9)
+  --seed N                  Philox seed, 0–2^53−1 (default 0)
+  --count N                 number of images, 1–${LIMITS.count} (default 9)
   --label L                 shape class: 0 rectangles, 1 disks, 2 bars (default: cycle)
-  --guidance W              classifier-free guidance scale (default 1 = off)
-  --temperature T           sampling temperature (default 1)
+  --guidance W              classifier-free guidance scale ≥ 0 (default 1 = off)
+  --temperature T           sampling temperature ≥ 0 (0 = greedy, default 1)
   --top-k K                 keep the K most likely tokens (0 = off, default 0)
-  --top-p P                 nucleus sampling (1 = off, default 1)
-  --iters N                 masked decoder iterations (default 16)
+  --top-p P                 nucleus sampling, in (0, 1] (1 = off, default 1)
+  --iters N                 masked decoder iterations, 1–${LIMITS.iters} (default 16); masked decoder only
   --out FILE.png            where to write the image grid (default out/ar.png)
-  --zoom N                  integer upscaling of the 16×16 tiles (default 4)`,
+  --force                   replace --out if it exists (default: refuse)
+  --zoom N                  integer upscaling of the 16×16 tiles, 1–${LIMITS.zoom} (default 4); the grid holds
+                            at most ${LIMITS.imagePixels.toLocaleString('en-US')} pixels (count × 3 × (16·zoom)²)
+  --quiet                   no progress bar`,
   schedule: `Usage: tessera schedule [options]
 
   --scheduler-config FILE   a diffusers scheduler_config.json (default: Stable Diffusion 1.5's keys)
   --class NAME              scheduler class to use (default: the config's _class_name)
-  --steps N                 number of inference steps (default 10)`,
+  --steps N                 number of inference steps, 1–${LIMITS.scheduleSteps} (default 10)
+
+A missing or unreadable config exits with code 1, naming the file.`,
   'export-model': `Usage: tessera export-model [options]
 
   --kind KIND               digits | raster | next-scale | masked (default digits)
   --out FILE.onnx           where to write the model (default out/default-digits.onnx for digits,
                             out/ar-<kind>.onnx for the others)
+  --force                   replace --out if it exists (default: refuse)
 digits: the default diffusion model; it takes x [N, 1, 16, 16] and sigma, and returns x0; use it with
 'generate diffusion --model'.
 raster, next-scale, masked: the reference token model 'generate ar --decoder <kind>' fits (same data
@@ -71,11 +90,15 @@ logits [N, L, V]; the kind is recorded in the file (tessera.kind); use it with '
   showcase: `Usage: tessera showcase [options]
 
   --backend NAME            auto | cpu | webgpu (default auto)
-  --out DIR                 output folder (default out)
-  --quick                   fewer steps (for tests)`,
+  --out DIR                 output folder (default out); the showcase owns its files there and
+                            replaces index.html and its PNGs on every run (each written whole)
+  --quick                   fewer steps (for tests)
+  --quiet                   no progress bars`,
 };
 
 type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+const str = (v: string | boolean | undefined): string | undefined => v as string | undefined;
 
 function parse(args: string[], options: FlagSpec): { values: Record<string, string | boolean | undefined> } {
   // `--steps -3` would read -3 as a flag: glue a value that looks like a negative number to its flag
@@ -103,11 +126,6 @@ function parse(args: string[], options: FlagSpec): { values: Record<string, stri
   }
 }
 
-async function writeOut(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, bytes);
-}
-
 async function cmdDiffusion(args: string[], out: Out): Promise<void> {
   const { values: v } = parse(args, {
     backend: { type: 'string' },
@@ -120,30 +138,53 @@ async function cmdDiffusion(args: string[], out: Out): Promise<void> {
     model: { type: 'string' },
     'scheduler-config': { type: 'string' },
     out: { type: 'string' },
+    force: { type: 'boolean' },
     zoom: { type: 'string' },
+    quiet: { type: 'boolean' },
   });
   if (v.help) return out(HELP['generate diffusion']!);
-  const zoom = intFlag('zoom', v.zoom as string | undefined, 4, 1);
-  const backendName = choiceFlag('backend', v.backend as string | undefined, BACKEND_NAMES, 'auto');
+  const zoom = intFlag('zoom', str(v.zoom), 4, 1, LIMITS.zoom);
+  const backendName = choiceFlag('backend', str(v.backend), BACKEND_NAMES, 'auto');
   const flags = {
-    sampler: choiceFlag('sampler', v.sampler as string | undefined, SAMPLER_NAMES, 'dpmpp_2m') as SamplerName,
-    steps: intFlag('steps', v.steps as string | undefined, 20, 1),
-    seed: intFlag('seed', v.seed as string | undefined, 0, 0),
-    count: intFlag('count', v.count as string | undefined, 16, 1),
-    digit: v.digit === undefined ? undefined : intFlag('digit', v.digit as string, 0, 0),
-    guidance: numFlag('guidance', v.guidance as string | undefined, 1, 0),
-    model: v.model as string | undefined,
-    schedulerConfig: v['scheduler-config'] as string | undefined,
+    sampler: choiceFlag('sampler', str(v.sampler), SAMPLER_NAMES, 'dpmpp_2m') as SamplerName,
+    steps: intFlag('steps', str(v.steps), 20, 1, LIMITS.steps),
+    seed: intFlag('seed', str(v.seed), 0, 0, MAX_SEED),
+    count: intFlag('count', str(v.count), 16, 1, LIMITS.count),
+    digit: v.digit === undefined ? undefined : intFlag('digit', str(v.digit), 0, 0, 9),
+    guidance: numFlag('guidance', str(v.guidance), 1, { min: 0 }),
+    model: str(v.model),
+    schedulerConfig: str(v['scheduler-config']),
   };
-  // every flag is checked before a backend (and its device) is created
-  const job = { ...flags, backend: await selectBackend(backendName) };
-  const file = (v.out as string | undefined) ?? 'out/diffusion.png';
+  // a flag that does not apply is an error, never silently dropped
+  if (flags.model !== undefined && (v.digit !== undefined || v.guidance !== undefined)) {
+    throw new UsageError(
+      `--digit and --guidance steer the embedded digits model's classes; a --model denoiser has none: leave them out`,
+    );
+  }
+  if (v.guidance !== undefined && flags.digit === undefined) {
+    throw new UsageError(`--guidance needs --digit (it guides the samples toward that digit class)`);
+  }
+  checkImageSize(flags.count, 1, 16, zoom);
+  // the config is read and its schedule computed now too, so a bad file fails before any device starts
+  if (flags.schedulerConfig) scheduleTable(await readConfig(flags.schedulerConfig), flags.steps);
+  const file = str(v.out) ?? 'out/diffusion.png';
+  const force = !!v.force;
+  await checkOutput(file, force);
+  // every flag and the output path are checked before a backend (and its device) is created
+  const backend = await selectBackend(backendName);
+  const bar = createProgress(`${flags.sampler}`, flags.steps, { quiet: !!v.quiet });
+  const job = { ...flags, backend, onStep: ({ step }: { step: number }) => bar.tick(step + 1) };
   const t0 = performance.now();
-  const r = await generateDiffusion(job);
+  let r: Awaited<ReturnType<typeof generateDiffusion>>;
+  try {
+    r = await generateDiffusion(job);
+  } finally {
+    bar.stop();
+  }
   const big = upscale(await r.images.data(), [...r.images.shape], zoom);
   const grid = imageGrid(big.data, big.shape, { pad: 1 });
   r.images.dispose();
-  await writeOut(file, encodePng(grid.pixels, grid.width, grid.height));
+  await writeAtomic(file, encodePng(grid.pixels, grid.width, grid.height), force);
   out(
     `wrote ${file}: ${job.count} images, ${job.sampler}, ${job.steps} steps, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`,
   );
@@ -163,18 +204,19 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
     iters: { type: 'string' },
     model: { type: 'string' },
     out: { type: 'string' },
+    force: { type: 'boolean' },
     zoom: { type: 'string' },
+    quiet: { type: 'boolean' },
   });
   if (v.help) return out(HELP['generate ar']!);
-  const model = v.model as string | undefined;
-  const zoom = intFlag('zoom', v.zoom as string | undefined, 4, 1);
-  const label = v.label === undefined ? undefined : intFlag('label', v.label as string, 0, 0);
+  const model = str(v.model);
+  const zoom = intFlag('zoom', str(v.zoom), 4, 1, LIMITS.zoom);
+  const label = v.label === undefined ? undefined : intFlag('label', str(v.label), 0, 0);
   // with --model, the model's number of classes bounds the label (checked once it is loaded)
   if (!model && label !== undefined && label > 2)
     throw new UsageError(`--label must be 0, 1 or 2, got '${label}'`);
-  const p = numFlag('top-p', v['top-p'] as string | undefined, 1, 0);
-  if (p > 1) throw new UsageError(`--top-p must be in (0, 1], got '${p}'`);
-  let backendName = choiceFlag('backend', v.backend as string | undefined, BACKEND_NAMES, 'auto');
+  const p = numFlag('top-p', str(v['top-p']), 1, { above: 0, max: 1 });
+  let backendName = choiceFlag('backend', str(v.backend), BACKEND_NAMES, 'auto');
   if (model) {
     // the exported model runs on ONNX Runtime, and the decoder must keep its buffers on the same backend
     if (backendName === 'auto') backendName = 'onnx';
@@ -183,53 +225,79 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
         `--model runs the token model on ONNX Runtime and decodes next to it: use --backend onnx (or leave --backend out), not '${backendName}'`,
       );
   }
-  const decoderFlag = v.decoder as string | undefined;
+  const decoderFlag = str(v.decoder);
   const flags = {
     // with --model and no --decoder, the decoder is the kind the file records
     decoder:
       model && decoderFlag === undefined
         ? undefined
         : choiceFlag('decoder', decoderFlag, DECODERS, 'next-scale'),
-    seed: intFlag('seed', v.seed as string | undefined, 0, 0),
-    count: intFlag('count', v.count as string | undefined, 9, 1),
+    seed: intFlag('seed', str(v.seed), 0, 0, MAX_SEED),
+    count: intFlag('count', str(v.count), 9, 1, LIMITS.count),
     label,
-    guidance: numFlag('guidance', v.guidance as string | undefined, 1, 0),
+    guidance: numFlag('guidance', str(v.guidance), 1, { min: 0 }),
     sampling: {
-      temperature: numFlag('temperature', v.temperature as string | undefined, 1, 0),
-      topK: intFlag('top-k', v['top-k'] as string | undefined, 0, 0),
+      temperature: numFlag('temperature', str(v.temperature), 1, { min: 0 }),
+      topK: intFlag('top-k', str(v['top-k']), 0, 0),
       topP: p,
     },
-    numIter: intFlag('iters', v.iters as string | undefined, 16, 1),
+    // only when given: generateAr rejects it for a decoder other than masked (known after loading --model)
+    numIter: v.iters === undefined ? undefined : intFlag('iters', str(v.iters), 16, 1, LIMITS.iters),
     model,
   };
-  const job = { ...flags, backend: await selectBackend(backendName) };
-  const file = (v.out as string | undefined) ?? 'out/ar.png';
+  if (flags.numIter !== undefined && flags.decoder !== undefined && flags.decoder !== 'masked') {
+    throw new UsageError(`--iters applies to the masked decoder only, not '${flags.decoder}'`);
+  }
+  checkImageSize(flags.count, 3, 16, zoom);
+  const file = str(v.out) ?? 'out/ar.png';
+  const force = !!v.force;
+  await checkOutput(file, force);
+  const backend = await selectBackend(backendName);
+  let bar: ReturnType<typeof createProgress> | undefined;
+  const onProgress = (done: number, total: number) => {
+    bar ??= createProgress('decoding', total, { quiet: !!v.quiet });
+    bar.tick(done);
+  };
+  const job = { ...flags, backend, onProgress };
   const t0 = performance.now();
-  const r = await generateAr(job);
+  let r: Awaited<ReturnType<typeof generateAr>>;
+  try {
+    r = await generateAr(job);
+  } finally {
+    bar?.stop();
+  }
   const tokens = await r.tokens.data();
   for (const t of [r.tokens, ...(r.scales ?? [])]) t.dispose();
   const side = r.side;
+  checkImageSize(job.count, 3, side, zoom);
   const big = upscale(tokensToImages(tokens, job.count, side), [job.count, 3, side, side], zoom);
   const grid = imageGrid(big.data, big.shape, { pad: 1 });
-  await writeOut(file, encodePng(grid.pixels, grid.width, grid.height));
+  await writeAtomic(file, encodePng(grid.pixels, grid.width, grid.height), force);
   out(
     `wrote ${file}: ${job.count} images, ${r.decoder} decoder${model ? ` (${model})` : ''}, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`,
   );
 }
 
 async function cmdExportModel(args: string[], out: Out): Promise<void> {
-  const { values: v } = parse(args, { kind: { type: 'string' }, out: { type: 'string' } });
+  const { values: v } = parse(args, {
+    kind: { type: 'string' },
+    out: { type: 'string' },
+    force: { type: 'boolean' },
+  });
   if (v.help) return out(HELP['export-model']!);
-  const kind = choiceFlag('kind', v.kind as string | undefined, MODEL_KINDS, 'digits');
+  const kind = choiceFlag('kind', str(v.kind), MODEL_KINDS, 'digits');
+  const force = !!v.force;
   if (kind === 'digits') {
-    const file = (v.out as string | undefined) ?? 'out/default-digits.onnx';
+    const file = str(v.out) ?? 'out/default-digits.onnx';
+    await checkOutput(file, force);
     const bytes = await exportDefaultModel();
-    await writeOut(file, bytes);
+    await writeAtomic(file, bytes, force);
     return out(`wrote ${file} (${bytes.length} bytes): inputs x [N, 1, 16, 16] and sigma, output x0`);
   }
-  const file = (v.out as string | undefined) ?? `out/ar-${kind}.onnx`;
+  const file = str(v.out) ?? `out/ar-${kind}.onnx`;
+  await checkOutput(file, force);
   const bytes = await exportArModel(kind);
-  await writeOut(file, bytes);
+  await writeAtomic(file, bytes, force);
   const { vocabSize: V, height, width } = arDataset();
   const L = kind === 'next-scale' ? VAR_PATCH_NUMS.reduce((a, p) => a + p * p, 0) : height * width;
   out(
@@ -244,8 +312,8 @@ async function cmdSchedule(args: string[], out: Out): Promise<void> {
     steps: { type: 'string' },
   });
   if (v.help) return out(HELP.schedule!);
-  const steps = intFlag('steps', v.steps as string | undefined, 10, 1);
-  const path = v['scheduler-config'] as string | undefined;
+  const steps = intFlag('steps', str(v.steps), 10, 1, LIMITS.scheduleSteps);
+  const path = str(v['scheduler-config']);
   const json = path ? await readConfig(path) : SD15_CONFIG;
   const { timesteps, sigmas } = scheduleTable(json, steps, v.class as string | undefined);
   out(
@@ -258,28 +326,12 @@ async function cmdSchedule(args: string[], out: Out): Promise<void> {
   }
 }
 
-/** Reads and parses a JSON config, with one-line errors naming the file. */
-export async function readConfig(path: string): Promise<Record<string, unknown>> {
-  const { readFile } = await import('node:fs/promises');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read '${path}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  try {
-    const json = JSON.parse(text);
-    if (json === null || typeof json !== 'object' || Array.isArray(json))
-      throw new Error('not a JSON object');
-    return json;
-  } catch (err) {
-    throw new UsageError(`'${path}' is not a valid scheduler config: ${(err as Error).message}`);
-  }
-}
+export { readConfig };
 
 /**
  * Runs the `tessera` command line. Returns the exit code: 0 on success, 1 on a runtime failure (bad model,
- * missing file), 2 on a usage error. Errors are printed as one line on `err`, never a stack trace.
+ * missing or bad file, unwritable output), 2 on a usage error (bad, conflicting or out-of-limit flags).
+ * Errors are printed as one line on `err`, never a stack trace.
  */
 export async function runCli(
   argv: string[],
@@ -290,6 +342,10 @@ export async function runCli(
     const [cmd, sub, ...rest] = argv;
     if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
       out(HELP.main!);
+      return 0;
+    }
+    if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+      out(VERSION);
       return 0;
     }
     if (cmd === 'generate') {
@@ -306,13 +362,15 @@ export async function runCli(
         backend: { type: 'string' },
         out: { type: 'string' },
         quick: { type: 'boolean' },
+        quiet: { type: 'boolean' },
       });
       if (v.help) out(HELP.showcase!);
       else
         await runShowcase({
-          backend: choiceFlag('backend', v.backend as string | undefined, BACKEND_NAMES, 'auto'),
-          outDir: (v.out as string | undefined) ?? 'out',
+          backend: choiceFlag('backend', str(v.backend), BACKEND_NAMES, 'auto'),
+          outDir: str(v.out) ?? 'out',
           quick: !!v.quick,
+          quiet: !!v.quiet,
           log: out,
         });
     } else throw new UsageError(`unknown command '${cmd}'`);

@@ -1,12 +1,14 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Backend, keep, type Tensor } from '@tessera/core';
+import { type Backend, keep, type Tensor, TesseraError } from '@tessera/core';
 import { type Denoiser, type SamplerName, sample } from '@tessera/diffusion';
 import { defaultDigitsModel, encodePng, imageGrid } from '@tessera/reference';
 import { alphasCumprod, betas, karrasSigmas, sigmasFromAlphasCumprod, timesteps } from '@tessera/schedules';
 import { generateAr, tokensToImages } from './ar.js';
 import { type BackendName, selectBackend } from './backends.js';
 import { upscale } from './images.js';
+import { checkOutput, writeAtomic } from './output.js';
+import { createProgress } from './progress.js';
 
 /** Options of {@link runShowcase}. */
 export interface ShowcaseOptions {
@@ -14,6 +16,8 @@ export interface ShowcaseOptions {
   outDir: string;
   /** Fewer steps and images (for tests). */
   quick?: boolean;
+  /** No progress bars (they show only when stderr is a terminal anyway). */
+  quiet?: boolean;
   log?: (line: string) => void;
 }
 
@@ -47,24 +51,6 @@ function withZero(s: Float64Array): Float64Array {
   return out;
 }
 
-function progress(log: (l: string) => void, title: string): (i: number, n: number) => void {
-  const tty = process.stderr.isTTY;
-  let last = -1;
-  return (i, n) => {
-    const pct = Math.floor(((i + 1) / n) * 100);
-    if (pct === last) return;
-    last = pct;
-    if (tty) {
-      const w = 30;
-      const full = Math.round((pct / 100) * w);
-      process.stderr.write(
-        `\r  ${title.padEnd(28)} [${'#'.repeat(full)}${'.'.repeat(w - full)}] ${String(pct).padStart(3)}%`,
-      );
-      if (i + 1 === n) process.stderr.write('\n');
-    } else if (i + 1 === n) log(`  ${title}: done`);
-  };
-}
-
 function gridPng(data: ArrayLike<number>, shape: number[], cols?: number): Uint8Array {
   const g = imageGrid(data, shape, { pad: 1, cols });
   return encodePng(g.pixels, g.width, g.height);
@@ -75,6 +61,7 @@ async function diffusionPanel(
   denoiser: Denoiser,
   o: { name: SamplerName; title: string; sigmas: Float64Array; seed: number; count: number; file: string },
   log: (l: string) => void,
+  quiet = false,
 ): Promise<Panel> {
   let calls = 0;
   const counted: Denoiser = (x, s) => {
@@ -84,7 +71,7 @@ async function diffusionPanel(
   const steps = o.sigmas.length - 1;
   const stripAt = new Set([0, 1, 2, 3, 4, 5, 6, 7].map((k) => Math.round((k * (steps - 1)) / 7)));
   const strip: Tensor[] = [];
-  const bar = progress(log, o.title);
+  const bar = createProgress(o.title.padEnd(28), steps, { quiet });
   const t0 = performance.now();
   const noise = B.randn([o.count, 1, 16, 16], { seed: o.seed });
   const x = B.lincomb([o.sigmas[0]!], [noise]);
@@ -93,12 +80,13 @@ async function diffusionPanel(
     x,
     sigmas: o.sigmas,
     seed: o.seed,
-    callback: ({ step, total, denoised }) => {
+    callback: ({ step, denoised }) => {
       // keep the first image's x0 estimate on the device; read back once at the end
       if (stripAt.has(step)) strip.push(keep(B.slice(denoised, [0, 0, 0, 0], [1, 1, 16, 16])));
-      bar(step, total);
+      bar.tick(step + 1);
     },
-  });
+  }).finally(() => bar.stop());
+  log(`  ${o.title}: done`);
   const data = await images.data();
   const seconds = (performance.now() - t0) / 1000;
   const stripT = B.concat(strip, 0);
@@ -127,6 +115,13 @@ async function diffusionPanel(
  */
 export async function runShowcase(options: ShowcaseOptions): Promise<{ html: string; panels: number }> {
   const log = options.log ?? console.log;
+  // the output folder is checked (and made) before any sampling
+  const existing = await stat(options.outDir).catch(() => undefined);
+  if (existing && !existing.isDirectory()) {
+    throw new TesseraError('INVALID_ARGUMENT', `showcase --out '${options.outDir}' is a file, not a folder`);
+  }
+  await mkdir(options.outDir, { recursive: true });
+  await checkOutput(join(options.outDir, 'index.html'), true);
   const B = await selectBackend(options.backend);
   const q = !!options.quick;
   const count = q ? 8 : 32;
@@ -159,7 +154,9 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
     },
   ];
   for (const r of runs) {
-    panels.push(await diffusionPanel(B, denoiser, { ...r, count, file: `diffusion-${r.name}.png` }, log));
+    panels.push(
+      await diffusionPanel(B, denoiser, { ...r, count, file: `diffusion-${r.name}.png` }, log, options.quiet),
+    );
   }
   for (const decoder of ['raster', 'next-scale'] as const) {
     const title = decoder === 'raster' ? 'Raster AR (256 tokens)' : 'Next-scale AR (VAR scales 1…16)';
@@ -209,14 +206,14 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
     log(`  ${title}: ${seconds.toFixed(2)} s`);
     panels.push(panel);
   }
-  await mkdir(options.outDir, { recursive: true });
+  // the showcase owns these names in its folder: each is replaced whole (temporary file + rename)
   for (const p of panels) {
-    await writeFile(join(options.outDir, p.file), p.png);
-    if (p.strip) await writeFile(join(options.outDir, p.strip.file), p.strip.png);
+    await writeAtomic(join(options.outDir, p.file), p.png, true);
+    if (p.strip) await writeAtomic(join(options.outDir, p.strip.file), p.strip.png, true);
   }
   const html = renderReport(panels, B.name, (performance.now() - t0) / 1000);
   const htmlPath = join(options.outDir, 'index.html');
-  await writeFile(htmlPath, html);
+  await writeAtomic(htmlPath, html, true);
   log(
     `wrote ${htmlPath} and ${panels.length} image grids in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );

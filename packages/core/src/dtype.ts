@@ -1,3 +1,5 @@
+import { TesseraError } from './errors.js';
+
 /** Element types every backend supports. */
 export type DType = 'float32' | 'int32' | 'uint32';
 
@@ -17,15 +19,42 @@ export type Shape = readonly number[];
 /** All dtypes, in a stable order. */
 export const DTYPES: readonly DType[] = ['float32', 'int32', 'uint32'];
 
-/** Allocates a zeroed typed array for `dtype`. */
+/**
+ * Most elements one tensor may hold (2^30, 4 GiB of float32): shapes beyond it are rejected with
+ * `OUT_OF_RANGE` before anything is allocated. A backend may still fail below it when memory runs out,
+ * which is an `OUT_OF_RANGE` TesseraError too.
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 30;
+
+/**
+ * Allocates a zeroed typed array for `dtype`. An unknown dtype is an `INVALID_ARGUMENT` TesseraError, a
+ * size the host cannot allocate an `OUT_OF_RANGE` one (never a raw RangeError).
+ */
 export function allocArray(dtype: DType, size: number): TypedArray {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(size);
-    case 'int32':
-      return new Int32Array(size);
-    case 'uint32':
-      return new Uint32Array(size);
+  const make = (): TypedArray => {
+    switch (dtype) {
+      case 'float32':
+        return new Float32Array(size);
+      case 'int32':
+        return new Int32Array(size);
+      case 'uint32':
+        return new Uint32Array(size);
+      default:
+        throw new TesseraError(
+          'INVALID_ARGUMENT',
+          `dtype must be one of ${DTYPES.join(', ')}, got ${JSON.stringify(dtype) ?? String(dtype)}`,
+        );
+    }
+  };
+  try {
+    return make();
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new TesseraError(
+      'OUT_OF_RANGE',
+      `cannot allocate ${size} ${dtype} elements on the host (${err.message})`,
+      { cause: err },
+    );
   }
 }
 

@@ -38,6 +38,7 @@ export {
   DTYPES,
   type DType,
   dtypeOf,
+  MAX_TENSOR_ELEMENTS,
   type Shape,
   sizeOf,
   stridesOf,

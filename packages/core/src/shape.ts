@@ -9,7 +9,16 @@ import {
   UNARY_OP_NAMES,
   type UnaryOp,
 } from './backend.js';
-import { allocArray, type DType, dtypeOf, type Shape, sizeOf, type TypedArray } from './dtype.js';
+import {
+  allocArray,
+  DTYPES,
+  type DType,
+  dtypeOf,
+  MAX_TENSOR_ELEMENTS,
+  type Shape,
+  sizeOf,
+  type TypedArray,
+} from './dtype.js';
 import { fmtShape, TesseraError } from './errors.js';
 import { Tensor } from './tensor.js';
 
@@ -58,13 +67,66 @@ export function normAxes(op: string, axes: number | readonly number[] | undefine
   return [...set].sort((x, y) => x - y);
 }
 
-/** Checks that a shape is a list of non-negative integers. */
+/**
+ * Checks that a shape is a list of non-negative integers holding at most {@link MAX_TENSOR_ELEMENTS}
+ * elements (`OUT_OF_RANGE` beyond, before anything is allocated).
+ */
 export function checkShape(op: string, shape: Shape): void {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new TesseraError(
       'INVALID_ARGUMENT',
-      `${op}: shape must be non-negative integers, got ${JSON.stringify(shape)}`,
+      `${op}: shape must be non-negative integers, got ${describe(shape)}`,
     );
+  }
+  const size = sizeOf(shape);
+  if (size > MAX_TENSOR_ELEMENTS) {
+    throw new TesseraError(
+      'OUT_OF_RANGE',
+      `${op}: shape ${fmtShape(shape)} has ${size} elements; a tensor holds at most ${MAX_TENSOR_ELEMENTS} (2^30)`,
+    );
+  }
+}
+
+/** Checks a dtype name; throws INVALID_ARGUMENT naming the allowed ones. */
+export function checkDtypeName(op: string, dtype: unknown): asserts dtype is DType {
+  if (!DTYPES.includes(dtype as DType)) {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: dtype must be one of ${DTYPES.join(', ')}, got ${describe(dtype)}`,
+    );
+  }
+}
+
+/**
+ * Checks the arguments of `Backend.fill`: a valid shape ({@link checkShape}), a known dtype, and a number
+ * value (any float for float32, NaN and ±Infinity included; an integer in range for int32/uint32).
+ */
+export function checkFill(shape: Shape, value: number, dtype: DType): void {
+  checkShape('fill', shape);
+  checkDtypeName('fill', dtype);
+  if (typeof value !== 'number') {
+    throw new TesseraError('INVALID_ARGUMENT', `fill: value must be a number, got ${describe(value)}`);
+  }
+  if (dtype !== 'float32') {
+    const [lo, hi] = dtype === 'int32' ? [-(2 ** 31), 2 ** 31 - 1] : [0, 2 ** 32 - 1];
+    if (!Number.isInteger(value) || value < lo || value > hi) {
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `fill: a ${dtype} value must be an integer in [${lo}, ${hi}], got ${value}`,
+      );
+    }
+  }
+}
+
+/** A short description of an unexpected value for error messages. */
+function describe(v: unknown): string {
+  if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}…` : v}'`;
+  if (v === null || typeof v !== 'object') return String(v);
+  try {
+    const j = JSON.stringify(v);
+    return j.length > 80 ? `${j.slice(0, 80)}…` : j;
+  } catch {
+    return Object.prototype.toString.call(v);
   }
 }
 
@@ -408,6 +470,23 @@ export function hostArray(
 ): { arr: TypedArray; dtype: DType } {
   checkShape('tensor', shape);
   const dt = dtype ?? dtypeOf(data) ?? 'float32';
+  checkDtypeName('tensor', dt);
+  const typed = dtypeOf(data) !== undefined || ArrayBuffer.isView(data);
+  if (!typed && !Array.isArray(data)) {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `tensor: data must be an array of numbers or a typed array, got ${describe(data)}`,
+    );
+  }
+  if (!typed) {
+    const bad = (data as readonly unknown[]).findIndex((v) => typeof v !== 'number');
+    if (bad >= 0) {
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `tensor: data must be numbers, got ${describe((data as readonly unknown[])[bad])} at index ${bad}`,
+      );
+    }
+  }
   const size = sizeOf(shape);
   if (data.length !== size) {
     throw new TesseraError(

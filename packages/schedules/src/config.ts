@@ -283,7 +283,7 @@ export function fromDiffusersConfig(
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
     throw new TesseraError(
       'INVALID_CONFIG',
-      `fromDiffusersConfig: expected a JSON object, got ${Array.isArray(obj) ? 'an array' : typeof obj}`,
+      `fromDiffusersConfig: expected a JSON object, got ${obj === null ? 'null' : Array.isArray(obj) ? 'an array' : typeof obj}`,
     );
   }
   return new SchedulerConfig(obj as Record<string, unknown>, opts.className, 'fromDiffusersConfig');

@@ -25,7 +25,7 @@ import {
 const COMPARE = shapes.COMPARE_OPS;
 
 export function fill(B: WebGPUBackend, shape: Shape, value: number, dtype: DType): Tensor {
-  shapes.checkShape('fill', shape);
+  shapes.checkFill(shape, value, dtype);
   const out = B.make(shape, dtype);
   return B.run(
     'fill',

@@ -10,7 +10,7 @@ import type {
 } from '../backend.js';
 import { allocArray, type DType, type Shape, sizeOf, type TypedArray } from '../dtype.js';
 import { TesseraError } from '../errors.js';
-import { checkShape, checkTensor, hostArray } from '../shape.js';
+import { checkFill, checkShape, checkTensor, hostArray } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import type { CpuContext } from './context.js';
 import * as el from './ops/elementwise.js';
@@ -59,7 +59,7 @@ export class CpuBackend implements Backend {
   }
 
   fill(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
-    checkShape('fill', shape);
+    checkFill(shape, value, dtype);
     const out = allocArray(dtype, sizeOf(shape));
     out.fill(value);
     return this.#make(out, shape, dtype);

@@ -1,0 +1,4 @@
+import pkg from '../package.json' with { type: 'json' };
+
+/** The version of @tessera/cli (`tessera --version`). */
+export const VERSION: string = pkg.version;

@@ -1,0 +1,83 @@
+// Runs the real `tessera` program as a child process: the CLI is bundled from its TypeScript sources with
+// esbuild (as `npm start` does), so the tests see the current code without a prior `npm run build`.
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const cliRoot = join(here, '..');
+const repo = join(cliRoot, '..', '..');
+
+/**
+ * Bundles bin.ts into `<tmp>/dist/bin.js` next to a copy of the committed shim `<tmp>/bin/tessera.js`
+ * (the layout of the published package), and returns the shim's path.
+ */
+export async function bundleCli(): Promise<string> {
+  const { readdirSync } = await import('node:fs');
+  const root = mkdtempSync(join(tmpdir(), 'tessera-cli-bin-'));
+  const alias = Object.fromEntries(
+    readdirSync(join(repo, 'packages')).map((d) => [
+      `@tessera/${d}`,
+      join(repo, 'packages', d, 'src', 'index.ts'),
+    ]),
+  );
+  await build({
+    entryPoints: [join(cliRoot, 'src', 'bin.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: join(root, 'dist', 'bin.js'),
+    alias,
+    external: ['webgpu', 'onnxruntime-node', 'onnxruntime-web', 'onnxruntime-common'],
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+    logLevel: 'error',
+  });
+  mkdirSync(join(root, 'bin'));
+  copyFileSync(join(cliRoot, 'bin', 'tessera.js'), join(root, 'bin', 'tessera.js'));
+  // the external packages resolve from the repository's node_modules
+  const { symlinkSync } = await import('node:fs');
+  symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'));
+  return join(root, 'bin', 'tessera.js');
+}
+
+/** What a child run gave: exit code (null when killed at the time limit), stdout and stderr lines. */
+export interface Run {
+  code: number | null;
+  out: string[];
+  err: string[];
+}
+
+/** Runs `node <bin> ...args` in `cwd`, killing it after `limitMs`; `shell` wraps it (e.g. a ulimit). */
+export function runBin(
+  bin: string,
+  args: string[],
+  o: { cwd: string; limitMs?: number; shellPrefix?: string },
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const quoted = [process.execPath, bin, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+    const child = o.shellPrefix
+      ? spawn('bash', ['-c', `${o.shellPrefix}; exec ${quoted}`], { cwd: o.cwd })
+      : spawn(process.execPath, [bin, ...args], { cwd: o.cwd });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.limitMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const lines = (s: string) => s.split('\n').filter((l) => l.length > 0);
+      resolve({ code, out: lines(out), err: lines(err) });
+    });
+  });
+}
