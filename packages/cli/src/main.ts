@@ -22,6 +22,8 @@ Usage:
   tessera schedule [options]             print a scheduler's timesteps and sigmas
   tessera export-model [options]         write the default digits model or an AR reference model as ONNX
   tessera showcase [--out dir]           run every pipeline and write an HTML report
+  tessera worker --redis URL [options]   take shards of evaluation jobs from Redis (BullMQ)
+  tessera eval --redis URL --config F    run an evaluation job on the workers, print and write metrics
 
 Run 'tessera <command> --help' for a command's options.`,
   'generate diffusion': `Usage: tessera generate diffusion [options]
@@ -300,6 +302,8 @@ export async function runCli(
       else throw new UsageError(`generate needs 'diffusion' or 'ar', got '${sub ?? ''}'`);
     } else if (cmd === 'schedule') await cmdSchedule(argv.slice(1), out);
     else if (cmd === 'export-model') await cmdExportModel(argv.slice(1), out);
+    else if (cmd === 'worker') await (await import('./worker.js')).cmdWorker(argv.slice(1), out);
+    else if (cmd === 'eval') await (await import('./eval.js')).cmdEval(argv.slice(1), out, err);
     else if (cmd === 'showcase') {
       const { runShowcase } = await import('./showcase.js');
       const { values: v } = parse(argv.slice(1), {

@@ -176,7 +176,10 @@ describe.skipIf(!bin)('distributed evaluation on BullMQ + redis-server', () => {
     const q = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
     const jobs = await Promise.all([0, 1].map((s) => Job.fromId(q, `kill-${s}`)));
     await q.close();
-    expect(jobs.some((j) => (j?.stalledCounter ?? 0) >= 1), msg).toBe(true);
+    expect(
+      jobs.some((j) => (j?.stalledCounter ?? 0) >= 1),
+      msg,
+    ).toBe(true);
     expectSame(report, dir, { ...base }, baseDir);
     await Promise.all(rest.map((w) => w.kill('SIGTERM')));
   });
