@@ -93,9 +93,10 @@ export function traceSqrtOfProduct(
   // Cᵀ = Lᵀ P (r×d): row a = Σ_j L[j][a]·P[j][·] = P · (column a of L), P symmetric.
   const ct = new Float64Array(r * d);
   gemmNT(lt, r, p, d, d, ct, { xZerosBeforeRow: true });
-  // M = Lᵀ P L (r×r): M[a][b] = Lt[a]·Ct[b]; only the upper triangle is needed by the eigen-solver.
+  // M = Lᵀ P L (r×r): M[a][b] = Ct[a]·Lt[b] (Lt[b] is zero before b); only the upper triangle is
+  // needed by the eigen-solver.
   const m = new Float64Array(r * r);
-  gemmNT(lt, r, ct, r, d, m, { upper: true, xZerosBeforeRow: true });
+  gemmNT(ct, r, lt, r, d, m, { upper: true, yZerosBeforeRow: true });
   const lambda = symmetricEigenvalues(m, r);
   let value = 0;
   for (const l of lambda) if (l > 0) value += Math.sqrt(l);

@@ -311,7 +311,11 @@ export function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: F
     const vtv = tail2 + v[k + 1]! * v[k + 1]!;
     const beta = 2 / vtv;
     // p = S v over the trailing block S = a[k+1:, k+1:], applying the pending update on the way.
-    fusedUpdateSymv(a, n, k + 1, havePrev ? vPrev : null, wPrev, v, p);
+    if (!havePrev) {
+      vPrev.fill(0);
+      wPrev.fill(0);
+    }
+    fusedUpdateSymv(a, n, k + 1, vPrev, wPrev, v, p);
     let vp = 0;
     for (let j = k + 1; j < n; j++) {
       p[j] = p[j]! * beta;
@@ -350,38 +354,89 @@ function fusedUpdateSymv(
   a: Float64Array,
   n: number,
   s: number,
-  u: Float64Array | null,
+  u: Float64Array,
   uw: Float64Array,
   x: Float64Array,
   p: Float64Array,
 ): void {
   p.fill(0, s, n);
-  for (let i = s; i < n; i++) {
-    const r = i * n;
-    const xi = x[i]!;
-    let acc = 0;
-    if (u) {
-      const ui = u[i]!;
-      const wi = uw[i]!;
-      const aii = a[r + i]! - 2 * ui * wi;
-      a[r + i] = aii;
-      acc = aii * xi;
-      for (let j = i + 1; j < n; j++) {
-        const aij = a[r + j]! - ui * uw[j]! - wi * u[j]!;
-        a[r + j] = aij;
-        acc += aij * x[j]!;
-        p[j] = p[j]! + aij * xi;
-      }
-    } else {
-      acc = a[r + i]! * xi;
-      for (let j = i + 1; j < n; j++) {
-        const aij = a[r + j]!;
-        acc += aij * x[j]!;
-        p[j] = p[j]! + aij * xi;
-      }
+  let i = s;
+  // Four rows at a time: each column j loads u, w, x and p once for four matrix entries.
+  for (; i + 3 < n; i += 4) {
+    for (let q = i; q < i + 4; q++) p[q] = p[q]! + updateRowSpan(a, n, q, q, i + 4, u, uw, x, p);
+    const r0 = i * n;
+    const r1 = r0 + n;
+    const r2 = r1 + n;
+    const r3 = r2 + n;
+    const u0 = u[i]!;
+    const u1 = u[i + 1]!;
+    const u2 = u[i + 2]!;
+    const u3 = u[i + 3]!;
+    const w0 = uw[i]!;
+    const w1 = uw[i + 1]!;
+    const w2 = uw[i + 2]!;
+    const w3 = uw[i + 3]!;
+    const x0 = x[i]!;
+    const x1 = x[i + 1]!;
+    const x2 = x[i + 2]!;
+    const x3 = x[i + 3]!;
+    let acc0 = 0;
+    let acc1 = 0;
+    let acc2 = 0;
+    let acc3 = 0;
+    for (let j = i + 4; j < n; j++) {
+      const wj = uw[j]!;
+      const uj = u[j]!;
+      const xj = x[j]!;
+      const a0 = a[r0 + j]! - u0 * wj - w0 * uj;
+      const a1 = a[r1 + j]! - u1 * wj - w1 * uj;
+      const a2 = a[r2 + j]! - u2 * wj - w2 * uj;
+      const a3 = a[r3 + j]! - u3 * wj - w3 * uj;
+      a[r0 + j] = a0;
+      a[r1 + j] = a1;
+      a[r2 + j] = a2;
+      a[r3 + j] = a3;
+      acc0 += a0 * xj;
+      acc1 += a1 * xj;
+      acc2 += a2 * xj;
+      acc3 += a3 * xj;
+      p[j] = p[j]! + a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
     }
-    p[i] = p[i]! + acc;
+    p[i] = p[i]! + acc0;
+    p[i + 1] = p[i + 1]! + acc1;
+    p[i + 2] = p[i + 2]! + acc2;
+    p[i + 3] = p[i + 3]! + acc3;
   }
+  for (; i < n; i++) p[i] = p[i]! + updateRowSpan(a, n, i, i, n, u, uw, x, p);
+}
+
+/**
+ * Row i, columns [j0, j1) with j0 ≥ i: applies the rank-2 update to the upper-triangle entries, adds
+ * their off-diagonal symv contributions into p[j], and returns row i's own dot product.
+ */
+function updateRowSpan(
+  a: Float64Array,
+  n: number,
+  i: number,
+  j0: number,
+  j1: number,
+  u: Float64Array,
+  uw: Float64Array,
+  x: Float64Array,
+  p: Float64Array,
+): number {
+  const r = i * n;
+  const ui = u[i]!;
+  const wi = uw[i]!;
+  const xi = x[i]!;
+  let acc = 0;
+  for (let j = j0; j < j1; j++) {
+    const aij = a[r + j]! - ui * uw[j]! - wi * u[j]!;
+    a[r + j] = aij;
+    acc += aij * x[j]!;
+    if (j !== i) p[j] = p[j]! + aij * xi;
+  }
+  return acc;
 }
 
 /**
