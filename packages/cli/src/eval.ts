@@ -48,7 +48,7 @@ export function summary(r: EvalReport): string {
     .map(([w, b]) => `${w} (${b})`)
     .join(', ');
   const secs = r.ms !== undefined ? `, ${(r.ms / 1000).toFixed(1)} s` : '';
-  return `${r.config.id}: ${r.images} images, Fréchet distance to the reference ${r.metrics.frechet.toFixed(4)}${secs}; workers: ${workers}`;
+  return `${r.config.id}: ${r.images} images, Fréchet distance to the reference ${r.metrics.frechet?.toFixed(4) ?? 'n/a'}${secs}; workers: ${workers}`;
 }
 
 /** `tessera eval`. */

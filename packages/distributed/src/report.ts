@@ -12,8 +12,8 @@ export interface EvalReport {
   /** Backend of each worker that finished a shard: worker name → backend name. */
   workers: Record<string, string>;
   metrics: {
-    /** Fréchet distance between the generated and the reference feature Gaussians. */
-    frechet: number;
+    /** Fréchet distance between the generated and the reference feature Gaussians (null below 2 images). */
+    frechet: number | null;
     /** Mean pixel-feature value of the generated images. */
     featureMean: number;
   };
@@ -80,7 +80,7 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
     images: stats.count,
     workers,
     metrics: {
-      frechet: frechetDistance(stats, referenceStats(config.reference)),
+      frechet: stats.count >= 2 ? frechetDistance(stats, referenceStats(config.reference)) : null,
       featureMean: mean.reduce((a, v) => a + v, 0) / mean.length,
     },
     stats: stats.toJSON(),

@@ -56,7 +56,7 @@ function expectSame(got: EvalReport, gotDir: string, want: EvalReport, wantDir: 
     expect(Math.abs(got.stats.mean[i]! - v), msg).toBeLessThan(1e-12);
   for (const [i, v] of want.stats.m2.entries())
     expect(Math.abs(got.stats.m2[i]! - v), msg).toBeLessThan(1e-12);
-  expect(Math.abs(got.metrics.frechet - want.metrics.frechet), msg).toBeLessThan(1e-9);
+  expect(Math.abs(got.metrics.frechet! - want.metrics.frechet!), msg).toBeLessThan(1e-9);
   const a = pngs(gotDir);
   const b = pngs(wantDir);
   expect([...a.keys()], msg).toEqual([...b.keys()]);
