@@ -10,10 +10,10 @@ import {
   type ShardSpec,
   shardPayload,
 } from './config.js';
+import { closeWithin, DEFAULT_QUEUE } from './queue.js';
 import { connectionOptions, type RedisOptions, redactSecrets, redactUrl, redisSecrets } from './redis.js';
 import { type EvalReport, mergeResults } from './report.js';
 import { type ShardResult, writeFileAtomic } from './shard.js';
-import { DEFAULT_QUEUE } from './worker.js';
 
 /** Progress of a distributed job, across all workers. */
 export interface EvalProgress {
@@ -221,7 +221,11 @@ export async function runEvaluation(rawConfig: unknown, opts: EvalOptions): Prom
     }
     return report;
   } finally {
-    await queue.close().catch(() => undefined);
+    await closeWithin(
+      () => queue.close(),
+      () => queue.disconnect(),
+      5000,
+    );
   }
 
   async function check(job: Job, spec: ShardSpec, results: Map<number, ShardResult>, _running: number) {

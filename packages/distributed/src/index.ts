@@ -8,6 +8,7 @@ export * from './coordinator.js';
 export * from './generate.js';
 export * from './local.js';
 export * from './paths.js';
+export * from './queue.js';
 export * from './redis.js';
 export * from './report.js';
 export * from './seeds.js';

@@ -3,11 +3,9 @@ import { type Backend, TesseraError } from '@tessera/core';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { checkShardPayload, configHash } from './config.js';
 import { type BoundGenerator, bindGenerator } from './generate.js';
+import { closeWithin, DEFAULT_QUEUE } from './queue.js';
 import { connectionOptions, type RedisOptions, redactSecrets, redactUrl, redisSecrets } from './redis.js';
 import { runShard, type ShardResult } from './shard.js';
-
-/** Default BullMQ queue name. */
-export const DEFAULT_QUEUE = 'tessera-eval';
 
 /** Options of {@link startWorker}. */
 export interface WorkerOptions {
@@ -25,6 +23,8 @@ export interface WorkerOptions {
   stalledInterval?: number;
   /** How many times a shard may stall (its worker died) before it fails (default 3). */
   maxStalledCount?: number;
+  /** Longest wait in `close()` for the running shard and Redis before connections are dropped (ms, default 60 000). */
+  closeTimeoutMs?: number;
   /** Log lines (credentials already redacted). Default: none. */
   log?: (line: string) => void;
 }
@@ -107,7 +107,12 @@ export async function startWorker(opts: WorkerOptions): Promise<TesseraWorker> {
       return done;
     },
     async close() {
-      await worker.close();
+      // A close waits for the shard in hand and for Redis; with Redis gone, drop the connections.
+      await closeWithin(
+        () => worker.close(),
+        () => worker.disconnect(),
+        opts.closeTimeoutMs ?? 60_000,
+      );
       cached?.gen.dispose();
       cached = undefined;
     },

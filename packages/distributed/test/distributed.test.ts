@@ -299,3 +299,59 @@ describe.skipIf(!bin)('distributed: Redis with a password', () => {
     }
   });
 });
+
+describe.skipIf(!bin)('distributed: Redis restarting', () => {
+  it('survives a restart mid-job (same result) and reports a Redis that stays down', async () => {
+    const redis = await startRedis(bin!);
+    const dir = tempDir('dist-restart');
+    const logs: string[] = [];
+    const log = (l: string) => {
+      logs.push(l);
+    };
+    const w = await startWorker({
+      redis: { url: redis.url },
+      queue: 'rs',
+      backend: createCpuBackend(),
+      outputRoot: dir,
+      log,
+      closeTimeoutMs: 2000,
+    });
+    try {
+      let restarted: Promise<void> | undefined;
+      const config = job('restart');
+      const report = await runEvaluation(config, {
+        redis: { url: redis.url },
+        queue: 'rs',
+        pollMs: 50,
+        log,
+        redisTimeoutMs: 30_000,
+        timeoutMs: 25_000,
+        onProgress: (p) => {
+          if (!restarted && p.done >= 2) restarted = redis.restart(300);
+        },
+      });
+      await restarted;
+      expect(restarted, 'the restart happened during the job').toBeDefined();
+      const base = await runLocal(
+        { ...config, id: 'restart-base' },
+        { backend: createCpuBackend(), outputRoot: tempDir('rb') },
+      );
+      expect(report.stats, msg).toEqual(base.stats);
+      // Down for good: a clear error within the Redis timeout, not a hang.
+      await redis.stop();
+      const t0 = Date.now();
+      const err = await runEvaluation(job('down'), {
+        redis: { url: redis.url },
+        queue: 'rs',
+        redisTimeoutMs: 1500,
+      }).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(TesseraError);
+      expect((err as TesseraError).code).toBe('BACKEND_UNAVAILABLE');
+      expect((err as Error).message).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ unreachable/);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      await w.close().catch(() => undefined);
+      await redis.stop();
+    }
+  });
+});
