@@ -93,8 +93,8 @@ export function redactUrl(url: string): string {
     if (u.password) u.password = '***';
     return u.toString().replace(/\/$/, '');
   } catch {
-    // Not a URL: hide anything between '//' and '@' to be safe.
-    return url.replace(/\/\/[^@/]*@/, '//***@');
+    // Not a URL: hide everything between '//' and the last '@' (a raw password may hold '@' or '/').
+    return url.replace(/\/\/.*@/, '//***@');
   }
 }
 
@@ -115,7 +115,7 @@ export function redisSecrets(opts: RedisOptions): string[] {
     const u = new URL(opts.url);
     if (u.password) out.push(u.password, decodeURIComponent(u.password));
   } catch {
-    const m = /\/\/(?:[^:@/]*:)?([^@/]*)@/.exec(opts.url);
+    const m = /\/\/(?:[^:@/]*:)?(.*)@/.exec(opts.url);
     if (m?.[1]) out.push(m[1]);
   }
   return out;
