@@ -12,6 +12,7 @@ import {
 } from '@tessera/reference';
 import { karrasSigmas } from '@tessera/schedules';
 import type { ArGenerator, DiffusionGenerator, ResolvedJobConfig } from './config.js';
+import { yielder } from './queue.js';
 import { imageSeed } from './seeds.js';
 
 /** Side of the generated images (the reference digits model and token grids are 16×16, one channel). */
@@ -85,6 +86,7 @@ function diffusionGenerator(B: Backend, config: ResolvedJobConfig, g: DiffusionG
     const x = B.lincomb([sigmas[0]!], [noise]);
     noise.dispose();
     let calls = 0;
+    const pause = yielder();
     const noiseSampler: NoiseSampler = () => {
       const offset = 2 * PIXELS * ++calls;
       return perImage(B, n, (r) => B.randn([1, 1, IMAGE_SIDE, IMAGE_SIDE], { seed: seeds[r]!, offset }));
@@ -96,6 +98,8 @@ function diffusionGenerator(B: Backend, config: ResolvedJobConfig, g: DiffusionG
         x,
         sigmas,
         noiseSampler,
+        // Yield between steps by elapsed time: a worker's lock renewal must run during long batches.
+        callback: pause,
         ...(g.eta !== undefined ? { eta: g.eta } : {}),
         ...(signal ? { signal } : {}),
       });
@@ -132,6 +136,7 @@ function arGenerator(B: Backend, config: ResolvedJobConfig, g: ArGenerator): Bou
   const generate: BatchGenerator = async (start, end, signal) => {
     const n = end - start;
     const out = new Float32Array(n * PIXELS);
+    const pause = yielder();
     for (let r = 0; r < n; r++) {
       signal?.throwIfAborted();
       const i = start + r;
@@ -160,7 +165,7 @@ function arGenerator(B: Backend, config: ResolvedJobConfig, g: ArGenerator): Bou
         tokens?.dispose();
         for (const e of extra) e.dispose();
       }
-      await new Promise((res) => setImmediate(res));
+      await pause();
     }
     return out;
   };

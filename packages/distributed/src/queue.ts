@@ -25,3 +25,16 @@ export async function closeWithin(
     clearTimeout(timer);
   }
 }
+
+/**
+ * A function that yields to the event loop (a macrotask) when more than `ms` have passed since it last
+ * did, so timers such as BullMQ's lock renewal run during long synchronous work.
+ */
+export function yielder(ms = 20): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < ms) return;
+    await new Promise((res) => setImmediate(res));
+    last = performance.now();
+  };
+}

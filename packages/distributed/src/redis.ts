@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { TesseraError } from '@tessera/core';
 import type { ConnectionOptions } from 'bullmq';
 
@@ -80,7 +81,9 @@ export function connectionOptions(opts: RedisOptions): ConnectionOptions {
     if (ca) tls.ca = ca;
     if (cert) tls.cert = cert;
     if (key) tls.key = key;
-    tls.servername = t.servername ?? out.host;
+    // SNI takes host names only (RFC 6066); an IP address is checked against the certificate's IP SANs.
+    const sni = t.servername ?? (isIP(String(out.host)) ? undefined : String(out.host));
+    if (sni) tls.servername = sni;
     out.tls = tls;
   }
   return out as ConnectionOptions;

@@ -15,6 +15,7 @@ import {
 } from '../src/index.js';
 import {
   freshSeed,
+  makeTlsFiles,
   type RedisInstance,
   readDir,
   redisServerPath,
@@ -300,6 +301,40 @@ describe.skipIf(!bin)('distributed: Redis with a password', () => {
   });
 });
 
+describe.skipIf(!bin)('distributed: Redis over TLS', () => {
+  it('works with rediss:// and the CA file, and refuses an unknown CA clearly', async () => {
+    const tls = makeTlsFiles();
+    if (!tls) return;
+    const redis = await startRedis(bin!, { tls, password: 'tls-pw' });
+    const w = await startWorker({
+      redis: { url: redis.url, tls: { caFile: tls.ca } },
+      queue: 'tls',
+      backend: createCpuBackend(),
+      closeTimeoutMs: 2000,
+    });
+    try {
+      expect(redis.url).toMatch(/^rediss:/);
+      const r = await runEvaluation(job('tls', { count: 4, output: undefined }), {
+        redis: { url: redis.url, tls: { caFile: tls.ca } },
+        queue: 'tls',
+        pollMs: 50,
+      });
+      expect(r.images).toBe(4);
+      const err = await runEvaluation(job('tls2', { count: 4, output: undefined }), {
+        redis: { url: redis.url },
+        queue: 'tls',
+        redisTimeoutMs: 1500,
+      }).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(TesseraError);
+      expect((err as Error).message).toMatch(/unreachable .*certificate/);
+      expect((err as Error).message).not.toContain('tls-pw');
+    } finally {
+      await w.close();
+      await redis.stop();
+    }
+  });
+});
+
 describe.skipIf(!bin)('distributed: Redis restarting', () => {
   it('survives a restart mid-job (same result) and reports a Redis that stays down', async () => {
     const redis = await startRedis(bin!);
@@ -315,6 +350,10 @@ describe.skipIf(!bin)('distributed: Redis restarting', () => {
       outputRoot: dir,
       log,
       closeTimeoutMs: 2000,
+      // A shard fetched just as Redis went down can be left active under a lock this worker never got
+      // (the reply was lost); BullMQ's stalled check hands it out again after the lock expires.
+      lockDuration: 2000,
+      stalledInterval: 500,
     });
     try {
       let restarted: Promise<void> | undefined;
@@ -325,7 +364,7 @@ describe.skipIf(!bin)('distributed: Redis restarting', () => {
         pollMs: 50,
         log,
         redisTimeoutMs: 30_000,
-        timeoutMs: 25_000,
+        timeoutMs: 90_000,
         onProgress: (p) => {
           if (!restarted && p.done >= 2) restarted = redis.restart(300);
         },

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,7 +51,62 @@ export interface RedisInstance {
   restart(downMs?: number): Promise<void>;
 }
 
-export async function startRedis(bin: string, opts: { password?: string } = {}): Promise<RedisInstance> {
+/** PEM files of a throwaway CA and a server certificate for 127.0.0.1, made with openssl (or undefined). */
+export function makeTlsFiles(): { ca: string; cert: string; key: string } | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-tls-'));
+  const f = (n: string) => join(dir, n);
+  const ssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  try {
+    ssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        f('ca-key.pem'),
+        '-out',
+        f('ca.pem'),
+      ].concat(['-days', '2', '-subj', '/CN=tessera-test-ca']),
+    );
+    ssl([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      f('key.pem'),
+      '-out',
+      f('req.csr'),
+      '-subj',
+      '/CN=127.0.0.1',
+    ]);
+    writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    ssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        f('req.csr'),
+        '-CA',
+        f('ca.pem'),
+        '-CAkey',
+        f('ca-key.pem'),
+        '-CAcreateserial',
+      ].concat(['-out', f('cert.pem'), '-days', '2', '-extfile', f('ext.cnf')]),
+    );
+    return { ca: f('ca.pem'), cert: f('cert.pem'), key: f('key.pem') };
+  } catch (err) {
+    console.warn(`[tessera] TLS test skipped: openssl failed (${(err as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
+}
+
+export async function startRedis(
+  bin: string,
+  opts: { password?: string; tls?: { ca: string; cert: string; key: string } } = {},
+): Promise<RedisInstance> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'));
   let proc: ChildProcess | undefined;
@@ -69,6 +124,11 @@ export async function startRedis(bin: string, opts: { password?: string } = {}):
       '',
     ];
     if (opts.password) args.push('--requirepass', opts.password);
+    if (opts.tls) {
+      args[1] = '0'; // no plain port
+      args.push('--tls-port', String(port), '--tls-cert-file', opts.tls.cert, '--tls-key-file', opts.tls.key);
+      args.push('--tls-ca-cert-file', opts.tls.ca, '--tls-auth-clients', 'no');
+    }
     const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = p;
     await new Promise<void>((resolve, reject) => {
@@ -99,7 +159,7 @@ export async function startRedis(bin: string, opts: { password?: string } = {}):
   await launch();
   const auth = opts.password ? `:${encodeURIComponent(opts.password)}@` : '';
   return {
-    url: `redis://${auth}127.0.0.1:${port}`,
+    url: `${opts.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`,
     port,
     dir,
     async stop() {
