@@ -3,6 +3,7 @@ export {
   FeatureStats,
   type FeatureStatsJSON,
 } from './feature-stats.js';
+export type { Features } from './features.js';
 export {
   type FrechetInput,
   type FrechetParts,
@@ -11,4 +12,11 @@ export {
   type GaussianStats,
   traceSqrtOfProduct,
 } from './frechet.js';
+export { type InceptionScoreOptions, type InceptionScoreResult, inceptionScore } from './inception-score.js';
+export { type KidOptions, type KidResult, kernelInceptionDistance, polynomialMmd2 } from './kid.js';
 export { symmetricEigenvalues } from './linalg.js';
+export {
+  type PrecisionRecallOptions,
+  type PrecisionRecallResult,
+  precisionRecall,
+} from './precision-recall.js';
