@@ -15,8 +15,11 @@ export {
 export { type InceptionScoreOptions, type InceptionScoreResult, inceptionScore } from './inception-score.js';
 export { type KidOptions, type KidResult, kernelInceptionDistance, polynomialMmd2 } from './kid.js';
 export { symmetricEigenvalues } from './linalg.js';
+export { type NpyArray, parseNpy } from './npy.js';
+export { loadNpz, loadReferenceStats, type ReferenceStats } from './npz.js';
 export {
   type PrecisionRecallOptions,
   type PrecisionRecallResult,
   precisionRecall,
 } from './precision-recall.js';
+export { crc32, type InflateRaw, type ReadZipOptions, readZip, webInflateRaw } from './zip.js';
