@@ -22,4 +22,13 @@ export {
   type PrecisionRecallResult,
   precisionRecall,
 } from './precision-recall.js';
+export {
+  cutoffFrequency,
+  type Rapsd,
+  rapsd,
+  rapsdOfTensor,
+  type SpectralStep,
+  type SpectralStepInfo,
+  spectralRecorder,
+} from './spectral.js';
 export { crc32, type InflateRaw, type ReadZipOptions, readZip, webInflateRaw } from './zip.js';
