@@ -1,3 +1,4 @@
+export { DOMAIN_FEATURE_DIM, DOMAIN_FEATURE_SEED, domainFeatures } from './domain-features.js';
 export {
   type FeatureRows,
   FeatureStats,
