@@ -82,7 +82,7 @@ export function domainFeatures(images: ArrayLike<number>, shape: readonly number
       let s = b[k]!;
       const o = k * PIXELS;
       for (let p = 0; p < PIXELS; p++) s += W[o + p]! * x[p]!;
-      out[i * DOMAIN_FEATURE_DIM + k] = s > 0 ? s : 0;
+      out[i * DOMAIN_FEATURE_DIM + k] = Math.max(s, 0);
     }
   }
   return out;
