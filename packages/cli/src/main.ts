@@ -22,6 +22,7 @@ Usage:
   tessera schedule [options]             print a scheduler's timesteps and sigmas
   tessera export-model [options]         write the default digits model or an AR reference model as ONNX
   tessera showcase [--out dir]           run every pipeline and write an HTML report
+  tessera fid DIR_A [DIR_B|--stats F]    FID, KID, precision/recall between PNG folders
 
 Run 'tessera <command> --help' for a command's options.`,
   'generate diffusion': `Usage: tessera generate diffusion [options]
@@ -300,6 +301,7 @@ export async function runCli(
       else throw new UsageError(`generate needs 'diffusion' or 'ar', got '${sub ?? ''}'`);
     } else if (cmd === 'schedule') await cmdSchedule(argv.slice(1), out);
     else if (cmd === 'export-model') await cmdExportModel(argv.slice(1), out);
+    else if (cmd === 'fid') await (await import('./fid.js')).cmdFid(argv.slice(1), out);
     else if (cmd === 'showcase') {
       const { runShowcase } = await import('./showcase.js');
       const { values: v } = parse(argv.slice(1), {

@@ -61,21 +61,39 @@ function dist2(x: Float64Array, i: number, y: Float64Array, j: number, d: number
 /** Squared distance of each row to its k-th nearest other row (self included as the 0-th). */
 function kthRadius2(m: Matrix, k: number): Float64Array {
   const { n, dim, data } = m;
-  const all = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const v = dist2(data, i, data, j, dim);
-      all[i * n + j] = v;
-      all[j * n + i] = v;
-    }
-  }
+  const row = new Float64Array(n);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const row = all.subarray(i * n, (i + 1) * n).slice();
-    row.sort();
-    out[i] = row[k]!;
+    for (let j = 0; j < n; j++) row[j] = i === j ? 0 : dist2(data, i, data, j, dim);
+    out[i] = kthSmallest(row, k);
   }
   return out;
+}
+
+/** The k-th smallest value (0-based) of `a` (reordered in place), by quickselect. */
+function kthSmallest(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
 }
 
 /** Fraction of rows of `q` within (≤) the radius of at least one row of `ref`. */
