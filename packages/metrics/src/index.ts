@@ -7,6 +7,7 @@ export {
 export type { Features } from './features.js';
 export {
   type FrechetInput,
+  type FrechetOptions,
   type FrechetParts,
   frechetDistance,
   frechetDistanceParts,
