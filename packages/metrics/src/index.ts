@@ -14,6 +14,7 @@ export {
   type GaussianStats,
   traceSqrtOfProduct,
 } from './frechet.js';
+export { type FeatureModel, type InceptionFeatureOptions, inceptionFeatures } from './inception.js';
 export { type InceptionScoreOptions, type InceptionScoreResult, inceptionScore } from './inception-score.js';
 export { type KidOptions, type KidResult, kernelInceptionDistance, polynomialMmd2 } from './kid.js';
 export { symmetricEigenvalues } from './linalg.js';
