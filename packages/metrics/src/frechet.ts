@@ -1,5 +1,6 @@
 import { TesseraError } from '@tessera/core';
 import { FeatureStats } from './feature-stats.js';
+import { createKernels } from './kernels.js';
 import { gemmNT, pivotedCholesky, symmetricEigenvalues } from './linalg.js';
 
 /** A Gaussian given by its mean and covariance (`sigma` flat row-major `d×d`, or rows). */
@@ -34,13 +35,28 @@ export interface FrechetParts {
  * (fewer samples than dimensions): a pivoted Cholesky factor Σ₁ = L Lᵀ (rank r) makes Σ₁Σ₂ similar to
  * the symmetric PSD r×r matrix Lᵀ Σ₂ L, whose eigenvalues (Householder tridiagonalisation + QL) give
  * Tr √(Σ₁Σ₂) = Σ √λᵢ. No `eps·I` offset is added (pytorch-fid adds one only when scipy's `sqrtm` fails).
+ * The O(d³) loops run as float64 SIMD WebAssembly kernels (f64x2) where available, else as plain JS:
+ * at d = 2048 about 3 s of one core, on par with numpy's eigh route and faster than scipy's `sqrtm`.
  */
-export function frechetDistance(a: FrechetInput, b: FrechetInput): number {
-  return frechetDistanceParts(a, b).distance;
+export function frechetDistance(a: FrechetInput, b: FrechetInput, options: FrechetOptions = {}): number {
+  return frechetDistanceParts(a, b, options).distance;
+}
+
+/** Options of {@link frechetDistance}. */
+export interface FrechetOptions {
+  /**
+   * Use the float64 SIMD WebAssembly kernels where the runtime has them (default true); false runs the
+   * plain-JS loops (same algorithm, about 2× slower at d = 2048).
+   */
+  simd?: boolean;
 }
 
 /** {@link frechetDistance} with its separate terms. */
-export function frechetDistanceParts(a: FrechetInput, b: FrechetInput): FrechetParts {
+export function frechetDistanceParts(
+  a: FrechetInput,
+  b: FrechetInput,
+  options: FrechetOptions = {},
+): FrechetParts {
   const A = toGaussian(a, 'first');
   const B = toGaussian(b, 'second');
   if (A.d !== B.d) {
@@ -61,7 +77,7 @@ export function frechetDistanceParts(a: FrechetInput, b: FrechetInput): FrechetP
     trace1 += A.sigma[i * d + i]!;
     trace2 += B.sigma[i * d + i]!;
   }
-  const { value: traceSqrtProduct, rank } = traceSqrtOfProduct(A.sigma, B.sigma, d);
+  const { value: traceSqrtProduct, rank } = traceSqrtOfProduct(A.sigma, B.sigma, d, options);
   return {
     meanTerm,
     trace1,
@@ -80,24 +96,30 @@ export function traceSqrtOfProduct(
   sigma1: Float64Array,
   sigma2: Float64Array,
   d: number,
+  options: FrechetOptions = {},
 ): { value: number; rank: number } {
-  const { rank: r, lt, perm } = pivotedCholesky(sigma1, d);
+  // Float64 SIMD kernels on one private WebAssembly memory when available (plain JS otherwise):
+  // [Lᵀ (d×d)] [Cᵀ (r×d)] [P (d×d), later M (r×r) and the eigen-solver's vectors].
+  const kern = options.simd === false ? null : createKernels(3 * d * d + 3 * d + 8 * d + 64);
+  const { rank: r, lt, perm } = pivotedCholesky(sigma1, d, undefined, kern);
   if (r === 0) return { value: 0, rank: 0 };
+  const ct = kern ? kern.alloc(r * d) : new Float64Array(r * d);
+  const top = kern?.mark() ?? 0;
   // Σ₂ permuted like Σ₁'s pivots: P[i][j] = Σ₂[perm i][perm j].
-  const p = new Float64Array(d * d);
+  const p = kern ? kern.alloc(d * d) : new Float64Array(d * d);
   for (let i = 0; i < d; i++) {
     const src = perm[i]! * d;
     const dst = i * d;
     for (let j = 0; j < d; j++) p[dst + j] = sigma2[src + perm[j]!]!;
   }
   // Cᵀ = Lᵀ P (r×d): row a = Σ_j L[j][a]·P[j][·] = P · (column a of L), P symmetric.
-  const ct = new Float64Array(r * d);
-  gemmNT(lt, r, p, d, d, ct, { xZerosBeforeRow: true });
+  gemmNT(lt, r, p, d, d, ct, { xZerosBeforeRow: true }, kern);
+  kern?.release(top);
   // M = Lᵀ P L (r×r): M[a][b] = Ct[a]·Lt[b] (Lt[b] is zero before b); only the upper triangle is
   // needed by the eigen-solver.
-  const m = new Float64Array(r * r);
-  gemmNT(ct, r, lt, r, d, m, { upper: true, yZerosBeforeRow: true });
-  const lambda = symmetricEigenvalues(m, r);
+  const m = kern ? kern.alloc(r * r) : new Float64Array(r * r);
+  gemmNT(ct, r, lt, r, d, m, { upper: true, yZerosBeforeRow: true }, kern);
+  const lambda = symmetricEigenvalues(m, r, kern);
   let value = 0;
   for (const l of lambda) if (l > 0) value += Math.sqrt(l);
   return { value, rank: r };

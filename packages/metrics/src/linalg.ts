@@ -1,3 +1,5 @@
+import type { Kernels } from './kernels.js';
+
 // Float64 dense linear algebra for the Fréchet distance: pivoted Cholesky, a symmetric sandwich
 // product, Householder tridiagonalisation and implicit-shift QL eigenvalues. Matrices are row-major
 // Float64Array. Loops are blocked / register-tiled so d = 2048 runs in seconds in plain JS.
@@ -17,7 +19,12 @@ export interface PivotedCholesky {
  * dpstrf: at each step the largest remaining Schur-complement diagonal is the pivot, and the
  * factorisation stops once it is ≤ `tol` (default n·ε·max diag, dpstrf's default).
  */
-export function pivotedCholesky(a: Float64Array, n: number, tol?: number): PivotedCholesky {
+export function pivotedCholesky(
+  a: Float64Array,
+  n: number,
+  tol?: number,
+  kern: Kernels | null = null,
+): PivotedCholesky {
   const diag = new Float64Array(n);
   let maxDiag = 0;
   for (let i = 0; i < n; i++) {
@@ -27,8 +34,13 @@ export function pivotedCholesky(a: Float64Array, n: number, tol?: number): Pivot
   const stop = tol ?? n * Number.EPSILON * maxDiag;
   const perm = new Int32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;
-  // Rows of L, row-major n×n (row i = pivoted position i), columns filled left to right.
-  const l = new Float64Array(n * n);
+  // Lᵀ's storage first (rank ≤ n), so that L's scratch rows can be released behind it.
+  const ltStore = kern ? kern.alloc(n * n) : null;
+  const scratch = kern ? kern.mark() : 0;
+  // Rows of L, row-major n×n (row i = pivoted position i), columns filled left to right; 3 rows of
+  // slack for the SIMD kernel's last block of four.
+  const l = kern ? kern.alloc((n + 3) * n) : new Float64Array(n * n);
+  const dots = kern ? kern.alloc(n) : null;
   let rank = 0;
   for (let k = 0; k < n; k++) {
     let p = k;
@@ -52,6 +64,16 @@ export function pivotedCholesky(a: Float64Array, n: number, tol?: number): Pivot
     const inv = 1 / lkk;
     const arow = perm[k]! * n;
     const lk = k * n;
+    if (kern && dots) {
+      kern.rowdots(l, n, k, k, k + 1, n, dots);
+      for (let i = k + 1; i < n; i++) {
+        const c = (a[arow + perm[i]!]! - dots[i]!) * inv;
+        l[i * n + k] = c;
+        diag[i] = diag[i]! - c * c;
+      }
+      rank = k + 1;
+      continue;
+    }
     // Column k below the diagonal: (A[i,k] − L[i,:k]·L[k,:k]) / L[k,k], four rows at a time.
     let i = k + 1;
     for (; i + 3 < n; i += 4) {
@@ -93,12 +115,13 @@ export function pivotedCholesky(a: Float64Array, n: number, tol?: number): Pivot
     }
     rank = k + 1;
   }
-  const lt = new Float64Array(rank * n);
+  const lt = ltStore ? ltStore.subarray(0, rank * n) : new Float64Array(rank * n);
   for (let i = 0; i < n; i++) {
     const li = i * n;
     const top = Math.min(i + 1, rank);
     for (let c = 0; c < top; c++) lt[c * n + i] = l[li + c]!;
   }
+  kern?.release(scratch);
   return { rank, lt, perm };
 }
 
@@ -119,6 +142,7 @@ export function gemmNT(
   n: number,
   out: Float64Array,
   opts: { upper?: boolean; yZerosBeforeRow?: boolean; xZerosBeforeRow?: boolean } = {},
+  kern: Kernels | null = null,
 ): void {
   out.fill(0, 0, rows * cols);
   for (let i0 = 0; i0 < rows; i0 += TILE) {
@@ -131,7 +155,7 @@ export function gemmNT(
       if (opts.xZerosBeforeRow) kBegin = Math.max(kBegin, i0);
       for (let k0 = kBegin; k0 < n; k0 += KTILE) {
         const k1 = Math.min(n, k0 + KTILE);
-        tileNT(x, y, n, out, cols, i0, i1, j0, j1, k0, k1, opts.upper === true);
+        tileNT(x, y, n, out, cols, i0, i1, j0, j1, k0, k1, opts.upper === true, kern);
       }
     }
   }
@@ -150,9 +174,23 @@ function tileNT(
   k0: number,
   k1: number,
   upper: boolean,
+  kern: Kernels | null,
 ): void {
   let i = i0;
   for (; i + 3 < i1; i += 4) {
+    if (kern) {
+      let jj = upper ? Math.max(j0, i - (i % 4)) : j0;
+      for (; jj + 3 < j1; jj += 4)
+        kern.dot4x4(x, i * n + k0, n, y, jj * n + k0, n, k1 - k0, out, i * ldo + jj, ldo);
+      for (; jj < j1; jj++) {
+        for (let r = i; r < i + 4; r++) {
+          let s = 0;
+          for (let k = k0; k < k1; k++) s += x[r * n + k]! * y[jj * n + k]!;
+          out[r * ldo + jj] = out[r * ldo + jj]! + s;
+        }
+      }
+      continue;
+    }
     const a0 = i * n;
     const a1 = a0 + n;
     const a2 = a1 + n;
@@ -260,10 +298,10 @@ function tileNT(
  * Eigenvalues of a symmetric `n×n` matrix (full row-major storage, destroyed): Householder
  * reduction to tridiagonal form, then implicit-shift QL. Returns them unsorted.
  */
-export function symmetricEigenvalues(a: Float64Array, n: number): Float64Array {
+export function symmetricEigenvalues(a: Float64Array, n: number, kern: Kernels | null = null): Float64Array {
   const d = new Float64Array(n);
   const e = new Float64Array(n);
-  tridiagonalize(a, n, d, e);
+  tridiagonalize(a, n, d, e, kern);
   tridiagonalQL(d, e, n);
   return d;
 }
@@ -273,13 +311,20 @@ export function symmetricEigenvalues(a: Float64Array, n: number): Float64Array {
  * destroyed): diagonal → d, sub-diagonal → e[0..n−2]. Step k's rank-2 update of the trailing
  * block is fused with step k+1's matrix–vector product, so the trailing block is swept once per step.
  */
-export function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): void {
-  const v = new Float64Array(n);
-  const w = new Float64Array(n);
-  const p = new Float64Array(n);
+export function tridiagonalize(
+  a: Float64Array,
+  n: number,
+  d: Float64Array,
+  e: Float64Array,
+  kern: Kernels | null = null,
+): void {
+  const vec = () => (kern ? kern.alloc(n) : new Float64Array(n));
+  const v = vec();
+  const w = vec();
+  const p = vec();
   let havePrev = false; // whether (v, w) from the previous step still need applying
-  const vPrev = new Float64Array(n);
-  const wPrev = new Float64Array(n);
+  const vPrev = vec();
+  const wPrev = vec();
   for (let k = 0; k < n - 1; k++) {
     // Bring row k (from column k+1 on) and the diagonal up to date with the previous update.
     const rk = k * n;
@@ -315,7 +360,10 @@ export function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: F
       vPrev.fill(0);
       wPrev.fill(0);
     }
-    fusedUpdateSymv(a, n, k + 1, vPrev, wPrev, v, p);
+    if (kern) {
+      p.fill(0, k + 1, n);
+      kern.sweep(a, n, k + 1, vPrev, wPrev, v, p);
+    } else fusedUpdateSymv(a, n, k + 1, vPrev, wPrev, v, p);
     let vp = 0;
     for (let j = k + 1; j < n; j++) {
       p[j] = p[j]! * beta;

@@ -116,6 +116,25 @@ describe('frechetDistance on fresh random inputs', () => {
     }
   });
 
+  it('the SIMD WebAssembly kernels and the plain-JS loops agree (odd and even sizes, rank-deficient)', () => {
+    const rand = mulberry(seed + 2);
+    for (const [d, n] of [
+      [37, 60],
+      [64, 40],
+      [21, 9],
+    ] as const) {
+      const a = statsOf(normals(rand, n * d), d);
+      const b = statsOf(
+        normals(rand, (n + 5) * d).map((v, i) => v * (1 + (i % 3))),
+        d,
+      );
+      const simd = frechetDistanceParts(a, b);
+      const js = frechetDistanceParts(a, b, { simd: false });
+      expect(simd.rank1, tag).toBe(js.rank1);
+      expect(Math.abs(simd.distance - js.distance) / js.distance, `d=${d} n=${n} ${tag}`).toBeLessThan(1e-10);
+    }
+  });
+
   it('closed forms: equal covariances, scaled covariances, diagonal covariances', () => {
     const rand = mulberry(seed + 1);
     const d = 16;
