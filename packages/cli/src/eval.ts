@@ -48,7 +48,11 @@ export function summary(r: EvalReport): string {
     .map(([w, b]) => `${w} (${b})`)
     .join(', ');
   const secs = r.ms !== undefined ? `, ${(r.ms / 1000).toFixed(1)} s` : '';
-  return `${r.config.id}: ${r.images} images, Fréchet distance to the reference ${r.metrics.frechet?.toFixed(4) ?? 'n/a'}${secs}; workers: ${workers}`;
+  const m = r.metrics.sample;
+  const sample = m
+    ? `, KID ${m.kid.mean.toFixed(5)} ± ${m.kid.std.toFixed(5)}, precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}`
+    : '';
+  return `${r.config.id}: ${r.images} images, Fréchet distance to the reference ${r.metrics.frechet?.toFixed(4) ?? 'n/a'}${sample}${secs}; workers: ${workers}`;
 }
 
 /** `tessera eval`. */

@@ -14,6 +14,9 @@ export const MAX_STEPS = 1000;
 /** Most reference images the statistics are compared against. */
 export const MAX_REFERENCE = 100_000;
 
+/** Most images whose feature rows are kept for KID and precision/recall. */
+export const MAX_FEATURE_SAMPLE = 20_000;
+
 /** AR decoders a job may name (the reference count-based token models of @tessera/reference). */
 export const AR_DECODERS = ['raster', 'next-scale', 'masked'] as const;
 /** One of {@link AR_DECODERS}. */
@@ -69,6 +72,11 @@ export interface JobConfig {
   output?: string;
   /** Reference data the statistics are compared with: the procedural digits (count, seed). */
   reference?: { count: number; seed: number };
+  /**
+   * KID and precision/recall use the feature rows of images 0 … featureSample − 1 (workers return those
+   * rows; the rest contribute only to the statistics). Default min(count, 1000), at most 20 000.
+   */
+  featureSample?: number;
 }
 
 /** A {@link JobConfig} with every default filled in (what workers receive). */
@@ -192,6 +200,7 @@ export function resolveJobConfig(raw: unknown): ResolvedJobConfig {
     'generator',
     'output',
     'reference',
+    'featureSample',
   ]);
   if (typeof raw.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(raw.id))
     fail('id', 'a string of 1–64 characters [A-Za-z0-9_.-] starting with a letter or digit', raw.id);
@@ -217,7 +226,19 @@ export function resolveJobConfig(raw: unknown): ResolvedJobConfig {
       seed: int(r.seed, 'reference.seed', 0, 2 ** 31 - 1),
     };
   }
-  const out: ResolvedJobConfig = { id: raw.id, count, seed, shardSize, batchSize, generator, reference };
+  const featureSample =
+    opt(raw, 'featureSample', (v) => int(v, 'featureSample', 0, Math.min(count, MAX_FEATURE_SAMPLE))) ??
+    Math.min(count, 1000);
+  const out: ResolvedJobConfig = {
+    id: raw.id,
+    count,
+    seed,
+    shardSize,
+    batchSize,
+    generator,
+    reference,
+    featureSample,
+  };
   if (raw.output !== undefined) {
     const o = raw.output;
     if (typeof o !== 'string' || o.length === 0 || o.length > 200)

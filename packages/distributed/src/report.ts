@@ -2,7 +2,15 @@ import { TesseraError } from '@tessera/core';
 import { digitsDataset } from '@tessera/reference';
 import { planShards, type ResolvedJobConfig } from './config.js';
 import type { ShardResult } from './shard.js';
-import { FEATURE_DIM, FeatureStats, frechetDistance, imageFeatures, type StatsJSON } from './stats.js';
+import {
+  FEATURE_DIM,
+  FeatureStats,
+  frechetDistance,
+  imageFeatures,
+  type SampleMetrics,
+  type StatsJSON,
+  sampleMetrics,
+} from './stats.js';
 
 /** The final result of a job: its configuration, who computed it, merged statistics and metrics. */
 export interface EvalReport {
@@ -14,8 +22,8 @@ export interface EvalReport {
   metrics: {
     /** Fréchet distance between the generated and the reference feature Gaussians (null below 2 images). */
     frechet: number | null;
-    /** Mean pixel-feature value of the generated images. */
-    featureMean: number;
+    /** KID and precision/recall on the first `featureSample` images' features (null below 4 rows). */
+    sample: SampleMetrics | null;
   };
   /** Merged statistics of the generated images (shards merged in index order). */
   stats: StatsJSON;
@@ -23,17 +31,21 @@ export interface EvalReport {
   ms?: number;
 }
 
-const refCache = new Map<string, FeatureStats>();
-/** Feature statistics of the procedural digits reference set `{ count, seed }` (cached). */
-export function referenceStats(ref: { count: number; seed: number }): FeatureStats {
+const refCache = new Map<string, { stats: FeatureStats; features: Float64Array }>();
+/** Features and their statistics of the procedural digits reference set `{ count, seed }` (cached). */
+export function referenceFeatures(ref: { count: number; seed: number }): {
+  stats: FeatureStats;
+  features: Float64Array;
+} {
   const key = `${ref.count}:${ref.seed}`;
-  let s = refCache.get(key);
-  if (!s) {
+  let r = refCache.get(key);
+  if (!r) {
     const d = digitsDataset({ count: ref.count, seed: ref.seed, size: 16 });
-    s = new FeatureStats(FEATURE_DIM).add(imageFeatures(d.data, ref.count));
-    refCache.set(key, s);
+    const features = imageFeatures(d.data, ref.count);
+    r = { stats: new FeatureStats(FEATURE_DIM).add(features), features };
+    refCache.set(key, r);
   }
-  return s;
+  return r;
 }
 
 /**
@@ -53,6 +65,7 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
     byShard.set(r.shard, r);
   }
   const stats = new FeatureStats(FEATURE_DIM);
+  const sample: number[] = [];
   const workers: Record<string, string> = {};
   for (const spec of plan) {
     const r = byShard.get(spec.shard);
@@ -66,7 +79,14 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
         'CORRUPT_FILE',
         `mergeResults: shard ${spec.shard} should hold images [${spec.start}, ${spec.end}), got [${r.start}, ${r.end}) with ${r.stats.count} counted`,
       );
+    const wantRows = Math.max(0, Math.min(spec.end, config.featureSample) - spec.start);
+    if (!Array.isArray(r.features) || r.features.length !== wantRows * FEATURE_DIM)
+      throw new TesseraError(
+        'CORRUPT_FILE',
+        `mergeResults: shard ${spec.shard} should return ${wantRows} feature rows, got ${Array.isArray(r.features) ? r.features.length / FEATURE_DIM : typeof r.features}`,
+      );
     stats.merge(FeatureStats.fromJSON(r.stats));
+    for (const v of r.features) sample.push(v);
     workers[r.worker] = r.backend;
   }
   if (byShard.size !== plan.length)
@@ -74,14 +94,14 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
       'INVALID_ARGUMENT',
       `mergeResults: ${byShard.size} shards for a plan of ${plan.length}`,
     );
-  const mean = stats.mean();
+  const ref = referenceFeatures(config.reference);
   return {
     config,
     images: stats.count,
     workers,
     metrics: {
-      frechet: stats.count >= 2 ? frechetDistance(stats, referenceStats(config.reference)) : null,
-      featureMean: mean.reduce((a, v) => a + v, 0) / mean.length,
+      frechet: stats.count >= 2 ? frechetDistance(stats, ref.stats) : null,
+      sample: sampleMetrics(Float64Array.from(sample), ref.features),
     },
     stats: stats.toJSON(),
   };

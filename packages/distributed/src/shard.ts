@@ -15,6 +15,8 @@ export interface ShardResult {
   end: number;
   /** Feature statistics of the shard's images. */
   stats: StatsJSON;
+  /** Feature rows (row-major, 64 per image) of the shard's images below the job's `featureSample`. */
+  features: number[];
   /** Name of the backend that generated the shard. */
   backend: string;
   /** The worker's name (host:pid unless given). */
@@ -77,13 +79,17 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
   }
   const gen = ctx.generator ?? bindGenerator(ctx.backend, p.config);
   const stats = new FeatureStats(FEATURE_DIM);
+  const features: number[] = [];
   try {
     const bs = p.config.batchSize;
     for (let a = p.start; a < p.end; a += bs) {
       ctx.signal?.throwIfAborted();
       const b = Math.min(p.end, a + bs);
       const images = await gen.generate(a, b, ctx.signal);
-      stats.add(imageFeatures(images, b - a));
+      const f = imageFeatures(images, b - a);
+      stats.add(f);
+      const keep = Math.max(0, Math.min(b, p.config.featureSample) - a);
+      for (let i = 0; i < keep * FEATURE_DIM; i++) features.push(f[i]!);
       if (dir !== undefined) {
         const px = IMAGE_SIDE * IMAGE_SIDE;
         for (let i = a; i < b; i++)
@@ -104,6 +110,7 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
     start: p.start,
     end: p.end,
     stats: stats.toJSON(),
+    features,
     backend: ctx.backend.name,
     worker: ctx.worker ?? `pid ${process.pid}`,
     ms: performance.now() - t0,

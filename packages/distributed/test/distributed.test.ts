@@ -58,6 +58,9 @@ function expectSame(got: EvalReport, gotDir: string, want: EvalReport, wantDir: 
   for (const [i, v] of want.stats.m2.entries())
     expect(Math.abs(got.stats.m2[i]! - v), msg).toBeLessThan(1e-12);
   expect(Math.abs(got.metrics.frechet! - want.metrics.frechet!), msg).toBeLessThan(1e-9);
+  // KID and precision/recall see the same feature rows in the same order.
+  expect(got.metrics.sample, msg).not.toBeNull();
+  expect(got.metrics.sample, msg).toEqual(want.metrics.sample);
   const a = pngs(gotDir);
   const b = pngs(wantDir);
   expect([...a.keys()], msg).toEqual([...b.keys()]);
