@@ -6,6 +6,7 @@ import { parseFlags, REDIS_FLAGS, REDIS_HELP, redisFromFlags } from './worker.js
 
 type Out = (line: string) => void;
 
+/** `tessera eval --help`. */
 export const EVAL_HELP = `Usage: tessera eval --redis URL --config job.json [options]
        tessera eval --local --config job.json [--backend NAME] [--out-images DIR]
 

@@ -53,6 +53,7 @@ export function redisFromFlags(v: Record<string, string | boolean | undefined>):
   return opts;
 }
 
+/** `tessera worker --help`. */
 export const WORKER_HELP = `Usage: tessera worker --redis URL [options]
 
 Takes shards of evaluation jobs ('tessera eval') from Redis, generates their images, writes PNGs (for

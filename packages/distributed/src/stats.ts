@@ -12,6 +12,7 @@ import {
   precisionRecall,
 } from '@tessera/metrics';
 
+/** Re-exported from @tessera/metrics for the statistics in reports (`FeatureStats.fromJSON(report.stats)`). */
 export { FeatureStats, frechetDistance };
 /** Serialized statistics (exact float64 JSON) as workers return them. */
 export type StatsJSON = FeatureStatsJSON;
