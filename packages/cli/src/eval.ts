@@ -17,6 +17,7 @@ reuses its finished shards. --local runs the whole job in this process instead (
 
 job.json: { "id": "dpmpp-20", "count": 10000, "seed": 0, "shardSize": 256, "batchSize": 64,
             "generator": { "kind": "diffusion", "sampler": "dpmpp_2m", "steps": 20 },
+            (add "model": "mine/x0.onnx" for your own ONNX x0-denoiser under each worker's --models)
             "output": "dpmpp-20", "reference": { "count": 1000, "seed": 1 } }
   (or "generator": { "kind": "ar", "decoder": "next-scale", "temperature": 1 })
 
@@ -26,6 +27,7 @@ job.json: { "id": "dpmpp-20", "count": 10000, "seed": 0, "shardSize": 256, "batc
   --local                   run in this process, no Redis
   --backend NAME            with --local: auto | cpu | webgpu | onnx (default auto)
   --out-images DIR          with --local: root the job's "output" directory resolves inside
+  --models DIR              with --local: root the job's "model" path resolves inside
 ${REDIS_HELP}`;
 
 /** Reads a job file as JSON, with one-line errors naming the file. */
@@ -66,6 +68,7 @@ export async function cmdEval(args: string[], out: Out, err: Out = console.error
     local: { type: 'boolean' },
     backend: { type: 'string' },
     'out-images': { type: 'string' },
+    models: { type: 'string' },
   });
   if (v.help) return out(EVAL_HELP);
   // every flag is checked before the job file is read
@@ -93,6 +96,7 @@ export async function cmdEval(args: string[], out: Out, err: Out = console.error
     report = await dist.runLocal(config, {
       backend,
       ...(v['out-images'] ? { outputRoot: v['out-images'] as string } : {}),
+      ...(v.models ? { models: { modelRoot: v.models as string } } : {}),
       onProgress: (done, total) => {
         const rate = done / Math.max(1e-3, (Date.now() - t0) / 1000);
         progress({ done, total, shardsDone: 0, shards: 0, rate, eta: (total - done) / rate });

@@ -63,6 +63,7 @@ the shard in hand first); a worker killed outright loses nothing: its shard is r
   --backend NAME            cpu | webgpu | onnx | auto (default auto: WebGPU if an adapter exists)
   --out DIR                 root directory job output paths resolve inside (jobs with "output" are
                             refused without it; paths outside it are refused always)
+  --models DIR              root directory job "model" paths (.onnx x0-denoisers) resolve inside
   --name NAME               worker name in reports (default host:pid)
   --lock-ms N               shard lock duration in ms (default 30000); a dead worker's shard is taken
                             back after about this long
@@ -77,6 +78,7 @@ export async function cmdWorker(args: string[], out: Out, signal?: AbortSignal):
     ...REDIS_FLAGS,
     backend: { type: 'string' },
     out: { type: 'string' },
+    models: { type: 'string' },
     name: { type: 'string' },
     'lock-ms': { type: 'string' },
     'stalled-ms': { type: 'string' },
@@ -93,6 +95,7 @@ export async function cmdWorker(args: string[], out: Out, signal?: AbortSignal):
     backend,
     ...(v.queue ? { queue: v.queue as string } : {}),
     ...(v.out ? { outputRoot: v.out as string } : {}),
+    ...(v.models ? { models: { modelRoot: v.models as string } } : {}),
     ...(v.name ? { name: v.name as string } : {}),
     lockDuration,
     stalledInterval,

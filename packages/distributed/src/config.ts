@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { TesseraError } from '@tessera/core';
 import { SAMPLER_NAMES, type SamplerName } from '@tessera/diffusion';
-import { checkOutputPath } from './paths.js';
+import { checkModelPath, checkOutputPath } from './paths.js';
 
 /** Most images one job may ask for. */
 export const MAX_IMAGES = 10_000_000;
@@ -35,6 +35,12 @@ export interface DiffusionGenerator {
   guidance?: number;
   /** Ancestral / SDE noise fraction passed to the sampler. */
   eta?: number;
+  /**
+   * An ONNX x0-denoiser (inputs `x` `[N, 1, 16, 16]` and `sigma`, output `x0`, as `tessera export-model`
+   * writes) instead of the embedded model: a relative path inside each worker's model root. Not with
+   * `digit`.
+   */
+  model?: string;
 }
 
 /** Autoregressive generator: a reference token model decoded per image. */
@@ -140,7 +146,7 @@ function opt<T>(o: Record<string, unknown>, key: string, f: (v: unknown) => T): 
 function checkGenerator(g: unknown): DiffusionGenerator | ArGenerator {
   if (!isObject(g)) fail('generator', 'an object', g);
   if (g.kind === 'diffusion') {
-    onlyKeys(g, 'generator', ['kind', 'sampler', 'steps', 'digit', 'guidance', 'eta']);
+    onlyKeys(g, 'generator', ['kind', 'sampler', 'steps', 'digit', 'guidance', 'eta', 'model']);
     if (typeof g.sampler !== 'string' || !SAMPLER_NAMES.includes(g.sampler as SamplerName))
       fail('generator.sampler', `one of ${SAMPLER_NAMES.join(', ')}`, g.sampler);
     const out: DiffusionGenerator = {
@@ -153,6 +159,13 @@ function checkGenerator(g: unknown): DiffusionGenerator | ArGenerator {
     if (digit !== undefined) out.digit = digit;
     const eta = opt(g, 'eta', (v) => num(v, 'generator.eta', 0, 10));
     if (eta !== undefined) out.eta = eta;
+    if (g.model !== undefined) {
+      if (typeof g.model !== 'string') fail('generator.model', 'a relative path to an .onnx file', g.model);
+      checkModelPath(g.model);
+      if (digit !== undefined)
+        fail('generator.digit', 'absent with generator.model (a user model has no classes)', digit);
+      out.model = g.model;
+    }
     return out;
   }
   if (g.kind === 'ar') {

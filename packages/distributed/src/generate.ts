@@ -1,5 +1,5 @@
 import { maskedDecode, nextScaleDecode, rasterDecode } from '@tessera/autoregressive';
-import type { Backend, Tensor } from '@tessera/core';
+import { type Backend, type Tensor, TesseraError } from '@tessera/core';
 import { cfgDenoiser, type Denoiser, type NoiseSampler, sample } from '@tessera/diffusion';
 import {
   defaultDigitsModel,
@@ -12,6 +12,7 @@ import {
 } from '@tessera/reference';
 import { karrasSigmas } from '@tessera/schedules';
 import type { ArGenerator, DiffusionGenerator, ResolvedJobConfig } from './config.js';
+import { resolveModelPath } from './paths.js';
 import { yielder } from './queue.js';
 import { imageSeed } from './seeds.js';
 
@@ -25,7 +26,71 @@ export type BatchGenerator = (start: number, end: number, signal?: AbortSignal) 
 /** A generator bound to a backend, with the model parameters it uploaded (free them with `dispose`). */
 export interface BoundGenerator {
   generate: BatchGenerator;
-  dispose(): void;
+  dispose(): void | Promise<void>;
+}
+
+/** A loaded user model: its denoiser and how to release it. */
+export interface LoadedModel {
+  denoiser: Denoiser;
+  dispose(): void | Promise<void>;
+}
+
+/** Loads a user's ONNX x0-denoiser (a file already resolved inside the model root) for `backend`. */
+export type ModelLoader = (file: string, backend: Backend) => Promise<LoadedModel>;
+
+/** Where user models come from. */
+export interface GeneratorOptions {
+  /** Root directory `generator.model` paths resolve inside; jobs naming a model are refused without it. */
+  modelRoot?: string;
+  /** Default {@link loadOnnxModel} (ONNX Runtime for Node). */
+  loadModel?: ModelLoader;
+}
+
+/**
+ * Loads an ONNX x0-denoiser with onnxruntime-node (inputs `x`, `sigma`; output `x0`). On an ONNX
+ * backend it runs in place; on another backend it runs on its own ONNX backend (x moves there and the
+ * result back each call). A file ONNX Runtime cannot read is a TesseraError `CORRUPT_FILE`.
+ */
+export async function loadOnnxModel(file: string, backend: Backend): Promise<LoadedModel> {
+  let ort: unknown;
+  try {
+    ort = await import('onnxruntime-node');
+  } catch (err) {
+    throw new TesseraError(
+      'BACKEND_UNAVAILABLE',
+      `generator.model needs onnxruntime-node on the worker (npm install onnxruntime-node): ${(err as Error).message}`,
+    );
+  }
+  const onnx = await import('@tessera/backend-onnx');
+  const own =
+    backend instanceof onnx.OnnxBackend
+      ? undefined
+      : onnx.createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'] });
+  try {
+    const d = await onnx.onnxDenoiser(file, {
+      backend: own ?? (backend as InstanceType<typeof onnx.OnnxBackend>),
+      predictionType: 'sample',
+      inputNames: { sample: 'x', timestep: 'sigma' },
+      outputName: 'x0',
+    });
+    return {
+      denoiser: d as Denoiser,
+      dispose: async () => {
+        await d.dispose();
+        own?.destroy();
+      },
+    };
+  } catch (err) {
+    own?.destroy();
+    if (err instanceof TesseraError) throw err;
+    throw new TesseraError(
+      'CORRUPT_FILE',
+      `generator.model: cannot load '${file}': ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
 }
 
 /** Karras noise levels σ 80 → 0.002 (ρ = 7), then 0 (as `tessera generate diffusion` uses). */
@@ -44,7 +109,7 @@ function perImage(B: Backend, n: number, draw: (row: number) => Tensor): Tensor 
   return out;
 }
 
-function digitsDenoiser(B: Backend, g: DiffusionGenerator): { denoiser: Denoiser; dispose(): void } {
+function digitsDenoiser(B: Backend, g: DiffusionGenerator): LoadedModel {
   const model = defaultDigitsModel();
   const full = model.denoiser(B);
   if (g.digit === undefined) return { denoiser: full, dispose: () => full.dispose() };
@@ -76,9 +141,24 @@ function digitsDenoiser(B: Backend, g: DiffusionGenerator): { denoiser: Denoiser
  * stochastic step draws image i's noise from the same stream further on (call k at word 512·(k + 1)),
  * so an image never depends on which other images share its batch.
  */
-function diffusionGenerator(B: Backend, config: ResolvedJobConfig, g: DiffusionGenerator): BoundGenerator {
+async function diffusionGenerator(
+  B: Backend,
+  config: ResolvedJobConfig,
+  g: DiffusionGenerator,
+  opts: GeneratorOptions,
+): Promise<BoundGenerator> {
   const sigmas = karrasDigitsSigmas(g.steps);
-  const { denoiser, dispose } = digitsDenoiser(B, g);
+  let model: LoadedModel;
+  if (g.model !== undefined) {
+    if (opts.modelRoot === undefined)
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `job '${config.id}' uses the model '${g.model}' but this worker has no model root (--models DIR)`,
+      );
+    const file = resolveModelPath(opts.modelRoot, g.model);
+    model = await (opts.loadModel ?? loadOnnxModel)(file, B);
+  } else model = digitsDenoiser(B, g);
+  const { denoiser, dispose } = model;
   const generate: BatchGenerator = async (start, end, signal) => {
     const n = end - start;
     const seeds = Array.from({ length: n }, (_, r) => imageSeed(config.seed, start + r));
@@ -172,8 +252,12 @@ function arGenerator(B: Backend, config: ResolvedJobConfig, g: ArGenerator): Bou
   return { generate, dispose: () => model.dispose() };
 }
 
-/** Binds the job's generator to a backend (uploading or fitting its model once). */
-export function bindGenerator(B: Backend, config: ResolvedJobConfig): BoundGenerator {
+/** Binds the job's generator to a backend (uploading, fitting or loading its model once). */
+export async function bindGenerator(
+  B: Backend,
+  config: ResolvedJobConfig,
+  opts: GeneratorOptions = {},
+): Promise<BoundGenerator> {
   const g = config.generator;
-  return g.kind === 'diffusion' ? diffusionGenerator(B, config, g) : arGenerator(B, config, g);
+  return g.kind === 'diffusion' ? diffusionGenerator(B, config, g, opts) : arGenerator(B, config, g);
 }

@@ -1,6 +1,6 @@
 import type { Backend } from '@tessera/core';
 import { planShards, resolveJobConfig, shardPayload } from './config.js';
-import { bindGenerator } from './generate.js';
+import { bindGenerator, type GeneratorOptions } from './generate.js';
 import { type EvalReport, mergeResults } from './report.js';
 import { runShard, type ShardResult } from './shard.js';
 
@@ -8,6 +8,8 @@ import { runShard, type ShardResult } from './shard.js';
 export interface LocalOptions {
   backend: Backend;
   outputRoot?: string;
+  /** Root `generator.model` paths resolve inside, and the model loader. */
+  models?: GeneratorOptions;
   /** Called after each batch with the images done so far. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -20,7 +22,7 @@ export interface LocalOptions {
 export async function runLocal(rawConfig: unknown, opts: LocalOptions): Promise<EvalReport> {
   const config = resolveJobConfig(rawConfig);
   const t0 = performance.now();
-  const gen = bindGenerator(opts.backend, config);
+  const gen = await bindGenerator(opts.backend, config, opts.models);
   const results: ShardResult[] = [];
   try {
     for (const spec of planShards(config)) {
@@ -36,7 +38,7 @@ export async function runLocal(rawConfig: unknown, opts: LocalOptions): Promise<
       );
     }
   } finally {
-    gen.dispose();
+    await gen.dispose();
   }
   return { ...mergeResults(config, results), ms: performance.now() - t0 };
 }

@@ -8,6 +8,27 @@ import { TesseraError } from '@tessera/core';
  */
 export function resolveOutputDir(root: string, rel: string): string {
   checkOutputPath(rel);
+  return resolveInside(root, rel);
+}
+
+/** A model file `rel` (plain segments, ending in `.onnx`) inside the worker's model root. */
+export function resolveModelPath(root: string, rel: string): string {
+  checkModelPath(rel);
+  return resolveInside(root, rel);
+}
+
+/** Checks the shape of a job's model path (relative, plain segments, `.onnx`). */
+export function checkModelPath(rel: string): void {
+  const expected = "a relative path of plain names ending in .onnx inside the worker's model root";
+  checkRelativePath(rel, 'generator.model', expected);
+  if (!rel.endsWith('.onnx'))
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `generator.model: expected ${expected}, got ${JSON.stringify(rel)}`,
+    );
+}
+
+function resolveInside(root: string, rel: string): string {
   const base = resolve(root);
   const dir = resolve(base, rel);
   const back = relative(base, dir);
@@ -24,10 +45,18 @@ export function resolveOutputDir(root: string, rel: string): string {
  * TesseraError `INVALID_ARGUMENT`.
  */
 export function checkOutputPath(rel: string): void {
+  checkRelativePath(rel, 'job output', "a relative directory of plain names inside the worker's output root");
+}
+
+/**
+ * Checks that `rel` is a relative path of plain segments (see {@link resolveOutputDir}); `what` and
+ * `expected` word the TesseraError `INVALID_ARGUMENT`.
+ */
+export function checkRelativePath(rel: string, what: string, expected: string): void {
   const bad = (why: string): never => {
     throw new TesseraError(
       'INVALID_ARGUMENT',
-      `job output: expected a relative directory of plain names inside the worker's output root, got ${JSON.stringify(rel)} (${why})`,
+      `${what}: expected ${expected}, got ${JSON.stringify(rel)} (${why})`,
     );
   };
   if (typeof rel !== 'string' || rel.length === 0) bad('empty');

@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { type Backend, TesseraError } from '@tessera/core';
 import { encodePng } from '@tessera/reference';
 import { checkShardPayload, type ShardPayload } from './config.js';
-import { type BoundGenerator, bindGenerator, IMAGE_SIDE } from './generate.js';
+import { type BoundGenerator, bindGenerator, type GeneratorOptions, IMAGE_SIDE } from './generate.js';
 import { imageFileName, resolveOutputDir } from './paths.js';
 import { FEATURE_DIM, FeatureStats, imageFeatures, type StatsJSON } from './stats.js';
 
@@ -37,6 +37,8 @@ export interface ShardContext {
   signal?: AbortSignal;
   /** A generator already bound to this backend and job (reused across shards of one job). */
   generator?: BoundGenerator;
+  /** Root `generator.model` paths resolve inside, and the loader (see {@link GeneratorOptions}). */
+  models?: GeneratorOptions;
 }
 
 /** Writes `bytes` to `path` atomically: a unique temporary file in the same directory, then rename. */
@@ -77,7 +79,7 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
     dir = resolveOutputDir(ctx.outputRoot, p.config.output);
     await mkdir(dir, { recursive: true });
   }
-  const gen = ctx.generator ?? bindGenerator(ctx.backend, p.config);
+  const gen = ctx.generator ?? (await bindGenerator(ctx.backend, p.config, ctx.models));
   const stats = new FeatureStats(FEATURE_DIM);
   const features: number[] = [];
   try {
@@ -103,7 +105,7 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
       await new Promise((res) => setImmediate(res));
     }
   } finally {
-    if (!ctx.generator) gen.dispose();
+    if (!ctx.generator) await gen.dispose();
   }
   return {
     shard: p.shard,

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { type Backend, TesseraError } from '@tessera/core';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import { checkShardPayload, configHash } from './config.js';
-import { type BoundGenerator, bindGenerator } from './generate.js';
+import { checkShardPayload } from './config.js';
+import { type BoundGenerator, bindGenerator, type GeneratorOptions } from './generate.js';
 import { closeWithin, DEFAULT_QUEUE } from './queue.js';
 import { connectionOptions, type RedisOptions, redactSecrets, redactUrl, redisSecrets } from './redis.js';
 import { runShard, type ShardResult } from './shard.js';
@@ -15,6 +15,8 @@ export interface WorkerOptions {
   queue?: string;
   /** Root directory job `output` paths resolve inside; jobs with `output` are refused without it. */
   outputRoot?: string;
+  /** Root `generator.model` paths resolve inside, and the model loader (default ONNX Runtime). */
+  models?: GeneratorOptions;
   /** Reported with each shard (default `host:pid`). */
   name?: string;
   /** How long a shard's lock lasts without renewal (ms, default 30 000; renewed every half of it). */
@@ -54,9 +56,9 @@ export async function startWorker(opts: WorkerOptions): Promise<TesseraWorker> {
     try {
       const payload = checkShardPayload(job.data);
       if (cached?.hash !== payload.hash) {
-        cached?.gen.dispose();
+        await cached?.gen.dispose();
         cached = undefined;
-        cached = { hash: configHash(payload.config), gen: bindGenerator(opts.backend, payload.config) };
+        cached = { hash: payload.hash, gen: await bindGenerator(opts.backend, payload.config, opts.models) };
       }
       const result = await runShard(payload, {
         backend: opts.backend,
@@ -113,7 +115,7 @@ export async function startWorker(opts: WorkerOptions): Promise<TesseraWorker> {
         () => worker.disconnect(),
         opts.closeTimeoutMs ?? 60_000,
       );
-      cached?.gen.dispose();
+      await cached?.gen.dispose();
       cached = undefined;
     },
   };
