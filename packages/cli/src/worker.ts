@@ -99,6 +99,8 @@ export async function cmdWorker(args: string[], out: Out, signal?: AbortSignal):
     ...(v.name ? { name: v.name as string } : {}),
     lockDuration,
     stalledInterval,
+    // Wait for the shard in hand however long it takes (a second signal quits at once).
+    closeTimeoutMs: 24 * 3600_000,
     log: (line) => out(`tessera worker: ${line}`),
   });
   await new Promise<void>((resolve) => {
@@ -107,6 +109,16 @@ export async function cmdWorker(args: string[], out: Out, signal?: AbortSignal):
     process.once('SIGTERM', stop);
     signal?.addEventListener('abort', stop, { once: true });
   });
-  out(`tessera worker: stopping after ${w.done} shards`);
-  await w.close();
+  out(
+    `tessera worker: stopping after ${w.done} shards (finishing the shard in hand; signal again to quit now)`,
+  );
+  const now = () => process.exit(130);
+  process.once('SIGINT', now);
+  process.once('SIGTERM', now);
+  try {
+    await w.close();
+  } finally {
+    process.off('SIGINT', now);
+    process.off('SIGTERM', now);
+  }
 }
