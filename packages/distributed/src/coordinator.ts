@@ -136,22 +136,28 @@ export async function runEvaluation(rawConfig: unknown, opts: EvalOptions): Prom
   try {
     const results = new Map<number, ShardResult>();
     const missing: ShardSpec[] = [];
-    for (const spec of plan) {
-      const job = await call('reading existing shards', () => queue.getJob(shardJobId(config, spec.shard)));
-      if (!job) {
-        missing.push(spec);
-        continue;
-      }
-      if ((job.data as { hash?: unknown })?.hash !== hash)
-        throw new TesseraError(
-          'INVALID_CONFIG',
-          `eval: job id '${config.id}' was run before with another configuration (shard ${spec.shard}); use a new id`,
-        );
-      const state = await call('reading shard states', () => job.getState());
-      if (state === 'completed' && job.returnvalue) results.set(spec.shard, job.returnvalue as ShardResult);
-      else if (state === 'failed') {
-        log(`shard ${spec.shard} failed before (${clean(job.failedReason ?? '')}); retrying it`);
-        await call('retrying a failed shard', () => job.retry('failed'));
+    for (let i = 0; i < plan.length; i += 200) {
+      const specs = plan.slice(i, i + 200);
+      const jobs = await call('reading existing shards', () =>
+        Promise.all(specs.map((spec) => queue.getJob(shardJobId(config, spec.shard)))),
+      );
+      for (const [k, job] of jobs.entries()) {
+        const spec = specs[k]!;
+        if (!job) {
+          missing.push(spec);
+          continue;
+        }
+        if ((job.data as { hash?: unknown })?.hash !== hash)
+          throw new TesseraError(
+            'INVALID_CONFIG',
+            `eval: job id '${config.id}' was run before with another configuration (shard ${spec.shard}); use a new id`,
+          );
+        const state = await call('reading shard states', () => job.getState());
+        if (state === 'completed' && job.returnvalue) results.set(spec.shard, job.returnvalue as ShardResult);
+        else if (state === 'failed') {
+          log(`shard ${spec.shard} failed before (${clean(job.failedReason ?? '')}); retrying it`);
+          await call('retrying a failed shard', () => job.retry('failed'));
+        }
       }
     }
     if (results.size > 0)
@@ -197,7 +203,7 @@ export async function runEvaluation(rawConfig: unknown, opts: EvalOptions): Prom
               'BACKEND_UNAVAILABLE',
               `eval '${config.id}': shard ${spec.shard} vanished from ${where} (was Redis flushed or restarted without persistence?)`,
             );
-          await check(job, spec, results, running);
+          await check(job, spec, results);
           if (!results.has(spec.shard) && typeof job.progress === 'number') running += job.progress;
         }
       }
@@ -228,7 +234,7 @@ export async function runEvaluation(rawConfig: unknown, opts: EvalOptions): Prom
     );
   }
 
-  async function check(job: Job, spec: ShardSpec, results: Map<number, ShardResult>, _running: number) {
+  async function check(job: Job, spec: ShardSpec, results: Map<number, ShardResult>) {
     if (job.finishedOn && job.returnvalue) {
       results.set(spec.shard, job.returnvalue as ShardResult);
       return;
