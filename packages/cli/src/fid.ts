@@ -14,7 +14,7 @@ import {
   type FrechetInput,
   frechetDistance,
   inceptionFeatures,
-  kernelInceptionDistance,
+  kernelInceptionDistanceAsync,
   loadReferenceStats,
   precisionRecall,
 } from '@tessera/metrics';
@@ -297,7 +297,12 @@ async function measureFolders(o: FidOptions, extractor: Extractor | null): Promi
   const subsets = o.kidSubsets ?? 100;
   const fa = { data: a.rows, dim };
   const fb = { data: b.rows, dim };
-  const kid = kernelInceptionDistance(fa, fb, { subsets, subsetSize, seed: o.seed ?? 0 });
+  const kid = await kernelInceptionDistanceAsync(fa, fb, {
+    subsets,
+    subsetSize,
+    seed: o.seed ?? 0,
+    onProgress: (d, t) => o.onProgress?.('KID subsets', d, t),
+  });
   report.kid = { mean: kid.mean, std: kid.std, subsets, subsetSize };
   if (a.n > 3 && b.n > 3) {
     const pr = precisionRecall(fa, fb);

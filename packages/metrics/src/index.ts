@@ -16,7 +16,13 @@ export {
 } from './frechet.js';
 export { type FeatureModel, type InceptionFeatureOptions, inceptionFeatures } from './inception.js';
 export { type InceptionScoreOptions, type InceptionScoreResult, inceptionScore } from './inception-score.js';
-export { type KidOptions, type KidResult, kernelInceptionDistance, polynomialMmd2 } from './kid.js';
+export {
+  type KidOptions,
+  type KidResult,
+  kernelInceptionDistance,
+  kernelInceptionDistanceAsync,
+  polynomialMmd2,
+} from './kid.js';
 export { symmetricEigenvalues } from './linalg.js';
 export { type NpyArray, parseNpy } from './npy.js';
 export { loadNpz, loadReferenceStats, type ReferenceStats } from './npz.js';

@@ -36,7 +36,45 @@ export interface KidResult {
  * torch-fidelity's in distribution, and exactly when `subsetSize` equals both set sizes).
  */
 export function kernelInceptionDistance(real: Features, fake: Features, opts: KidOptions = {}): KidResult {
-  const op = 'kernelInceptionDistance';
+  const job = prepareKid(real, fake, opts, 'kernelInceptionDistance');
+  for (let s = 0; s < job.subsets; s++) job.values[s] = job.subset(s);
+  return summarize(job.values);
+}
+
+/**
+ * {@link kernelInceptionDistance} that yields to the event loop between subsets once ~50 ms have passed,
+ * reports progress, and stops with an `ABORTED` TesseraError when `signal` aborts. Same values.
+ */
+export async function kernelInceptionDistanceAsync(
+  real: Features,
+  fake: Features,
+  opts: KidOptions & { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+): Promise<KidResult> {
+  const job = prepareKid(real, fake, opts, 'kernelInceptionDistanceAsync');
+  let last = performance.now();
+  for (let s = 0; s < job.subsets; s++) {
+    if (opts.signal?.aborted) {
+      throw new TesseraError(
+        'ABORTED',
+        `kernelInceptionDistanceAsync: aborted after ${s} of ${job.subsets} subsets`,
+      );
+    }
+    job.values[s] = job.subset(s);
+    opts.onProgress?.(s + 1, job.subsets);
+    if (performance.now() - last > 50) {
+      await new Promise((r) => setTimeout(r, 0));
+      last = performance.now();
+    }
+  }
+  return summarize(job.values);
+}
+
+function prepareKid(
+  real: Features,
+  fake: Features,
+  opts: KidOptions,
+  op: string,
+): { subsets: number; values: Float64Array; subset: (s: number) => number } {
   const a = toMatrix(real, op, 'real features');
   const b = toMatrix(fake, op, 'fake features');
   sameDim(a, b, op);
@@ -56,22 +94,28 @@ export function kernelInceptionDistance(real: Features, fake: Features, opts: Ki
     );
   }
   const seed = opts.seed ?? 0;
-  const values = new Float64Array(subsets);
-  for (let s = 0; s < subsets; s++) {
-    const ia = drawSubset(a.n, m, seed, 2 * s * m);
-    const ib = drawSubset(b.n, m, seed, (2 * s + 1) * m);
-    values[s] = mmd2Unbiased(
-      { data: gatherRows(a, ia), n: m, dim: a.dim },
-      { data: gatherRows(b, ib), n: m, dim: b.dim },
-      opts,
-    );
-  }
+  return {
+    subsets,
+    values: new Float64Array(subsets),
+    subset: (s) => {
+      const ia = drawSubset(a.n, m, seed, 2 * s * m);
+      const ib = drawSubset(b.n, m, seed, (2 * s + 1) * m);
+      return mmd2Unbiased(
+        { data: gatherRows(a, ia), n: m, dim: a.dim },
+        { data: gatherRows(b, ib), n: m, dim: b.dim },
+        opts,
+      );
+    },
+  };
+}
+
+function summarize(values: Float64Array): KidResult {
   let mean = 0;
   for (const v of values) mean += v;
-  mean /= subsets;
+  mean /= values.length;
   let v2 = 0;
   for (const v of values) v2 += (v - mean) ** 2;
-  return { mean, std: Math.sqrt(v2 / subsets), values };
+  return { mean, std: Math.sqrt(v2 / values.length), values };
 }
 
 /**
