@@ -12,7 +12,7 @@ import {
   domainFeatures,
   FeatureStats,
   type FrechetInput,
-  frechetDistance,
+  frechetDistanceAsync,
   inceptionFeatures,
   kernelInceptionDistanceAsync,
   loadReferenceStats,
@@ -286,13 +286,14 @@ async function measureFolders(o: FidOptions, extractor: Extractor | null): Promi
         `fid: the statistics have dimension ${ref.dim}, the ${extractor ? 'Inception' : 'domain'} features ${dim}`,
       );
     }
-    return { fid: frechetDistance(statsA, ref as FrechetInput), dim, countA: a.n };
+    return { fid: (await frechetDistanceAsync(statsA, ref as FrechetInput)).distance, dim, countA: a.n };
   }
   if (!o.dirB) throw new UsageError('fid needs DIR_B or --stats FILE.npz');
   const b = await featuresOf(o.dirB);
   if (b.n < 2) throw new TesseraError('OUT_OF_RANGE', `fid: '${o.dirB}' needs at least 2 images, got ${b.n}`);
   const statsB = new FeatureStats(dim).add(b.rows);
-  const report: FidReport = { fid: frechetDistance(statsA, statsB), dim, countA: a.n, countB: b.n };
+  const fid = (await frechetDistanceAsync(statsA, statsB)).distance;
+  const report: FidReport = { fid, dim, countA: a.n, countB: b.n };
   const subsetSize = o.kidSubsetSize ?? Math.min(1000, a.n, b.n);
   const subsets = o.kidSubsets ?? 100;
   const fa = { data: a.rows, dim };

@@ -10,6 +10,7 @@ export {
   type FrechetOptions,
   type FrechetParts,
   frechetDistance,
+  frechetDistanceAsync,
   frechetDistanceParts,
   type GaussianStats,
   traceSqrtOfProduct,
