@@ -54,7 +54,9 @@ describe('inceptionFeatures (ONNX feature model adapter)', () => {
     const img = Float32Array.from({ length: n * 3 * h * w }, () => rand());
     const model = await onnxModel(poolModel(), { backend });
     const x = backend.tensor(img, [n, 3, h, w]);
+    const live = backend.memory().tensors;
     const f = await inceptionFeatures(model, x, { batchSize: 2 });
+    expect(backend.memory().tensors, 'tensors left behind by the batch loop').toBe(live);
     x.dispose();
     expect(f.length).toBe(n * 3);
     for (let i = 0; i < n; i++) {
