@@ -19,7 +19,7 @@ import {
   precisionRecall,
 } from '@tessera/metrics';
 import { loadOrt } from './backends.js';
-import { intFlag, UsageError } from './errors.js';
+import { choiceFlag, intFlag, UsageError } from './errors.js';
 
 /** Help text of `tessera fid`. */
 export const FID_HELP = `Usage: tessera fid DIR_A [DIR_B] [options]
@@ -31,6 +31,7 @@ With two folders it also prints KID (unbiased MMD², cubic kernel) and precision
   --model FILE.onnx         use an FID-InceptionV3 ONNX model (models/inception/convert.py writes one from
                             pytorch-fid's weights): 2048-d pool3 features, pytorch-fid's preprocessing
                             (bilinear resize to 299, RGB in [-1, 1]), run by ONNX Runtime
+  --resize MODE             with --model: bilinear (pytorch-fid, default) or clean (clean-fid's PIL bicubic)
   --stats FILE.npz          compare DIR_A with reference statistics (arrays mu, sigma) instead of DIR_B,
                             e.g. pytorch-fid's with --model; they must come from the same features
   --kid-subsets N           KID subsets (default 100)
@@ -224,6 +225,8 @@ export interface FidOptions {
   stats?: Uint8Array;
   /** Path of an FID-InceptionV3 ONNX model (default: the domain features). */
   model?: string;
+  /** Resize mode of the model path (default `bilinear`, pytorch-fid's). */
+  resize?: 'bilinear' | 'clean';
   kidSubsets?: number;
   kidSubsetSize?: number;
   seed?: number;
@@ -232,7 +235,7 @@ export interface FidOptions {
 
 /** FID between two PNG folders (plus KID and precision/recall), or between a folder and `.npz` statistics. */
 export async function runFid(o: FidOptions): Promise<FidReport> {
-  const extractor = o.model ? await inceptionExtractor(o.model) : null;
+  const extractor = o.model ? await inceptionExtractor(o.model, o.resize ?? 'bilinear') : null;
   try {
     return await measureFolders(o, extractor);
   } finally {
@@ -245,7 +248,7 @@ interface Extractor {
   close(): Promise<void>;
 }
 
-async function inceptionExtractor(path: string): Promise<Extractor> {
+async function inceptionExtractor(path: string, resize: 'bilinear' | 'clean'): Promise<Extractor> {
   const ort = await loadOrt();
   const { createOnnxBackend, onnxModel } = await import('@tessera/backend-onnx');
   const backend = await createOnnxBackend({ ort, executionProviders: ['cpu'] });
@@ -254,7 +257,7 @@ async function inceptionExtractor(path: string): Promise<Extractor> {
     async features(data, shape) {
       const x = backend.tensor(data, shape);
       try {
-        return await inceptionFeatures(model, x);
+        return await inceptionFeatures(model, x, { resize });
       } finally {
         x.dispose();
       }
@@ -334,6 +337,7 @@ export async function cmdFid(args: string[], out: (line: string) => void): Promi
       options: {
         stats: { type: 'string' },
         model: { type: 'string' },
+        resize: { type: 'string' },
         'kid-subsets': { type: 'string' },
         'kid-subset-size': { type: 'string' },
         seed: { type: 'string' },
@@ -364,6 +368,7 @@ export async function cmdFid(args: string[], out: (line: string) => void): Promi
     dirB,
     stats,
     model: typeof v.model === 'string' ? v.model : undefined,
+    resize: choiceFlag('resize', v.resize as string | undefined, ['bilinear', 'clean'] as const, 'bilinear'),
     kidSubsets: intFlag('kid-subsets', v['kid-subsets'] as string | undefined, 100, 1),
     kidSubsetSize:
       v['kid-subset-size'] === undefined

@@ -11,11 +11,13 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { decodePng } from '../src/fid.js';
 
-/** A stand-in for FID-Inception with its I/O: x [N, 3, 299, 299] → `out` = mean over H, W. */
+/** A stand-in for FID-Inception with its I/O: x [N, 3, 299, 299] → `out` = 100 · mean over H, W. */
 function poolModel(out: string): Uint8Array {
   const g = new GraphBuilder();
   const x = g.input('float', ['batch', 3, 299, 299], 'x');
-  g.output(g.op('ReduceMean', [x, g.i64([2, 3])], { keepdims: 0 }), 'float', out, ['batch', 3]);
+  // ×100 so that FIDs come out O(1) and four printed decimals discriminate.
+  const m = g.op('Mul', [g.op('ReduceMean', [x, g.i64([2, 3])], { keepdims: 0 }), g.f(100)]);
+  g.output(m, 'float', out, ['batch', 3]);
   return encodeModel({
     nodes: g.nodes,
     inputs: g.inputs,
@@ -250,20 +252,35 @@ describe('tessera fid', () => {
     // The same through the library: grey PNGs become RGB in [0, 1] (replicated channels).
     const backend = await createOnnxBackend({ ort, executionProviders: ['cpu'] });
     const model = await onnxModel(poolModel('pool3'), { backend });
-    const feats = async (grey: Float32Array, n: number) => {
+    const feats = async (grey: Float32Array, n: number, resize: 'bilinear' | 'clean' = 'bilinear') => {
       const rgb = new Float32Array(n * 3 * 256);
       for (let i = 0; i < n; i++)
         for (let c = 0; c < 3; c++)
           for (let p = 0; p < 256; p++) rgb[(i * 3 + c) * 256 + p] = (grey[i * 256 + p]! + 1) / 2;
       const x = backend.tensor(rgb, [n, 3, 16, 16]);
-      const f = await inceptionFeatures(model, x);
+      const f = await inceptionFeatures(model, x, { resize });
       x.dispose();
       return new FeatureStats(3).add(f);
     };
     const want = frechetDistance(await feats(a.grey, 10), await feats(b.grey, 9));
+    const wantClean = frechetDistance(await feats(a.grey, 10, 'clean'), await feats(b.grey, 9, 'clean'));
     await model.dispose();
     backend.destroy?.();
     expect(got.out.join('\n'), tag).toContain(`FID: ${want.toFixed(4)}`);
+    const clean = await run([
+      'fid',
+      a.dir,
+      b.dir,
+      '--model',
+      good,
+      '--kid-subsets',
+      '2',
+      '--resize',
+      'clean',
+    ]);
+    expect(clean.code).toBe(0);
+    expect(clean.out.join('\n'), tag).toContain(`FID: ${wantClean.toFixed(4)}`);
+    expect((await run(['fid', a.dir, b.dir, '--model', good, '--resize', 'nearest'])).code).toBe(2);
     const bad = join(root, 'bad.onnx');
     writeFileSync(bad, poolModel('features'));
     const r = await run(['fid', a.dir, b.dir, '--model', bad]);

@@ -32,6 +32,7 @@ export {
   type PrecisionRecallResult,
   precisionRecall,
 } from './precision-recall.js';
+export { resizePilBicubic } from './resize-pil.js';
 export {
   cutoffFrequency,
   type Rapsd,
