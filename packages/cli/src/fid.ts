@@ -12,12 +12,14 @@ import {
   domainFeatures,
   FeatureStats,
   type FrechetInput,
-  frechetDistance,
-  kernelInceptionDistance,
+  frechetDistanceAsync,
+  inceptionFeatures,
+  kernelInceptionDistanceAsync,
   loadReferenceStats,
   precisionRecall,
 } from '@tessera/metrics';
-import { intFlag, UsageError } from './errors.js';
+import { loadOrt } from './backends.js';
+import { choiceFlag, intFlag, UsageError } from './errors.js';
 
 /** Help text of `tessera fid`. */
 export const FID_HELP = `Usage: tessera fid DIR_A [DIR_B] [options]
@@ -26,8 +28,12 @@ Fréchet distance (FID) between the PNG images of two folders, on the domain fea
 (${DOMAIN_FEATURE_DIM} fixed random ReLU features of the 16×16 channel-mean image; sizes must be multiples of 16).
 With two folders it also prints KID (unbiased MMD², cubic kernel) and precision/recall (k = 3).
 
-  --stats FILE.npz          compare DIR_A with reference statistics (arrays mu, sigma) instead of DIR_B;
-                            they must come from the same ${DOMAIN_FEATURE_DIM}-d features
+  --model FILE.onnx         use an FID-InceptionV3 ONNX model (models/inception/convert.py writes one from
+                            pytorch-fid's weights): 2048-d pool3 features, pytorch-fid's preprocessing
+                            (bilinear resize to 299, RGB in [-1, 1]), run by ONNX Runtime
+  --resize MODE             with --model: bilinear (pytorch-fid, default) or clean (clean-fid's PIL bicubic)
+  --stats FILE.npz          compare DIR_A with reference statistics (arrays mu, sigma) instead of DIR_B,
+                            e.g. pytorch-fid's with --model; they must come from the same features
   --kid-subsets N           KID subsets (default 100)
   --kid-subset-size N       rows per KID subset (default min(1000, smallest folder))
   --seed N                  seed of the KID subset draws (default 0)`;
@@ -147,13 +153,28 @@ function toGrey(img: DecodedPng): Float32Array {
   return out;
 }
 
+/** RGB planes in [0, 1] (grey replicated, alpha ignored), `3·height·width` values. */
+function toRgb01(img: DecodedPng): Float32Array {
+  const { width, height, channels, pixels } = img;
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) {
+      const src = channels >= 3 ? c : 0;
+      out[c * plane + i] = pixels[i * channels + src]! / 255;
+    }
+  }
+  return out;
+}
+
 /**
- * Reads every `.png` of `dir` (sorted by name) as channel-mean grey images in [−1, 1]:
- * `[N, 1, H, W]`. All images must share one size.
+ * Reads every `.png` of `dir` (sorted by name): as channel-mean grey images in [−1, 1] `[N, 1, H, W]`
+ * (default), or with `rgb` as RGB in [0, 1] `[N, 3, H, W]`. All images must share one size.
  */
 export async function loadPngFolder(
   dir: string,
   onProgress?: (done: number, total: number) => void,
+  rgb = false,
 ): Promise<{ data: Float32Array; shape: [number, number, number, number] }> {
   let names: string[];
   try {
@@ -170,22 +191,25 @@ export async function loadPngFolder(
     if (i === 0) {
       h = img.height;
       w = img.width;
-      data = new Float32Array(names.length * h * w);
+      data = new Float32Array(names.length * (rgb ? 3 : 1) * h * w);
     } else if (img.height !== h || img.width !== w) {
       throw new TesseraError(
         'SHAPE_MISMATCH',
         `fid: every image in '${dir}' should be ${w}×${h} like ${names[0]}, but ${f} is ${img.width}×${img.height}`,
       );
     }
-    data.set(toGrey(img), i * h * w);
+    if (rgb) data.set(toRgb01(img), i * 3 * h * w);
+    else data.set(toGrey(img), i * h * w);
     onProgress?.(i + 1, names.length);
   }
-  return { data, shape: [names.length, 1, h, w] };
+  return { data, shape: [names.length, rgb ? 3 : 1, h, w] };
 }
 
 /** What {@link runFid} computed. */
 export interface FidReport {
   fid: number;
+  /** Feature dimension. */
+  dim: number;
   countA: number;
   countB?: number;
   kid?: { mean: number; std: number; subsets: number; subsetSize: number };
@@ -199,6 +223,10 @@ export interface FidOptions {
   dirB?: string;
   /** Bytes of an `.npz` with `mu` and `sigma` (instead of dirB). */
   stats?: Uint8Array;
+  /** Path of an FID-InceptionV3 ONNX model (default: the domain features). */
+  model?: string;
+  /** Resize mode of the model path (default `bilinear`, pytorch-fid's). */
+  resize?: 'bilinear' | 'clean';
   kidSubsets?: number;
   kidSubsetSize?: number;
   seed?: number;
@@ -207,33 +235,78 @@ export interface FidOptions {
 
 /** FID between two PNG folders (plus KID and precision/recall), or between a folder and `.npz` statistics. */
 export async function runFid(o: FidOptions): Promise<FidReport> {
+  const extractor = o.model ? await inceptionExtractor(o.model, o.resize ?? 'bilinear') : null;
+  try {
+    return await measureFolders(o, extractor);
+  } finally {
+    await extractor?.close();
+  }
+}
+
+interface Extractor {
+  features(data: Float32Array, shape: [number, number, number, number]): Promise<Float64Array>;
+  close(): Promise<void>;
+}
+
+async function inceptionExtractor(path: string, resize: 'bilinear' | 'clean'): Promise<Extractor> {
+  const ort = await loadOrt();
+  const { createOnnxBackend, onnxModel } = await import('@tessera/backend-onnx');
+  const backend = await createOnnxBackend({ ort, executionProviders: ['cpu'] });
+  const model = await onnxModel(path, { backend, name: path });
+  return {
+    async features(data, shape) {
+      const x = backend.tensor(data, shape);
+      try {
+        return await inceptionFeatures(model, x, { resize });
+      } finally {
+        x.dispose();
+      }
+    },
+    async close() {
+      await model.dispose();
+      backend.destroy?.();
+    },
+  };
+}
+
+async function measureFolders(o: FidOptions, extractor: Extractor | null): Promise<FidReport> {
   const featuresOf = async (dir: string) => {
-    const imgs = await loadPngFolder(dir, (d, t) => o.onProgress?.(dir, d, t));
-    return { rows: domainFeatures(imgs.data, imgs.shape), n: imgs.shape[0] };
+    const imgs = await loadPngFolder(dir, (d, t) => o.onProgress?.(dir, d, t), !!extractor);
+    const rows = extractor
+      ? await extractor.features(imgs.data, imgs.shape)
+      : domainFeatures(imgs.data, imgs.shape);
+    return { rows, n: imgs.shape[0] };
   };
   const a = await featuresOf(o.dirA);
-  const statsA = new FeatureStats(DOMAIN_FEATURE_DIM).add(a.rows);
+  const dim = a.rows.length / a.n;
+  const statsA = new FeatureStats(dim).add(a.rows);
   if (a.n < 2) throw new TesseraError('OUT_OF_RANGE', `fid: '${o.dirA}' needs at least 2 images, got ${a.n}`);
   if (o.stats) {
     const ref = await loadReferenceStats(o.stats, { source: 'stats' });
-    if (ref.dim !== DOMAIN_FEATURE_DIM) {
+    if (ref.dim !== dim) {
       throw new TesseraError(
         'SHAPE_MISMATCH',
-        `fid: the statistics have dimension ${ref.dim}, the domain features ${DOMAIN_FEATURE_DIM}`,
+        `fid: the statistics have dimension ${ref.dim}, the ${extractor ? 'Inception' : 'domain'} features ${dim}`,
       );
     }
-    return { fid: frechetDistance(statsA, ref as FrechetInput), countA: a.n };
+    return { fid: (await frechetDistanceAsync(statsA, ref as FrechetInput)).distance, dim, countA: a.n };
   }
   if (!o.dirB) throw new UsageError('fid needs DIR_B or --stats FILE.npz');
   const b = await featuresOf(o.dirB);
   if (b.n < 2) throw new TesseraError('OUT_OF_RANGE', `fid: '${o.dirB}' needs at least 2 images, got ${b.n}`);
-  const statsB = new FeatureStats(DOMAIN_FEATURE_DIM).add(b.rows);
-  const report: FidReport = { fid: frechetDistance(statsA, statsB), countA: a.n, countB: b.n };
+  const statsB = new FeatureStats(dim).add(b.rows);
+  const fid = (await frechetDistanceAsync(statsA, statsB)).distance;
+  const report: FidReport = { fid, dim, countA: a.n, countB: b.n };
   const subsetSize = o.kidSubsetSize ?? Math.min(1000, a.n, b.n);
   const subsets = o.kidSubsets ?? 100;
-  const fa = { data: a.rows, dim: DOMAIN_FEATURE_DIM };
-  const fb = { data: b.rows, dim: DOMAIN_FEATURE_DIM };
-  const kid = kernelInceptionDistance(fa, fb, { subsets, subsetSize, seed: o.seed ?? 0 });
+  const fa = { data: a.rows, dim };
+  const fb = { data: b.rows, dim };
+  const kid = await kernelInceptionDistanceAsync(fa, fb, {
+    subsets,
+    subsetSize,
+    seed: o.seed ?? 0,
+    onProgress: (d, t) => o.onProgress?.('KID subsets', d, t),
+  });
   report.kid = { mean: kid.mean, std: kid.std, subsets, subsetSize };
   if (a.n > 3 && b.n > 3) {
     const pr = precisionRecall(fa, fb);
@@ -263,6 +336,8 @@ export async function cmdFid(args: string[], out: (line: string) => void): Promi
       args,
       options: {
         stats: { type: 'string' },
+        model: { type: 'string' },
+        resize: { type: 'string' },
         'kid-subsets': { type: 'string' },
         'kid-subset-size': { type: 'string' },
         seed: { type: 'string' },
@@ -292,6 +367,8 @@ export async function cmdFid(args: string[], out: (line: string) => void): Promi
     dirA,
     dirB,
     stats,
+    model: typeof v.model === 'string' ? v.model : undefined,
+    resize: choiceFlag('resize', v.resize as string | undefined, ['bilinear', 'clean'] as const, 'bilinear'),
     kidSubsets: intFlag('kid-subsets', v['kid-subsets'] as string | undefined, 100, 1),
     kidSubsetSize:
       v['kid-subset-size'] === undefined
@@ -300,9 +377,8 @@ export async function cmdFid(args: string[], out: (line: string) => void): Promi
     seed: intFlag('seed', v.seed as string | undefined, 0),
     onProgress: progressBar(),
   });
-  out(
-    `images: ${r.countA}${r.countB === undefined ? '' : ` vs ${r.countB}`} (domain features, ${DOMAIN_FEATURE_DIM}-d)`,
-  );
+  const feats = `${typeof v.model === 'string' ? 'model' : 'domain'} features, ${r.dim}-d`;
+  out(`images: ${r.countA}${r.countB === undefined ? '' : ` vs ${r.countB}`} (${feats})`);
   out(`FID: ${r.fid.toFixed(4)}`);
   if (r.kid)
     out(

@@ -2,12 +2,30 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
+import { createOnnxBackend, encodeModel, GraphBuilder, onnxModel } from '@tessera/backend-onnx';
 import { runCli } from '@tessera/cli';
 import { TesseraError } from '@tessera/core';
-import { crc32, domainFeatures, FeatureStats, frechetDistance } from '@tessera/metrics';
+import { crc32, domainFeatures, FeatureStats, frechetDistance, inceptionFeatures } from '@tessera/metrics';
 import { digitsDataset, encodePng } from '@tessera/reference';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { decodePng } from '../src/fid.js';
+
+/** A stand-in for FID-Inception with its I/O: x [N, 3, 299, 299] → `out` = 100 · mean over H, W. */
+function poolModel(out: string): Uint8Array {
+  const g = new GraphBuilder();
+  const x = g.input('float', ['batch', 3, 299, 299], 'x');
+  // ×100 so that FIDs come out O(1) and four printed decimals discriminate.
+  const m = g.op('Mul', [g.op('ReduceMean', [x, g.i64([2, 3])], { keepdims: 0 }), g.f(100)]);
+  g.output(m, 'float', out, ['batch', 3]);
+  return encodeModel({
+    nodes: g.nodes,
+    inputs: g.inputs,
+    outputs: g.outputs,
+    initializers: g.initializers,
+    opset: 18,
+  });
+}
 
 const seed = Number(process.env.TESSERA_TEST_SEED ?? (Date.now() * 7919) % 2 ** 31);
 const tag = `(TESSERA_TEST_SEED=${seed})`;
@@ -221,5 +239,52 @@ describe('tessera fid', () => {
     expect((await run(['fid'])).code).toBe(2);
     expect((await run(['fid', join(root, 'nope'), a.dir])).err[0]).toMatch(/cannot read folder/);
     expect((await run(['fid', '--help'])).out[0]).toMatch(/^Usage: tessera fid/);
+  });
+
+  it('--model runs an ONNX feature model with pytorch-fid preprocessing; a wrong output name fails clearly', async () => {
+    const a = writeFolder('m-a', digitsDataset({ count: 10, seed: seed + 4 }).data, 10);
+    const b = writeFolder('m-b', digitsDataset({ count: 9, seed: seed + 5 }).data, 9);
+    const good = join(root, 'pool.onnx');
+    writeFileSync(good, poolModel('pool3'));
+    const got = await run(['fid', a.dir, b.dir, '--model', good, '--kid-subsets', '2']);
+    expect(got.err).toEqual([]);
+    expect(got.out[0]).toContain('(model features, 3-d)');
+    // The same through the library: grey PNGs become RGB in [0, 1] (replicated channels).
+    const backend = await createOnnxBackend({ ort, executionProviders: ['cpu'] });
+    const model = await onnxModel(poolModel('pool3'), { backend });
+    const feats = async (grey: Float32Array, n: number, resize: 'bilinear' | 'clean' = 'bilinear') => {
+      const rgb = new Float32Array(n * 3 * 256);
+      for (let i = 0; i < n; i++)
+        for (let c = 0; c < 3; c++)
+          for (let p = 0; p < 256; p++) rgb[(i * 3 + c) * 256 + p] = (grey[i * 256 + p]! + 1) / 2;
+      const x = backend.tensor(rgb, [n, 3, 16, 16]);
+      const f = await inceptionFeatures(model, x, { resize });
+      x.dispose();
+      return new FeatureStats(3).add(f);
+    };
+    const want = frechetDistance(await feats(a.grey, 10), await feats(b.grey, 9));
+    const wantClean = frechetDistance(await feats(a.grey, 10, 'clean'), await feats(b.grey, 9, 'clean'));
+    await model.dispose();
+    backend.destroy?.();
+    expect(got.out.join('\n'), tag).toContain(`FID: ${want.toFixed(4)}`);
+    const clean = await run([
+      'fid',
+      a.dir,
+      b.dir,
+      '--model',
+      good,
+      '--kid-subsets',
+      '2',
+      '--resize',
+      'clean',
+    ]);
+    expect(clean.code).toBe(0);
+    expect(clean.out.join('\n'), tag).toContain(`FID: ${wantClean.toFixed(4)}`);
+    expect((await run(['fid', a.dir, b.dir, '--model', good, '--resize', 'nearest'])).code).toBe(2);
+    const bad = join(root, 'bad.onnx');
+    writeFileSync(bad, poolModel('features'));
+    const r = await run(['fid', a.dir, b.dir, '--model', bad]);
+    expect(r.code).toBe(1);
+    expect(r.err[0]).toMatch(/no output 'pool3'; its outputs are \[features\]/);
   });
 });

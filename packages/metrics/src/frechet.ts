@@ -1,7 +1,7 @@
 import { TesseraError } from '@tessera/core';
 import { FeatureStats } from './feature-stats.js';
 import { createKernels } from './kernels.js';
-import { gemmNT, pivotedCholesky, symmetricEigenvalues } from './linalg.js';
+import { gemmNTSteps, pivotedCholeskySteps, runSteps, symmetricEigenvaluesSteps } from './linalg.js';
 
 /** A Gaussian given by its mean and covariance (`sigma` flat row-major `d×d`, or rows). */
 export interface GaussianStats {
@@ -57,6 +57,36 @@ export function frechetDistanceParts(
   b: FrechetInput,
   options: FrechetOptions = {},
 ): FrechetParts {
+  return runSteps(partsSteps(a, b, options));
+}
+
+/**
+ * {@link frechetDistanceParts} that yields to the event loop every ~50 ms of work (d = 2048 takes
+ * seconds), and stops with an `ABORTED` TesseraError when `signal` aborts. Same values.
+ */
+export async function frechetDistanceAsync(
+  a: FrechetInput,
+  b: FrechetInput,
+  options: FrechetOptions & { signal?: AbortSignal } = {},
+): Promise<FrechetParts> {
+  const g = partsSteps(a, b, options);
+  let last = performance.now();
+  for (;;) {
+    if (options.signal?.aborted) throw new TesseraError('ABORTED', 'frechetDistanceAsync: aborted');
+    const r = g.next();
+    if (r.done) return r.value;
+    if (performance.now() - last > 50) {
+      await new Promise((res) => setTimeout(res, 0));
+      last = performance.now();
+    }
+  }
+}
+
+function* partsSteps(
+  a: FrechetInput,
+  b: FrechetInput,
+  options: FrechetOptions,
+): Generator<void, FrechetParts> {
   const A = toGaussian(a, 'first');
   const B = toGaussian(b, 'second');
   if (A.d !== B.d) {
@@ -77,7 +107,7 @@ export function frechetDistanceParts(
     trace1 += A.sigma[i * d + i]!;
     trace2 += B.sigma[i * d + i]!;
   }
-  const { value: traceSqrtProduct, rank } = traceSqrtOfProduct(A.sigma, B.sigma, d, options);
+  const { value: traceSqrtProduct, rank } = yield* traceSqrtSteps(A.sigma, B.sigma, d, options);
   return {
     meanTerm,
     trace1,
@@ -98,10 +128,19 @@ export function traceSqrtOfProduct(
   d: number,
   options: FrechetOptions = {},
 ): { value: number; rank: number } {
+  return runSteps(traceSqrtSteps(sigma1, sigma2, d, options));
+}
+
+function* traceSqrtSteps(
+  sigma1: Float64Array,
+  sigma2: Float64Array,
+  d: number,
+  options: FrechetOptions,
+): Generator<void, { value: number; rank: number }> {
   // Float64 SIMD kernels on one private WebAssembly memory when available (plain JS otherwise):
   // [Lᵀ (d×d)] [Cᵀ (r×d)] [P (d×d), later M (r×r) and the eigen-solver's vectors].
   const kern = options.simd === false ? null : createKernels(3 * d * d + 3 * d + 8 * d + 64);
-  const { rank: r, lt, perm } = pivotedCholesky(sigma1, d, undefined, kern);
+  const { rank: r, lt, perm } = yield* pivotedCholeskySteps(sigma1, d, undefined, kern);
   if (r === 0) return { value: 0, rank: 0 };
   const ct = kern ? kern.alloc(r * d) : new Float64Array(r * d);
   const top = kern?.mark() ?? 0;
@@ -113,13 +152,13 @@ export function traceSqrtOfProduct(
     for (let j = 0; j < d; j++) p[dst + j] = sigma2[src + perm[j]!]!;
   }
   // Cᵀ = Lᵀ P (r×d): row a = Σ_j L[j][a]·P[j][·] = P · (column a of L), P symmetric.
-  gemmNT(lt, r, p, d, d, ct, { xZerosBeforeRow: true }, kern);
+  yield* gemmNTSteps(lt, r, p, d, d, ct, { xZerosBeforeRow: true }, kern);
   kern?.release(top);
   // M = Lᵀ P L (r×r): M[a][b] = Ct[a]·Lt[b] (Lt[b] is zero before b); only the upper triangle is
   // needed by the eigen-solver.
   const m = kern ? kern.alloc(r * r) : new Float64Array(r * r);
-  gemmNT(ct, r, lt, r, d, m, { upper: true, yZerosBeforeRow: true }, kern);
-  const lambda = symmetricEigenvalues(m, r, kern);
+  yield* gemmNTSteps(ct, r, lt, r, d, m, { upper: true, yZerosBeforeRow: true }, kern);
+  const lambda = yield* symmetricEigenvaluesSteps(m, r, kern);
   let value = 0;
   for (const l of lambda) if (l > 0) value += Math.sqrt(l);
   return { value, rank: r };

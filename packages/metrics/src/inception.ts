@@ -1,4 +1,5 @@
 import { type Backend, fmtShape, type Tensor, TesseraError } from '@tessera/core';
+import { resizePilBicubic } from './resize-pil.js';
 
 /**
  * The slice of an ONNX feature model the adapter needs — `@tessera/backend-onnx`'s `OnnxModel` fits
@@ -20,9 +21,11 @@ export interface InceptionFeatureOptions {
   output?: string;
   /**
    * Resize to 299×299 first: `bilinear` (default) is pytorch-fid's F.interpolate(mode='bilinear',
-   * align_corners=False); `none` feeds the images as they are (they must already be 299×299).
+   * align_corners=False) on the model's backend; `clean` is clean-fid's: Pillow's antialiased bicubic
+   * per channel on 0–255 values, clipped to [0, 255] (on the host, {@link resizePilBicubic}); `none`
+   * feeds the images as they are (they must already be 299×299).
    */
-  resize?: 'bilinear' | 'none';
+  resize?: 'bilinear' | 'clean' | 'none';
   /** Images per model call (default 50, pytorch-fid's batch size). */
   batchSize?: number;
 }
@@ -32,8 +35,8 @@ export interface InceptionFeatureOptions {
  * model, with pytorch-fid's preprocessing: bilinear resize to 299×299 (align_corners=False, no
  * antialias), then x ↦ 2x − 1. Returns row-major float64 `[N, dim]` ready for `FeatureStats.add`.
  * A model without the requested input or output is a `MODEL_MISMATCH` TesseraError naming what it has.
- * (clean-fid's "clean" PIL-bicubic resize is not implemented: resize with PIL yourself and pass 299×299
- * images with `resize: 'none'`.)
+ * `resize: 'clean'` swaps in clean-fid's PIL-bicubic resize (the two differ by several FID points on
+ * real data).
  */
 export async function inceptionFeatures(
   model: FeatureModel,
@@ -93,8 +96,22 @@ export async function inceptionFeatures(
       const part = B.slice(images, [s, 0, 0, 0], [e - s, 3, shape[2]!, shape[3]!]);
       owned.push(part);
       let x = part;
-      if (resize === 'bilinear' && (shape[2] !== 299 || shape[3] !== 299)) {
+      const h = shape[2]!;
+      const w = shape[3]!;
+      if (resize === 'bilinear' && (h !== 299 || w !== 299)) {
         x = B.resize(part, [299, 299], 'bilinear');
+        owned.push(x);
+      } else if (resize === 'clean' && (h !== 299 || w !== 299)) {
+        const host = await part.data();
+        const planes = (e - s) * 3;
+        const up = new Float32Array(planes * 299 * 299);
+        const plane = new Float32Array(h * w);
+        for (let q = 0; q < planes; q++) {
+          for (let i = 0; i < h * w; i++) plane[i] = host[q * h * w + i]! * 255;
+          const r = resizePilBicubic(plane, h, w, 299, 299);
+          for (let i = 0; i < r.length; i++) up[q * 299 * 299 + i] = Math.min(255, Math.max(0, r[i]!)) / 255;
+        }
+        x = B.tensor(up, [e - s, 3, 299, 299]);
         owned.push(x);
       }
       const scaled = B.lincomb([2], [x]);

@@ -10,13 +10,20 @@ export {
   type FrechetOptions,
   type FrechetParts,
   frechetDistance,
+  frechetDistanceAsync,
   frechetDistanceParts,
   type GaussianStats,
   traceSqrtOfProduct,
 } from './frechet.js';
 export { type FeatureModel, type InceptionFeatureOptions, inceptionFeatures } from './inception.js';
 export { type InceptionScoreOptions, type InceptionScoreResult, inceptionScore } from './inception-score.js';
-export { type KidOptions, type KidResult, kernelInceptionDistance, polynomialMmd2 } from './kid.js';
+export {
+  type KidOptions,
+  type KidResult,
+  kernelInceptionDistance,
+  kernelInceptionDistanceAsync,
+  polynomialMmd2,
+} from './kid.js';
 export { symmetricEigenvalues } from './linalg.js';
 export { type NpyArray, parseNpy } from './npy.js';
 export { loadNpz, loadReferenceStats, type ReferenceStats } from './npz.js';
@@ -25,6 +32,7 @@ export {
   type PrecisionRecallResult,
   precisionRecall,
 } from './precision-recall.js';
+export { resizePilBicubic } from './resize-pil.js';
 export {
   cutoffFrequency,
   type Rapsd,

@@ -1,5 +1,6 @@
 import { philoxWords, TesseraError } from '@tessera/core';
 import { type Features, gatherRows, type Matrix, sameDim, toMatrix } from './features.js';
+import { createKernels } from './kernels.js';
 import { gemmNT } from './linalg.js';
 
 /** Options of {@link kernelInceptionDistance}; defaults are torch-fidelity's. */
@@ -35,7 +36,45 @@ export interface KidResult {
  * torch-fidelity's in distribution, and exactly when `subsetSize` equals both set sizes).
  */
 export function kernelInceptionDistance(real: Features, fake: Features, opts: KidOptions = {}): KidResult {
-  const op = 'kernelInceptionDistance';
+  const job = prepareKid(real, fake, opts, 'kernelInceptionDistance');
+  for (let s = 0; s < job.subsets; s++) job.values[s] = job.subset(s);
+  return summarize(job.values);
+}
+
+/**
+ * {@link kernelInceptionDistance} that yields to the event loop between subsets once ~50 ms have passed,
+ * reports progress, and stops with an `ABORTED` TesseraError when `signal` aborts. Same values.
+ */
+export async function kernelInceptionDistanceAsync(
+  real: Features,
+  fake: Features,
+  opts: KidOptions & { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+): Promise<KidResult> {
+  const job = prepareKid(real, fake, opts, 'kernelInceptionDistanceAsync');
+  let last = performance.now();
+  for (let s = 0; s < job.subsets; s++) {
+    if (opts.signal?.aborted) {
+      throw new TesseraError(
+        'ABORTED',
+        `kernelInceptionDistanceAsync: aborted after ${s} of ${job.subsets} subsets`,
+      );
+    }
+    job.values[s] = job.subset(s);
+    opts.onProgress?.(s + 1, job.subsets);
+    if (performance.now() - last > 50) {
+      await new Promise((r) => setTimeout(r, 0));
+      last = performance.now();
+    }
+  }
+  return summarize(job.values);
+}
+
+function prepareKid(
+  real: Features,
+  fake: Features,
+  opts: KidOptions,
+  op: string,
+): { subsets: number; values: Float64Array; subset: (s: number) => number } {
   const a = toMatrix(real, op, 'real features');
   const b = toMatrix(fake, op, 'fake features');
   sameDim(a, b, op);
@@ -55,22 +94,28 @@ export function kernelInceptionDistance(real: Features, fake: Features, opts: Ki
     );
   }
   const seed = opts.seed ?? 0;
-  const values = new Float64Array(subsets);
-  for (let s = 0; s < subsets; s++) {
-    const ia = drawSubset(a.n, m, seed, 2 * s * m);
-    const ib = drawSubset(b.n, m, seed, (2 * s + 1) * m);
-    values[s] = mmd2Unbiased(
-      { data: gatherRows(a, ia), n: m, dim: a.dim },
-      { data: gatherRows(b, ib), n: m, dim: b.dim },
-      opts,
-    );
-  }
+  return {
+    subsets,
+    values: new Float64Array(subsets),
+    subset: (s) => {
+      const ia = drawSubset(a.n, m, seed, 2 * s * m);
+      const ib = drawSubset(b.n, m, seed, (2 * s + 1) * m);
+      return mmd2Unbiased(
+        { data: gatherRows(a, ia), n: m, dim: a.dim },
+        { data: gatherRows(b, ib), n: m, dim: b.dim },
+        opts,
+      );
+    },
+  };
+}
+
+function summarize(values: Float64Array): KidResult {
   let mean = 0;
   for (const v of values) mean += v;
-  mean /= subsets;
+  mean /= values.length;
   let v2 = 0;
   for (const v of values) v2 += (v - mean) ** 2;
-  return { mean, std: Math.sqrt(v2 / subsets), values };
+  return { mean, std: Math.sqrt(v2 / values.length), values };
 }
 
 /**
@@ -102,20 +147,28 @@ function mmd2Unbiased(a: Matrix, b: Matrix, opts: Pick<KidOptions, 'degree' | 'g
   const degree = opts.degree ?? 3;
   const gamma = opts.gamma ?? 1 / d;
   const coef0 = opts.coef0 ?? 1;
-  const k = new Float64Array(m * m);
-  const kern = (t: number) => (t * gamma + coef0) ** degree;
+  // The Gram products run on the SIMD kernels when available (2·m·d + m² doubles of their memory).
+  const kern = createKernels(2 * m * d + m * m + 16);
+  const x = kern ? kern.alloc(m * d) : a.data;
+  const y = kern ? kern.alloc(m * d) : b.data;
+  if (kern) {
+    x.set(a.data);
+    y.set(b.data);
+  }
+  const k = kern ? kern.alloc(m * m) : new Float64Array(m * m);
+  const kern3 = (t: number) => (t * gamma + coef0) ** degree;
   // Off-diagonal sums of K_XX and K_YY (upper triangle counted twice), full sum of K_XY.
-  const offDiag = (x: Float64Array) => {
-    gemmNT(x, m, x, m, d, k, { upper: true });
+  const offDiag = (z: Float64Array) => {
+    gemmNT(z, m, z, m, d, k, { upper: true }, kern);
     let s = 0;
-    for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) s += kern(k[i * m + j]!);
+    for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) s += kern3(k[i * m + j]!);
     return 2 * s;
   };
-  const sxx = offDiag(a.data);
-  const syy = offDiag(b.data);
-  gemmNT(a.data, m, b.data, m, d, k);
+  const sxx = offDiag(x);
+  const syy = offDiag(y);
+  gemmNT(x, m, y, m, d, k, {}, kern);
   let sxy = 0;
-  for (let i = 0; i < m * m; i++) sxy += kern(k[i]!);
+  for (let i = 0; i < m * m; i++) sxy += kern3(k[i]!);
   return (sxx + syy) / (m * (m - 1)) - (2 * sxy) / (m * m);
 }
 

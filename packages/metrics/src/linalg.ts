@@ -25,6 +25,24 @@ export function pivotedCholesky(
   tol?: number,
   kern: Kernels | null = null,
 ): PivotedCholesky {
+  return runSteps(pivotedCholeskySteps(a, n, tol, kern));
+}
+
+/** Runs a step generator to completion. */
+export function runSteps<T>(g: Generator<void, T>): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** {@link pivotedCholesky} as a generator that pauses every 16 columns (for callers that yield). */
+export function* pivotedCholeskySteps(
+  a: Float64Array,
+  n: number,
+  tol?: number,
+  kern: Kernels | null = null,
+): Generator<void, PivotedCholesky> {
   const diag = new Float64Array(n);
   let maxDiag = 0;
   for (let i = 0; i < n; i++) {
@@ -43,6 +61,7 @@ export function pivotedCholesky(
   const dots = kern ? kern.alloc(n) : null;
   let rank = 0;
   for (let k = 0; k < n; k++) {
+    if ((k & 15) === 15) yield;
     let p = k;
     for (let i = k + 1; i < n; i++) if (diag[i]! > diag[p]!) p = i;
     if (!(diag[p]! > stop)) break;
@@ -144,8 +163,23 @@ export function gemmNT(
   opts: { upper?: boolean; yZerosBeforeRow?: boolean; xZerosBeforeRow?: boolean } = {},
   kern: Kernels | null = null,
 ): void {
+  runSteps(gemmNTSteps(x, rows, y, cols, n, out, opts, kern));
+}
+
+/** {@link gemmNT} as a generator that pauses after each block of 64 output rows. */
+export function* gemmNTSteps(
+  x: Float64Array,
+  rows: number,
+  y: Float64Array,
+  cols: number,
+  n: number,
+  out: Float64Array,
+  opts: { upper?: boolean; yZerosBeforeRow?: boolean; xZerosBeforeRow?: boolean } = {},
+  kern: Kernels | null = null,
+): Generator<void, void> {
   out.fill(0, 0, rows * cols);
   for (let i0 = 0; i0 < rows; i0 += TILE) {
+    if (i0 > 0) yield;
     const i1 = Math.min(rows, i0 + TILE);
     for (let j0 = opts.upper ? i0 - (i0 % TILE) : 0; j0 < cols; j0 += TILE) {
       const j1 = Math.min(cols, j0 + TILE);
@@ -299,9 +333,18 @@ function tileNT(
  * reduction to tridiagonal form, then implicit-shift QL. Returns them unsorted.
  */
 export function symmetricEigenvalues(a: Float64Array, n: number, kern: Kernels | null = null): Float64Array {
+  return runSteps(symmetricEigenvaluesSteps(a, n, kern));
+}
+
+/** {@link symmetricEigenvalues} as a generator that pauses every 16 Householder steps. */
+export function* symmetricEigenvaluesSteps(
+  a: Float64Array,
+  n: number,
+  kern: Kernels | null = null,
+): Generator<void, Float64Array> {
   const d = new Float64Array(n);
   const e = new Float64Array(n);
-  tridiagonalize(a, n, d, e, kern);
+  yield* tridiagonalizeSteps(a, n, d, e, kern);
   tridiagonalQL(d, e, n);
   return d;
 }
@@ -318,6 +361,17 @@ export function tridiagonalize(
   e: Float64Array,
   kern: Kernels | null = null,
 ): void {
+  runSteps(tridiagonalizeSteps(a, n, d, e, kern));
+}
+
+/** {@link tridiagonalize} as a generator that pauses every 16 steps. */
+export function* tridiagonalizeSteps(
+  a: Float64Array,
+  n: number,
+  d: Float64Array,
+  e: Float64Array,
+  kern: Kernels | null = null,
+): Generator<void, void> {
   const vec = () => (kern ? kern.alloc(n) : new Float64Array(n));
   const v = vec();
   const w = vec();
@@ -326,6 +380,7 @@ export function tridiagonalize(
   const vPrev = vec();
   const wPrev = vec();
   for (let k = 0; k < n - 1; k++) {
+    if ((k & 15) === 15) yield;
     // Bring row k (from column k+1 on) and the diagonal up to date with the previous update.
     const rk = k * n;
     if (havePrev) {

@@ -1,5 +1,5 @@
 import { TesseraError } from '@tessera/core';
-import { FeatureStats, frechetDistance, frechetDistanceParts } from '@tessera/metrics';
+import { FeatureStats, frechetDistance, frechetDistanceAsync, frechetDistanceParts } from '@tessera/metrics';
 import { describe, expect, it } from 'vitest';
 import { formulaRows, frechetJacobi, freshSeed, mulberry, normals } from './helpers';
 
@@ -133,6 +133,21 @@ describe('frechetDistance on fresh random inputs', () => {
       expect(simd.rank1, tag).toBe(js.rank1);
       expect(Math.abs(simd.distance - js.distance) / js.distance, `d=${d} n=${n} ${tag}`).toBeLessThan(1e-10);
     }
+  });
+
+  it('frechetDistanceAsync gives the same value and honours an aborted signal', async () => {
+    const rand = mulberry(seed + 3);
+    const d = 40;
+    const a = statsOf(normals(rand, 90 * d), d);
+    const b = statsOf(
+      normals(rand, 70 * d).map((v) => 0.7 * v + 0.1),
+      d,
+    );
+    const got = await frechetDistanceAsync(a, b);
+    expect(got.distance, tag).toBe(frechetDistance(a, b));
+    const ac = new AbortController();
+    ac.abort();
+    await expect(frechetDistanceAsync(a, b, { signal: ac.signal })).rejects.toThrow(/aborted/);
   });
 
   it('closed forms: equal covariances, scaled covariances, diagonal covariances', () => {

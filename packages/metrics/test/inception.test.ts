@@ -1,6 +1,6 @@
 import { createOnnxBackend, encodeModel, GraphBuilder, onnxModel } from '@tessera/backend-onnx';
 import { TesseraError } from '@tessera/core';
-import { inceptionFeatures } from '@tessera/metrics';
+import { inceptionFeatures, resizePilBicubic } from '@tessera/metrics';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshSeed, mulberry } from './helpers';
@@ -54,7 +54,9 @@ describe('inceptionFeatures (ONNX feature model adapter)', () => {
     const img = Float32Array.from({ length: n * 3 * h * w }, () => rand());
     const model = await onnxModel(poolModel(), { backend });
     const x = backend.tensor(img, [n, 3, h, w]);
+    const live = backend.memory().tensors;
     const f = await inceptionFeatures(model, x, { batchSize: 2 });
+    expect(backend.memory().tensors, 'tensors left behind by the batch loop').toBe(live);
     x.dispose();
     expect(f.length).toBe(n * 3);
     for (let i = 0; i < n; i++) {
@@ -63,6 +65,20 @@ describe('inceptionFeatures (ONNX feature model adapter)', () => {
         const r = bilinear(plane, h, w, 299, 299);
         const want = (2 * r.reduce((a, b) => a + b, 0)) / r.length - 1;
         expect(Math.abs(f[i * 3 + c]! - want), `image ${i} channel ${c} ${tag}`).toBeLessThan(2e-5);
+      }
+    }
+    // clean-fid's resize: PIL bicubic on 0–255 values, clipped, back to [0, 1].
+    const x2 = backend.tensor(img, [n, 3, h, w]);
+    const g = await inceptionFeatures(model, x2, { resize: 'clean', batchSize: 3 });
+    x2.dispose();
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < 3; c++) {
+        const plane = img.subarray((i * 3 + c) * h * w, (i * 3 + c + 1) * h * w).map((v) => v * 255);
+        const r = resizePilBicubic(plane, h, w, 299, 299);
+        let sum = 0;
+        for (const v of r) sum += Math.min(255, Math.max(0, v)) / 255;
+        const want = (2 * sum) / r.length - 1;
+        expect(Math.abs(g[i * 3 + c]! - want), `clean: image ${i} channel ${c} ${tag}`).toBeLessThan(2e-5);
       }
     }
     await model.dispose();

@@ -1,5 +1,11 @@
 import { TesseraError } from '@tessera/core';
-import { inceptionScore, kernelInceptionDistance, polynomialMmd2, precisionRecall } from '@tessera/metrics';
+import {
+  inceptionScore,
+  kernelInceptionDistance,
+  kernelInceptionDistanceAsync,
+  polynomialMmd2,
+  precisionRecall,
+} from '@tessera/metrics';
 import { describe, expect, it } from 'vitest';
 import { formulaRows, freshSeed, mulberry, normals } from './helpers';
 
@@ -107,7 +113,7 @@ describe('KID, IS, precision/recall against torch-fidelity formulas', () => {
 });
 
 describe('KID, IS, precision/recall on fresh random inputs', () => {
-  it('KID subsets are seeded draws without replacement; mean/std are np.mean/np.std of the values', () => {
+  it('KID subsets are seeded draws without replacement; mean/std are np.mean/np.std of the values', async () => {
     const rand = mulberry(seed);
     const d = 6;
     const x = normals(rand, 30 * d);
@@ -120,6 +126,21 @@ describe('KID, IS, precision/recall on fresh random inputs', () => {
     expect(rel(r1.mean, mean), tag).toBeLessThan(1e-14);
     expect(rel(r1.std, std), tag).toBeLessThan(1e-12);
     expect(r1.std, tag).toBeGreaterThan(0);
+    // The async form yields between subsets and gives the same values; an aborted signal stops it.
+    const seen: number[] = [];
+    const r4 = await kernelInceptionDistanceAsync(flat(x, d), flat(y, d), {
+      subsets: 7,
+      subsetSize: 12,
+      seed,
+      onProgress: (i) => seen.push(i),
+    });
+    expect(Array.from(r4.values)).toEqual(Array.from(r1.values));
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(
+      kernelInceptionDistanceAsync(flat(x, d), flat(y, d), { subsetSize: 12, signal: ac.signal }),
+    ).rejects.toThrow(/aborted after 0 of 100/);
     // Another seed draws other subsets.
     const r3 = kernelInceptionDistance(flat(x, d), flat(y, d), {
       subsets: 7,
