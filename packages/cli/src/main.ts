@@ -25,6 +25,9 @@ Usage:
   tessera schedule [options]             print a scheduler's timesteps and sigmas
   tessera export-model [options]         write the default digits model or an AR reference model as ONNX
   tessera showcase [--out dir]           run every pipeline and write an HTML report
+  tessera worker --redis URL [options]   take shards of evaluation jobs from Redis (BullMQ)
+  tessera eval --redis URL --config F    run an evaluation job on the workers, print and write metrics
+  tessera fid DIR_A [DIR_B|--stats F]    FID, KID, precision/recall between PNG folders
   tessera --version                      print the version
 
 Run 'tessera <command> --help' for a command's options.
@@ -356,6 +359,9 @@ export async function runCli(
       else throw new UsageError(`generate needs 'diffusion' or 'ar', got '${sub ?? ''}'`);
     } else if (cmd === 'schedule') await cmdSchedule(argv.slice(1), out);
     else if (cmd === 'export-model') await cmdExportModel(argv.slice(1), out);
+    else if (cmd === 'worker') await (await import('./worker.js')).cmdWorker(argv.slice(1), out);
+    else if (cmd === 'eval') await (await import('./eval.js')).cmdEval(argv.slice(1), out, err);
+    else if (cmd === 'fid') await (await import('./fid.js')).cmdFid(argv.slice(1), out);
     else if (cmd === 'showcase') {
       const { runShowcase } = await import('./showcase.js');
       const { values: v } = parse(argv.slice(1), {

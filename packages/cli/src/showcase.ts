@@ -9,6 +9,7 @@ import { type BackendName, selectBackend } from './backends.js';
 import { upscale } from './images.js';
 import { checkOutput, writeAtomic } from './output.js';
 import { createProgress } from './progress.js';
+import { qualityAndSpectra } from './showcase-metrics.js';
 
 /** Options of {@link runShowcase}. */
 export interface ShowcaseOptions {
@@ -29,6 +30,8 @@ interface Panel {
   strip?: { file: string; png: Uint8Array; caption: string };
   seconds: number;
   modelCalls: number;
+  /** The generated images in [−1, 1], for the quality metrics. */
+  images?: { data: ArrayLike<number>; shape: [number, number, number, number]; kind: 'digits' | 'shapes' };
 }
 
 /** The training schedule of the VP pipelines: DDPM's linear betas 1e-4…0.02 over 1000 steps. */
@@ -105,6 +108,7 @@ async function diffusionPanel(
     },
     seconds,
     modelCalls: calls,
+    images: { data, shape: [o.count, 1, 16, 16], kind: 'digits' },
   };
 }
 
@@ -180,6 +184,7 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
       png: gridPng(big.data, big.shape, 8),
       seconds,
       modelCalls: r.modelCalls,
+      images: { data: tokensToImages(tokens, n, 16), shape: [n, 3, 16, 16], kind: 'shapes' },
     };
     if (r.scales) {
       // coarse-to-fine: each scale of the first image, upsampled to 32×32
@@ -211,7 +216,8 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
     await writeAtomic(join(options.outDir, p.file), p.png, true);
     if (p.strip) await writeAtomic(join(options.outDir, p.strip.file), p.strip.png, true);
   }
-  const html = renderReport(panels, B.name, (performance.now() - t0) / 1000);
+  const extra = await qualityAndSpectra({ backend: B, denoiser, panels, quick: q, log });
+  const html = renderReport(panels, B.name, (performance.now() - t0) / 1000, extra);
   const htmlPath = join(options.outDir, 'index.html');
   await writeAtomic(htmlPath, html, true);
   log(
@@ -224,7 +230,7 @@ function dataUri(png: Uint8Array): string {
   return `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
 }
 
-function renderReport(panels: Panel[], backend: string, total: number): string {
+function renderReport(panels: Panel[], backend: string, total: number, extra = ''): string {
   const rows = panels
     .map(
       (p) =>
@@ -256,6 +262,7 @@ Autoregression: count-based token models fitted to procedural shape images.</p>
 ${rows}
 </table>
 ${cards}
+${extra}
 </body></html>
 `;
 }

@@ -1,0 +1,313 @@
+import { createHash } from 'node:crypto';
+import { TesseraError } from '@tessera/core';
+import { SAMPLER_NAMES, type SamplerName } from '@tessera/diffusion';
+import { checkModelPath, checkOutputPath } from './paths.js';
+
+/** Most images one job may ask for. */
+export const MAX_IMAGES = 10_000_000;
+/** Most images one shard may hold. */
+export const MAX_SHARD_SIZE = 8192;
+/** Most images generated in one batch. */
+export const MAX_BATCH_SIZE = 512;
+/** Most sampling steps. */
+export const MAX_STEPS = 1000;
+/** Most reference images the statistics are compared against. */
+export const MAX_REFERENCE = 100_000;
+
+/** Most images whose feature rows are kept for KID and precision/recall. */
+export const MAX_FEATURE_SAMPLE = 20_000;
+
+/** AR decoders a job may name (the reference count-based token models of @tessera/reference). */
+export const AR_DECODERS = ['raster', 'next-scale', 'masked'] as const;
+/** One of {@link AR_DECODERS}. */
+export type ArDecoderName = (typeof AR_DECODERS)[number];
+
+/** Diffusion generator: the embedded default digits model sampled by a k-diffusion sampler. */
+export interface DiffusionGenerator {
+  kind: 'diffusion';
+  /** k-diffusion sampler name (`euler`, `dpmpp_2m`, …). */
+  sampler: SamplerName;
+  /** Sampling steps on the Karras schedule σ 80 → 0.002 (ρ = 7). */
+  steps: number;
+  /** Restrict to one digit class (0–9). Absent: the full mixture. */
+  digit?: number;
+  /** Classifier-free guidance scale (with `digit`; 1 = plain conditional). Default 1. */
+  guidance?: number;
+  /** Ancestral / SDE noise fraction passed to the sampler. */
+  eta?: number;
+  /**
+   * An ONNX x0-denoiser (inputs `x` `[N, 1, 16, 16]` and `sigma`, output `x0`, as `tessera export-model`
+   * writes) instead of the embedded model: a relative path inside each worker's model root. Not with
+   * `digit`.
+   */
+  model?: string;
+}
+
+/** Autoregressive generator: a reference token model decoded per image. */
+export interface ArGenerator {
+  kind: 'ar';
+  decoder: ArDecoderName;
+  /** Default 1. */
+  temperature?: number;
+  /** Default 0 (off). */
+  topK?: number;
+  /** Default 0 (off). */
+  topP?: number;
+  /** Class per image (0 rectangles, 1 disks, 2 bars); default image index mod 3. */
+  label?: number;
+  /** Classifier-free guidance scale. Default 1. */
+  guidance?: number;
+  /** Masked decoder iterations. Default 16. */
+  numIter?: number;
+}
+
+/** A job: a configuration and a seed range `[0, count)`, split into shards. Plain JSON. */
+export interface JobConfig {
+  /** Job id: `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`. Re-running an id reuses its finished shards. */
+  id: string;
+  /** Number of images. */
+  count: number;
+  /** Base seed (non-negative safe integer); image i uses `imageSeed(seed, i)`. */
+  seed: number;
+  /** Images per shard (a multiple of `batchSize`). Default 64 (or `count` rounded up to the batch). */
+  shardSize?: number;
+  /** Images per generation batch; batches start at multiples of it. Default 16. */
+  batchSize?: number;
+  generator: DiffusionGenerator | ArGenerator;
+  /** Directory (relative, inside each worker's output root) to write `00000042.png` files to. */
+  output?: string;
+  /** Reference data the statistics are compared with: the procedural digits (count, seed). */
+  reference?: { count: number; seed: number };
+  /**
+   * KID and precision/recall use the feature rows of images 0 … featureSample − 1 (workers return those
+   * rows; the rest contribute only to the statistics). Default min(count, 1000), at most 20 000.
+   */
+  featureSample?: number;
+}
+
+/** A {@link JobConfig} with every default filled in (what workers receive). */
+export interface ResolvedJobConfig extends Required<Omit<JobConfig, 'output'>> {
+  output?: string;
+}
+
+/** One shard of a job: images `[start, end)`. */
+export interface ShardSpec {
+  shard: number;
+  start: number;
+  end: number;
+}
+
+/** What a worker receives in a BullMQ job. */
+export interface ShardPayload extends ShardSpec {
+  /** Payload format version (1). */
+  v: 1;
+  config: ResolvedJobConfig;
+  /** {@link configHash} of `config`. */
+  hash: string;
+}
+
+function fail(path: string, expected: string, got: unknown): never {
+  let shown: string;
+  try {
+    shown = JSON.stringify(got) ?? String(got);
+  } catch {
+    shown = String(got);
+  }
+  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
+  throw new TesseraError('INVALID_CONFIG', `job config: ${path} must be ${expected}, got ${shown}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function int(v: unknown, path: string, lo: number, hi: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
+    fail(path, `an integer in [${lo}, ${hi}]`, v);
+  return v;
+}
+
+function num(v: unknown, path: string, lo: number, hi: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi)
+    fail(path, `a number in [${lo}, ${hi}]`, v);
+  return v;
+}
+
+function onlyKeys(o: Record<string, unknown>, path: string, keys: readonly string[]): void {
+  for (const k of Object.keys(o)) {
+    if (!keys.includes(k)) fail(`${path}.${k}`, `absent (known keys: ${keys.join(', ')})`, o[k]);
+  }
+}
+
+function opt<T>(o: Record<string, unknown>, key: string, f: (v: unknown) => T): T | undefined {
+  return o[key] === undefined ? undefined : f(o[key]);
+}
+
+function checkGenerator(g: unknown): DiffusionGenerator | ArGenerator {
+  if (!isObject(g)) fail('generator', 'an object', g);
+  if (g.kind === 'diffusion') {
+    onlyKeys(g, 'generator', ['kind', 'sampler', 'steps', 'digit', 'guidance', 'eta', 'model']);
+    if (typeof g.sampler !== 'string' || !SAMPLER_NAMES.includes(g.sampler as SamplerName))
+      fail('generator.sampler', `one of ${SAMPLER_NAMES.join(', ')}`, g.sampler);
+    const out: DiffusionGenerator = {
+      kind: 'diffusion',
+      sampler: g.sampler as SamplerName,
+      steps: int(g.steps, 'generator.steps', 1, MAX_STEPS),
+      guidance: opt(g, 'guidance', (v) => num(v, 'generator.guidance', 0, 100)) ?? 1,
+    };
+    const digit = opt(g, 'digit', (v) => int(v, 'generator.digit', 0, 9));
+    if (digit !== undefined) out.digit = digit;
+    const eta = opt(g, 'eta', (v) => num(v, 'generator.eta', 0, 10));
+    if (eta !== undefined) out.eta = eta;
+    if (g.model !== undefined) {
+      if (typeof g.model !== 'string') fail('generator.model', 'a relative path to an .onnx file', g.model);
+      checkModelPath(g.model);
+      if (digit !== undefined)
+        fail('generator.digit', 'absent with generator.model (a user model has no classes)', digit);
+      out.model = g.model;
+    }
+    return out;
+  }
+  if (g.kind === 'ar') {
+    onlyKeys(g, 'generator', [
+      'kind',
+      'decoder',
+      'temperature',
+      'topK',
+      'topP',
+      'label',
+      'guidance',
+      'numIter',
+    ]);
+    if (typeof g.decoder !== 'string' || !AR_DECODERS.includes(g.decoder as ArDecoderName))
+      fail('generator.decoder', `one of ${AR_DECODERS.join(', ')}`, g.decoder);
+    const out: ArGenerator = {
+      kind: 'ar',
+      decoder: g.decoder as ArDecoderName,
+      temperature: opt(g, 'temperature', (v) => num(v, 'generator.temperature', 0, 100)) ?? 1,
+      topK: opt(g, 'topK', (v) => int(v, 'generator.topK', 0, 1 << 20)) ?? 0,
+      topP: opt(g, 'topP', (v) => num(v, 'generator.topP', 0, 1)) ?? 0,
+      guidance: opt(g, 'guidance', (v) => num(v, 'generator.guidance', 0, 100)) ?? 1,
+      numIter: opt(g, 'numIter', (v) => int(v, 'generator.numIter', 1, 256)) ?? 16,
+    };
+    const label = opt(g, 'label', (v) => int(v, 'generator.label', 0, 2));
+    if (label !== undefined) out.label = label;
+    return out;
+  }
+  return fail('generator.kind', "'diffusion' or 'ar'", g.kind);
+}
+
+/**
+ * Checks a job configuration (parsed JSON from anyone: types, ranges, unknown keys, output path shape)
+ * and fills in defaults. Throws TesseraError `INVALID_CONFIG` naming the key, what was expected and what
+ * came.
+ */
+export function resolveJobConfig(raw: unknown): ResolvedJobConfig {
+  if (!isObject(raw)) fail('(root)', 'an object', raw);
+  onlyKeys(raw, 'config', [
+    'id',
+    'count',
+    'seed',
+    'shardSize',
+    'batchSize',
+    'generator',
+    'output',
+    'reference',
+    'featureSample',
+  ]);
+  if (typeof raw.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(raw.id))
+    fail('id', 'a string of 1–64 characters [A-Za-z0-9_.-] starting with a letter or digit', raw.id);
+  const count = int(raw.count, 'count', 1, MAX_IMAGES);
+  const seed = int(raw.seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
+  const batchSize = opt(raw, 'batchSize', (v) => int(v, 'batchSize', 1, MAX_BATCH_SIZE)) ?? 16;
+  const defaultShard = Math.min(Math.max(64, batchSize), Math.ceil(count / batchSize) * batchSize);
+  const shardSize =
+    opt(raw, 'shardSize', (v) => int(v, 'shardSize', 1, MAX_SHARD_SIZE)) ??
+    Math.min(defaultShard, MAX_SHARD_SIZE);
+  if (shardSize % batchSize !== 0)
+    fail('shardSize', `a multiple of batchSize ${batchSize} (batches start at multiples of it)`, shardSize);
+  if (Math.ceil(count / shardSize) > 1_000_000)
+    fail('shardSize', 'large enough for at most 1,000,000 shards', shardSize);
+  const generator = checkGenerator(raw.generator);
+  let reference = { count: 1000, seed: 1 };
+  if (raw.reference !== undefined) {
+    const r = raw.reference;
+    if (!isObject(r)) fail('reference', 'an object { count, seed }', r);
+    onlyKeys(r, 'reference', ['count', 'seed']);
+    reference = {
+      count: int(r.count, 'reference.count', 2, MAX_REFERENCE),
+      seed: int(r.seed, 'reference.seed', 0, 2 ** 31 - 1),
+    };
+  }
+  const featureSample =
+    opt(raw, 'featureSample', (v) => int(v, 'featureSample', 0, Math.min(count, MAX_FEATURE_SAMPLE))) ??
+    Math.min(count, 1000);
+  const out: ResolvedJobConfig = {
+    id: raw.id,
+    count,
+    seed,
+    shardSize,
+    batchSize,
+    generator,
+    reference,
+    featureSample,
+  };
+  if (raw.output !== undefined) {
+    const o = raw.output;
+    if (typeof o !== 'string' || o.length === 0 || o.length > 200)
+      fail('output', 'a relative directory name of 1–200 characters', o);
+    checkOutputPath(o);
+    out.output = o;
+  }
+  return out;
+}
+
+/** Splits a job into shards of `shardSize` images (the last one may be shorter), in index order. */
+export function planShards(config: ResolvedJobConfig): ShardSpec[] {
+  const out: ShardSpec[] = [];
+  for (let start = 0, shard = 0; start < config.count; start += config.shardSize, shard++)
+    out.push({ shard, start, end: Math.min(config.count, start + config.shardSize) });
+  return out;
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (isObject(v))
+    return `{${Object.keys(v)
+      .filter((k) => v[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** SHA-256 (hex) of the configuration's canonical JSON (sorted keys): what identifies a job's results. */
+export function configHash(config: ResolvedJobConfig): string {
+  return createHash('sha256').update(canonical(config)).digest('hex');
+}
+
+/** Builds the payload of one shard. */
+export function shardPayload(config: ResolvedJobConfig, spec: ShardSpec): ShardPayload {
+  return { v: 1, config, hash: configHash(config), ...spec };
+}
+
+/**
+ * Checks a payload as a worker receives it (from a queue anyone with Redis access can write to): the
+ * configuration as {@link resolveJobConfig} does, the hash, and that `[start, end)` is exactly shard
+ * `shard` of the plan. Throws TesseraError.
+ */
+export function checkShardPayload(raw: unknown): ShardPayload {
+  if (!isObject(raw)) fail('payload', 'an object', raw);
+  if (raw.v !== 1) fail('payload.v', '1', raw.v);
+  const config = resolveJobConfig(raw.config);
+  const hash = configHash(config);
+  if (raw.hash !== hash) fail('payload.hash', `the configuration's hash ${hash.slice(0, 12)}…`, raw.hash);
+  const shard = int(raw.shard, 'payload.shard', 0, 1_000_000);
+  const start = shard * config.shardSize;
+  const end = Math.min(config.count, start + config.shardSize);
+  if (start >= config.count)
+    fail('payload.shard', `below ${Math.ceil(config.count / config.shardSize)}`, shard);
+  if (raw.start !== start || raw.end !== end)
+    fail('payload.[start, end)', `[${start}, ${end}) for shard ${shard}`, [raw.start, raw.end]);
+  return { v: 1, config, hash, shard, start, end };
+}
