@@ -1,7 +1,7 @@
 // Writes packages/models/src/cards.ts from the cards the training scripts wrote (models/*/card.json and
 // models/unet-digits16/scheduler_config.json), so the package carries the checksums it verifies.
 // Run from the repository root after training: node models/write-cards.mjs
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,6 +11,9 @@ const out = join(here, '..', 'packages', 'models', 'src', 'cards.ts');
 const unet = read('unet-digits16/card.json');
 const sched = read('unet-digits16/scheduler_config.json');
 const cls = read('classifier-digits16/card.json');
+const optional = (p) => (existsSync(join(here, p)) ? read(p) : undefined);
+const vq = optional('vq-digits16/card.json');
+const gpt = optional('gpt-digits16/card.json');
 const js = (v) => JSON.stringify(v, null, 2);
 writeFileSync(
   out,
@@ -25,6 +28,16 @@ export const UNET_DIGITS16_SCHEDULER_CONFIG = ${js(sched)} as const;
 
 /** Card of the 16×16 digit classifier / feature extractor (\`models/classifier-digits16\`). */
 export const CLASSIFIER_DIGITS16_CARD: ModelCard = ${js(cls)};
-`,
+${
+  vq && gpt
+    ? `
+/** Card of the VQ tokenizer of 16×16 digits (\`models/vq-digits16\`). */
+export const VQ_DIGITS16_CARD: ModelCard = ${js(vq)};
+
+/** Card of the class-conditional GPT over the VQ's code grid (\`models/gpt-digits16\`). */
+export const GPT_DIGITS16_CARD: ModelCard = ${js(gpt)};
+`
+    : ''
+}`,
 );
 console.log(`wrote ${out}`);

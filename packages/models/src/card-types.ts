@@ -37,4 +37,6 @@ export interface ModelCard {
   training: Record<string, unknown>;
   /** Files of the model folder with their checksums. */
   files: Record<string, ModelFileEntry>;
+  /** Model-specific keys (codebook size, vocabulary, class-token offset, layers, …). */
+  [key: string]: unknown;
 }

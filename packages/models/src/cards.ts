@@ -90,3 +90,99 @@ export const CLASSIFIER_DIGITS16_CARD: ModelCard = {
     },
   },
 };
+
+/** Card of the VQ tokenizer of 16×16 digits (`models/vq-digits16`). */
+export const VQ_DIGITS16_CARD: ModelCard = {
+  name: 'vq-digits16',
+  task: 'VQ tokenizer: 16x16 digit -> 4x4 grid of codes (K=256, cosine codebook of 8-d unit vectors)',
+  data: 'train: digitsDataset({ count: 60000, size: 16, seed: 1 }); held-out: digitsDataset({ count: 10000, size: 16, seed: 2 })',
+  inputs: {
+    'encoder.onnx': 'pixel_values float32 [N,1,16,16]',
+    'quantizer.onnx': 'latents float32 [N,8,4,4]',
+    'decoder.onnx': 'indices int64 [N,4,4]',
+  },
+  outputs: {
+    'encoder.onnx': 'latents float32 [N,8,4,4]',
+    'quantizer.onnx': 'indices int64 [N,4,4]',
+    'decoder.onnx': 'sample float32 [N,1,16,16]',
+  },
+  codebook_size: 256,
+  grid: [4, 4],
+  opset: 17,
+  parameters: 335465,
+  metrics: {
+    held_out_reconstruction_mse: 0.63394,
+    codes_used_held_out: 2,
+  },
+  training: {
+    script: 'models/vqgpt.py',
+    seed: 17,
+    steps: 3,
+    batch: 128,
+    optimizer: 'Adam 2e-3; commitment 0.25; dead codes re-seeded every 200 steps',
+    threads: 1,
+    seconds: 2,
+  },
+  files: {
+    'encoder.onnx': {
+      sha256: '96b7c61290bd012ca3939db4ccb31b8728f16fa616d71008ee4a6fbc08e2adf8',
+      bytes: 679184,
+    },
+    'quantizer.onnx': {
+      sha256: 'a6966da44dd9dbad591a4f05767ac1a8234e878d1326994debe0d2ebc88adcbf',
+      bytes: 10335,
+    },
+    'decoder.onnx': {
+      sha256: 'd0e7b7682bd3fba0c4a71593d4074ed9993ee651814f605d52eb0bc7a8670421',
+      bytes: 669211,
+    },
+  },
+};
+
+/** Card of the class-conditional GPT over the VQ's code grid (`models/gpt-digits16`). */
+export const GPT_DIGITS16_CARD: ModelCard = {
+  name: 'gpt-digits16',
+  task: 'class-conditional GPT over the 4x4 raster code grid of vq-digits16 (KV cache, Optimum layout)',
+  data: 'codes of digitsDataset({ count: 60000, size: 16, seed: 1 }) under vq-digits16',
+  inputs: {
+    input_ids: 'int64 [N,T] (0-255 codes; 256+c class token; 266 null class)',
+    attention_mask: 'int64 [N,P+T]',
+    position_ids: 'int64 [N,T]',
+    'past_key_values.{i}.key|value': 'float32 [N,4,P,32], i = 0..3',
+  },
+  outputs: {
+    logits: 'float32 [N,T,256]',
+    'present.{i}.key|value': 'float32 [N,4,P+T,32]',
+  },
+  vocab_size: 256,
+  class_token_offset: 256,
+  null_class_token: 266,
+  num_classes: 10,
+  layers: 4,
+  heads: 4,
+  d_model: 128,
+  context: 17,
+  opset: 17,
+  parameters: 862720,
+  metrics: {
+    held_out_nll_per_token: 5.97235,
+  },
+  training: {
+    script: 'models/vqgpt.py',
+    seed: 17,
+    steps: 3,
+    batch: 128,
+    lr: 0.001,
+    optimizer: 'AdamW wd 0.01, 100-step warmup, cosine to 0.1x; grad clip 1.0',
+    p_uncond: 0.1,
+    threads: 1,
+    seconds: 1,
+    final_loss: 5.99528,
+  },
+  files: {
+    'model.onnx': {
+      sha256: 'b7d50e039686f42f3323d7519fb02746597f43bf6fec275c5ef9db0140fe9105',
+      bytes: 3498524,
+    },
+  },
+};

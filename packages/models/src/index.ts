@@ -23,7 +23,9 @@ export {
   loadDigitClassifier,
 } from './classifier.js';
 export { defaultModelsDir, type ModelsLocation, readVerified, sha256Hex } from './files.js';
+export { type DigitsTokenModel, type LoadGPTOptions, loadDigitsGPT } from './gpt.js';
 export { digitsDdimSigmas, type SampleDigitsOptions, sampleDigits } from './sample-digits.js';
+export { type SampleRasterOptions, sampleDigitsRaster } from './sample-raster.js';
 export {
   type ClassCond,
   type ClassDenoiser,
@@ -31,3 +33,4 @@ export {
   type LoadUNetOptions,
   loadDigitsUNet,
 } from './unet.js';
+export { type DigitsVQ, type LoadVQOptions, loadDigitsVQ } from './vq.js';
