@@ -52,7 +52,9 @@ if (only !== 'ddim') {
     const t0 = performance.now();
     const images = await sampleDigitsRaster({ gpt, vq, classes, guidanceScale: g, seed });
     const ms = performance.now() - t0;
-    console.log(`raster GPT, guidance ${g}: ${await rate(images)} in ${(ms / 1000).toFixed(1)} s, seed ${seed}`);
+    console.log(
+      `raster GPT, guidance ${g}: ${await rate(images)} in ${(ms / 1000).toFixed(1)} s, seed ${seed}`,
+    );
   }
   await gpt.dispose();
   await vq.dispose();
