@@ -40,8 +40,9 @@ if (only !== 'raster') {
   for (const g of scales) {
     const t0 = performance.now();
     const images = await sampleDigits({ denoiser: unet, classes, guidanceScale: g, seed });
+    const r = await rate(images);
     const ms = performance.now() - t0;
-    console.log(`DDIM-50, guidance ${g}: ${await rate(images)} in ${(ms / 1000).toFixed(1)} s, seed ${seed}`);
+    console.log(`DDIM-50, guidance ${g}: ${r} in ${(ms / 1000).toFixed(1)} s, seed ${seed}`);
   }
   await unet.dispose();
 }
@@ -51,10 +52,9 @@ if (only !== 'ddim') {
   for (const g of scales) {
     const t0 = performance.now();
     const images = await sampleDigitsRaster({ gpt, vq, classes, guidanceScale: g, seed });
+    const r = await rate(images);
     const ms = performance.now() - t0;
-    console.log(
-      `raster GPT, guidance ${g}: ${await rate(images)} in ${(ms / 1000).toFixed(1)} s, seed ${seed}`,
-    );
+    console.log(`raster GPT, guidance ${g}: ${r} in ${(ms / 1000).toFixed(1)} s, seed ${seed}`);
   }
   await gpt.dispose();
   await vq.dispose();
