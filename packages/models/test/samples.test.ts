@@ -11,6 +11,7 @@ import {
 } from '@tessera/models';
 import { digitsDataset } from '@tessera/reference';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tryWebGPU } from '../../../test-utils/backends';
 import { freshSeed, onnxBackend, relErr } from './helpers.ts';
 
 const seed = freshSeed();
@@ -103,5 +104,32 @@ describe('DDIM-50 class-conditional digits', () => {
     kc.dispose();
     k.dispose();
     await D.dispose();
+  });
+
+  it('runs with the sample on WebGPU (network on ONNX Runtime) and gives the ONNX-backend result', async () => {
+    const gpu = await tryWebGPU();
+    if (!gpu) return; // tryWebGPU printed why (CI sets TESSERA_REQUIRE_WEBGPU=1, which fails instead)
+    const D = await loadDigitsUNet({ backend: B });
+    const C = await loadDigitClassifier({ backend: B });
+    const classes = [seed % 10, (seed + 5) % 10];
+    const before = gpu.memory().tensors;
+    const ref = await sampleDigits({ denoiser: D, classes, seed, steps: 20, guidanceScale: GUIDANCE });
+    const g = await sampleDigits({
+      denoiser: D,
+      classes,
+      seed,
+      steps: 20,
+      guidanceScale: GUIDANCE,
+      backend: gpu,
+    });
+    expect(g.backend).toBe(gpu);
+    expect(relErr(await g.data(), await ref.data()), `seed ${seed}`).toBeLessThan(1e-3);
+    // the classifier takes the WebGPU tensor too and agrees with its ONNX-backend reading
+    expect(Array.from(await C.predict(g))).toEqual(Array.from(await C.predict(ref)));
+    g.dispose();
+    ref.dispose();
+    expect(gpu.memory().tensors).toBe(before);
+    await D.dispose();
+    await C.dispose();
   });
 });
