@@ -6,9 +6,12 @@ import { createOnnxBackend } from '@tessera/backend-onnx';
 import {
   loadDigitClassifier,
   loadDigitsGPT,
+  loadDigitsMSVQ,
   loadDigitsUNet,
+  loadDigitsVAR,
   loadDigitsVQ,
   sampleDigits,
+  sampleDigitsNextScale,
   sampleDigitsRaster,
 } from '@tessera/models';
 import * as ort from 'onnxruntime-node';
@@ -16,7 +19,7 @@ import * as ort from 'onnxruntime-node';
 const perDigit = Number(process.argv[2] ?? 20);
 const seed = Number(process.argv[3] ?? 1000);
 const scales = (process.argv[4] ?? '1,2').split(',').map(Number);
-const only = process.argv[5]; // 'ddim' | 'raster' | undefined
+const only = process.argv[5]; // 'ddim' | 'raster' | 'scale' | undefined (all)
 const B = createOnnxBackend({ ort, executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1 } });
 const C = await loadDigitClassifier({ backend: B });
 const classes = Array.from({ length: 10 * perDigit }, (_, i) => i % 10);
@@ -35,7 +38,7 @@ async function rate(images) {
   return `${((100 * ok) / classes.length).toFixed(1)}% (${ok}/${classes.length}; per digit ${perClass.join(' ')})`;
 }
 
-if (only !== 'raster') {
+if (!only || only === 'ddim') {
   const unet = await loadDigitsUNet({ backend: B });
   for (const g of scales) {
     const t0 = performance.now();
@@ -46,7 +49,7 @@ if (only !== 'raster') {
   }
   await unet.dispose();
 }
-if (only !== 'ddim') {
+if (!only || only === 'raster') {
   const gpt = await loadDigitsGPT({ backend: B });
   const vq = await loadDigitsVQ({ backend: B });
   for (const g of scales) {
@@ -58,6 +61,19 @@ if (only !== 'ddim') {
   }
   await gpt.dispose();
   await vq.dispose();
+}
+if (!only || only === 'scale') {
+  const model = await loadDigitsVAR({ backend: B });
+  const msvq = await loadDigitsMSVQ({ backend: B });
+  for (const g of scales) {
+    const t0 = performance.now();
+    const images = await sampleDigitsNextScale({ model, msvq, classes, guidance: g, seed });
+    const r = await rate(images);
+    const ms = performance.now() - t0;
+    console.log(`next-scale VAR, guidance ${g}: ${r} in ${(ms / 1000).toFixed(1)} s, seed ${seed}`);
+  }
+  await model.dispose();
+  await msvq.dispose();
 }
 await C.dispose();
 await B.dispose();

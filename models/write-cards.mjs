@@ -14,6 +14,8 @@ const cls = read('classifier-digits16/card.json');
 const optional = (p) => (existsSync(join(here, p)) ? read(p) : undefined);
 const vq = optional('vq-digits16/card.json');
 const gpt = optional('gpt-digits16/card.json');
+const msvq = optional('msvq-digits16/card.json');
+const vardigits = optional('var-digits16/card.json');
 const js = (v) => JSON.stringify(v, null, 2);
 writeFileSync(
   out,
@@ -36,6 +38,16 @@ export const VQ_DIGITS16_CARD: ModelCard = ${js(vq)};
 
 /** Card of the class-conditional GPT over the VQ's code grid (\`models/gpt-digits16\`). */
 export const GPT_DIGITS16_CARD: ModelCard = ${js(gpt)};
+`
+    : ''
+}${
+  msvq && vardigits
+    ? `
+/** Card of the multi-scale residual VQ of 16×16 digits (\`models/msvq-digits16\`). */
+export const MSVQ_DIGITS16_CARD: ModelCard = ${js(msvq)};
+
+/** Card of the class-conditional next-scale (VAR) transformer (\`models/var-digits16\`). */
+export const VAR_DIGITS16_CARD: ModelCard = ${js(vardigits)};
 `
     : ''
 }`,

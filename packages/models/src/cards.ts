@@ -199,3 +199,85 @@ export const GPT_DIGITS16_CARD: ModelCard = {
   metrics_source:
     'held-out metrics from the training script; sample accuracies from `node models/eval.mjs 50 <seed> 1,2` (TypeScript pipelines, classifier-digits16)',
 };
+
+/** Card of the multi-scale residual VQ of 16×16 digits (`models/msvq-digits16`). */
+export const MSVQ_DIGITS16_CARD: ModelCard = {
+  name: 'msvq-digits16',
+  task: 'multi-scale residual VQ (VAR): 16x16 digit <-> tokens of scales 1,2,3,4 over a 4x4x16 latent',
+  data: 'train: digitsDataset({ count: 60000, size: 16, seed: 1 }); held-out: digitsDataset({ count: 10000, size: 16, seed: 2 })',
+  patch_nums: [1, 2, 3, 4],
+  codebook_size: 256,
+  opset: 17,
+  inputs: {
+    tokens: 'int64 [N,30] (scales concatenated, row-major)',
+  },
+  outputs: {
+    sample: 'float32 [N,1,16,16]',
+  },
+  parameters: 345201,
+  metrics: {
+    held_out_reconstruction_mse: 0.0207,
+  },
+  training: {
+    script: 'models/var.py',
+    seed: 18,
+    steps: 1500,
+    batch: 128,
+    optimizer: 'Adam 2e-3; commitment 0.25; dead codes re-seeded every 100 steps',
+    threads: 2,
+    seconds: 121,
+  },
+  files: {
+    'decoder.onnx': {
+      sha256: 'b10abc66ef26ea73257452fa429dca810985a855d9eae3b6bdca58d1fc934ed6',
+      bytes: 710349,
+    },
+  },
+};
+
+/** Card of the class-conditional next-scale (VAR) transformer (`models/var-digits16`). */
+export const VAR_DIGITS16_CARD: ModelCard = {
+  name: 'var-digits16',
+  task: 'class-conditional next-scale (VAR) transformer over msvq-digits16 tokens, block-causal across scales',
+  data: 'train: digitsDataset({ count: 60000, size: 16, seed: 1 }); held-out: digitsDataset({ count: 10000, size: 16, seed: 2 })',
+  patch_nums: [1, 2, 3, 4],
+  codebook_size: 256,
+  opset: 17,
+  inputs: {
+    tokens: 'int64 [N,30] (unknown = 256)',
+    labels: 'int64 [N] (0-9; 10 = null class)',
+  },
+  outputs: {
+    logits: 'float32 [N,30,256]',
+  },
+  num_classes: 10,
+  null_class: 10,
+  layers: 4,
+  heads: 4,
+  d_model: 128,
+  parameters: 834304,
+  metrics: {
+    held_out_nll_per_token: 1.42848,
+    next_scale_accuracy_guidance1: 0.972,
+    next_scale_accuracy_guidance2: 0.982,
+    eval_samples: 500,
+  },
+  training: {
+    script: 'models/var.py',
+    seed: 18,
+    steps: 2000,
+    batch: 128,
+    optimizer: 'AdamW 1e-3 wd 0.01, 100-step warmup, cosine to 0.1x; grad clip 1.0',
+    p_uncond: 0.1,
+    threads: 2,
+    seconds: 751,
+  },
+  files: {
+    'model.onnx': {
+      sha256: '9bf9c9fd2b75754bc339cc8aa59d56bd2b2d9e74f0ee55f4d29ffeecf540eb0b',
+      bytes: 3429813,
+    },
+  },
+  metrics_source:
+    'held-out metrics from the training script; sample accuracies from `node models/eval.mjs 50 <seed> 1,2` (TypeScript pipelines, classifier-digits16)',
+};

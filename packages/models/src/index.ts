@@ -15,7 +15,15 @@
  * console.log(await C.predict(images)); // Int32Array [0, 1, 2, 3] (most of the time)
  */
 export type { ModelCard, ModelFileEntry } from './card-types.js';
-export { CLASSIFIER_DIGITS16_CARD, UNET_DIGITS16_CARD, UNET_DIGITS16_SCHEDULER_CONFIG } from './cards.js';
+export {
+  CLASSIFIER_DIGITS16_CARD,
+  GPT_DIGITS16_CARD,
+  MSVQ_DIGITS16_CARD,
+  UNET_DIGITS16_CARD,
+  UNET_DIGITS16_SCHEDULER_CONFIG,
+  VAR_DIGITS16_CARD,
+  VQ_DIGITS16_CARD,
+} from './cards.js';
 export {
   type ClassifierOutputs,
   type DigitClassifier,
@@ -26,6 +34,7 @@ export { defaultModelsDir, type ModelsLocation, readVerified, sha256Hex } from '
 export { type DigitsTokenModel, type LoadGPTOptions, loadDigitsGPT } from './gpt.js';
 export { digitsDdimSigmas, type SampleDigitsOptions, sampleDigits } from './sample-digits.js';
 export { type SampleRasterOptions, sampleDigitsRaster } from './sample-raster.js';
+export { type SampleScaleOptions, sampleDigitsNextScale } from './sample-scale.js';
 export {
   type ClassCond,
   type ClassDenoiser,
@@ -33,4 +42,11 @@ export {
   type LoadUNetOptions,
   loadDigitsUNet,
 } from './unet.js';
+export {
+  type DigitsMSVQ,
+  type DigitsScaleModel,
+  type LoadScaleOptions,
+  loadDigitsMSVQ,
+  loadDigitsVAR,
+} from './var.js';
 export { type DigitsVQ, type LoadVQOptions, loadDigitsVQ } from './vq.js';

@@ -5,12 +5,16 @@ import { join } from 'node:path';
 import { TesseraError } from '@tessera/core';
 import {
   CLASSIFIER_DIGITS16_CARD,
+  GPT_DIGITS16_CARD,
   loadDigitClassifier,
   loadDigitsUNet,
+  MSVQ_DIGITS16_CARD,
   readVerified,
   sha256Hex,
   UNET_DIGITS16_CARD,
   UNET_DIGITS16_SCHEDULER_CONFIG,
+  VAR_DIGITS16_CARD,
+  VQ_DIGITS16_CARD,
 } from '@tessera/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshSeed, MODELS_DIR, mulberry, onnxBackend, readModelJson } from './helpers.ts';
@@ -56,17 +60,32 @@ describe('cards', () => {
     expect(UNET_DIGITS16_CARD).toEqual(readModelJson('unet-digits16/card.json'));
     expect(UNET_DIGITS16_SCHEDULER_CONFIG).toEqual(readModelJson('unet-digits16/scheduler_config.json'));
     expect(CLASSIFIER_DIGITS16_CARD).toEqual(readModelJson('classifier-digits16/card.json'));
+    expect(VQ_DIGITS16_CARD).toEqual(readModelJson('vq-digits16/card.json'));
+    expect(GPT_DIGITS16_CARD).toEqual(readModelJson('gpt-digits16/card.json'));
+    expect(MSVQ_DIGITS16_CARD).toEqual(readModelJson('msvq-digits16/card.json'));
+    expect(VAR_DIGITS16_CARD).toEqual(readModelJson('var-digits16/card.json'));
   });
 
   it('checksums and sizes in the cards match the shipped files', () => {
-    for (const card of [UNET_DIGITS16_CARD, CLASSIFIER_DIGITS16_CARD]) {
+    const cards = [
+      UNET_DIGITS16_CARD,
+      CLASSIFIER_DIGITS16_CARD,
+      VQ_DIGITS16_CARD,
+      GPT_DIGITS16_CARD,
+      MSVQ_DIGITS16_CARD,
+      VAR_DIGITS16_CARD,
+    ];
+    let total = 0;
+    for (const card of cards) {
       for (const [file, entry] of Object.entries(card.files)) {
         const bytes = readFileSync(join(MODELS_DIR, card.name, file));
         expect(bytes.length, `${card.name}/${file}`).toBe(entry.bytes);
         expect(createHash('sha256').update(bytes).digest('hex'), `${card.name}/${file}`).toBe(entry.sha256);
         expect(bytes.length).toBeLessThanOrEqual(5 * 1024 * 1024);
+        total += bytes.length;
       }
     }
+    expect(total).toBeLessThanOrEqual(20 * 1024 * 1024);
   });
 });
 
