@@ -1,0 +1,52 @@
+/**
+ * @tessera/models: loaders for the networks trained in the repository's `models/` folder (Debian's
+ * PyTorch, exported to ONNX): a class-conditional DDPM U-Net on 16×16 digits and a digit classifier
+ * whose penultimate features are the domain's feature extractor. Each loader verifies the file's
+ * SHA-256 against the card compiled into this package and returns a ready object on an ONNX backend.
+ *
+ * @example
+ * import * as ort from 'onnxruntime-node';
+ * import { createOnnxBackend } from '@tessera/backend-onnx';
+ * import { loadDigitClassifier, loadDigitsUNet, sampleDigits } from '@tessera/models';
+ * const B = createOnnxBackend({ ort, executionProviders: ['cpu'] });
+ * const D = await loadDigitsUNet({ backend: B });
+ * const images = await sampleDigits({ denoiser: D, classes: [0, 1, 2, 3], seed: 1 });
+ * const C = await loadDigitClassifier({ backend: B });
+ * console.log(await C.predict(images)); // Int32Array [0, 1, 2, 3] (most of the time)
+ */
+export type { ModelCard, ModelFileEntry } from './card-types.js';
+export {
+  CLASSIFIER_DIGITS16_CARD,
+  GPT_DIGITS16_CARD,
+  MSVQ_DIGITS16_CARD,
+  UNET_DIGITS16_CARD,
+  UNET_DIGITS16_SCHEDULER_CONFIG,
+  VAR_DIGITS16_CARD,
+  VQ_DIGITS16_CARD,
+} from './cards.js';
+export {
+  type ClassifierOutputs,
+  type DigitClassifier,
+  type LoadClassifierOptions,
+  loadDigitClassifier,
+} from './classifier.js';
+export { defaultModelsDir, type ModelsLocation, readVerified, sha256Hex } from './files.js';
+export { type DigitsTokenModel, type LoadGPTOptions, loadDigitsGPT } from './gpt.js';
+export { digitsDdimSigmas, type SampleDigitsOptions, sampleDigits } from './sample-digits.js';
+export { type SampleRasterOptions, sampleDigitsRaster } from './sample-raster.js';
+export { type SampleScaleOptions, sampleDigitsNextScale } from './sample-scale.js';
+export {
+  type ClassCond,
+  type ClassDenoiser,
+  digitsUNetSigmas,
+  type LoadUNetOptions,
+  loadDigitsUNet,
+} from './unet.js';
+export {
+  type DigitsMSVQ,
+  type DigitsScaleModel,
+  type LoadScaleOptions,
+  loadDigitsMSVQ,
+  loadDigitsVAR,
+} from './var.js';
+export { type DigitsVQ, type LoadVQOptions, loadDigitsVQ } from './vq.js';

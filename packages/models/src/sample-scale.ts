@@ -1,0 +1,63 @@
+import { type GuidanceOptions, nextScaleDecode, type SamplingOptions } from '@tessera/autoregressive';
+import { dispose, type Tensor, TesseraError } from '@tessera/core';
+import type { DigitsMSVQ, DigitsScaleModel } from './var.js';
+
+/** Options of {@link sampleDigitsNextScale}. */
+export interface SampleScaleOptions {
+  /** The loaded VAR transformer. */
+  model: DigitsScaleModel;
+  /** The loaded multi-scale VQ decoder. */
+  msvq: DigitsMSVQ;
+  /** The digit of each image (0–9; 10 = no class). */
+  classes: readonly number[];
+  /** Classifier-free guidance (a scale, or full options such as VAR's linear ramp). Default none. */
+  guidance?: number | GuidanceOptions;
+  /** Logit processing (temperature, top-k, top-p, min-p). */
+  sampling?: SamplingOptions;
+  /** Philox seed. Default 0. */
+  seed?: number;
+  /** Checked between scales. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Class-conditional digits from the VAR transformer through `@tessera/autoregressive`'s
+ * `nextScaleDecode` (4 model calls: scales 1, 2, 3, 4), decoded by the multi-scale VQ.
+ *
+ * @example
+ * const images = await sampleDigitsNextScale({ model, msvq, classes: [0, 1, 2], guidance: 2, seed: 3 });
+ */
+export async function sampleDigitsNextScale(o: SampleScaleOptions): Promise<Tensor> {
+  const { model, msvq, classes } = o;
+  if (
+    !Array.isArray(classes) ||
+    classes.length < 1 ||
+    classes.some((c) => !Number.isInteger(c) || c < 0 || c > 10)
+  ) {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `sampleDigitsNextScale: classes must be a non-empty array of integers in 0–10, got [${String(classes)}]`,
+    );
+  }
+  const B = model.backend;
+  const labels = B.tensor(Int32Array.from(classes), [classes.length], 'int32');
+  const g = o.guidance;
+  const guidance = g === undefined || g === 1 ? undefined : typeof g === 'number' ? { scale: g } : g;
+  let scales: Tensor[] = [];
+  let all: Tensor | undefined;
+  try {
+    scales = nextScaleDecode(model, {
+      batch: classes.length,
+      backend: B,
+      cond: { labels },
+      guidance,
+      sampling: o.sampling,
+      seed: o.seed ?? 0,
+      signal: o.signal,
+    });
+    all = B.concat(scales, 1);
+    return await msvq.decode(all);
+  } finally {
+    dispose(labels, all, ...scales);
+  }
+}

@@ -1,0 +1,139 @@
+import { type OnnxBackend, type OnnxModel, onnxModel } from '@tessera/backend-onnx';
+import { isTensor, type Tensor, TesseraError } from '@tessera/core';
+import type { ModelCard } from './card-types.js';
+import { VQ_DIGITS16_CARD } from './cards.js';
+import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
+
+/** The VQ tokenizer of 16×16 digits: image ↔ 4×4 grid of codes (K = 256). Tensors live on the ONNX backend. */
+export interface DigitsVQ {
+  /** `[N, 1, 16, 16]` float32 → `[N, 16]` int32 codes (raster order of the 4×4 grid). */
+  encode(x: Tensor): Promise<Tensor>;
+  /** `[N, 16]` or `[N, 4, 4]` int32 codes → `[N, 1, 16, 16]` float32 images. */
+  decode(tokens: Tensor): Promise<Tensor>;
+  /** Codebook size K. */
+  readonly codebookSize: number;
+  /** The encoder, quantizer and decoder graphs. */
+  readonly models: { encoder: OnnxModel; quantizer: OnnxModel; decoder: OnnxModel };
+  /** The card. */
+  readonly card: ModelCard;
+  /** Releases the three sessions. */
+  dispose(): Promise<void>;
+}
+
+/** Options of {@link loadDigitsVQ}. */
+export interface LoadVQOptions {
+  /** The ONNX backend the graphs run on (inputs must be its tensors). */
+  backend: OnnxBackend;
+  /** Folder (Node path) or base URL holding `vq-digits16/`. Default: the repository's `models/`. */
+  dir?: ModelsLocation;
+}
+
+/** Checks that `backend` is an ONNX backend (has an engine). */
+export function checkOnnxBackend(op: string, backend: unknown): asserts backend is OnnxBackend {
+  if (!backend || typeof (backend as Partial<OnnxBackend>).engine !== 'object') {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: options.backend must be an OnnxBackend (createOnnxBackend from @tessera/backend-onnx)`,
+    );
+  }
+}
+
+/**
+ * Loads the VQ tokenizer trained on 16×16 digits (`models/vq-digits16`: encoder, quantizer and decoder as
+ * separate ONNX graphs), verifying each file's SHA-256.
+ *
+ * @example
+ * const vq = await loadDigitsVQ({ backend: B });
+ * const codes = await vq.encode(images); // [N, 16] int32
+ * const back = await vq.decode(codes); // [N, 1, 16, 16]
+ */
+export async function loadDigitsVQ(options: LoadVQOptions): Promise<DigitsVQ> {
+  checkOnnxBackend('loadDigitsVQ', options.backend);
+  const card = VQ_DIGITS16_CARD;
+  const B = options.backend;
+  const dir = options.dir ?? defaultModelsDir();
+  const load = async (file: string, expect: Parameters<typeof onnxModel>[1]['expect']) => {
+    const entry = card.files[file]!;
+    const bytes = await readVerified(dir, `${card.name}/${file}`, entry.sha256, entry.bytes);
+    return onnxModel(bytes, { backend: B, name: `${card.name}/${file}`, expect });
+  };
+  const loaded: OnnxModel[] = [];
+  try {
+    loaded.push(
+      await load('encoder.onnx', {
+        inputs: { pixel_values: { dtype: 'float32' } },
+        outputs: { latents: { dtype: 'float32' } },
+      }),
+    );
+    loaded.push(
+      await load('quantizer.onnx', {
+        inputs: { latents: { dtype: 'float32' } },
+        outputs: { indices: { dtype: 'int64' } },
+      }),
+    );
+    loaded.push(
+      await load('decoder.onnx', {
+        inputs: { indices: { dtype: 'int64' } },
+        outputs: { sample: { dtype: 'float32' } },
+      }),
+    );
+  } catch (err) {
+    await Promise.all(loaded.map((m) => m.dispose()));
+    throw err;
+  }
+  const [encoder, quantizer, decoder] = loaded as [OnnxModel, OnnxModel, OnnxModel];
+  const label = `loadDigitsVQ '${card.name}'`;
+  const own = (x: unknown, what: string): Tensor => {
+    if (!isTensor(x)) throw new TesseraError('INVALID_ARGUMENT', `${label}: ${what} must be a Tensor`);
+    if (x.backend !== B)
+      throw new TesseraError(
+        'BACKEND_MISMATCH',
+        `${label}: ${what} must live on the VQ's ONNX backend, got backend '${x.backend.name}'`,
+      );
+    return x;
+  };
+  return {
+    codebookSize: Number(card.codebook_size ?? 256),
+    models: { encoder, quantizer, decoder },
+    card,
+    async encode(x) {
+      own(x, 'x');
+      const s = x.shape;
+      if (s.length !== 4 || s[1] !== 1 || s[2] !== 16 || s[3] !== 16 || x.dtype !== 'float32') {
+        throw new TesseraError(
+          'SHAPE_MISMATCH',
+          `${label}.encode: x must be float32 [N, 1, 16, 16], got ${x.dtype} [${s.join(', ')}]`,
+        );
+      }
+      const { latents } = await encoder.run({ pixel_values: x });
+      const { indices } = await quantizer.run({ latents: latents! });
+      latents!.dispose();
+      const flat = B.reshape(indices!, [s[0]!, 16]);
+      indices!.dispose();
+      return flat;
+    },
+    async decode(tokens) {
+      own(tokens, 'tokens');
+      const s = tokens.shape;
+      const ok =
+        tokens.dtype === 'int32' &&
+        ((s.length === 2 && s[1] === 16) || (s.length === 3 && s[1] === 4 && s[2] === 4));
+      if (!ok) {
+        throw new TesseraError(
+          'SHAPE_MISMATCH',
+          `${label}.decode: tokens must be int32 [N, 16] or [N, 4, 4], got ${tokens.dtype} [${s.join(', ')}]`,
+        );
+      }
+      const grid = B.reshape(tokens, [s[0]!, 4, 4]);
+      try {
+        const { sample } = await decoder.run({ indices: grid });
+        return sample!;
+      } finally {
+        grid.dispose();
+      }
+    },
+    async dispose() {
+      await Promise.all(loaded.map((m) => m.dispose()));
+    },
+  };
+}
