@@ -106,7 +106,7 @@ export interface MetricRow {
   value: number;
 }
 
-/** Small-multiple bar charts: one panel per metric, one bar per pipeline, independent y scales. */
+/** Small-multiple horizontal bar charts: one panel per metric, one bar per pipeline, independent scales. */
 export function metricBars(rows: MetricRow[], title: string, subtitle?: string): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -114,12 +114,12 @@ export function metricBars(rows: MetricRow[], title: string, subtitle?: string):
     data: { values: rows },
     facet: { column: { field: 'metric', type: 'nominal', title: null, sort: null } },
     spec: {
-      width: 170,
-      height: 180,
+      width: 150,
+      height: { step: 16 },
       mark: { type: 'bar', tooltip: true },
       encoding: {
-        x: { field: 'pipeline', type: 'nominal', title: null, sort: null, axis: { labelAngle: -40 } },
-        y: { field: 'value', type: 'quantitative', title: null },
+        y: { field: 'pipeline', type: 'nominal', title: null, sort: null, axis: { labelLimit: 0 } },
+        x: { field: 'value', type: 'quantitative', title: null },
         color: {
           field: 'pipeline',
           type: 'nominal',
@@ -129,7 +129,7 @@ export function metricBars(rows: MetricRow[], title: string, subtitle?: string):
         },
       },
     },
-    resolve: { scale: { y: 'independent' } },
+    resolve: { scale: { x: 'independent' } },
   };
 }
 

@@ -21,6 +21,8 @@ const MAGIC = 0x53465354; // 'TSFS' read as a little-endian u32
 const BINARY_VERSION = 1;
 const HEADER_BYTES = 24; // magic u32, version u32, dim u32, reserved u32, count f64
 const CHUNK_ROWS = 64;
+/** Largest feature dimension (the d×d M2 then takes 512 MB). */
+const MAX_DIM = 8192;
 
 /**
  * Streaming feature statistics in float64: count, mean and the centred sum of outer products
@@ -39,10 +41,10 @@ export class FeatureStats {
 
   /** Empty statistics for `dim`-dimensional features. */
   constructor(dim: number) {
-    if (!Number.isInteger(dim) || dim < 1 || dim > 65536) {
+    if (!Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) {
       throw new TesseraError(
         'INVALID_ARGUMENT',
-        `FeatureStats: dim must be an integer in [1, 65536], got ${String(dim)}`,
+        `FeatureStats: dim must be an integer in [1, ${MAX_DIM}], got ${String(dim)}`,
       );
     }
     this.dim = dim;
@@ -167,7 +169,7 @@ export class FeatureStats {
       );
     }
     const dim = j.dim;
-    if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1 || dim > 65536) {
+    if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) {
       throw new TesseraError('CORRUPT_FILE', `FeatureStats.fromJSON: bad dim ${describe(dim)}`);
     }
     const packed = (dim * (dim + 1)) / 2;
@@ -226,7 +228,8 @@ export class FeatureStats {
       );
     }
     const d = view.getUint32(8, true);
-    if (d < 1 || d > 65536) throw new TesseraError('CORRUPT_FILE', `FeatureStats.deserialize: bad dim ${d}`);
+    if (d < 1 || d > MAX_DIM)
+      throw new TesseraError('CORRUPT_FILE', `FeatureStats.deserialize: bad dim ${d}`);
     const packed = (d * (d + 1)) / 2;
     const want = HEADER_BYTES + 8 * (d + packed);
     if (bytes.byteLength !== want) {
