@@ -50,6 +50,7 @@ const FLAGS: Record<string, string[]> = {
   ],
   schedule: ['--steps', '--class', '--scheduler-config'],
   'export-model': ['--kind', '--force'],
+  fid: ['--stats', '--model', '--resize', '--kid-subsets', '--kid-subset-size', '--seed'],
   generate: ['--steps'],
   frobnicate: ['--steps'],
 };
@@ -87,6 +88,8 @@ describe(`CLI flag fuzz (seed ${seed})`, () => {
         if (cmd[1] === 'ar') args.push('--count', '1');
         if (cmd[0] === 'schedule') args.splice(args.indexOf('--backend'), 4);
         if (cmd[0] === 'export-model') args.splice(args.indexOf('--backend'), 2);
+        // fid takes two folders (here: one holding no PNGs, and one that does not exist) and no --out
+        if (cmd[0] === 'fid') args.splice(args.indexOf('--backend'), 4, dir, join(dir, 'none'));
         const out: string[] = [];
         const err: string[] = [];
         const code = await runCli(
@@ -150,10 +153,10 @@ describe(`library job fuzz (seed ${seed})`, () => {
         for (const kind of ['diffusion', 'ar'] as const) {
           try {
             if (kind === 'diffusion') {
-              const r = await generateDiffusion({ ...(j as never), backend: B });
+              const r = await generateDiffusion({ ...(j as object), backend: B } as never);
               r.images.dispose();
             } else {
-              const r = await generateAr({ ...(j as never), backend: B, sampling: { temperature: 1 } });
+              const r = await generateAr({ ...(j as object), backend: B, sampling: { temperature: 1 } } as never);
               for (const t of [r.tokens, ...(r.scales ?? [])]) t.dispose();
             }
             ok[kind]++;

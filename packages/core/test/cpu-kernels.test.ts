@@ -1,7 +1,7 @@
 import { createCpuBackend } from '@tessera/core';
 import { describe, expect, it } from 'vitest';
-import { rngFor } from './conformance/reference.ts';
-import { conformanceSeed } from './conformance/suite.ts';
+import { rngFor } from '../src/testing/reference.ts';
+import { conformanceSeed } from '../src/testing/suite.ts';
 
 // The CPU backend's fast kernels (lincomb by arity, packed 4×4 matmul, recycled output arrays) against
 // float64 sums written out here; sizes straddle the 4-wide blocks and the pool's 16,384-element floor.

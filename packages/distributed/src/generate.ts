@@ -232,12 +232,12 @@ function arGenerator(B: Backend, config: ResolvedJobConfig, g: ArGenerator): Bou
       let tokens: Tensor | undefined;
       const extra: Tensor[] = [];
       try {
-        if (model instanceof RasterCountModel) tokens = rasterDecode(model, { ...common, length: PIXELS });
+        if (model instanceof RasterCountModel) tokens = await rasterDecode(model, { ...common, length: PIXELS });
         else if (model instanceof ScaleCountModel) {
-          const scales = nextScaleDecode(model, common);
+          const scales = await nextScaleDecode(model, common);
           tokens = scales.pop();
           extra.push(...scales);
-        } else tokens = maskedDecode(model, { ...common, numIter: g.numIter ?? 16 });
+        } else tokens = await maskedDecode(model, { ...common, numIter: g.numIter ?? 16 });
         const t = await tokens!.data();
         for (let p = 0; p < PIXELS; p++) out[r * PIXELS + p] = (Number(t[p]) / (V - 1)) * 2 - 1;
       } finally {

@@ -46,7 +46,7 @@ export interface LoadGPTOptions {
  * @example
  * const gpt = await loadDigitsGPT({ backend: B });
  * const labels = B.tensor(Int32Array.from([3, 7]), [2], 'int32');
- * const codes = rasterDecode(gpt, { batch: 2, length: 16, cond: { labels }, guidance: { scale: 2 }, seed: 1 });
+ * const codes = await rasterDecode(gpt, { batch: 2, length: 16, cond: { labels }, guidance: { scale: 2 }, seed: 1 });
  */
 export async function loadDigitsGPT(options: LoadGPTOptions): Promise<DigitsTokenModel> {
   checkOnnxBackend('loadDigitsGPT', options.backend);

@@ -45,7 +45,7 @@ export async function sampleDigitsRaster(o: SampleRasterOptions): Promise<Tensor
   const scale = o.guidanceScale ?? 1;
   let codes: Tensor | undefined;
   try {
-    codes = rasterDecode(gpt, {
+    codes = await rasterDecode(gpt, {
       batch: classes.length,
       length: 16,
       backend: B,

@@ -46,7 +46,7 @@ export async function sampleDigitsNextScale(o: SampleScaleOptions): Promise<Tens
   let scales: Tensor[] = [];
   let all: Tensor | undefined;
   try {
-    scales = nextScaleDecode(model, {
+    scales = await nextScaleDecode(model, {
       batch: classes.length,
       backend: B,
       cond: { labels },

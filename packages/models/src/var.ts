@@ -45,7 +45,7 @@ export interface LoadScaleOptions {
  *
  * @example
  * const var_ = await loadDigitsVAR({ backend: B });
- * const scales = nextScaleDecode(var_, { batch: 2, cond: { labels }, guidance: { scale: 2 }, seed: 1 });
+ * const scales = await nextScaleDecode(var_, { batch: 2, cond: { labels }, guidance: { scale: 2 }, seed: 1 });
  */
 export async function loadDigitsVAR(options: LoadScaleOptions): Promise<DigitsScaleModel> {
   checkOnnxBackend('loadDigitsVAR', options.backend);

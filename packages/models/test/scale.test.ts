@@ -107,7 +107,7 @@ describe('next-scale (VAR) digits', () => {
     expect(ok / classes.length, `got ${Array.from(pred).join('')}, seed ${seed}`).toBeGreaterThanOrEqual(0.8);
     // nextScaleDecode directly: one [B, p²] tensor per scale, codes in range
     const labels = B.tensor(Int32Array.from([4, 9]), [2], 'int32');
-    const scales = nextScaleDecode(model, { batch: 2, cond: { labels }, seed });
+    const scales = await nextScaleDecode(model, { batch: 2, cond: { labels }, seed });
     expect(scales.map((s) => s.shape)).toEqual([
       [2, 1],
       [2, 4],

@@ -145,7 +145,7 @@ describe('GPT', () => {
     expect(ok / classes.length, `got ${Array.from(pred).join('')}, seed ${seed}`).toBeGreaterThanOrEqual(0.8);
     // rasterDecode with the model directly, unguided: codes in range
     const labels = B.tensor(Int32Array.from([1, 2]), [2], 'int32');
-    const codes = rasterDecode(gpt, { batch: 2, length: 16, cond: { labels }, seed });
+    const codes = await rasterDecode(gpt, { batch: 2, length: 16, cond: { labels }, seed });
     const v = await codes.data();
     expect(Array.from(v).every((c) => c >= 0 && c < 256)).toBe(true);
     codes.dispose();
