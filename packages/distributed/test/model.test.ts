@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { exportGaussianMixtureDenoiser } from '@tessera/backend-onnx';
+import { exportGaussianMixtureDenoiser } from '@tessera/reference-onnx';
 import { createCpuBackend, TesseraError } from '@tessera/core';
 import { defaultDigitsModel } from '@tessera/reference';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
