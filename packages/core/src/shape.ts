@@ -349,27 +349,9 @@ export function checkRandom(
 }
 
 /** Unary ops that take float32 only (the rest also take int32/uint32). */
-export const FLOAT_ONLY_UNARY: ReadonlySet<UnaryOp> = new Set<UnaryOp>([
-  'sqrt',
-  'rsqrt',
-  'reciprocal',
-  'exp',
-  'expm1',
-  'log',
-  'log1p',
-  'sin',
-  'cos',
-  'tanh',
-  'sigmoid',
-  'softplus',
-  'relu',
-  'silu',
-  'gelu',
-  'erf',
-  'floor',
-  'ceil',
-  'round',
-]);
+export const FLOAT_ONLY_UNARY: ReadonlySet<UnaryOp> = new Set<UnaryOp>(
+  UNARY_OP_NAMES.filter((op) => op !== 'neg' && op !== 'abs' && op !== 'sign' && op !== 'square'),
+);
 /** Every unary op name. */
 export const UNARY_OPS: ReadonlySet<string> = new Set<string>(UNARY_OP_NAMES);
 /** Comparison ops: their output is uint32 0/1. */
