@@ -8,17 +8,7 @@ export function freshSeed(): number {
   return (Date.now() * 7919 + Math.floor(Math.random() * 1e6)) % 2 ** 31;
 }
 
-/** Small deterministic generator for test inputs (mulberry32). */
-export function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as mulberry } from '../../../test-utils/random.ts';
 
 export function softmax64(row: number[]): number[] {
   const m = Math.max(...row);

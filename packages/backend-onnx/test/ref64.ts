@@ -1,16 +1,6 @@
 // float64 references for the tests, derived from the definitions (not from the package's code).
 
-/** mulberry32: a small seeded generator for test inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../../test-utils/random.ts';
 
 /** A standard normal from two uniforms (Box–Muller). */
 export function normal(u: () => number): number {

@@ -9,17 +9,7 @@ export const gpu = (await tryWebGPU()) as WebGPUBackend | undefined;
 export const SEED = Number(process.env.TESSERA_SEED ?? Date.now() % 2 ** 31);
 console.log(`[backend-webgpu tests] seed ${SEED}`);
 
-/** mulberry32: a small seeded generator for test inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../../test-utils/random.ts';
 
 /** n uniform values in [lo, hi), rounded to float32. */
 export function uniform(r: () => number, n: number, lo = -3, hi = 3): number[] {

@@ -9,6 +9,7 @@ import { crc32, domainFeatures, FeatureStats, frechetDistance, inceptionFeatures
 import { digitsDataset, encodePng } from '@tessera/reference';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as rng } from '../../../test-utils/random.ts';
 import { decodePng } from '../src/fid.js';
 
 /** A stand-in for FID-Inception with its I/O: x [N, 3, 299, 299] → `out` = 100 · mean over H, W. */
@@ -40,16 +41,6 @@ async function run(args: string[]) {
     (l) => err.push(l),
   );
   return { code, out, err };
-}
-
-function rng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function chunk(type: string, body: Uint8Array): Uint8Array {

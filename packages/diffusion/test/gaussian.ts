@@ -14,17 +14,7 @@ export interface GaussianProblem {
   calls: { n: number };
 }
 
-/** Deterministic pseudo-random numbers for test inputs (mulberry32), seeded per run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../../test-utils/random.ts';
 
 /** Standard normals by Box–Muller from `rng`. */
 export function normals(r: () => number, n: number): Float64Array {

@@ -70,7 +70,11 @@ function expectSame(got: EvalReport, gotDir: string, want: EvalReport, wantDir: 
 async function waitFailed(job: Job): Promise<string> {
   for (let i = 0; i < 200; i++) {
     if ((await job.getState()) === 'failed') {
-      const j = await Job.fromId(job.queue, job.id!);
+      // `queue` is protected in the typings but public at run time
+      const j = await Job.fromId(
+        (job as unknown as { queue: Parameters<typeof Job.fromId>[0] }).queue,
+        job.id!,
+      );
       return j?.failedReason ?? '';
     }
     await new Promise((r) => setTimeout(r, 50));

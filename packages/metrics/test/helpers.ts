@@ -7,17 +7,7 @@ export function freshSeed(): number {
   return (Date.now() * 7919 + Math.floor(Math.random() * 1e6)) % 2 ** 31;
 }
 
-/** Small deterministic generator for test inputs (mulberry32), uniform in [0, 1). */
-export function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as mulberry } from '../../../test-utils/random.ts';
 
 /** Standard normal draws (Box–Muller) from a uniform generator. */
 export function normals(rand: () => number, count: number): Float64Array {
@@ -65,7 +55,7 @@ export function twoPassCov(x: ArrayLike<number>, n: number, d: number): { mean: 
 export function jacobiEigen(m: number[][]): { values: number[]; vectors: number[][] } {
   const n = m.length;
   const a = m.map((r) => r.slice());
-  const v = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+  const v: number[][] = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
   for (let sweep = 0; sweep < 100; sweep++) {
     let off = 0;
     for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p]![q]! ** 2;

@@ -122,7 +122,7 @@ describe('GPT', () => {
       prefix.dispose();
     }
     logits.dispose();
-    gpt.disposeState(state);
+    gpt.disposeState?.(state);
     labels.dispose();
     await gpt.dispose();
   });

@@ -12,21 +12,12 @@ import {
 } from '@tessera/reference';
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../../../test-utils/backends';
+import { mulberry32 as rng } from '../../../test-utils/random.ts';
 
 const seed = Number(
   process.env.TESSERA_SEED ?? process.env.TESSERA_TEST_SEED ?? (Date.now() * 131) % 2 ** 31,
 );
 const note = `(seed ${seed})`;
-
-function rng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const H = 6;
 const W = 6;

@@ -1,16 +1,6 @@
 // Test-only float64 helpers written independently of the package: a seeded PRNG, dense solves.
 
-/** mulberry32: a tiny seeded PRNG for fresh test inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../../test-utils/random.ts';
 
 /** Standard normal by Box–Muller from a uniform source. */
 export function normal(u: () => number): number {
