@@ -4,7 +4,9 @@ export default defineConfig({
   // The library, and the conformance suite published as `@tessera/core/testing`.
   entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
   format: ['esm'],
-  dts: true,
+  // the suite's `@tessera/core` imports type-check against the sources: dist/index.d.ts does not exist
+  // yet while a clean build emits both entries' declarations
+  dts: { compilerOptions: { baseUrl: '.', paths: { '@tessera/core': ['./src/index.ts'] } } },
   sourcemap: true,
   clean: true,
   target: 'es2022',
