@@ -130,7 +130,7 @@ export async function maskedDecode(model: MaskedTokenModel, o: MaskedDecodeOptio
   const Bk = decodeBackend(o);
   const seed = decodeSeed(o);
   const rng = new RngStream(seed, o.offset ?? 0);
-  const ctl = stepControl(op, o.numIter, seed, o);
+  const ctl = stepControl(op, o.numIter, seed, o, Bk);
   const n = o.batch;
   const orders = randomOrders(n, L, rng.take(n * L), o.known?.mask);
   const plan = maskPlan(n, L, o.numIter, orders);
@@ -186,7 +186,7 @@ export async function maskedDecodeContinuous(
   const Bk = decodeBackend(o);
   const seed = decodeSeed(o);
   const rng = new RngStream(seed, o.offset ?? 0);
-  const ctl = stepControl(op, o.numIter, seed, o);
+  const ctl = stepControl(op, o.numIter, seed, o, Bk);
   const n = o.batch;
   const orders = randomOrders(n, L, rng.take(n * L), o.known?.mask);
   const plan = maskPlan(n, L, o.numIter, orders);

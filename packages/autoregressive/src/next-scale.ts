@@ -57,7 +57,7 @@ export async function nextScaleDecode<S>(
   const Bk = decodeBackend({ ...o, known: o.known?.find((k) => k) });
   const seed = decodeSeed(o);
   const rng = new RngStream(seed, o.offset ?? 0);
-  const ctl = stepControl(op, K, seed, o);
+  const ctl = stepControl(op, K, seed, o, Bk);
   const n = o.batch;
   const sampling = o.sampling ?? {};
   let doubled = guided && cutoff > 0;

@@ -7,6 +7,7 @@ import {
   TesseraError,
   throwIfAborted,
   tidy,
+  YIELD_INTERVAL_MS,
 } from '@tessera/core';
 import {
   applyGuidance,
@@ -76,8 +77,8 @@ export function decodeSeed(o: { seed?: number }): number {
  * Per-step run control shared by the decoders: `before(i)` yields to the event loop by elapsed time and
  * throws ABORTED if the signal fired; `after(i)` reports progress.
  */
-export function stepControl(op: string, total: number, seed: number, o: DecodeCommon) {
-  const pace = pacer();
+export function stepControl(op: string, total: number, seed: number, o: DecodeCommon, backend?: Backend) {
+  const pace = pacer(YIELD_INTERVAL_MS, backend);
   return {
     async before(i: number): Promise<void> {
       await pace();
@@ -184,7 +185,7 @@ export async function rasterDecode<S>(model: NextTokenModel<S>, o: RasterDecodeO
   const Bk = decodeBackend(o);
   const seed = decodeSeed(o);
   const rng = new RngStream(seed, o.offset ?? 0);
-  const ctl = stepControl(op, L, seed, o);
+  const ctl = stepControl(op, L, seed, o, Bk);
   const n = o.batch;
   const sampling = o.sampling ?? {};
   const posOf = (i: number) => (o.order ? o.order[i]! : i);

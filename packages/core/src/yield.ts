@@ -37,20 +37,32 @@ export function nextMacrotask(): Promise<void> {
  * returns at once. Pacing by elapsed time rather than by step count keeps a browser tab responsive and
  * lets timers (an abort from `setTimeout`) fire whatever a step costs.
  *
+ * With `fence` (the run's backend), each yield also starts a `sync()` and waits for the one started at
+ * the yield before: the device may run at most about two intervals behind the loop. Without it a fast
+ * host outruns a slow device (lavapipe shares the CPU) and queued command buffers and bind groups pile
+ * up in native memory. It is a completion fence, not a readback: no data comes back to the host.
+ *
  * @example
- * const pace = pacer();
+ * const pace = pacer(YIELD_INTERVAL_MS, backend);
  * for (let i = 0; i < steps; i++) {
  *   await pace();
  *   throwIfAborted(signal, `sample: aborted before step ${i + 1} of ${steps}`);
  *   // ... one step
  * }
  */
-export function pacer(intervalMs: number = YIELD_INTERVAL_MS): () => Promise<void> | undefined {
+export function pacer(
+  intervalMs: number = YIELD_INTERVAL_MS,
+  fence?: { sync(): Promise<void> },
+): () => Promise<void> | undefined {
   let last = performance.now();
+  let pending: Promise<void> | undefined;
   return () => {
     const now = performance.now();
     if (now - last < intervalMs) return undefined;
-    return nextMacrotask().then(() => {
+    const previous = pending;
+    // a failed fence (a lost device) surfaces in the run's own next op; never as an unhandled rejection
+    pending = fence?.sync().catch(() => undefined);
+    return (previous ?? Promise.resolve()).then(nextMacrotask).then(() => {
       last = performance.now();
     });
   };

@@ -9,6 +9,7 @@ import {
   type Tensor,
   tensorWatermark,
   throwIfAborted,
+  YIELD_INTERVAL_MS,
 } from '@tessera/core';
 import { brownianTreeNoiseSampler } from './noise.js';
 import { churn } from './samplers/churn.js';
@@ -234,7 +235,7 @@ export class SampleContext {
    */
   async loop(body: (i: number, x: Tensor) => Promise<Tensor>): Promise<Tensor> {
     let cur = this.#x0;
-    const pace = pacer();
+    const pace = pacer(YIELD_INTERVAL_MS, this.backend);
     const signal = this.opts.signal;
     try {
       for (let i = 0; i < this.steps; i++) {
