@@ -159,7 +159,11 @@ describe(`library job fuzz (seed ${seed})`, () => {
               const r = await generateDiffusion({ ...(j as object), backend: B } as never);
               r.images.dispose();
             } else {
-              const r = await generateAr({ ...(j as object), backend: B, sampling: { temperature: 1 } } as never);
+              const r = await generateAr({
+                ...(j as object),
+                backend: B,
+                sampling: { temperature: 1 },
+              } as never);
               for (const t of [r.tokens, ...(r.scales ?? [])]) t.dispose();
             }
             ok[kind]++;
