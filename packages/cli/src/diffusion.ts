@@ -30,7 +30,8 @@ export interface DiffusionJob {
   count: number;
   /**
    * Restrict to one digit class (0–9); with `guidance` ≠ 1 the unconditional model is the full mixture
-   * (`reference`) or the U-Net's null class (`digits-unet`). Without it every image is unconditional.
+   * (`reference`) or the U-Net's null class (`digits-unet`). Without it the U-Net's images cycle through
+   * the digits (image i is digit i mod 10) and the reference model samples its full mixture.
    */
   digit?: number;
   guidance: number;
@@ -73,7 +74,7 @@ function modelOf(
 
 /**
  * The trained U-Net on an ONNX backend (the job's, or its own), with the job's class and guidance as
- * the conditioning of every call: `digit` for all rows, or the null class (unconditional).
+ * the conditioning of every call: `digit` for all rows, or the digits 0–9 in turn.
  */
 async function loadUNet(job: DiffusionJob): Promise<{ denoiser: Denoiser; dispose(): Promise<void> }> {
   const { loadDigitsUNet } = await import('@tessera/models');
@@ -85,7 +86,9 @@ async function loadUNet(job: DiffusionJob): Promise<{ denoiser: Denoiser; dispos
     await onnx.release();
     throw err;
   }
-  const cond = { classLabels: [job.digit ?? unet.nullClass], guidanceScale: job.guidance };
+  const classLabels =
+    job.digit === undefined ? Array.from({ length: job.count }, (_, i) => i % 10) : [job.digit];
+  const cond = { classLabels, guidanceScale: job.guidance };
   return {
     denoiser: (x, sigma) => unet(x, sigma, cond),
     async dispose() {
@@ -158,7 +161,7 @@ export async function generateDiffusion(job: DiffusionJob): Promise<DiffusionRes
       `--steps must be at most ${DIGITS_UNET_MAX_STEPS} with --model digits-unet (its training timesteps), got '${job.steps}'`,
     );
   }
-  if (job.digit === undefined && job.guidance !== 1) {
+  if (job.digit === undefined && job.guidance !== 1 && which.name !== 'digits-unet') {
     throw new UsageError(`--guidance needs --digit (it guides the samples toward that digit class)`);
   }
   const sigmas = job.schedulerConfig

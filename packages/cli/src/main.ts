@@ -59,9 +59,10 @@ folder, or from $TESSERA_MODELS_DIR when set; each file's SHA-256 is checked aga
                             whose noise levels are its DDIM timesteps)
   --seed N                  Philox seed, 0–2^53−1 (default 0)
   --count N                 number of images, 1–${LIMITS.count} (default 16)
-  --digit D                 sample one digit class 0–9 (default: any digit); not with a FILE model
-  --guidance W              classifier-free guidance scale ≥ 0, needs --digit (default 1 = off); the
-                            unconditional branch is the U-Net's null class or the full mixture
+  --digit D                 sample one digit class 0–9; not with a FILE model (default: digits-unet's
+                            images cycle through 0–9, reference samples its full mixture)
+  --guidance W              classifier-free guidance scale ≥ 0 (default 1 = off); the unconditional
+                            branch is the U-Net's null class, or the full mixture (reference: needs --digit)
   --scheduler-config FILE   take the noise levels from a diffusers scheduler_config.json
   --out FILE.png            where to write the image grid (default out/diffusion.png)
   --force                   replace --out if it exists (default: refuse)
@@ -189,8 +190,14 @@ async function cmdDiffusion(args: string[], out: Out): Promise<void> {
       `--digit and --guidance steer the digits models' classes; a --model file denoiser has none: leave them out`,
     );
   }
-  if (v.guidance !== undefined && flags.digit === undefined) {
-    throw new UsageError(`--guidance needs --digit (it guides the samples toward that digit class)`);
+  // the default is the trained U-Net where it can run (onnxruntime-node and its file are here)
+  flags.model ??= (await trainedAvailable('digits-unet')) ? 'digits-unet' : 'reference';
+  // the U-Net's images cycle through the digits without --digit, so guidance has a class to steer to;
+  // the reference model's images are then the full mixture's, which guidance cannot steer
+  if (v.guidance !== undefined && flags.digit === undefined && flags.model !== 'digits-unet') {
+    throw new UsageError(
+      `--guidance needs --digit with --model ${which?.file ? 'FILE' : 'reference'} (it guides the samples toward that digit class)`,
+    );
   }
   checkImageSize(flags.count, 1, 16, zoom);
   // the config is read and its schedule computed now too, so a bad file fails before any device starts
@@ -198,8 +205,6 @@ async function cmdDiffusion(args: string[], out: Out): Promise<void> {
   const file = str(v.out) ?? 'out/diffusion.png';
   const force = !!v.force;
   await checkOutput(file, force);
-  // the default is the trained U-Net where it can run (onnxruntime-node and its file are here)
-  flags.model ??= (await trainedAvailable('digits-unet')) ? 'digits-unet' : 'reference';
   // the U-Net runs on ONNX Runtime: there, by default, so that no step moves tensors between runtimes
   const onnxNet = flags.model === 'digits-unet';
   // every flag and the output path are checked before a backend (and its device) is created
@@ -218,7 +223,7 @@ async function cmdDiffusion(args: string[], out: Out): Promise<void> {
   r.images.dispose();
   await writeAtomic(file, encodePng(grid.pixels, grid.width, grid.height), force);
   out(
-    `wrote ${file}: ${job.count} images, ${job.sampler}, ${job.steps} steps, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}, model ${job.model}${job.digit === undefined ? '' : `, digit ${job.digit}`}`,
+    `wrote ${file}: ${job.count} images, ${job.sampler}, ${job.steps} steps, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}, model ${job.model}${job.digit === undefined ? (onnxNet ? ', digits 0–9 in turn' : '') : `, digit ${job.digit}`}`,
   );
 }
 
