@@ -3,9 +3,9 @@
 // digit classifier (an independent network, 100% on held-out digits), and equals, byte for byte, the
 // library's own sampler (`sampleDigits`, `sampleDigitsRaster`, `sampleDigitsNextScale`) with the same
 // seed and options, encoded by @tessera/reference's PNG writer.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createOnnxBackend, type OnnxBackend } from '@tessera/backend-onnx';
 import { generateAr, generateDiffusion, runCli } from '@tessera/cli';
 import type { Tensor } from '@tessera/core';
@@ -24,7 +24,7 @@ import {
 import { encodePng, imageGrid } from '@tessera/reference';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePng } from './helpers.js';
+import { bundleCli, decodePng, runBin } from './helpers.js';
 
 const seed = Number(process.env.TESSERA_TEST_SEED ?? Date.now() % 1e9);
 const note = `TESSERA_TEST_SEED=${seed}`;
@@ -318,5 +318,35 @@ describe(`generate ar --model digits-gpt | digits-var (${note})`, () => {
     expect(cpu.out[0]).toContain('raster decoder (reference), 256 model calls');
     const def = await run([...A, '--force']);
     expect(def.out[0]).toContain('next-scale decoder (digits-var), 4 model calls');
+  });
+});
+
+describe('without onnxruntime-node', () => {
+  it('a trained --model fails with one line saying what to do; the defaults fall back to reference', async () => {
+    // the bundled program beside a node_modules without onnxruntime-node (nor webgpu: auto is the CPU)
+    const bin = await bundleCli();
+    const root = dirname(dirname(bin));
+    unlinkSync(join(root, 'node_modules'));
+    mkdirSync(join(root, 'node_modules'));
+    const cwd = mkdtempSync(join(dir, 'no-ort-'));
+    for (const args of [
+      ['generate', 'diffusion', '--model', 'digits-unet', '--count', '1'],
+      ['generate', 'ar', '--model', 'digits-gpt', '--count', '1'],
+    ]) {
+      const r = await runBin(bin, args, { cwd });
+      expect([r.code, r.err.length], r.err.join(' | ')).toEqual([2, 1]);
+      expect(r.err[0]).toMatch(
+        /^tessera: onnxruntime-node is not installed \(npm install onnxruntime-node; --model reference/,
+      );
+    }
+    const d = await runBin(bin, ['generate', 'diffusion', '--count', '1', '--steps', '2', '--out', 'd.png'], {
+      cwd,
+    });
+    expect([d.code, ...d.err]).toEqual([0]);
+    expect(d.out[0]).toMatch(/on cpu, model reference$/);
+    const a = await runBin(bin, ['generate', 'ar', '--count', '1', '--out', 'a.png'], { cwd });
+    expect([a.code, ...a.err]).toEqual([0]);
+    expect(a.out[0]).toContain('next-scale decoder (reference)');
+    rmSync(root, { recursive: true, force: true });
   });
 });
