@@ -18,6 +18,7 @@ import {
 } from '@tessera/reference';
 import { UsageError } from './errors.js';
 import { checkInt, checkNum, LIMITS, MAX_SEED } from './limits.js';
+import { AR_MODELS, modelsDir, parseModelFlag, TRAINED_AR_DECODER } from './models.js';
 
 /** Decoders the CLI offers. */
 export const DECODERS = ['raster', 'next-scale', 'masked'] as const;
@@ -33,16 +34,22 @@ export interface ArJob {
   decoder?: DecoderName;
   seed: number;
   count: number;
-  /** Class per image: 0 rectangles, 1 disks, 2 bars; default cycles through them. */
+  /**
+   * Class per image: 0 rectangles, 1 disks, 2 bars for the reference shapes; the digit 0–9 for
+   * `digits-gpt` and `digits-var`. Default: cycle through the classes.
+   */
   label?: number;
   guidance: number;
   sampling: SamplingOptions;
   /** Masked decoder iterations (default 16); a UsageError with another decoder. */
   numIter?: number;
   /**
-   * An ONNX token model (as `tessera export-model --kind raster|next-scale|masked` writes) to decode with
-   * instead of fitting the reference model. It runs on ONNX Runtime, so `backend` must be an ONNX backend
-   * (`selectBackend('onnx')`): the decoders keep their token buffers on the model's backend.
+   * The token model: `reference` (default: the count-based shape model of the decoder, fitted on the
+   * fly), `digits-gpt` (the trained VQ + GPT of `@tessera/models`, raster decoder), `digits-var` (the
+   * trained multi-scale VQ + VAR transformer, next-scale decoder), or the path of an ONNX token model
+   * (as `tessera export-model --kind raster|next-scale|masked` writes). All but `reference` run on ONNX
+   * Runtime, so `backend` must then be an ONNX backend (`selectBackend('onnx')`): the decoders keep their
+   * token buffers on the model's backend.
    */
   model?: string;
   onStep?: (step: number) => void;
@@ -50,8 +57,18 @@ export interface ArJob {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Result: token grids `[N, 16·16]` (int32, caller disposes), per-scale maps for next-scale, and counts. */
+/**
+ * Result: token grids `[N, side·side]` (int32, caller disposes), per-scale maps for next-scale, the
+ * decoded images of a trained model, and counts.
+ */
 export interface ArResult {
+  /** The model that ran: `reference`, `digits-gpt`, `digits-var` or the file's path. */
+  model: string;
+  /**
+   * The digit images `[N, 1, 16, 16]` in about [-1, 1] that the trained models' VQ decoders make of the
+   * tokens (`digits-gpt`, `digits-var`; caller disposes); absent for token-palette models.
+   */
+  images?: Tensor;
   /** The decoder that ran (the file's kind with `model`). */
   decoder: DecoderName;
   tokens: Tensor;
@@ -59,7 +76,7 @@ export interface ArResult {
   scales?: Tensor[];
   modelCalls: number;
   vocabSize: number;
-  /** Side of the square token grids (16 for the reference models). */
+  /** Side of the square token grids (16 for the reference models, 4 for the trained digit models). */
   side: number;
 }
 
@@ -97,21 +114,93 @@ export function fitArModel(decoder: DecoderName, backend: Backend): ArModel {
 
 /** What generateAr decodes with: a model, its kind, facts about it, and how to release it. */
 interface Source {
+  name: string;
   decoder: DecoderName;
   model: object;
   vocabSize: number;
   numClasses: number | undefined;
   /** Sequence length (raster, masked) or the last scale's side (next-scale). */
   length: number;
+  /** Turns the decoded tokens (all scales for next-scale) into images (trained models). */
+  images?: (tokens: Tensor[]) => Promise<Tensor>;
   dispose(): void | Promise<void>;
 }
 
+/** The trained digit token model `name` and its VQ decoder, on the job's ONNX backend. */
+async function trainedSource(job: ArJob, name: 'digits-gpt' | 'digits-var'): Promise<Source> {
+  const decoder = TRAINED_AR_DECODER[name];
+  if (job.decoder !== undefined && job.decoder !== decoder) {
+    throw new UsageError(
+      `--model ${name} decodes with the ${decoder} decoder, not '${job.decoder}': use --decoder ${decoder} or leave it out`,
+    );
+  }
+  const { OnnxBackend } = await import('@tessera/backend-onnx');
+  const B = job.backend;
+  if (!(B instanceof OnnxBackend)) {
+    throw new UsageError(
+      `--model ${name} runs on ONNX Runtime and decodes next to it: use --backend onnx (or leave --backend out), not '${B.name}'`,
+    );
+  }
+  const m = await import('@tessera/models');
+  const dir = await modelsDir();
+  if (name === 'digits-gpt') {
+    const gpt = await m.loadDigitsGPT({ backend: B, dir });
+    const vq = await m.loadDigitsVQ({ backend: B, dir }).catch(async (err) => {
+      await gpt.dispose();
+      throw err;
+    });
+    return {
+      name,
+      decoder,
+      model: gpt,
+      vocabSize: vq.codebookSize,
+      numClasses: gpt.numClasses,
+      length: 16,
+      images: (t) => vq.decode(t[0]!),
+      dispose: async () => {
+        await gpt.dispose();
+        await vq.dispose();
+      },
+    };
+  }
+  const model = await m.loadDigitsVAR({ backend: B, dir });
+  const msvq = await m.loadDigitsMSVQ({ backend: B, dir }).catch(async (err) => {
+    await model.dispose();
+    throw err;
+  });
+  const last = model.patchNums.at(-1)!;
+  return {
+    name,
+    decoder,
+    model,
+    vocabSize: model.vocabSize,
+    numClasses: model.numClasses,
+    length: last * last,
+    images: async (scales) => {
+      const all = B.concat(scales, 1);
+      try {
+        return await msvq.decode(all);
+      } finally {
+        all.dispose();
+      }
+    },
+    dispose: async () => {
+      await model.dispose();
+      await msvq.dispose();
+    },
+  };
+}
+
 async function modelSource(job: ArJob): Promise<Source> {
-  if (job.model) {
+  const which =
+    job.model === undefined ? { name: 'reference' as const } : parseModelFlag(job.model, AR_MODELS);
+  if (which.name === 'digits-gpt' || which.name === 'digits-var') return trainedSource(job, which.name);
+  if (which.file !== undefined) {
     const { loadOnnxTokenModel } = await import('./onnx-model.js');
-    const m = await loadOnnxTokenModel(job.model, job.backend, job.decoder);
+    const m = await loadOnnxTokenModel(which.file, job.backend, job.decoder);
     const last = m.kind === 'next-scale' ? m.model.patchNums.at(-1)! : 0;
     return {
+      name: which.file,
       decoder: m.kind,
       model: m.model,
       vocabSize: m.model.vocabSize,
@@ -124,6 +213,7 @@ async function modelSource(job: ArJob): Promise<Source> {
   const data = arDataset();
   const model = fitArModel(decoder, job.backend);
   return {
+    name: 'reference',
     decoder,
     model,
     vocabSize: data.vocabSize,
@@ -190,26 +280,39 @@ export async function generateAr(job: ArJob): Promise<ArResult> {
     const total =
       src.decoder === 'raster' ? src.length : src.decoder === 'masked' ? numIter : scaleCount(src.model);
     const calls = { n: 0 };
-    const done = (tokens: Tensor, scales?: Tensor[]): ArResult => ({
-      decoder: src.decoder,
-      tokens,
-      ...(scales ? { scales } : {}),
-      modelCalls: calls.n,
-      vocabSize: src.vocabSize,
-      side,
-    });
+    const done = async (tokens: Tensor, scales?: Tensor[]): Promise<ArResult> => {
+      let images: Tensor | undefined;
+      if (src.images) {
+        try {
+          images = await src.images([...(scales ?? []), tokens]);
+        } catch (err) {
+          for (const t of [tokens, ...(scales ?? [])]) t.dispose();
+          throw err;
+        }
+      }
+      return {
+        model: src.name,
+        decoder: src.decoder,
+        tokens,
+        ...(scales ? { scales } : {}),
+        ...(images ? { images } : {}),
+        modelCalls: calls.n,
+        vocabSize: src.vocabSize,
+        side,
+      };
+    };
     try {
       if (src.decoder === 'raster') {
         const model = counted(src.model as NextTokenModel, ['prefill', 'step'], calls);
-        return done(await rasterDecode(model, { ...common, length: src.length }));
+        return await done(await rasterDecode(model, { ...common, length: src.length }));
       }
       if (src.decoder === 'next-scale') {
         const model = counted(src.model as NextScaleModel, ['begin', 'next'], calls);
         const scales = await nextScaleDecode(model, common);
-        return done(scales[scales.length - 1]!, scales.slice(0, -1));
+        return await done(scales[scales.length - 1]!, scales.slice(0, -1));
       }
       const model = counted(src.model as MaskedTokenModel, ['logits'], calls);
-      return done(await maskedDecode(model, { ...common, numIter }));
+      return await done(await maskedDecode(model, { ...common, numIter }));
     } finally {
       labels?.dispose();
     }

@@ -32,7 +32,7 @@ export async function loadOrt(): Promise<typeof import('onnxruntime-node')> {
     return await import('onnxruntime-node');
   } catch (err) {
     throw new UsageError(
-      `onnxruntime-node is not installed (npm install onnxruntime-node): ${(err as Error).message}`,
+      `onnxruntime-node is not installed (npm install onnxruntime-node; --model reference runs without it): ${(err as Error).message}`,
     );
   }
 }

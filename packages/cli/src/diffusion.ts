@@ -12,6 +12,13 @@ import { karrasSigmas } from '@tessera/schedules';
 import { readConfig } from './config.js';
 import { UsageError } from './errors.js';
 import { checkInt, checkNum, LIMITS, MAX_SEED } from './limits.js';
+import {
+  DIFFUSION_MODELS,
+  type DiffusionModelName,
+  modelsDir,
+  onnxBackendFor,
+  parseModelFlag,
+} from './models.js';
 import { sigmasFromSchedulerConfig } from './schedule.js';
 
 /** Options of {@link generateDiffusion}. */
@@ -21,10 +28,18 @@ export interface DiffusionJob {
   steps: number;
   seed: number;
   count: number;
-  /** Restrict to one digit class (0–9); with `guidance` > 1 the unconditional model is the full mixture. */
+  /**
+   * Restrict to one digit class (0–9); with `guidance` ≠ 1 the unconditional model is the full mixture
+   * (`reference`) or the U-Net's null class (`digits-unet`). Without it the U-Net's images cycle through
+   * the digits (image i is digit i mod 10) and the reference model samples its full mixture.
+   */
   digit?: number;
   guidance: number;
-  /** A user's ONNX denoiser (an x0-predicting model with inputs x and sigma, as exported by @tessera/backend-onnx). */
+  /**
+   * The model: `reference` (default: the embedded Gaussian-mixture digits model, exact posterior mean),
+   * `digits-unet` (the trained class-conditional U-Net of `@tessera/models`, on ONNX Runtime), or the
+   * path of a user's ONNX x0-denoiser (inputs x and sigma, as `tessera export-model` writes).
+   */
   model?: string;
   /** A diffusers scheduler_config.json to take the noise levels from. */
   schedulerConfig?: string;
@@ -39,6 +54,9 @@ export interface DiffusionResult {
   modelCalls: number;
 }
 
+/** Most steps the trained U-Net takes (one per training timestep). */
+export const DIGITS_UNET_MAX_STEPS = 1000;
+
 /** Karras noise levels spanning the default model's data (σ from 80 down to 0.002), ending in 0. */
 export function defaultSigmas(steps: number): Float64Array {
   const s = karrasSigmas(steps, 0.002, 80, 7);
@@ -47,13 +65,50 @@ export function defaultSigmas(steps: number): Float64Array {
   return out;
 }
 
-/** The run's denoiser and how to free what this run made (the shared full-mixture denoiser stays cached). */
-async function loadDenoiser(job: DiffusionJob): Promise<{ denoiser: Denoiser; dispose(): void }> {
-  const model = defaultDigitsModel();
-  if (job.model) {
-    const { loadOnnxDigitsDenoiser } = await import('./onnx-model.js');
-    return { denoiser: await loadOnnxDigitsDenoiser(job.model, job.backend), dispose() {} };
+/** What a job's `model` names: a built-in model or a file. */
+function modelOf(
+  job: DiffusionJob,
+): { name: DiffusionModelName; file?: undefined } | { file: string; name?: undefined } {
+  return job.model === undefined ? { name: 'reference' } : parseModelFlag(job.model, DIFFUSION_MODELS);
+}
+
+/**
+ * The trained U-Net on an ONNX backend (the job's, or its own), with the job's class and guidance as
+ * the conditioning of every call: `digit` for all rows, or the digits 0–9 in turn.
+ */
+async function loadUNet(job: DiffusionJob): Promise<{ denoiser: Denoiser; dispose(): Promise<void> }> {
+  const { loadDigitsUNet } = await import('@tessera/models');
+  const onnx = await onnxBackendFor(job.backend);
+  let unet: Awaited<ReturnType<typeof loadDigitsUNet>>;
+  try {
+    unet = await loadDigitsUNet({ backend: onnx.backend, dir: await modelsDir() });
+  } catch (err) {
+    await onnx.release();
+    throw err;
   }
+  const classLabels =
+    job.digit === undefined ? Array.from({ length: job.count }, (_, i) => i % 10) : [job.digit];
+  const cond = { classLabels, guidanceScale: job.guidance };
+  return {
+    denoiser: (x, sigma) => unet(x, sigma, cond),
+    async dispose() {
+      await unet.dispose();
+      await onnx.release();
+    },
+  };
+}
+
+/** The run's denoiser and how to free what this run made (the shared full-mixture denoiser stays cached). */
+async function loadDenoiser(
+  job: DiffusionJob,
+): Promise<{ denoiser: Denoiser; dispose(): void | Promise<void> }> {
+  const which = modelOf(job);
+  if (which.file !== undefined) {
+    const { loadOnnxDigitsDenoiser } = await import('./onnx-model.js');
+    return { denoiser: await loadOnnxDigitsDenoiser(which.file, job.backend), dispose() {} };
+  }
+  if (which.name === 'digits-unet') return loadUNet(job);
+  const model = defaultDigitsModel();
   const full = model.denoiser(job.backend);
   if (job.digit === undefined) return { denoiser: full, dispose() {} };
   // this run's own class-conditional mixture: its parameters are freed when the run ends
@@ -77,7 +132,11 @@ async function loadDenoiser(job: DiffusionJob): Promise<{ denoiser: Denoiser; di
   return { denoiser: cfgDenoiser(both, { scale: job.guidance, uncond: null, combine: () => null }), dispose };
 }
 
-/** Samples `count` digit images from the embedded default model (or a user's ONNX denoiser). */
+/**
+ * Samples `count` digit images from the embedded reference model (default), the trained U-Net
+ * (`model: 'digits-unet'`: noise levels from its DDIM timesteps, as `sampleDigits` of `@tessera/models`
+ * uses) or a user's ONNX denoiser.
+ */
 export async function generateDiffusion(job: DiffusionJob): Promise<DiffusionResult> {
   // the CLI's limits hold for library callers too (nothing is allocated for a job that breaks them)
   checkInt('steps', job.steps, 1, LIMITS.steps);
@@ -90,17 +149,26 @@ export async function generateDiffusion(job: DiffusionJob): Promise<DiffusionRes
   if (job.digit !== undefined && !(Number.isInteger(job.digit) && job.digit >= 0 && job.digit <= 9)) {
     throw new UsageError(`--digit must be an integer 0–9, got '${job.digit}'`);
   }
-  if (job.model !== undefined && (job.digit !== undefined || job.guidance !== 1)) {
+  const which = modelOf(job);
+  if (which.file !== undefined && (job.digit !== undefined || job.guidance !== 1)) {
     throw new UsageError(
-      `--digit and --guidance steer the embedded digits model's classes; a --model denoiser has none: leave them out`,
+      `--digit and --guidance steer the digits models' classes; a --model file denoiser has none: leave them out`,
     );
   }
-  if (job.digit === undefined && job.guidance !== 1) {
+  const unet = which.name === 'digits-unet';
+  if (unet && job.steps > DIGITS_UNET_MAX_STEPS) {
+    throw new UsageError(
+      `--steps must be at most ${DIGITS_UNET_MAX_STEPS} with --model digits-unet (its training timesteps), got '${job.steps}'`,
+    );
+  }
+  if (job.digit === undefined && job.guidance !== 1 && which.name !== 'digits-unet') {
     throw new UsageError(`--guidance needs --digit (it guides the samples toward that digit class)`);
   }
   const sigmas = job.schedulerConfig
     ? await sigmasFromSchedulerConfig(await readConfig(job.schedulerConfig), job.steps)
-    : defaultSigmas(job.steps);
+    : unet
+      ? Float64Array.from((await import('@tessera/models')).digitsDdimSigmas(job.steps))
+      : defaultSigmas(job.steps);
   const inner = await loadDenoiser(job);
   let modelCalls = 0;
   const denoiser: Denoiser = (x, sigma, cond) => {
@@ -119,6 +187,6 @@ export async function generateDiffusion(job: DiffusionJob): Promise<DiffusionRes
       x.dispose();
     }
   } finally {
-    inner.dispose();
+    await inner.dispose();
   }
 }

@@ -15,10 +15,27 @@ export {
   tokensToImages,
 } from './ar.js';
 export { BACKEND_NAMES, type BackendName, selectBackend } from './backends.js';
-export { type DiffusionJob, type DiffusionResult, defaultSigmas, generateDiffusion } from './diffusion.js';
+export {
+  DIGITS_UNET_MAX_STEPS,
+  type DiffusionJob,
+  type DiffusionResult,
+  defaultSigmas,
+  generateDiffusion,
+} from './diffusion.js';
 export { choiceFlag, intFlag, type NumRange, numFlag, oneLine, UsageError } from './errors.js';
 export { checkImageSize, checkInt, checkNum, LIMITS, MAX_SEED } from './limits.js';
 export { readConfig, runCli } from './main.js';
+export {
+  AR_MODELS,
+  type ArModelName,
+  DIFFUSION_MODELS,
+  type DiffusionModelName,
+  modelsDir,
+  onnxBackendFor,
+  parseModelFlag,
+  TRAINED_AR_DECODER,
+  trainedAvailable,
+} from './models.js';
 export {
   exportArModel,
   exportDefaultModel,

@@ -8,6 +8,13 @@ import { generateDiffusion } from './diffusion.js';
 import { choiceFlag, intFlag, numFlag, oneLine, UsageError } from './errors.js';
 import { upscale } from './images.js';
 import { checkImageSize, LIMITS, MAX_SEED } from './limits.js';
+import {
+  AR_MODELS,
+  DIFFUSION_MODELS,
+  parseModelFlag,
+  TRAINED_AR_DECODER,
+  trainedAvailable,
+} from './models.js';
 import { exportArModel, exportDefaultModel, MODEL_KINDS } from './onnx-model.js';
 import { checkOutput, writeAtomic } from './output.js';
 import { createProgress } from './progress.js';
@@ -20,10 +27,10 @@ const HELP: Record<string, string> = {
   main: `tessera: image generation mechanics on CPU, WebGPU and ONNX Runtime
 
 Usage:
-  tessera generate diffusion [options]   sample digits from the embedded default model by diffusion
-  tessera generate ar [options]          sample token images by autoregression
+  tessera generate diffusion [options]   sample digits by diffusion (the trained U-Net by default)
+  tessera generate ar [options]          sample images by autoregression (the trained GPT/VAR by default)
   tessera schedule [options]             print a scheduler's timesteps and sigmas
-  tessera export-model [options]         write the default digits model or an AR reference model as ONNX
+  tessera export-model [options]         write the reference digits model or an AR reference model as ONNX
   tessera showcase [--out dir]           run every pipeline and write an HTML report
   tessera worker --redis URL [options]   take shards of evaluation jobs from Redis (BullMQ)
   tessera eval --redis URL --config F    run an evaluation job on the workers, print and write metrics
@@ -36,17 +43,26 @@ Exit codes: 0 done, 1 runtime failure (missing or bad file, unwritable output), 
 conflicting flags, a value beyond the limits each command's --help lists). Errors are one line on stderr.
 Output files: an existing file is kept unless --force is given; a file is written to a temporary file
 beside it and renamed into place, so a failure never leaves a partial or damaged file.
-Progress bars (steps, rate, ETA) show on stderr when it is a terminal; --quiet turns them off.`,
+Progress bars (steps, rate, ETA) show on stderr when it is a terminal; --quiet turns them off.
+Trained networks (--model digits-unet, digits-gpt, digits-var) are read from the repository's models/
+folder, or from $TESSERA_MODELS_DIR when set; each file's SHA-256 is checked against its card.`,
   'generate diffusion': `Usage: tessera generate diffusion [options]
 
-  --backend NAME            auto | cpu | webgpu | onnx (default auto: WebGPU if an adapter exists)
+  --model NAME|FILE.onnx    digits-unet: the trained class-conditional U-Net (ONNX Runtime; the default
+                            where onnxruntime-node and the models folder are here, else reference)
+                            reference: the embedded Gaussian-mixture digits model (exact posterior mean)
+                            FILE.onnx: your own x0-denoiser (inputs x, sigma), e.g. export-model's
+  --backend NAME            auto | cpu | webgpu | onnx (default auto: onnx for digits-unet, else WebGPU if
+                            an adapter exists, else cpu)
   --sampler NAME            ${SAMPLER_NAMES.join(', ')} (default dpmpp_2m)
-  --steps N                 number of sampling steps, 1–${LIMITS.steps} (default 20)
+  --steps N                 number of sampling steps, 1–${LIMITS.steps} (default 20; at most 1000 with digits-unet,
+                            whose noise levels are its DDIM timesteps)
   --seed N                  Philox seed, 0–2^53−1 (default 0)
   --count N                 number of images, 1–${LIMITS.count} (default 16)
-  --digit D                 sample one digit class 0–9 (default: all); not with --model
-  --guidance W              classifier-free guidance scale ≥ 0, needs --digit (default 1 = off)
-  --model FILE.onnx         your own ONNX x0-denoiser (inputs x, sigma), e.g. the exported default model
+  --digit D                 sample one digit class 0–9; not with a FILE model (default: digits-unet's
+                            images cycle through 0–9, reference samples its full mixture)
+  --guidance W              classifier-free guidance scale ≥ 0 (default 1 = off); the unconditional
+                            branch is the U-Net's null class, or the full mixture (reference: needs --digit)
   --scheduler-config FILE   take the noise levels from a diffusers scheduler_config.json
   --out FILE.png            where to write the image grid (default out/diffusion.png)
   --force                   replace --out if it exists (default: refuse)
@@ -55,13 +71,21 @@ Progress bars (steps, rate, ETA) show on stderr when it is a terminal; --quiet t
   --quiet                   no progress bar`,
   'generate ar': `Usage: tessera generate ar [options]
 
-  --backend NAME            auto | cpu | webgpu | onnx (default auto; onnx with --model)
-  --decoder NAME            ${DECODERS.join(', ')} (default next-scale; with --model the file's kind)
-  --model FILE.onnx         decode with an exported token model (export-model --kind raster|next-scale|masked)
-                            instead of fitting the reference model; it runs on ONNX Runtime (--backend onnx)
+  --model NAME|FILE.onnx    digits-gpt: trained VQ tokenizer + GPT over its 4×4 codes (raster decoder)
+                            digits-var: trained multi-scale VQ + VAR transformer (next-scale decoder)
+                            reference: the count-based shape model of the decoder, fitted on the fly
+                            FILE.onnx: an exported token model (export-model --kind raster|next-scale|masked)
+                            Default: the decoder's trained network (raster → digits-gpt, next-scale →
+                            digits-var) on ONNX Runtime where it fits (--backend auto or onnx,
+                            onnxruntime-node and the models folder here), else reference.
+                            All but reference run on ONNX Runtime (--backend onnx).
+  --backend NAME            auto | cpu | webgpu | onnx (default auto; onnx for every model but reference)
+  --decoder NAME            ${DECODERS.join(', ')} (default next-scale; with --model the model's)
   --seed N                  Philox seed, 0–2^53−1 (default 0)
   --count N                 number of images, 1–${LIMITS.count} (default 9)
-  --label L                 shape class: 0 rectangles, 1 disks, 2 bars (default: cycle)
+  --label L                 class: the digit 0–9 (digits-gpt, digits-var); the shape for reference:
+                            0 rectangles, 1 disks, 2 bars (default: cycle through the classes)
+  --digit D                 the digit 0–9 (the same as --label, for the digit models)
   --guidance W              classifier-free guidance scale ≥ 0 (default 1 = off)
   --temperature T           sampling temperature ≥ 0 (0 = greedy, default 1)
   --top-k K                 keep the K most likely tokens (0 = off, default 0)
@@ -70,7 +94,8 @@ Progress bars (steps, rate, ETA) show on stderr when it is a terminal; --quiet t
   --out FILE.png            where to write the image grid (default out/ar.png)
   --force                   replace --out if it exists (default: refuse)
   --zoom N                  integer upscaling of the 16×16 tiles, 1–${LIMITS.zoom} (default 4); the grid holds
-                            at most ${LIMITS.imagePixels.toLocaleString('en-US')} pixels (count × 3 × (16·zoom)²)
+                            at most ${LIMITS.imagePixels.toLocaleString('en-US')} pixels (count × C × (16·zoom)²;
+                            C = 1 grey for the digit models, 3 RGB for token palettes)
   --quiet                   no progress bar`,
   schedule: `Usage: tessera schedule [options]
 
@@ -85,8 +110,8 @@ A missing or unreadable config exits with code 1, naming the file.`,
   --out FILE.onnx           where to write the model (default out/default-digits.onnx for digits,
                             out/ar-<kind>.onnx for the others)
   --force                   replace --out if it exists (default: refuse)
-digits: the default diffusion model; it takes x [N, 1, 16, 16] and sigma, and returns x0; use it with
-'generate diffusion --model'.
+digits: the reference diffusion model (generate diffusion --model reference); it takes x [N, 1, 16, 16]
+and sigma, and returns x0; use it with 'generate diffusion --model FILE.onnx'.
 raster, next-scale, masked: the reference token model 'generate ar --decoder <kind>' fits (same data
 and options); it takes tokens [N, L] (int64; unknown = outside 0..V-1) and labels [N], and returns
 logits [N, L, V]; the kind is recorded in the file (tessera.kind); use it with 'generate ar --model'.`,
@@ -158,14 +183,21 @@ async function cmdDiffusion(args: string[], out: Out): Promise<void> {
     model: str(v.model),
     schedulerConfig: str(v['scheduler-config']),
   };
+  const which = flags.model === undefined ? undefined : parseModelFlag(flags.model, DIFFUSION_MODELS);
   // a flag that does not apply is an error, never silently dropped
-  if (flags.model !== undefined && (v.digit !== undefined || v.guidance !== undefined)) {
+  if (which?.file !== undefined && (v.digit !== undefined || v.guidance !== undefined)) {
     throw new UsageError(
-      `--digit and --guidance steer the embedded digits model's classes; a --model denoiser has none: leave them out`,
+      `--digit and --guidance steer the digits models' classes; a --model file denoiser has none: leave them out`,
     );
   }
-  if (v.guidance !== undefined && flags.digit === undefined) {
-    throw new UsageError(`--guidance needs --digit (it guides the samples toward that digit class)`);
+  // the default is the trained U-Net where it can run (onnxruntime-node and its file are here)
+  flags.model ??= (await trainedAvailable('digits-unet')) ? 'digits-unet' : 'reference';
+  // the U-Net's images cycle through the digits without --digit, so guidance has a class to steer to;
+  // the reference model's images are then the full mixture's, which guidance cannot steer
+  if (v.guidance !== undefined && flags.digit === undefined && flags.model !== 'digits-unet') {
+    throw new UsageError(
+      `--guidance needs --digit with --model ${which?.file ? 'FILE' : 'reference'} (it guides the samples toward that digit class)`,
+    );
   }
   checkImageSize(flags.count, 1, 16, zoom);
   // the config is read and its schedule computed now too, so a bad file fails before any device starts
@@ -173,8 +205,10 @@ async function cmdDiffusion(args: string[], out: Out): Promise<void> {
   const file = str(v.out) ?? 'out/diffusion.png';
   const force = !!v.force;
   await checkOutput(file, force);
+  // the U-Net runs on ONNX Runtime: there, by default, so that no step moves tensors between runtimes
+  const onnxNet = flags.model === 'digits-unet';
   // every flag and the output path are checked before a backend (and its device) is created
-  const backend = await selectBackend(backendName);
+  const backend = await selectBackend(onnxNet && backendName === 'auto' ? 'onnx' : backendName);
   const bar = createProgress(`${flags.sampler}`, flags.steps, { quiet: !!v.quiet });
   const job = { ...flags, backend, onStep: ({ step }: { step: number }) => bar.tick(step + 1) };
   const t0 = performance.now();
@@ -189,7 +223,7 @@ async function cmdDiffusion(args: string[], out: Out): Promise<void> {
   r.images.dispose();
   await writeAtomic(file, encodePng(grid.pixels, grid.width, grid.height), force);
   out(
-    `wrote ${file}: ${job.count} images, ${job.sampler}, ${job.steps} steps, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`,
+    `wrote ${file}: ${job.count} images, ${job.sampler}, ${job.steps} steps, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}, model ${job.model}${job.digit === undefined ? (onnxNet ? ', digits 0–9 in turn' : '') : `, digit ${job.digit}`}`,
   );
 }
 
@@ -200,6 +234,7 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
     seed: { type: 'string' },
     count: { type: 'string' },
     label: { type: 'string' },
+    digit: { type: 'string' },
     guidance: { type: 'string' },
     temperature: { type: 'string' },
     'top-k': { type: 'string' },
@@ -212,29 +247,57 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
     quiet: { type: 'boolean' },
   });
   if (v.help) return out(HELP['generate ar']!);
-  const model = str(v.model);
+  const modelFlag = str(v.model);
+  const which = modelFlag === undefined ? undefined : parseModelFlag(modelFlag, AR_MODELS);
   const zoom = intFlag('zoom', str(v.zoom), 4, 1, LIMITS.zoom);
-  const label = v.label === undefined ? undefined : intFlag('label', str(v.label), 0, 0);
-  // with --model, the model's number of classes bounds the label (checked once it is loaded)
-  if (!model && label !== undefined && label > 2)
-    throw new UsageError(`--label must be 0, 1 or 2, got '${label}'`);
+  if (v.label !== undefined && v.digit !== undefined)
+    throw new UsageError(`--label and --digit both set the class: give one of them`);
+  const label =
+    v.digit !== undefined
+      ? intFlag('digit', str(v.digit), 0, 0, 9)
+      : v.label === undefined
+        ? undefined
+        : intFlag('label', str(v.label), 0, 0);
   const p = numFlag('top-p', str(v['top-p']), 1, { above: 0, max: 1 });
   let backendName = choiceFlag('backend', str(v.backend), BACKEND_NAMES, 'auto');
-  if (model) {
-    // the exported model runs on ONNX Runtime, and the decoder must keep its buffers on the same backend
+  const decoderFlag = str(v.decoder);
+  const decoderChoice =
+    decoderFlag === undefined ? undefined : choiceFlag('decoder', decoderFlag, DECODERS, 'next-scale');
+  // the default model: the trained network of the decoder where it fits (a raster or next-scale decoder,
+  // on ONNX Runtime, with onnxruntime-node and the files here), else the reference shape model
+  let model = which?.name ?? which?.file;
+  if (model === undefined) {
+    const d = decoderChoice ?? 'next-scale';
+    const trained = d === 'raster' ? 'digits-gpt' : d === 'next-scale' ? 'digits-var' : undefined;
+    const fits = trained && (backendName === 'auto' || backendName === 'onnx');
+    model = fits && (await trainedAvailable(trained)) ? trained : 'reference';
+  }
+  const digits = model === 'digits-gpt' || model === 'digits-var';
+  if (model === 'reference' && v.digit !== undefined)
+    throw new UsageError(
+      `--digit applies to the digit models (--model digits-gpt or digits-var); the reference shapes take --label 0, 1 or 2`,
+    );
+  // a file model's number of classes bounds the label (checked once it is loaded)
+  if (model === 'reference' && label !== undefined && label > 2)
+    throw new UsageError(`--label must be 0, 1 or 2 for the reference shapes, got '${label}'`);
+  if (digits && label !== undefined && label > 9)
+    throw new UsageError(`--label must be a digit 0–9 for --model ${model}, got '${label}'`);
+  if (model !== 'reference') {
+    // the model runs on ONNX Runtime, and the decoder must keep its buffers on the same backend
     if (backendName === 'auto') backendName = 'onnx';
     if (backendName !== 'onnx')
       throw new UsageError(
-        `--model runs the token model on ONNX Runtime and decodes next to it: use --backend onnx (or leave --backend out), not '${backendName}'`,
+        `--model ${digits ? model : '(a file)'} runs the token model on ONNX Runtime and decodes next to it: use --backend onnx (or leave --backend out), not '${backendName}'`,
       );
   }
-  const decoderFlag = str(v.decoder);
+  const trainedDecoder = digits ? TRAINED_AR_DECODER[model as keyof typeof TRAINED_AR_DECODER] : undefined;
+  if (trainedDecoder && decoderChoice !== undefined && decoderChoice !== trainedDecoder)
+    throw new UsageError(
+      `--model ${model} decodes with the ${trainedDecoder} decoder, not '${decoderChoice}': use --decoder ${trainedDecoder} or leave it out`,
+    );
   const flags = {
-    // with --model and no --decoder, the decoder is the kind the file records
-    decoder:
-      model && decoderFlag === undefined
-        ? undefined
-        : choiceFlag('decoder', decoderFlag, DECODERS, 'next-scale'),
+    // with a file --model and no --decoder, the decoder is the kind the file records
+    decoder: trainedDecoder ?? (which?.file !== undefined ? decoderChoice : (decoderChoice ?? 'next-scale')),
     seed: intFlag('seed', str(v.seed), 0, 0, MAX_SEED),
     count: intFlag('count', str(v.count), 9, 1, LIMITS.count),
     label,
@@ -251,7 +314,7 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
   if (flags.numIter !== undefined && flags.decoder !== undefined && flags.decoder !== 'masked') {
     throw new UsageError(`--iters applies to the masked decoder only, not '${flags.decoder}'`);
   }
-  checkImageSize(flags.count, 3, 16, zoom);
+  checkImageSize(flags.count, digits ? 1 : 3, 16, zoom);
   const file = str(v.out) ?? 'out/ar.png';
   const force = !!v.force;
   await checkOutput(file, force);
@@ -269,15 +332,24 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
   } finally {
     bar?.stop();
   }
-  const tokens = await r.tokens.data();
-  for (const t of [r.tokens, ...(r.scales ?? [])]) t.dispose();
-  const side = r.side;
-  checkImageSize(job.count, 3, side, zoom);
-  const big = upscale(tokensToImages(tokens, job.count, side), [job.count, 3, side, side], zoom);
+  let big: { data: Float32Array; shape: number[] };
+  if (r.images) {
+    // a trained model's digits: grey images [N, 1, 16, 16]
+    const shape = [...r.images.shape];
+    const pixels = await r.images.data();
+    for (const t of [r.images, r.tokens, ...(r.scales ?? [])]) t.dispose();
+    big = upscale(pixels, shape, zoom);
+  } else {
+    const tokens = await r.tokens.data();
+    for (const t of [r.tokens, ...(r.scales ?? [])]) t.dispose();
+    const side = r.side;
+    checkImageSize(job.count, 3, side, zoom);
+    big = upscale(tokensToImages(tokens, job.count, side), [job.count, 3, side, side], zoom);
+  }
   const grid = imageGrid(big.data, big.shape, { pad: 1 });
   await writeAtomic(file, encodePng(grid.pixels, grid.width, grid.height), force);
   out(
-    `wrote ${file}: ${job.count} images, ${r.decoder} decoder${model ? ` (${model})` : ''}, ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`,
+    `wrote ${file}: ${job.count} images, ${r.decoder} decoder (${r.model}), ${r.modelCalls} model calls, ${((performance.now() - t0) / 1000).toFixed(2)} s on ${job.backend.name}`,
   );
 }
 

@@ -169,7 +169,20 @@ describe(`generate ar --model gives the in-process model's tokens on the same ba
         const what = `${kind} ${f.join(' ')} (${note})`;
         const a = join(dir, `${kind}-${i}-ts.png`);
         const b = join(dir, `${kind}-${i}-onnx.png`);
-        const ts = await run(['generate', 'ar', '--backend', 'onnx', '--decoder', kind, ...f, '--out', a]);
+        // the reference model by name: on ONNX Runtime the default is the decoder's trained network
+        const ts = await run([
+          'generate',
+          'ar',
+          '--backend',
+          'onnx',
+          '--model',
+          'reference',
+          '--decoder',
+          kind,
+          ...f,
+          '--out',
+          a,
+        ]);
         // no --decoder: the file's recorded kind picks it; no --backend: --model implies onnx
         const ox = await run(['generate', 'ar', '--model', file(kind), ...f, '--out', b]);
         expect([ts.code, ox.code, ...ts.err, ...ox.err], what).toEqual([0, 0]);

@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inflateSync } from 'node:zlib';
 import { runCli } from '@tessera/cli';
 import { describe, expect, it } from 'vitest';
 import { sigmasFromSchedulerConfig } from '../src/schedule.js';
+import { decodePng } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
 
@@ -17,40 +17,6 @@ async function run(args: string[]) {
     (l) => err.push(l),
   );
   return { code, out, err };
-}
-
-/** Decodes an 8-bit greyscale or RGB PNG written without filters (filter byte 0 per row). */
-function decodePng(bytes: Uint8Array): {
-  width: number;
-  height: number;
-  channels: number;
-  pixels: Uint8Array;
-} {
-  const view = new DataView(bytes.buffer, bytes.byteOffset);
-  let o = 8;
-  let width = 0;
-  let height = 0;
-  let channels = 0;
-  const idat: Uint8Array[] = [];
-  while (o < bytes.length) {
-    const len = view.getUint32(o);
-    const type = String.fromCharCode(...bytes.subarray(o + 4, o + 8));
-    const body = bytes.subarray(o + 8, o + 8 + len);
-    if (type === 'IHDR') {
-      width = view.getUint32(o + 8);
-      height = view.getUint32(o + 12);
-      channels = { 0: 1, 2: 3, 6: 4 }[body[9]!]!;
-    } else if (type === 'IDAT') idat.push(body);
-    o += 12 + len;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = width * channels;
-  const pixels = new Uint8Array(stride * height);
-  for (let y = 0; y < height; y++) {
-    expect(raw[y * (stride + 1)]).toBe(0);
-    pixels.set(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)), y * stride);
-  }
-  return { width, height, channels, pixels };
 }
 
 describe('tessera generate diffusion', () => {
@@ -137,7 +103,8 @@ describe('tessera generate diffusion', () => {
       expect(r.out.join('\n')).toMatch(/Usage/);
     }
     const ar = (await run(['generate', 'ar', '--help'])).out.join('\n');
-    expect(ar).toContain('--model FILE.onnx');
+    expect(ar).toContain('--model NAME|FILE.onnx');
+    for (const name of ['digits-gpt', 'digits-var', 'reference']) expect(ar).toContain(name);
     const exp = (await run(['export-model', '--help'])).out.join('\n');
     for (const kind of ['digits', 'raster', 'next-scale', 'masked', 'out/ar-<kind>.onnx'])
       expect(exp).toContain(kind);
@@ -150,7 +117,16 @@ describe('tessera export-model and --model', () => {
     const exp = await run(['export-model', '--out', model]);
     expect(exp.code).toBe(0);
     const common = ['generate', 'diffusion', '--steps', '12', '--count', '4', '--seed', '7', '--zoom', '1'];
-    const ts = await run([...common, '--backend', 'cpu', '--out', join(dir, 'ts.png')]);
+    // the exact reference model is the default no more (the trained U-Net is): ask for it by name
+    const ts = await run([
+      ...common,
+      '--backend',
+      'cpu',
+      '--model',
+      'reference',
+      '--out',
+      join(dir, 'ts.png'),
+    ]);
     const ox = await run([...common, '--backend', 'onnx', '--model', model, '--out', join(dir, 'onnx.png')]);
     expect([ts.code, ox.code, ...ts.err, ...ox.err]).toEqual([0, 0]);
     const a = decodePng(new Uint8Array(readFileSync(join(dir, 'ts.png'))));

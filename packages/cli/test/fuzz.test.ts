@@ -16,6 +16,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tessera-fuzz-'));
 const value = fc.oneof(
   fc.constantFrom('1', '2', '3', '0', '-1', '0.5', '1e3', '1e20', '0x10', '', ' ', 'NaN', 'Infinity', '-0'),
   fc.constantFrom('euler', 'dpmpp_2m', 'raster', 'masked', 'next-scale', 'cpu', 'nope', 'missing.json'),
+  fc.constantFrom('digits-unet', 'digits-gpt', 'digits-var', 'reference', 'x.onnx'),
   fc.integer({ min: -5, max: 40 }).map(String),
   fc.string({ maxLength: 4 }),
 );
@@ -39,11 +40,13 @@ const FLAGS: Record<string, string[]> = {
     '--seed',
     '--count',
     '--label',
+    '--digit',
     '--guidance',
     '--temperature',
     '--top-k',
     '--top-p',
     '--iters',
+    '--model',
     '--zoom',
     '--quiet',
     '--force',
@@ -156,7 +159,11 @@ describe(`library job fuzz (seed ${seed})`, () => {
               const r = await generateDiffusion({ ...(j as object), backend: B } as never);
               r.images.dispose();
             } else {
-              const r = await generateAr({ ...(j as object), backend: B, sampling: { temperature: 1 } } as never);
+              const r = await generateAr({
+                ...(j as object),
+                backend: B,
+                sampling: { temperature: 1 },
+              } as never);
               for (const t of [r.tokens, ...(r.scales ?? [])]) t.dispose();
             }
             ok[kind]++;

@@ -5,11 +5,16 @@ import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inflateSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { expect } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const cliRoot = join(here, '..');
 const repo = join(cliRoot, '..', '..');
+// the bundled CLI (below) sits outside the repository, where @tessera/models cannot find `models/` from
+// its own location: child runs read the trained networks from the repository's folder
+process.env.TESSERA_MODELS_DIR ??= join(repo, 'models');
 
 /**
  * Bundles bin.ts into `<tmp>/dist/bin.js` next to a copy of the committed shim `<tmp>/bin/tessera.js`
@@ -80,4 +85,38 @@ export function runBin(
       resolve({ code, out: lines(out), err: lines(err) });
     });
   });
+}
+
+/** Decodes an 8-bit greyscale or RGB PNG written without filters (filter byte 0 per row). */
+export function decodePng(bytes: Uint8Array): {
+  width: number;
+  height: number;
+  channels: number;
+  pixels: Uint8Array;
+} {
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  let o = 8;
+  let width = 0;
+  let height = 0;
+  let channels = 0;
+  const idat: Uint8Array[] = [];
+  while (o < bytes.length) {
+    const len = view.getUint32(o);
+    const type = String.fromCharCode(...bytes.subarray(o + 4, o + 8));
+    const body = bytes.subarray(o + 8, o + 8 + len);
+    if (type === 'IHDR') {
+      width = view.getUint32(o + 8);
+      height = view.getUint32(o + 12);
+      channels = { 0: 1, 2: 3, 6: 4 }[body[9]!]!;
+    } else if (type === 'IDAT') idat.push(body);
+    o += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const pixels = new Uint8Array(stride * height);
+  for (let y = 0; y < height; y++) {
+    expect(raw[y * (stride + 1)]).toBe(0);
+    pixels.set(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)), y * stride);
+  }
+  return { width, height, channels, pixels };
 }

@@ -112,9 +112,9 @@ describe('usage errors: exit 2 before any work, naming the flag, the value and w
         ['--digit', '--guidance', '--model'],
       ],
       [
-        [...D, '--guidance', '3'],
+        [...D, '--model', 'reference', '--guidance', '3'],
         ['--guidance', '--digit'],
-      ], // was dropped
+      ], // was dropped (the trained U-Net, the default, cycles through the digits and takes guidance)
       [[...D, '--frobnicate'], ['frobnicate']],
     ];
     const runs = await runAll(cases.map(([a]) => a));
