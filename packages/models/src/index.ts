@@ -30,11 +30,13 @@ export {
   type LoadClassifierOptions,
   loadDigitClassifier,
 } from './classifier.js';
+export { viaOnnx } from './cross.js';
 export { defaultModelsDir, type ModelsLocation, readVerified, sha256Hex } from './files.js';
 export { type DigitsTokenModel, type LoadGPTOptions, loadDigitsGPT } from './gpt.js';
 export { digitsDdimSigmas, type SampleDigitsOptions, sampleDigits } from './sample-digits.js';
 export { type SampleRasterOptions, sampleDigitsRaster } from './sample-raster.js';
 export { type SampleScaleOptions, sampleDigitsNextScale } from './sample-scale.js';
+export { type ModelRuntimeOptions, type ModelSessionOptions, modelSessionOptions } from './session.js';
 export {
   type ClassCond,
   type ClassDenoiser,
