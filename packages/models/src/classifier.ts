@@ -66,6 +66,7 @@ export async function loadDigitClassifier(options: LoadClassifierOptions): Promi
       'loadDigitClassifier: options.backend must be an OnnxBackend (createOnnxBackend from @tessera/backend-onnx)',
     );
   }
+  const sessionOptions = modelSessionOptions('loadDigitClassifier', B, options);
   const file = card.files['model.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -76,7 +77,7 @@ export async function loadDigitClassifier(options: LoadClassifierOptions): Promi
   const model = await onnxModel(bytes, {
     backend: B,
     name: `${card.name}/model.onnx`,
-    sessionOptions: modelSessionOptions('loadDigitClassifier', B, options),
+    sessionOptions,
     expect: {
       inputs: { pixel_values: { dtype: 'float32' } },
       outputs: { logits: { dtype: 'float32' }, features: { dtype: 'float32' } },

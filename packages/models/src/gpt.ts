@@ -57,6 +57,7 @@ export async function loadDigitsGPT(options: LoadGPTOptions): Promise<DigitsToke
   checkOnnxBackend('loadDigitsGPT', options.backend);
   const card = GPT_DIGITS16_CARD;
   const B = options.backend;
+  const sessionOptions = modelSessionOptions('loadDigitsGPT', B, options);
   const entry = card.files['model.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -67,7 +68,7 @@ export async function loadDigitsGPT(options: LoadGPTOptions): Promise<DigitsToke
   const model = await onnxModel(bytes, {
     backend: B,
     name: `${card.name}/model.onnx`,
-    sessionOptions: modelSessionOptions('loadDigitsGPT', B, options),
+    sessionOptions,
   });
   const decoder = await onnxNextTokenModel(model, { backend: B });
   const info = card as unknown as { class_token_offset: number; num_classes: number };

@@ -117,6 +117,7 @@ export async function loadDigitsUNet(options: LoadUNetOptions): Promise<ClassDen
       'loadDigitsUNet: options.backend must be an OnnxBackend (createOnnxBackend from @tessera/backend-onnx)',
     );
   }
+  const sessionOptions = modelSessionOptions('loadDigitsUNet', B, options);
   const file = card.files['model.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -127,7 +128,7 @@ export async function loadDigitsUNet(options: LoadUNetOptions): Promise<ClassDen
   const model = await onnxModel(bytes, {
     backend: B,
     name: `${card.name}/model.onnx`,
-    sessionOptions: modelSessionOptions('loadDigitsUNet', B, options),
+    sessionOptions,
     expect: {
       inputs: {
         sample: { dtype: 'float32' },

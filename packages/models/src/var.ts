@@ -55,6 +55,7 @@ export interface LoadScaleOptions extends ModelRuntimeOptions {
 export async function loadDigitsVAR(options: LoadScaleOptions): Promise<DigitsScaleModel> {
   checkOnnxBackend('loadDigitsVAR', options.backend);
   const card = VAR_DIGITS16_CARD;
+  const sessionOptions = modelSessionOptions('loadDigitsVAR', options.backend, options);
   const entry = card.files['model.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -65,7 +66,7 @@ export async function loadDigitsVAR(options: LoadScaleOptions): Promise<DigitsSc
   const m = await onnxScaleModel(bytes, {
     backend: options.backend,
     name: `${card.name}/model.onnx`,
-    sessionOptions: modelSessionOptions('loadDigitsVAR', options.backend, options),
+    sessionOptions,
     numClasses: Number(card.num_classes),
     patchNums: card.patch_nums as number[],
   });
@@ -83,6 +84,7 @@ export async function loadDigitsMSVQ(options: LoadScaleOptions): Promise<DigitsM
   checkOnnxBackend('loadDigitsMSVQ', options.backend);
   const card = MSVQ_DIGITS16_CARD;
   const B = options.backend;
+  const sessionOptions = modelSessionOptions('loadDigitsMSVQ', B, options);
   const entry = card.files['decoder.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -93,7 +95,7 @@ export async function loadDigitsMSVQ(options: LoadScaleOptions): Promise<DigitsM
   const model = await onnxModel(bytes, {
     backend: B,
     name: `${card.name}/decoder.onnx`,
-    sessionOptions: modelSessionOptions('loadDigitsMSVQ', B, options),
+    sessionOptions,
     expect: { inputs: { tokens: { dtype: 'int64' } }, outputs: { sample: { dtype: 'float32' } } },
   });
   const patchNums = card.patch_nums as number[];

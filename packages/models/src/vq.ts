@@ -56,8 +56,8 @@ export async function loadDigitsVQ(options: LoadVQOptions): Promise<DigitsVQ> {
   checkOnnxBackend('loadDigitsVQ', options.backend);
   const card = VQ_DIGITS16_CARD;
   const B = options.backend;
-  const dir = options.dir ?? defaultModelsDir();
   const sessionOptions = modelSessionOptions('loadDigitsVQ', B, options);
+  const dir = options.dir ?? defaultModelsDir();
   const load = async (file: string, expect: Parameters<typeof onnxModel>[1]['expect']) => {
     const entry = card.files[file]!;
     const bytes = await readVerified(dir, `${card.name}/${file}`, entry.sha256, entry.bytes);
