@@ -9,6 +9,10 @@ import { isTensor, type Tensor, TesseraError } from '@tessera/core';
 import type { ModelCard } from './card-types.js';
 import { CLASSIFIER_DIGITS16_CARD } from './cards.js';
 import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
+import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
+
+type Output = 'logits' | 'features';
+const OUTPUTS: readonly Output[] = ['logits', 'features'];
 
 /** Logits and penultimate features of a batch of images. */
 export interface ClassifierOutputs {
@@ -38,7 +42,7 @@ export interface DigitClassifier {
 }
 
 /** Options of {@link loadDigitClassifier}. */
-export interface LoadClassifierOptions {
+export interface LoadClassifierOptions extends ModelRuntimeOptions {
   /** The ONNX backend the network runs on. */
   backend: OnnxBackend;
   /** Folder (Node path) or base URL holding `classifier-digits16/`. Default: the repository's `models/`. */
@@ -62,6 +66,7 @@ export async function loadDigitClassifier(options: LoadClassifierOptions): Promi
       'loadDigitClassifier: options.backend must be an OnnxBackend (createOnnxBackend from @tessera/backend-onnx)',
     );
   }
+  const sessionOptions = modelSessionOptions('loadDigitClassifier', B, options);
   const file = card.files['model.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -72,6 +77,7 @@ export async function loadDigitClassifier(options: LoadClassifierOptions): Promi
   const model = await onnxModel(bytes, {
     backend: B,
     name: `${card.name}/model.onnx`,
+    sessionOptions,
     expect: {
       inputs: { pixel_values: { dtype: 'float32' } },
       outputs: { logits: { dtype: 'float32' }, features: { dtype: 'float32' } },
@@ -92,15 +98,26 @@ export async function loadDigitClassifier(options: LoadClassifierOptions): Promi
       throw new TesseraError('DTYPE_MISMATCH', `${label}: x must be float32, got ${x.dtype}`);
   };
 
-  const runOn = async (
-    x: Tensor,
-    names: readonly ('logits' | 'features')[],
-  ): Promise<Record<string, Tensor>> => {
+  // onnxruntime-node 1.30 with GPU-buffer outputs (the webgpu provider) rejects a run that fetches a
+  // subset of the outputs ("Output count mismatch"): there, fetch both and drop the one not asked for.
+  const fetchAll = B.engine.gpuResident;
+  const runModel = async (x: Tensor, names: readonly Output[]): Promise<Record<string, Tensor>> => {
+    const out = await model.run({ pixel_values: x }, fetchAll ? OUTPUTS : names);
+    for (const k of OUTPUTS) {
+      if (!names.includes(k)) {
+        out[k]?.dispose();
+        delete out[k];
+      }
+    }
+    return out;
+  };
+
+  const runOn = async (x: Tensor, names: readonly Output[]): Promise<Record<string, Tensor>> => {
     check(x);
-    if (x.backend === B) return model.run({ pixel_values: x }, names);
+    if (x.backend === B) return runModel(x, names);
     const xo = await moveToOnnx(x, B);
     try {
-      const out = await model.run({ pixel_values: xo.tensor }, names);
+      const out = await runModel(xo.tensor, names);
       const back: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(out)) {
         back[k] = (await moveToBackend(v, B, x.backend)).tensor;

@@ -11,6 +11,7 @@ import { type Tensor, TesseraError, tidy } from '@tessera/core';
 import type { ModelCard } from './card-types.js';
 import { GPT_DIGITS16_CARD } from './cards.js';
 import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
+import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
 import { checkOnnxBackend } from './vq.js';
 
 /**
@@ -21,6 +22,10 @@ import { checkOnnxBackend } from './vq.js';
 export interface DigitsTokenModel extends NextTokenModel<DecoderState> {
   /** 10 digit classes; label 10 is "no class". */
   readonly numClasses: number;
+  /** Narrows a state to rows `begin … begin + size − 1` (the decoders' CFG and batching use it). */
+  sliceState(state: DecoderState, begin: number, size: number): DecoderState;
+  /** Frees a state's KV cache. */
+  disposeState(state: DecoderState): void;
   /** The KV-cached decoder underneath (Optimum layout). */
   readonly decoder: OnnxNextTokenModel;
   /** The loaded ONNX model. */
@@ -32,7 +37,7 @@ export interface DigitsTokenModel extends NextTokenModel<DecoderState> {
 }
 
 /** Options of {@link loadDigitsGPT}. */
-export interface LoadGPTOptions {
+export interface LoadGPTOptions extends ModelRuntimeOptions {
   /** The ONNX backend the network runs on (decode with this backend). */
   backend: OnnxBackend;
   /** Folder (Node path) or base URL holding `gpt-digits16/`. Default: the repository's `models/`. */
@@ -52,6 +57,7 @@ export async function loadDigitsGPT(options: LoadGPTOptions): Promise<DigitsToke
   checkOnnxBackend('loadDigitsGPT', options.backend);
   const card = GPT_DIGITS16_CARD;
   const B = options.backend;
+  const sessionOptions = modelSessionOptions('loadDigitsGPT', B, options);
   const entry = card.files['model.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -59,7 +65,11 @@ export async function loadDigitsGPT(options: LoadGPTOptions): Promise<DigitsToke
     entry.sha256,
     entry.bytes,
   );
-  const model = await onnxModel(bytes, { backend: B, name: `${card.name}/model.onnx` });
+  const model = await onnxModel(bytes, {
+    backend: B,
+    name: `${card.name}/model.onnx`,
+    sessionOptions,
+  });
   const decoder = await onnxNextTokenModel(model, { backend: B });
   const info = card as unknown as { class_token_offset: number; num_classes: number };
   const offset = info.class_token_offset;

@@ -1,8 +1,11 @@
 /**
  * @tessera/models: loaders for the networks trained in the repository's `models/` folder (Debian's
- * PyTorch, exported to ONNX): a class-conditional DDPM U-Net on 16×16 digits and a digit classifier
- * whose penultimate features are the domain's feature extractor. Each loader verifies the file's
+ * PyTorch, exported to ONNX): a class-conditional DDPM U-Net on 16×16 digits, a digit classifier whose
+ * penultimate features are the domain's feature extractor, a VQ tokenizer with a GPT over its codes, and
+ * a multi-scale VQ with a VAR-style next-scale transformer. Each loader verifies the file's
  * SHA-256 against the card compiled into this package and returns a ready object on an ONNX backend.
+ * The networks run on the backend's execution providers (or their own: `executionProviders`, e.g.
+ * `['webgpu']`), and the caller's tensors may live on another backend (`@tessera/backend-webgpu`).
  *
  * @example
  * import * as ort from 'onnxruntime-node';
@@ -30,11 +33,13 @@ export {
   type LoadClassifierOptions,
   loadDigitClassifier,
 } from './classifier.js';
+export { viaOnnx } from './cross.js';
 export { defaultModelsDir, type ModelsLocation, readVerified, sha256Hex } from './files.js';
 export { type DigitsTokenModel, type LoadGPTOptions, loadDigitsGPT } from './gpt.js';
 export { digitsDdimSigmas, type SampleDigitsOptions, sampleDigits } from './sample-digits.js';
 export { type SampleRasterOptions, sampleDigitsRaster } from './sample-raster.js';
 export { type SampleScaleOptions, sampleDigitsNextScale } from './sample-scale.js';
+export { type ModelRuntimeOptions, type ModelSessionOptions, modelSessionOptions } from './session.js';
 export {
   type ClassCond,
   type ClassDenoiser,

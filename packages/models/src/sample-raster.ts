@@ -1,5 +1,6 @@
 import { type GuidanceOptions, rasterDecode, type SamplingOptions } from '@tessera/autoregressive';
-import { type Tensor, TesseraError } from '@tessera/core';
+import { type Backend, type Tensor, TesseraError } from '@tessera/core';
+import { viaOnnx } from './cross.js';
 import type { DigitsTokenModel } from './gpt.js';
 import type { DigitsVQ } from './vq.js';
 
@@ -15,6 +16,11 @@ export interface SampleRasterOptions {
   guidanceScale?: number;
   /** Logit processing (temperature, top-k, top-p, min-p). */
   sampling?: SamplingOptions;
+  /**
+   * Backend the images come back on (say `@tessera/backend-webgpu`'s). Default: the model's ONNX backend.
+   * Decoding runs inside ONNX Runtime either way (on the providers the backend and the loaders chose).
+   */
+  backend?: Backend;
   /** Philox seed. Default 0. */
   seed?: number;
   /** Checked between tokens. */
@@ -55,7 +61,7 @@ export async function sampleDigitsRaster(o: SampleRasterOptions): Promise<Tensor
       seed: o.seed ?? 0,
       signal: o.signal,
     });
-    return await vq.decode(codes);
+    return await viaOnnx(B, codes, (c) => vq.decode(c), o.backend ?? B);
   } finally {
     labels.dispose();
     codes?.dispose();

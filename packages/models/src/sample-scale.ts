@@ -1,5 +1,6 @@
 import { type GuidanceOptions, nextScaleDecode, type SamplingOptions } from '@tessera/autoregressive';
-import { dispose, type Tensor, TesseraError } from '@tessera/core';
+import { type Backend, dispose, type Tensor, TesseraError } from '@tessera/core';
+import { viaOnnx } from './cross.js';
 import type { DigitsMSVQ, DigitsScaleModel } from './var.js';
 
 /** Options of {@link sampleDigitsNextScale}. */
@@ -14,6 +15,11 @@ export interface SampleScaleOptions {
   guidance?: number | GuidanceOptions;
   /** Logit processing (temperature, top-k, top-p, min-p). */
   sampling?: SamplingOptions;
+  /**
+   * Backend the images come back on (say `@tessera/backend-webgpu`'s). Default: the model's ONNX backend.
+   * Decoding runs inside ONNX Runtime either way (on the providers the backend and the loaders chose).
+   */
+  backend?: Backend;
   /** Philox seed. Default 0. */
   seed?: number;
   /** Checked between scales. */
@@ -56,7 +62,7 @@ export async function sampleDigitsNextScale(o: SampleScaleOptions): Promise<Tens
       signal: o.signal,
     });
     all = B.concat(scales, 1);
-    return await msvq.decode(all);
+    return await viaOnnx(B, all, (t) => msvq.decode(t), o.backend ?? B);
   } finally {
     dispose(labels, all, ...scales);
   }

@@ -11,6 +11,7 @@ import { alphasCumprod, betas, sigmasFromAlphasCumprod } from '@tessera/schedule
 import type { ModelCard } from './card-types.js';
 import { UNET_DIGITS16_CARD, UNET_DIGITS16_SCHEDULER_CONFIG } from './cards.js';
 import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
+import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
 
 /** Conditioning of a {@link ClassDenoiser} call. */
 export interface ClassCond {
@@ -44,7 +45,7 @@ export interface ClassDenoiser {
 }
 
 /** Options of {@link loadDigitsUNet}. */
-export interface LoadUNetOptions {
+export interface LoadUNetOptions extends ModelRuntimeOptions {
   /** The ONNX backend the network runs on (its tensors, runtime and providers). */
   backend: OnnxBackend;
   /** Folder (Node path) or base URL holding `unet-digits16/`. Default: the repository's `models/`. */
@@ -116,6 +117,7 @@ export async function loadDigitsUNet(options: LoadUNetOptions): Promise<ClassDen
       'loadDigitsUNet: options.backend must be an OnnxBackend (createOnnxBackend from @tessera/backend-onnx)',
     );
   }
+  const sessionOptions = modelSessionOptions('loadDigitsUNet', B, options);
   const file = card.files['model.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -126,6 +128,7 @@ export async function loadDigitsUNet(options: LoadUNetOptions): Promise<ClassDen
   const model = await onnxModel(bytes, {
     backend: B,
     name: `${card.name}/model.onnx`,
+    sessionOptions,
     expect: {
       inputs: {
         sample: { dtype: 'float32' },

@@ -8,7 +8,9 @@ import {
 import { isTensor, type Tensor, TesseraError } from '@tessera/core';
 import type { ModelCard } from './card-types.js';
 import { MSVQ_DIGITS16_CARD, VAR_DIGITS16_CARD } from './cards.js';
+import { viaOnnx } from './cross.js';
 import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
+import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
 import { checkOnnxBackend } from './vq.js';
 
 /** The VAR transformer as an `@tessera/autoregressive` next-scale model, with its card. */
@@ -19,7 +21,10 @@ export interface DigitsScaleModel extends OnnxScaleModel {
 
 /** The multi-scale VQ decoder: tokens of all scales → images. */
 export interface DigitsMSVQ {
-  /** `[N, 30]` int32 tokens (scales 1², 2², 3², 4² concatenated) → `[N, 1, 16, 16]` images. */
+  /**
+   * `[N, 30]` int32 tokens (scales 1², 2², 3², 4² concatenated) → `[N, 1, 16, 16]` images, on the
+   * tokens' backend (any backend; they cross to ONNX Runtime and back).
+   */
   decode(tokens: Tensor): Promise<Tensor>;
   /** Scale side lengths, `[1, 2, 3, 4]`. */
   readonly patchNums: readonly number[];
@@ -32,7 +37,7 @@ export interface DigitsMSVQ {
 }
 
 /** Options of {@link loadDigitsVAR} and {@link loadDigitsMSVQ}. */
-export interface LoadScaleOptions {
+export interface LoadScaleOptions extends ModelRuntimeOptions {
   /** The ONNX backend the graph runs on. */
   backend: OnnxBackend;
   /** Folder (Node path) or base URL holding the model folders. Default: the repository's `models/`. */
@@ -50,6 +55,7 @@ export interface LoadScaleOptions {
 export async function loadDigitsVAR(options: LoadScaleOptions): Promise<DigitsScaleModel> {
   checkOnnxBackend('loadDigitsVAR', options.backend);
   const card = VAR_DIGITS16_CARD;
+  const sessionOptions = modelSessionOptions('loadDigitsVAR', options.backend, options);
   const entry = card.files['model.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -60,6 +66,7 @@ export async function loadDigitsVAR(options: LoadScaleOptions): Promise<DigitsSc
   const m = await onnxScaleModel(bytes, {
     backend: options.backend,
     name: `${card.name}/model.onnx`,
+    sessionOptions,
     numClasses: Number(card.num_classes),
     patchNums: card.patch_nums as number[],
   });
@@ -77,6 +84,7 @@ export async function loadDigitsMSVQ(options: LoadScaleOptions): Promise<DigitsM
   checkOnnxBackend('loadDigitsMSVQ', options.backend);
   const card = MSVQ_DIGITS16_CARD;
   const B = options.backend;
+  const sessionOptions = modelSessionOptions('loadDigitsMSVQ', B, options);
   const entry = card.files['decoder.onnx']!;
   const bytes = await readVerified(
     options.dir ?? defaultModelsDir(),
@@ -87,6 +95,7 @@ export async function loadDigitsMSVQ(options: LoadScaleOptions): Promise<DigitsM
   const model = await onnxModel(bytes, {
     backend: B,
     name: `${card.name}/decoder.onnx`,
+    sessionOptions,
     expect: { inputs: { tokens: { dtype: 'int64' } }, outputs: { sample: { dtype: 'float32' } } },
   });
   const patchNums = card.patch_nums as number[];
@@ -97,11 +106,8 @@ export async function loadDigitsMSVQ(options: LoadScaleOptions): Promise<DigitsM
     model,
     card,
     async decode(tokens) {
-      if (!isTensor(tokens) || tokens.backend !== B) {
-        throw new TesseraError(
-          'INVALID_ARGUMENT',
-          `${label}.decode: tokens must be a Tensor of the model's ONNX backend`,
-        );
+      if (!isTensor(tokens)) {
+        throw new TesseraError('INVALID_ARGUMENT', `${label}.decode: tokens must be a Tensor`);
       }
       if (tokens.rank !== 2 || tokens.shape[1] !== L || tokens.dtype !== 'int32') {
         throw new TesseraError(
@@ -109,8 +115,7 @@ export async function loadDigitsMSVQ(options: LoadScaleOptions): Promise<DigitsM
           `${label}.decode: tokens must be int32 [N, ${L}], got ${tokens.dtype} [${tokens.shape.join(', ')}]`,
         );
       }
-      const { sample } = await model.run({ tokens });
-      return sample!;
+      return viaOnnx(B, tokens, async (to) => (await model.run({ tokens: to })).sample!);
     },
     dispose: () => model.dispose(),
   };

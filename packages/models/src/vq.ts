@@ -2,13 +2,18 @@ import { type OnnxBackend, type OnnxModel, onnxModel } from '@tessera/backend-on
 import { isTensor, type Tensor, TesseraError } from '@tessera/core';
 import type { ModelCard } from './card-types.js';
 import { VQ_DIGITS16_CARD } from './cards.js';
+import { viaOnnx } from './cross.js';
 import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
+import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
 
-/** The VQ tokenizer of 16×16 digits: image ↔ 4×4 grid of codes (K = 256). Tensors live on the ONNX backend. */
+/**
+ * The VQ tokenizer of 16×16 digits: image ↔ 4×4 grid of codes (K = 256). Inputs may live on any backend
+ * (the ONNX backend, CPU, `@tessera/backend-webgpu`); results come back on the input's backend.
+ */
 export interface DigitsVQ {
-  /** `[N, 1, 16, 16]` float32 → `[N, 16]` int32 codes (raster order of the 4×4 grid). */
+  /** `[N, 1, 16, 16]` float32 → `[N, 16]` int32 codes (raster order of the 4×4 grid), on `x`'s backend. */
   encode(x: Tensor): Promise<Tensor>;
-  /** `[N, 16]` or `[N, 4, 4]` int32 codes → `[N, 1, 16, 16]` float32 images. */
+  /** `[N, 16]` or `[N, 4, 4]` int32 codes → `[N, 1, 16, 16]` float32 images, on `tokens`' backend. */
   decode(tokens: Tensor): Promise<Tensor>;
   /** Codebook size K. */
   readonly codebookSize: number;
@@ -21,8 +26,8 @@ export interface DigitsVQ {
 }
 
 /** Options of {@link loadDigitsVQ}. */
-export interface LoadVQOptions {
-  /** The ONNX backend the graphs run on (inputs must be its tensors). */
+export interface LoadVQOptions extends ModelRuntimeOptions {
+  /** The ONNX backend the graphs run on (inputs of other backends cross to it and back). */
   backend: OnnxBackend;
   /** Folder (Node path) or base URL holding `vq-digits16/`. Default: the repository's `models/`. */
   dir?: ModelsLocation;
@@ -51,11 +56,12 @@ export async function loadDigitsVQ(options: LoadVQOptions): Promise<DigitsVQ> {
   checkOnnxBackend('loadDigitsVQ', options.backend);
   const card = VQ_DIGITS16_CARD;
   const B = options.backend;
+  const sessionOptions = modelSessionOptions('loadDigitsVQ', B, options);
   const dir = options.dir ?? defaultModelsDir();
   const load = async (file: string, expect: Parameters<typeof onnxModel>[1]['expect']) => {
     const entry = card.files[file]!;
     const bytes = await readVerified(dir, `${card.name}/${file}`, entry.sha256, entry.bytes);
-    return onnxModel(bytes, { backend: B, name: `${card.name}/${file}`, expect });
+    return onnxModel(bytes, { backend: B, name: `${card.name}/${file}`, expect, sessionOptions });
   };
   const loaded: OnnxModel[] = [];
   try {
@@ -85,11 +91,6 @@ export async function loadDigitsVQ(options: LoadVQOptions): Promise<DigitsVQ> {
   const label = `loadDigitsVQ '${card.name}'`;
   const own = (x: unknown, what: string): Tensor => {
     if (!isTensor(x)) throw new TesseraError('INVALID_ARGUMENT', `${label}: ${what} must be a Tensor`);
-    if (x.backend !== B)
-      throw new TesseraError(
-        'BACKEND_MISMATCH',
-        `${label}: ${what} must live on the VQ's ONNX backend, got backend '${x.backend.name}'`,
-      );
     return x;
   };
   return {
@@ -105,12 +106,14 @@ export async function loadDigitsVQ(options: LoadVQOptions): Promise<DigitsVQ> {
           `${label}.encode: x must be float32 [N, 1, 16, 16], got ${x.dtype} [${s.join(', ')}]`,
         );
       }
-      const { latents } = await encoder.run({ pixel_values: x });
-      const { indices } = await quantizer.run({ latents: latents! });
-      latents!.dispose();
-      const flat = B.reshape(indices!, [s[0]!, 16]);
-      indices!.dispose();
-      return flat;
+      return viaOnnx(B, x, async (xo) => {
+        const { latents } = await encoder.run({ pixel_values: xo });
+        const { indices } = await quantizer.run({ latents: latents! });
+        latents!.dispose();
+        const flat = B.reshape(indices!, [s[0]!, 16]);
+        indices!.dispose();
+        return flat;
+      });
     },
     async decode(tokens) {
       own(tokens, 'tokens');
@@ -124,13 +127,15 @@ export async function loadDigitsVQ(options: LoadVQOptions): Promise<DigitsVQ> {
           `${label}.decode: tokens must be int32 [N, 16] or [N, 4, 4], got ${tokens.dtype} [${s.join(', ')}]`,
         );
       }
-      const grid = B.reshape(tokens, [s[0]!, 4, 4]);
-      try {
-        const { sample } = await decoder.run({ indices: grid });
-        return sample!;
-      } finally {
-        grid.dispose();
-      }
+      return viaOnnx(B, tokens, async (to) => {
+        const grid = B.reshape(to, [s[0]!, 4, 4]);
+        try {
+          const { sample } = await decoder.run({ indices: grid });
+          return sample!;
+        } finally {
+          grid.dispose();
+        }
+      });
     },
     async dispose() {
       await Promise.all(loaded.map((m) => m.dispose()));

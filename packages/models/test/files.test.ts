@@ -7,7 +7,9 @@ import {
   CLASSIFIER_DIGITS16_CARD,
   GPT_DIGITS16_CARD,
   loadDigitClassifier,
+  loadDigitsGPT,
   loadDigitsUNet,
+  loadDigitsVQ,
   MSVQ_DIGITS16_CARD,
   readVerified,
   sha256Hex,
@@ -16,8 +18,9 @@ import {
   VAR_DIGITS16_CARD,
   VQ_DIGITS16_CARD,
 } from '@tessera/models';
+import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshSeed, MODELS_DIR, mulberry, onnxBackend, readModelJson } from './helpers.ts';
+import { freshSeed, MODELS_DIR, mulberry, onnxBackend, readModelJson, relErr } from './helpers.ts';
 
 const seed = freshSeed();
 const u = mulberry(seed);
@@ -149,5 +152,51 @@ describe('loaders verify their files', () => {
 
   it('a backend that is not an OnnxBackend is refused', async () => {
     await rejectsWith(loadDigitsUNet({ backend: {} as never }), 'INVALID_ARGUMENT', /OnnxBackend/);
+  });
+});
+
+describe('execution providers of one network', () => {
+  it('a provider this ONNX Runtime does not offer, an empty list or a bad entry are refused', async () => {
+    const offered = (ort.listSupportedBackends() as { name: string }[]).map((b) => b.name);
+    // a made-up provider name that onnxruntime-node does not list
+    const missing = `nosuch${Math.floor(u() * 1e6)}`;
+    expect(offered).not.toContain(missing);
+    await rejectsWith(
+      loadDigitClassifier({ backend: B, executionProviders: [missing] }),
+      'BACKEND_UNAVAILABLE',
+      new RegExp(`'${missing}' is not offered.*available: ${offered.join(', ')}`),
+    );
+    await rejectsWith(
+      loadDigitsUNet({ backend: B, executionProviders: [] }),
+      'INVALID_ARGUMENT',
+      /non-empty list/,
+    );
+    await rejectsWith(
+      loadDigitsVQ({ backend: B, executionProviders: [{} as never] }),
+      'INVALID_ARGUMENT',
+      /name or \{ name \}.*index 0/,
+    );
+    await rejectsWith(
+      loadDigitsGPT({ backend: B, sessionOptions: 3 as never }),
+      'INVALID_ARGUMENT',
+      /sessionOptions must be an object/,
+    );
+    expect(B.memory().tensors).toBe(0);
+  });
+
+  it("the backend's own provider named explicitly, with session options, gives the PyTorch outputs", async () => {
+    const fx = readModelJson<{ pixel_values: number[]; shape: number[]; logits: number[] }>(
+      'classifier-digits16/fixture.json',
+    );
+    const C = await loadDigitClassifier({
+      backend: B,
+      executionProviders: ['cpu'],
+      sessionOptions: { intraOpNumThreads: 1, graphOptimizationLevel: 'disabled' },
+    });
+    const x = B.tensor(Float32Array.from(fx.pixel_values), fx.shape);
+    const { logits, features } = await C.run(x);
+    expect(relErr(await logits.data(), fx.logits)).toBeLessThan(1e-4);
+    for (const t of [x, logits, features]) t.dispose();
+    await C.dispose();
   });
 });

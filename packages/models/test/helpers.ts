@@ -48,3 +48,36 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return d / m;
 }
+
+let ortGpu: Promise<OnnxBackend | undefined> | undefined;
+
+/**
+ * An ONNX Runtime backend on onnxruntime-node's WebGPU execution provider (values stay in GPU buffers),
+ * probed with one op; undefined with a printed notice when this machine has no adapter, unless
+ * TESSERA_REQUIRE_WEBGPU=1 (CI), which turns that into a failure.
+ */
+export function onnxWebGPUBackend(): Promise<OnnxBackend | undefined> {
+  ortGpu ??= (async () => {
+    let B: OnnxBackend | undefined;
+    try {
+      B = createOnnxBackend({ ort: ort as never, executionProviders: ['webgpu'] });
+      const x = B.tensor([1, 2], [2]);
+      const y = B.binary('add', x, 1);
+      const v = await y.data();
+      x.dispose();
+      y.dispose();
+      if (v[0] !== 2 || v[1] !== 3) throw new Error(`probe 1 + [1, 2] gave [${Array.from(v).join(', ')}]`);
+      return B;
+    } catch (err) {
+      await B?.dispose().catch(() => {});
+      if (process.env.TESSERA_REQUIRE_WEBGPU === '1') {
+        throw new Error(
+          `ONNX Runtime's WebGPU provider is required here (TESSERA_REQUIRE_WEBGPU=1) but unavailable: ${(err as Error).message}`,
+        );
+      }
+      console.warn(`[tessera] ONNX Runtime WebGPU tests skipped: ${(err as Error).message}`);
+      return undefined;
+    }
+  })();
+  return ortGpu;
+}

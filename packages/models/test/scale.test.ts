@@ -1,6 +1,7 @@
 // The multi-scale VQ and the VAR-style next-scale transformer: ONNX Runtime against the PyTorch outputs
 // saved at export, block-causality across scales, and next-scale samples read by the classifier.
 import { nextScaleDecode } from '@tessera/autoregressive';
+import { createCpuBackend } from '@tessera/core';
 import { loadDigitClassifier, loadDigitsMSVQ, loadDigitsVAR, sampleDigitsNextScale } from '@tessera/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshSeed, mulberry, onnxBackend, readModelJson, relErr } from './helpers.ts';
@@ -35,6 +36,14 @@ describe('next-scale (VAR) digits', () => {
     const t = B.tensor(Int32Array.from(fd.tokens), fd.shape, 'int32');
     const img = await msvq.decode(t);
     expect(relErr(await img.data(), fd.sample)).toBeLessThan(1e-4);
+    // tokens of another backend (CPU) cross to ONNX Runtime; the images come back on that backend
+    const cpu = createCpuBackend();
+    const tc = cpu.tensor(Int32Array.from(fd.tokens), fd.shape, 'int32');
+    const ic = await msvq.decode(tc);
+    expect(ic.backend).toBe(cpu);
+    expect(relErr(await ic.data(), fd.sample)).toBeLessThan(1e-4);
+    tc.dispose();
+    ic.dispose();
     const [n, L] = fv.shape;
     const { logits } = await model.model.run({
       tokens: B.tensor(Int32Array.from(fv.tokens), [n, L], 'int32'),

@@ -1,6 +1,7 @@
 // The VQ tokenizer and the class-conditional GPT: ONNX Runtime against the PyTorch outputs saved at
 // export, cached against uncached decoding, and raster samples read by the classifier.
 import { rasterDecode } from '@tessera/autoregressive';
+import { createCpuBackend } from '@tessera/core';
 import { loadDigitClassifier, loadDigitsGPT, loadDigitsVQ, sampleDigitsRaster } from '@tessera/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshSeed, mulberry, onnxBackend, readModelJson, relErr } from './helpers.ts';
@@ -40,7 +41,17 @@ describe('VQ tokenizer', () => {
     expect(Array.from(await codes.data())).toEqual(fx.indices);
     const img = await vq.decode(codes);
     expect(relErr(await img.data(), fx.sample)).toBeLessThan(1e-4);
-    for (const t of [x, latents!, codes, img]) t.dispose();
+    // tensors of another backend (here CPU) cross to ONNX Runtime and come back on their backend
+    const cpu = createCpuBackend();
+    const xc = cpu.tensor(Float32Array.from(fx.pixel_values), fx.shape);
+    const cc = await vq.encode(xc);
+    expect(cc.backend).toBe(cpu);
+    expect(Array.from(await cc.data())).toEqual(fx.indices);
+    const ic = await vq.decode(cc);
+    expect(ic.backend).toBe(cpu);
+    expect(relErr(await ic.data(), fx.sample)).toBeLessThan(1e-4);
+    for (const t of [x, latents!, codes, img, xc, cc, ic]) t.dispose();
+    expect(B.memory().tensors).toBe(0);
     await vq.dispose();
   });
 });
