@@ -142,6 +142,8 @@ function fidKid(ref: Float64Array, refN: number, f: Float64Array, n: number) {
 export async function trainedSection(o: {
   quick: boolean;
   log: (line: string) => void;
+  /** Folder holding the trained models (default: the repository's `models/`). */
+  modelsDir?: string;
 }): Promise<TrainedSection> {
   let ort: unknown;
   try {
@@ -156,14 +158,15 @@ export async function trainedSection(o: {
     executionProviders: ['cpu'],
     sessionOptions: { intraOpNumThreads: 2 },
   });
+  const dir = o.modelsDir ?? models.defaultModelsDir();
   const disposers: Array<() => Promise<void>> = [];
   try {
     let D: ClassDenoiser;
     let C: DigitClassifier;
     try {
-      D = await models.loadDigitsUNet({ backend: B });
+      D = await models.loadDigitsUNet({ backend: B, dir });
       disposers.push(() => D.dispose());
-      C = await models.loadDigitClassifier({ backend: B });
+      C = await models.loadDigitClassifier({ backend: B, dir });
       disposers.push(() => C.dispose());
     } catch (err) {
       return skipped(`the trained networks could not be loaded (${(err as Error).message})`);
@@ -248,13 +251,13 @@ export async function trainedSection(o: {
         run: async () => ({ data: r.data, modelCalls: r.batchedCalls }),
       });
     }
-    const gpt = await models.loadDigitsGPT({ backend: B });
+    const gpt = await models.loadDigitsGPT({ backend: B, dir });
     disposers.push(() => gpt.dispose());
-    const vq = await models.loadDigitsVQ({ backend: B });
+    const vq = await models.loadDigitsVQ({ backend: B, dir });
     disposers.push(() => vq.dispose());
-    const varModel = await models.loadDigitsVAR({ backend: B });
+    const varModel = await models.loadDigitsVAR({ backend: B, dir });
     disposers.push(() => varModel.dispose());
-    const msvq = await models.loadDigitsMSVQ({ backend: B });
+    const msvq = await models.loadDigitsMSVQ({ backend: B, dir });
     disposers.push(() => msvq.dispose());
     methods.push(
       {

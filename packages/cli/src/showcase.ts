@@ -22,6 +22,8 @@ export interface ShowcaseOptions {
   /** No progress bars (they show only when stderr is a terminal anyway). */
   quiet?: boolean;
   log?: (line: string) => void;
+  /** Folder of the trained networks (default: the repository's `models/`). */
+  modelsDir?: string;
 }
 
 interface Panel {
@@ -223,7 +225,7 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
   }
   const extra = await qualityAndSpectra({ backend: B, denoiser, panels, quick: q, log });
   // the trained networks (ONNX Runtime), with the parallel-sampling panel on the trained U-Net
-  const trained = await trainedSection({ quick: q, log });
+  const trained = await trainedSection({ quick: q, log, modelsDir: options.modelsDir });
   let parallel: ParallelPanel | undefined = trained.parallel;
   let parallelHtml = parallel?.html ?? '';
   if (!parallel) {
