@@ -7,13 +7,16 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOnnxBackend } from '@tessera/backend-onnx';
+import { createCpuBackend } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { digitsDdimSigmas, loadDigitClassifier, loadDigitsUNet } from '@tessera/models';
+import { defaultDigitsModel } from '@tessera/reference';
+import { alphasCumprod, betas, sigmasFromAlphasCumprod, timesteps } from '@tessera/schedules';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePng } from '../src/fid.js';
 import { runShowcase } from '../src/showcase.js';
-import type { ParallelRunFacts } from '../src/showcase-parallel.js';
+import { type ParallelRunFacts, parallelPanel } from '../src/showcase-parallel.js';
 import { classRowDenoiser, type TrainedRowFacts, trainedSection } from '../src/showcase-trained.js';
 
 const out = mkdtempSync(join(tmpdir(), 'tessera-showcase-trained-'));
@@ -186,5 +189,53 @@ describe('showcase: trained section without the networks', () => {
     expect(s.html).toMatch(/id="trained-skipped">Skipped: the trained networks could not be loaded/);
     expect(s.html).toContain(empty);
     expect(lines).toEqual([]);
+  });
+});
+
+describe('showcase: parallel panel on the exact reference model (the fallback without ONNX Runtime)', () => {
+  it('both solvers reach the sequential DDIM images in at most as many rounds as steps; no tensor leaks', async () => {
+    const cpu = createCpuBackend();
+    const denoiser = defaultDigitsModel().denoiser(cpu);
+    // DDPM's linear betas 1e-4…0.02 over 1000 steps, diffusers' leading DDIM-10 timesteps (offset 1)
+    const table = sigmasFromAlphasCumprod(
+      alphasCumprod(betas('linear', { numTrainTimesteps: 1000, betaStart: 1e-4, betaEnd: 0.02 })),
+    );
+    const ts = timesteps(10, { spacing: 'leading', numTrainTimesteps: 1000, stepsOffset: 1 });
+    const sigmas = [...Array.from(ts, (t) => table[t]!), 0];
+    const seed = Number(process.env.TESSERA_TEST_SEED ?? 1 + Math.floor(Math.random() * 1e6));
+    const noise = cpu.randn([3, 1, 16, 16], { seed });
+    const x = cpu.lincomb([sigmas[0]!], [noise]);
+    const before = cpu.memory().tensors;
+    const p = await parallelPanel({
+      backend: cpu,
+      denoiser,
+      x,
+      sigmas,
+      seed,
+      window: 10,
+      label: 'reference',
+      cols: 3,
+      log: () => {},
+    });
+    expect(cpu.memory().tensors, `seed ${seed}`).toBe(before);
+    // the sequential images, sampled here directly
+    const seq = await sample('ddim', { denoiser, x, sigmas, seed });
+    const ref = await seq.data();
+    seq.dispose();
+    expect(Array.from(p.sequential.data), `seed ${seed}`).toEqual(Array.from(ref));
+    for (const r of p.runs) {
+      expect(r.converged && r.rounds <= 10, `${r.name}, seed ${seed}`).toBe(true);
+      let e = 0;
+      for (let i = 0; i < ref.length; i++) e = Math.max(e, Math.abs(r.data[i]! - ref[i]!));
+      expect(e, `${r.name}, seed ${seed}`).toBeLessThanOrEqual(0.03);
+      expect(r.maxAbsDiff).toBe(e);
+    }
+    expect(p.files.map((f) => f.file)).toEqual([
+      'parallel-sequential.png',
+      'parallel-paradigms.png',
+      'parallel-parataa.png',
+    ]);
+    noise.dispose();
+    x.dispose();
   });
 });
