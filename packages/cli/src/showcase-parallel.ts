@@ -174,7 +174,9 @@ export async function parallelPanel(o: ParallelPanelOptions): Promise<ParallelPa
 <p>${o.label}: ${n} images by DDIM-${steps} (η = 0) step by step, and the same start and seed solved in parallel
 rounds (window ${o.window}: one batched denoiser call of up to window·${n} rows per round) by ParaDiGMS (Picard
 iteration, tol ${PARADIGMS_TOL}) and ParaTAA (triangular Anderson acceleration, tol = atol = ${PARATAA_TOL}).
-Both converge to the sequential images; rounds, not steps, are what a device able to batch pays for.</p>
+Both converge to the sequential images; rounds, not steps, are what a device able to batch pays for. On a CPU a
+batch costs about as much as its rows one by one, so here the parallel runs take longer than the sequential one
+(<code>node bench/parallel-sampling.mjs</code> measures the batch cost per backend).</p>
 <figure>${svg}</figure>
 <div class="row">${figure(`sequential: ${steps} steps, ${sequential.modelCalls} calls`, sequential.file)}
 ${runs.map((r) => figure(`${r.name}: ${r.rounds} rounds`, r.file)).join('\n')}</div>

@@ -193,7 +193,7 @@ describe('showcase: trained section without the networks', () => {
 });
 
 describe('showcase: parallel panel on the exact reference model (the fallback without ONNX Runtime)', () => {
-  it('both solvers reach the sequential DDIM images in at most as many rounds as steps; no tensor leaks', async () => {
+  it('both solvers reach the sequential DDIM images in ≤ steps rounds; no tensor leaks', async () => {
     const cpu = createCpuBackend();
     const denoiser = defaultDigitsModel().denoiser(cpu);
     // DDPM's linear betas 1e-4…0.02 over 1000 steps, diffusers' leading DDIM-10 timesteps (offset 1)
@@ -227,7 +227,8 @@ describe('showcase: parallel panel on the exact reference model (the fallback wi
       expect(r.converged && r.rounds <= 10, `${r.name}, seed ${seed}`).toBe(true);
       let e = 0;
       for (let i = 0; i < ref.length; i++) e = Math.max(e, Math.abs(r.data[i]! - ref[i]!));
-      expect(e, `${r.name}, seed ${seed}`).toBeLessThanOrEqual(0.03);
+      // 30 seeds (100–129): worst 0.018 (ParaDiGMS, tol 0.01) and 0.0019 (ParaTAA, tol 3e-4); ~3× margin
+      expect(e, `${r.name}, seed ${seed}`).toBeLessThanOrEqual(r.name === 'ParaDiGMS' ? 0.06 : 0.006);
       expect(r.maxAbsDiff).toBe(e);
     }
     expect(p.files.map((f) => f.file)).toEqual([
