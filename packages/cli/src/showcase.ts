@@ -226,6 +226,7 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
   const extra = await qualityAndSpectra({ backend: B, denoiser, panels, quick: q, log });
   // the trained networks (ONNX Runtime), with the parallel-sampling panel on the trained U-Net
   const trained = await trainedSection({ quick: q, log, modelsDir: options.modelsDir });
+  if (!trained.available) log('  trained networks: skipped (see the report)');
   let parallel: ParallelPanel | undefined = trained.parallel;
   let parallelHtml = parallel?.html ?? '';
   if (!parallel) {
@@ -242,7 +243,7 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
         sigmas: sig,
         seed: 14,
         window: ts.length,
-        label: 'The exact reference digits model (Gaussian mixture; the trained U-Net needs ONNX Runtime)',
+        label: 'The exact reference digits model (Gaussian mixture; the trained U-Net is unavailable here)',
         cols: 8,
         log,
       });
@@ -264,7 +265,7 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
   const htmlPath = join(options.outDir, 'index.html');
   await writeAtomic(htmlPath, html, true);
   log(
-    `wrote ${htmlPath} and ${panels.length} image grids in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${htmlPath} and ${panels.length + trained.files.length + parallel.files.length} image grids in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   return { html: htmlPath, panels: panels.length };
 }
