@@ -10,6 +10,8 @@ import { upscale } from './images.js';
 import { checkOutput, writeAtomic } from './output.js';
 import { createProgress } from './progress.js';
 import { qualityAndSpectra } from './showcase-metrics.js';
+import { type ParallelPanel, parallelPanel } from './showcase-parallel.js';
+import { trainedSection } from './showcase-trained.js';
 
 /** Options of {@link runShowcase}. */
 export interface ShowcaseOptions {
@@ -20,6 +22,8 @@ export interface ShowcaseOptions {
   /** No progress bars (they show only when stderr is a terminal anyway). */
   quiet?: boolean;
   log?: (line: string) => void;
+  /** Folder of the trained networks (default: the repository's `models/`). */
+  modelsDir?: string;
 }
 
 interface Panel {
@@ -115,7 +119,10 @@ async function diffusionPanel(
 /**
  * The showcase behind `npm start`: samples the embedded default digits model by diffusion (DDPM 1000,
  * DDIM 50, DPM-Solver++(2M) 20, Euler-ancestral 30) and the reference token models by autoregression
- * (raster, next-scale), then writes PNG grids and a self-contained `index.html` report.
+ * (raster, next-scale); then the trained networks of `models/` through ONNX Runtime (DDPM, DDIM-50,
+ * DPM-Solver++(2M) 20, ParaDiGMS and ParaTAA on the U-Net, raster VQ+GPT, next-scale VAR, judged by the
+ * trained classifier; skipped with a note when onnxruntime-node is missing) and the parallel-sampling
+ * panel; writes PNG grids and a self-contained `index.html` report.
  */
 export async function runShowcase(options: ShowcaseOptions): Promise<{ html: string; panels: number }> {
   const log = options.log ?? console.log;
@@ -217,11 +224,48 @@ export async function runShowcase(options: ShowcaseOptions): Promise<{ html: str
     if (p.strip) await writeAtomic(join(options.outDir, p.strip.file), p.strip.png, true);
   }
   const extra = await qualityAndSpectra({ backend: B, denoiser, panels, quick: q, log });
-  const html = renderReport(panels, B.name, (performance.now() - t0) / 1000, extra);
+  // the trained networks (ONNX Runtime), with the parallel-sampling panel on the trained U-Net
+  const trained = await trainedSection({ quick: q, log, modelsDir: options.modelsDir });
+  if (!trained.available) log('  trained networks: skipped (see the report)');
+  let parallel: ParallelPanel | undefined = trained.parallel;
+  let parallelHtml = parallel?.html ?? '';
+  if (!parallel) {
+    // no ONNX Runtime: the panel runs on the exact reference digits model instead
+    const ts = timesteps(q ? 10 : 50, { spacing: 'leading', numTrainTimesteps: 1000, stepsOffset: 1 });
+    const sig = sigmasAt(vp, ts);
+    const noise = B.randn([q ? 4 : 8, 1, 16, 16], { seed: 14 });
+    const x = B.lincomb([sig[0]!], [noise]);
+    try {
+      parallel = await parallelPanel({
+        backend: B,
+        denoiser,
+        x,
+        sigmas: sig,
+        seed: 14,
+        window: ts.length,
+        label: 'The exact reference digits model (Gaussian mixture; the trained U-Net is unavailable here)',
+        cols: 8,
+        log,
+      });
+      parallelHtml = parallel.html;
+    } finally {
+      noise.dispose();
+      x.dispose();
+    }
+  }
+  for (const f of [...trained.files, ...parallel.files]) {
+    await writeAtomic(join(options.outDir, f.file), f.png, true);
+  }
+  const html = renderReport(
+    panels,
+    B.name,
+    (performance.now() - t0) / 1000,
+    `${trained.html}\n${parallelHtml}\n${extra}`,
+  );
   const htmlPath = join(options.outDir, 'index.html');
   await writeAtomic(htmlPath, html, true);
   log(
-    `wrote ${htmlPath} and ${panels.length} image grids in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${htmlPath} and ${panels.length + trained.files.length + parallel.files.length} image grids in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   return { html: htmlPath, panels: panels.length };
 }
@@ -253,11 +297,13 @@ body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:1100px;backgr
 h1{margin-bottom:0}table{border-collapse:collapse;margin:1rem 0}td,th{padding:.3rem .8rem;border-bottom:1px solid #333;text-align:left}
 section{display:inline-block;vertical-align:top;margin:0 1.5rem 1.5rem 0}img{image-rendering:pixelated;display:block}
 img.grid{width:440px}img.strip{width:440px;margin-top:.3rem}.cap{color:#aaa;margin:.5rem 0 0}
+img.trained{width:480px}img.par{width:330px}figure.par{display:inline-block;margin:0 1rem 1rem 0}div.row{margin:1rem 0}
 </style></head><body>
 <h1>Tessera showcase</h1>
 <p>Embedded reference models, generated on the <b>${backend}</b> backend in ${total.toFixed(1)} s.
 Diffusion: the default digits model (a Gaussian mixture fitted to procedural 16×16 digits, exact denoiser).
-Autoregression: count-based token models fitted to procedural shape images.</p>
+Autoregression: count-based token models fitted to procedural shape images. Below them: the networks trained
+on the same digits (U-Net, VQ + GPT, VAR, classifier) through ONNX Runtime, and the parallel samplers.</p>
 <table><tr><th>pipeline</th><th>work</th><th>model calls</th><th>wall time</th></tr>
 ${rows}
 </table>
