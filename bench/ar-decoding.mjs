@@ -97,7 +97,11 @@ async function pair(name, B) {
       };
       const runScale = async () => {
         sc.calls = 0;
-        const outs = await nextScaleDecode(sw, { ...opts, guidance: { scale: 2.5, schedule: 'linear' }, seed: 3 });
+        const outs = await nextScaleDecode(sw, {
+          ...opts,
+          guidance: { scale: 2.5, schedule: 'linear' },
+          seed: 3,
+        });
         await outs.at(-1).data();
         for (const o of outs) o.dispose();
       };

@@ -22,11 +22,11 @@ export {
   type MatmulOptions,
   type MemoryInfo,
   type RandomOptions,
-  type RngPosition,
   REDUCE_OP_NAMES,
   RESIZE_MODES,
   type ReduceOp,
   type ResizeMode,
+  type RngPosition,
   UNARY_OP_NAMES,
   type UnaryOp,
 } from './backend.js';
