@@ -143,9 +143,17 @@ export class Engine {
       for (const [name, f] of Object.entries(feeds))
         inputs[name] = isSlot(f) ? (f.value ?? (await f.ready)) : f;
       try {
-        const o = await session.run(inputs, [...fetch]);
-        for (const v of Object.values(o)) this.#count(v as OrtTensor);
-        return o;
+        // onnxruntime-node (1.30) with outputs kept on the GPU fails a run that fetches only some of the
+        // outputs ("Output count mismatch"): fetch them all there and free the ones not asked for
+        const all = this.#gpuOutputs && fetch.length < session.outputNames.length;
+        const o = await session.run(inputs, all ? [...session.outputNames] : [...fetch]);
+        const kept: Record<string, OrtTensor> = {};
+        for (const [name, v] of Object.entries(o)) {
+          if (fetch.includes(name)) kept[name] = v as OrtTensor;
+          else (v as OrtTensor).dispose();
+        }
+        for (const v of Object.values(kept)) this.#count(v);
+        return kept;
       } catch (err) {
         throw new TesseraError('MODEL_MISMATCH', `${what}: ONNX Runtime failed: ${(err as Error).message}`, {
           cause: err,
