@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { TesseraError } from '@tessera/core';
 import { SAMPLER_NAMES, type SamplerName } from '@tessera/diffusion';
+import { checkParallelConfig, type ParallelConfig } from './parallel.js';
 import { checkModelPath, checkOutputPath } from './paths.js';
 
 /** Most images one job may ask for. */
@@ -41,6 +42,11 @@ export interface DiffusionGenerator {
    * `digit`.
    */
   model?: string;
+  /**
+   * Solve each image's trajectory in parallel rounds (ParaDiGMS / ParaTAA) instead of step by step; the
+   * sampler must be one of @tessera/parallel-sampling's `PARALLEL_SAMPLERS`. See {@link ParallelConfig}.
+   */
+  parallel?: ParallelConfig;
 }
 
 /** Autoregressive generator: a reference token model decoded per image. */
@@ -143,10 +149,10 @@ function opt<T>(o: Record<string, unknown>, key: string, f: (v: unknown) => T): 
   return o[key] === undefined ? undefined : f(o[key]);
 }
 
-function checkGenerator(g: unknown): DiffusionGenerator | ArGenerator {
+function checkGenerator(g: unknown, batchSize: number): DiffusionGenerator | ArGenerator {
   if (!isObject(g)) fail('generator', 'an object', g);
   if (g.kind === 'diffusion') {
-    onlyKeys(g, 'generator', ['kind', 'sampler', 'steps', 'digit', 'guidance', 'eta', 'model']);
+    onlyKeys(g, 'generator', ['kind', 'sampler', 'steps', 'digit', 'guidance', 'eta', 'model', 'parallel']);
     if (typeof g.sampler !== 'string' || !SAMPLER_NAMES.includes(g.sampler as SamplerName))
       fail('generator.sampler', `one of ${SAMPLER_NAMES.join(', ')}`, g.sampler);
     const out: DiffusionGenerator = {
@@ -166,6 +172,8 @@ function checkGenerator(g: unknown): DiffusionGenerator | ArGenerator {
         fail('generator.digit', 'absent with generator.model (a user model has no classes)', digit);
       out.model = g.model;
     }
+    if (g.parallel !== undefined)
+      out.parallel = checkParallelConfig(g.parallel, { sampler: out.sampler, steps: out.steps, batchSize });
     return out;
   }
   if (g.kind === 'ar') {
@@ -228,7 +236,7 @@ export function resolveJobConfig(raw: unknown): ResolvedJobConfig {
     fail('shardSize', `a multiple of batchSize ${batchSize} (batches start at multiples of it)`, shardSize);
   if (Math.ceil(count / shardSize) > 1_000_000)
     fail('shardSize', 'large enough for at most 1,000,000 shards', shardSize);
-  const generator = checkGenerator(raw.generator);
+  const generator = checkGenerator(raw.generator, batchSize);
   let reference = { count: 1000, seed: 1 };
   if (raw.reference !== undefined) {
     const r = raw.reference;

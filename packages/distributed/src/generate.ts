@@ -12,6 +12,7 @@ import {
 } from '@tessera/reference';
 import { karrasSigmas } from '@tessera/schedules';
 import type { ArGenerator, DiffusionGenerator, ResolvedJobConfig } from './config.js';
+import { type ParallelTally, parallelNoiseSeed, solveParallel } from './parallel.js';
 import { resolveModelPath } from './paths.js';
 import { yielder } from './queue.js';
 import { imageSeed } from './seeds.js';
@@ -27,6 +28,8 @@ export type BatchGenerator = (start: number, end: number, signal?: AbortSignal) 
 export interface BoundGenerator {
   generate: BatchGenerator;
   dispose(): void | Promise<void>;
+  /** With `generator.parallel`: solves, rounds and unconverged solves so far (it only grows). */
+  tally?: ParallelTally;
 }
 
 /** A loaded user model: its denoiser and how to release it. */
@@ -159,6 +162,45 @@ async function diffusionGenerator(
     model = await (opts.loadModel ?? loadOnnxModel)(file, B);
   } else model = digitsDenoiser(B, g);
   const { denoiser, dispose } = model;
+  if (g.parallel !== undefined) {
+    const par = g.parallel;
+    const tally: ParallelTally = { solves: 0, rounds: 0, unconverged: 0 };
+    const generate: BatchGenerator = async (start, end, signal) => {
+      const pause = yielder();
+      // 'image': one solve per image; 'batch': one solve for the batch (batches are fixed groups).
+      const groups: [number, number][] = [];
+      if (par.group === 'batch') groups.push([start, end]);
+      else for (let i = start; i < end; i++) groups.push([i, i + 1]);
+      const out = new Float32Array((end - start) * PIXELS);
+      for (const [a, b] of groups) {
+        const noise = perImage(B, b - a, (r) =>
+          B.randn([1, 1, IMAGE_SIDE, IMAGE_SIDE], { seed: imageSeed(config.seed, a + r) }),
+        );
+        const x = B.lincomb([sigmas[0]!], [noise]);
+        noise.dispose();
+        let y: Tensor | undefined;
+        try {
+          y = await solveParallel(par, {
+            denoiser,
+            x,
+            sigmas,
+            sampler: g.sampler,
+            seed: parallelNoiseSeed(config.seed, a),
+            callback: pause,
+            tally,
+            ...(g.eta !== undefined ? { eta: g.eta } : {}),
+            ...(signal ? { signal } : {}),
+          });
+          out.set(await y.data(), (a - start) * PIXELS);
+        } finally {
+          x.dispose();
+          y?.dispose();
+        }
+      }
+      return out;
+    };
+    return { generate, dispose, tally };
+  }
   const generate: BatchGenerator = async (start, end, signal) => {
     const n = end - start;
     const seeds = Array.from({ length: n }, (_, r) => imageSeed(config.seed, start + r));
@@ -232,7 +274,8 @@ function arGenerator(B: Backend, config: ResolvedJobConfig, g: ArGenerator): Bou
       let tokens: Tensor | undefined;
       const extra: Tensor[] = [];
       try {
-        if (model instanceof RasterCountModel) tokens = await rasterDecode(model, { ...common, length: PIXELS });
+        if (model instanceof RasterCountModel)
+          tokens = await rasterDecode(model, { ...common, length: PIXELS });
         else if (model instanceof ScaleCountModel) {
           const scales = await nextScaleDecode(model, common);
           tokens = scales.pop();

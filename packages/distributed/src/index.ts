@@ -7,6 +7,7 @@ export * from './config.js';
 export * from './coordinator.js';
 export * from './generate.js';
 export * from './local.js';
+export * from './parallel.js';
 export * from './paths.js';
 export * from './queue.js';
 export * from './redis.js';

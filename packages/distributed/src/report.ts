@@ -1,6 +1,7 @@
 import { TesseraError } from '@tessera/core';
 import { digitsDataset } from '@tessera/reference';
 import { planShards, type ResolvedJobConfig } from './config.js';
+import type { ParallelTally } from './parallel.js';
 import type { ShardResult } from './shard.js';
 import {
   FEATURE_DIM,
@@ -29,6 +30,11 @@ export interface EvalReport {
   stats: StatsJSON;
   /** Wall time of the run as the caller measured it (ms); absent when the results were all reused. */
   ms?: number;
+  /**
+   * With `generator.parallel`: parallel solves over all shards, their rounds (compare with
+   * `solves × steps` sequential steps) and how many ran out of `maxRounds`.
+   */
+  parallel?: ParallelTally;
 }
 
 const refCache = new Map<string, { stats: FeatureStats; features: Float64Array }>();
@@ -67,6 +73,7 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
   const stats = new FeatureStats(FEATURE_DIM);
   const sample: number[] = [];
   const workers: Record<string, string> = {};
+  let parallel: ParallelTally | undefined;
   for (const spec of plan) {
     const r = byShard.get(spec.shard);
     if (!r)
@@ -88,6 +95,13 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
     stats.merge(FeatureStats.fromJSON(r.stats));
     for (const v of r.features) sample.push(v);
     workers[r.worker] = r.backend;
+    const p = r.parallel;
+    if (p && [p.solves, p.rounds, p.unconverged].every((v) => Number.isSafeInteger(v) && v >= 0)) {
+      parallel ??= { solves: 0, rounds: 0, unconverged: 0 };
+      parallel.solves += p.solves;
+      parallel.rounds += p.rounds;
+      parallel.unconverged += p.unconverged;
+    }
   }
   if (byShard.size !== plan.length)
     throw new TesseraError(
@@ -104,5 +118,6 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
       sample: sampleMetrics(Float64Array.from(sample), ref.features),
     },
     stats: stats.toJSON(),
+    ...(parallel ? { parallel } : {}),
   };
 }

@@ -5,6 +5,7 @@ import { type Backend, TesseraError } from '@tessera/core';
 import { encodePng } from '@tessera/reference';
 import { checkShardPayload, type ShardPayload } from './config.js';
 import { type BoundGenerator, bindGenerator, type GeneratorOptions, IMAGE_SIDE } from './generate.js';
+import type { ParallelTally } from './parallel.js';
 import { imageFileName, resolveOutputDir } from './paths.js';
 import { FEATURE_DIM, FeatureStats, imageFeatures, type StatsJSON } from './stats.js';
 
@@ -23,6 +24,8 @@ export interface ShardResult {
   worker: string;
   /** Milliseconds the shard took. */
   ms: number;
+  /** With `generator.parallel`: the shard's parallel solves, their rounds and the unconverged ones. */
+  parallel?: ParallelTally;
 }
 
 /** Options of {@link runShard}. */
@@ -82,6 +85,8 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
   const gen = ctx.generator ?? (await bindGenerator(ctx.backend, p.config, ctx.models));
   const stats = new FeatureStats(FEATURE_DIM);
   const features: number[] = [];
+  const before = gen.tally ? { ...gen.tally } : undefined;
+  let parallel: ParallelTally | undefined;
   try {
     const bs = p.config.batchSize;
     for (let a = p.start; a < p.end; a += bs) {
@@ -104,6 +109,12 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
       // Let timers (BullMQ lock renewal) run between batches.
       await new Promise((res) => setImmediate(res));
     }
+    if (gen.tally && before)
+      parallel = {
+        solves: gen.tally.solves - before.solves,
+        rounds: gen.tally.rounds - before.rounds,
+        unconverged: gen.tally.unconverged - before.unconverged,
+      };
   } finally {
     if (!ctx.generator) await gen.dispose();
   }
@@ -116,5 +127,6 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
     backend: ctx.backend.name,
     worker: ctx.worker ?? `pid ${process.pid}`,
     ms: performance.now() - t0,
+    ...(parallel ? { parallel } : {}),
   };
 }
