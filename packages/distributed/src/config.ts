@@ -3,6 +3,7 @@ import { TesseraError } from '@tessera/core';
 import { SAMPLER_NAMES, type SamplerName } from '@tessera/diffusion';
 import { checkParallelConfig, type ParallelConfig } from './parallel.js';
 import { checkModelPath, checkOutputPath } from './paths.js';
+import { isTrainedDiffusionModel, TRAINED_DIFFUSION_MODELS } from './trained.js';
 
 /** Most images one job may ask for. */
 export const MAX_IMAGES = 10_000_000;
@@ -37,9 +38,10 @@ export interface DiffusionGenerator {
   /** Ancestral / SDE noise fraction passed to the sampler. */
   eta?: number;
   /**
-   * An ONNX x0-denoiser (inputs `x` `[N, 1, 16, 16]` and `sigma`, output `x0`, as `tessera export-model`
-   * writes) instead of the embedded model: a relative path inside each worker's model root. Not with
-   * `digit`.
+   * Instead of the embedded model: `digits-unet` (the trained class-conditional U-Net of
+   * @tessera/models, on its DDIM noise levels; `digit` picks the class, `guidance` the CFG scale), or an
+   * ONNX x0-denoiser (inputs `x` `[N, 1, 16, 16]` and `sigma`, output `x0`, as `tessera export-model`
+   * writes): a relative `.onnx` path inside each worker's model root, not with `digit`.
    */
   model?: string;
   /**
@@ -165,8 +167,14 @@ function checkGenerator(g: unknown, batchSize: number): DiffusionGenerator | ArG
     if (digit !== undefined) out.digit = digit;
     const eta = opt(g, 'eta', (v) => num(v, 'generator.eta', 0, 10));
     if (eta !== undefined) out.eta = eta;
-    if (g.model !== undefined) {
-      if (typeof g.model !== 'string') fail('generator.model', 'a relative path to an .onnx file', g.model);
+    if (isTrainedDiffusionModel(g.model)) out.model = g.model;
+    else if (g.model !== undefined) {
+      if (typeof g.model !== 'string' || !g.model.endsWith('.onnx'))
+        fail(
+          'generator.model',
+          `one of ${TRAINED_DIFFUSION_MODELS.join(', ')} or a relative path to an .onnx file`,
+          g.model,
+        );
       checkModelPath(g.model);
       if (digit !== undefined)
         fail('generator.digit', 'absent with generator.model (a user model has no classes)', digit);

@@ -16,6 +16,7 @@ import { type ParallelTally, parallelNoiseSeed, solveParallel } from './parallel
 import { resolveModelPath } from './paths.js';
 import { yielder } from './queue.js';
 import { imageSeed } from './seeds.js';
+import { isTrainedDiffusionModel, loadTrainedDenoiser } from './trained.js';
 
 /** Side of the generated images (the reference digits model and token grids are 16×16, one channel). */
 export const IMAGE_SIDE = 16;
@@ -47,6 +48,11 @@ export interface GeneratorOptions {
   modelRoot?: string;
   /** Default {@link loadOnnxModel} (ONNX Runtime for Node). */
   loadModel?: ModelLoader;
+  /**
+   * Folder holding @tessera/models' trained networks (`unet-digits16/`, …) for jobs naming one
+   * (`"model": "digits-unet"`). Default: the repository's `models/` folder.
+   */
+  trainedDir?: string;
 }
 
 /**
@@ -150,9 +156,13 @@ async function diffusionGenerator(
   g: DiffusionGenerator,
   opts: GeneratorOptions,
 ): Promise<BoundGenerator> {
-  const sigmas = karrasDigitsSigmas(g.steps);
+  let sigmas = karrasDigitsSigmas(g.steps);
   let model: LoadedModel;
-  if (g.model !== undefined) {
+  if (isTrainedDiffusionModel(g.model)) {
+    const t = await loadTrainedDenoiser(B, g, opts.trainedDir);
+    sigmas = t.sigmas;
+    model = t;
+  } else if (g.model !== undefined) {
     if (opts.modelRoot === undefined)
       throw new TesseraError(
         'INVALID_ARGUMENT',

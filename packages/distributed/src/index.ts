@@ -15,4 +15,5 @@ export * from './report.js';
 export * from './seeds.js';
 export * from './shard.js';
 export * from './stats.js';
+export * from './trained.js';
 export * from './worker.js';

@@ -1,0 +1,136 @@
+// "model": "digits-unet": @tessera/models' trained U-Net as a job's model, sequential and parallel,
+// checked against @tessera/diffusion's `sample` over the loader's own denoiser and by the digit classifier.
+import { createCpuBackend, TesseraError } from '@tessera/core';
+import { sample } from '@tessera/diffusion';
+import { describe, expect, it } from 'vitest';
+import {
+  bindGenerator,
+  imageSeed,
+  type JobConfig,
+  parallelNoiseSeed,
+  resolveJobConfig,
+} from '../src/index.js';
+import { freshSeed } from './helpers.js';
+
+const seed = freshSeed();
+const digit = seed % 10;
+const msg = `seed ${seed}, digit ${digit}`;
+
+let ort: unknown;
+try {
+  ort = await import('onnxruntime-node');
+} catch {
+  console.warn('[tessera] trained-model job tests skipped: onnxruntime-node is not installed');
+}
+
+function job(extra: Partial<JobConfig['generator']> = {}): JobConfig {
+  return {
+    id: 'unet',
+    count: 4,
+    seed,
+    batchSize: 4,
+    generator: {
+      kind: 'diffusion',
+      sampler: 'ddim',
+      steps: 20,
+      digit,
+      guidance: 2,
+      model: 'digits-unet',
+      ...extra,
+    },
+  } as JobConfig;
+}
+
+describe('trained model names', () => {
+  it('digits-unet is accepted with a digit; other names are refused', () => {
+    expect(resolveJobConfig(job()).generator).toMatchObject({ model: 'digits-unet', digit });
+    for (const bad of ['digits-gan', 'DIGITS-UNET', 42])
+      expect(() => resolveJobConfig(job({ model: bad as string })), String(bad)).toThrow(
+        /generator.model must be one of digits-unet or a relative path to an .onnx file/,
+      );
+    expect(() => resolveJobConfig(job({ model: 'digits-unet', digit: 10 }))).toThrow(TesseraError);
+  });
+});
+
+describe.skipIf(!ort)('a digits-unet job', () => {
+  async function reference(B: ReturnType<typeof createCpuBackend>, sampler = 'ddim') {
+    const { createOnnxBackend } = await import('@tessera/backend-onnx');
+    const { digitsDdimSigmas, loadDigitClassifier, loadDigitsUNet } = await import('@tessera/models');
+    const O = createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'] });
+    const unet = await loadDigitsUNet({ backend: O });
+    const classifier = await loadDigitClassifier({ backend: O });
+    const sigmas = digitsDdimSigmas(20);
+    const parts = [0, 1, 2, 3].map((i) => B.randn([1, 1, 16, 16], { seed: imageSeed(seed, i) }));
+    const noise = B.concat(parts, 0);
+    const x = B.lincomb([sigmas[0]!], [noise]);
+    const y = await sample(sampler as 'ddim', {
+      denoiser: unet,
+      x,
+      sigmas,
+      seed: parallelNoiseSeed(seed, 0),
+      cond: { classLabels: [digit], guidanceScale: 2 },
+    });
+    const want = Float32Array.from(await y.data());
+    for (const t of [...parts, noise, x, y]) t.dispose();
+    const classify = async (images: Float32Array) => {
+      const t = B.tensor(images, [4, 1, 16, 16]);
+      const p = await classifier.predict(t);
+      t.dispose();
+      return Array.from(p);
+    };
+    return {
+      want,
+      classify,
+      close: async () => {
+        await unet.dispose();
+        await classifier.dispose();
+        await O.dispose();
+      },
+    };
+  }
+
+  it('gives sample(ddim) over loadDigitsUNet on its DDIM σ, and the classifier reads the digit', async () => {
+    const B = createCpuBackend();
+    const live = B.memory().tensors;
+    const g = await bindGenerator(B, resolveJobConfig(job()));
+    const got = await g.generate(0, 4);
+    await g.dispose();
+    expect(B.memory().tensors, msg).toBe(live);
+    const ref = await reference(B);
+    try {
+      // The same network calls on the same batch: equal (0 measured; 1e-6 allows a reordered reduction).
+      let worst = 0;
+      for (const [i, v] of ref.want.entries()) worst = Math.max(worst, Math.abs(v - got[i]!));
+      expect(worst, msg).toBeLessThan(1e-6);
+      // DDIM-50 at guidance 2 is read as its class 100% of 500 times (models/README); 20 steps here:
+      // at least 2 of 4 (chance: 1 in 10 each) fails about 4·p³ of runs for a misread rate p.
+      const read = await ref.classify(got);
+      expect(read.filter((d) => d === digit).length, `${msg}: read ${read}`).toBeGreaterThanOrEqual(2);
+    } finally {
+      await ref.close();
+    }
+  });
+
+  it('with ParaDiGMS (one batch): the sequential images to the tolerance', async () => {
+    const B = createCpuBackend();
+    const g = await bindGenerator(
+      B,
+      resolveJobConfig(job({ parallel: { method: 'paradigms', window: 10, tol: 1e-3, group: 'batch' } })),
+    );
+    const got = await g.generate(0, 4);
+    await g.dispose();
+    expect(g.tally, msg).toMatchObject({ solves: 1, unconverged: 0 });
+    const ref = await reference(B);
+    try {
+      let worst = 0;
+      for (const [i, v] of ref.want.entries()) worst = Math.max(worst, Math.abs(v - got[i]!));
+      // tol 1e-3: worst |Δ| 4.0e-4 … 1.3e-3 over 5 seeds (15–16 rounds of 20 steps); 15× margin.
+      expect(worst, msg).toBeLessThan(2e-2);
+      expect(g.tally!.rounds, msg).toBeLessThan(20);
+      const read = await ref.classify(got);
+      expect(read.filter((d) => d === digit).length, `${msg}: read ${read}`).toBeGreaterThanOrEqual(2);
+    } finally {
+      await ref.close();
+    }
+  });
+});
