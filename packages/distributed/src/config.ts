@@ -91,11 +91,19 @@ export interface JobConfig {
    * rows; the rest contribute only to the statistics). Default min(count, 1000), at most 20 000.
    */
   featureSample?: number;
+  /**
+   * Feature extractor of the metrics: `domain` (default; @tessera/metrics' 64 fixed random ReLU features
+   * of the pixels) or `classifier` (the trained digit classifier's 128-d penultimate features, from
+   * @tessera/models; workers and the coordinator then need onnxruntime-node).
+   */
+  features?: 'domain' | 'classifier';
 }
 
 /** A {@link JobConfig} with every default filled in (what workers receive). */
-export interface ResolvedJobConfig extends Required<Omit<JobConfig, 'output'>> {
+export interface ResolvedJobConfig extends Required<Omit<JobConfig, 'output' | 'features'>> {
   output?: string;
+  /** Present only when not the default (so the hashes of jobs without it stay as they were). */
+  features?: 'classifier';
 }
 
 /** One shard of a job: images `[start, end)`. */
@@ -230,6 +238,7 @@ export function resolveJobConfig(raw: unknown): ResolvedJobConfig {
     'output',
     'reference',
     'featureSample',
+    'features',
   ]);
   if (typeof raw.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(raw.id))
     fail('id', 'a string of 1–64 characters [A-Za-z0-9_.-] starting with a letter or digit', raw.id);
@@ -268,6 +277,9 @@ export function resolveJobConfig(raw: unknown): ResolvedJobConfig {
     reference,
     featureSample,
   };
+  if (raw.features !== undefined && raw.features !== 'domain' && raw.features !== 'classifier')
+    fail('features', "'domain' or 'classifier'", raw.features);
+  if (raw.features === 'classifier') out.features = 'classifier';
   if (raw.output !== undefined) {
     const o = raw.output;
     if (typeof o !== 'string' || o.length === 0 || o.length > 200)

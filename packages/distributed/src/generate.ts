@@ -12,6 +12,7 @@ import {
 } from '@tessera/reference';
 import { karrasSigmas } from '@tessera/schedules';
 import type { ArGenerator, DiffusionGenerator, ResolvedJobConfig } from './config.js';
+import { bindFeatures, type FeatureExtractor } from './features.js';
 import { type ParallelTally, parallelNoiseSeed, solveParallel } from './parallel.js';
 import { resolveModelPath } from './paths.js';
 import { yielder } from './queue.js';
@@ -31,6 +32,8 @@ export interface BoundGenerator {
   dispose(): void | Promise<void>;
   /** With `generator.parallel`: solves, rounds and unconverged solves so far (it only grows). */
   tally?: ParallelTally;
+  /** The job's feature extractor (`config.features`); absent: the domain features. */
+  features?: FeatureExtractor;
 }
 
 /** A loaded user model: its denoiser and how to release it. */
@@ -49,8 +52,9 @@ export interface GeneratorOptions {
   /** Default {@link loadOnnxModel} (ONNX Runtime for Node). */
   loadModel?: ModelLoader;
   /**
-   * Folder holding @tessera/models' trained networks (`unet-digits16/`, …) for jobs naming one
-   * (`"model": "digits-unet"`). Default: the repository's `models/` folder.
+   * Folder holding @tessera/models' trained networks (`unet-digits16/`, `classifier-digits16/`, …) for
+   * jobs naming one (`"model": "digits-unet"`, `"features": "classifier"`). Default: the repository's
+   * `models/` folder.
    */
   trainedDir?: string;
 }
@@ -312,5 +316,21 @@ export async function bindGenerator(
   opts: GeneratorOptions = {},
 ): Promise<BoundGenerator> {
   const g = config.generator;
-  return g.kind === 'diffusion' ? diffusionGenerator(B, config, g, opts) : arGenerator(B, config, g);
+  const bound =
+    g.kind === 'diffusion' ? await diffusionGenerator(B, config, g, opts) : arGenerator(B, config, g);
+  let features: FeatureExtractor;
+  try {
+    features = await bindFeatures(B, config, opts.trainedDir);
+  } catch (err) {
+    await bound.dispose();
+    throw err;
+  }
+  return {
+    ...bound,
+    features,
+    dispose: async () => {
+      await bound.dispose();
+      await features.dispose();
+    },
+  };
 }

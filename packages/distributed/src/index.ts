@@ -5,6 +5,7 @@
  */
 export * from './config.js';
 export * from './coordinator.js';
+export * from './features.js';
 export * from './generate.js';
 export * from './local.js';
 export * from './parallel.js';

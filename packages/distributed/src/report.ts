@@ -1,6 +1,7 @@
 import { TesseraError } from '@tessera/core';
 import { digitsDataset } from '@tessera/reference';
 import { planShards, type ResolvedJobConfig } from './config.js';
+import type { ReferenceFeatures } from './features.js';
 import type { ParallelTally } from './parallel.js';
 import type { ShardResult } from './shard.js';
 import {
@@ -59,7 +60,18 @@ export function referenceFeatures(ref: { count: number; seed: number }): {
  * computed which shard) after checking that every shard of the plan is there exactly once, then computes
  * the metrics. Throws TesseraError when a shard is missing, repeated or does not match the plan.
  */
-export function mergeResults(config: ResolvedJobConfig, results: readonly ShardResult[]): EvalReport {
+export function mergeResults(
+  config: ResolvedJobConfig,
+  results: readonly ShardResult[],
+  reference?: ReferenceFeatures,
+): EvalReport {
+  if (reference === undefined && config.features === 'classifier')
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `mergeResults: job '${config.id}' uses the classifier's features: pass await referenceFeaturesFor(config)`,
+    );
+  const ref = reference ?? referenceFeatures(config.reference);
+  const dim = ref.stats.dim;
   const plan = planShards(config);
   const byShard = new Map<number, ShardResult>();
   for (const r of results) {
@@ -70,7 +82,7 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
       );
     byShard.set(r.shard, r);
   }
-  const stats = new FeatureStats(FEATURE_DIM);
+  const stats = new FeatureStats(dim);
   const sample: number[] = [];
   const workers: Record<string, string> = {};
   let parallel: ParallelTally | undefined;
@@ -87,10 +99,10 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
         `mergeResults: shard ${spec.shard} should hold images [${spec.start}, ${spec.end}), got [${r.start}, ${r.end}) with ${r.stats.count} counted`,
       );
     const wantRows = Math.max(0, Math.min(spec.end, config.featureSample) - spec.start);
-    if (!Array.isArray(r.features) || r.features.length !== wantRows * FEATURE_DIM)
+    if (!Array.isArray(r.features) || r.features.length !== wantRows * dim)
       throw new TesseraError(
         'CORRUPT_FILE',
-        `mergeResults: shard ${spec.shard} should return ${wantRows} feature rows, got ${Array.isArray(r.features) ? r.features.length / FEATURE_DIM : typeof r.features}`,
+        `mergeResults: shard ${spec.shard} should return ${wantRows} feature rows, got ${Array.isArray(r.features) ? r.features.length / dim : typeof r.features}`,
       );
     stats.merge(FeatureStats.fromJSON(r.stats));
     for (const v of r.features) sample.push(v);
@@ -108,14 +120,13 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
       'INVALID_ARGUMENT',
       `mergeResults: ${byShard.size} shards for a plan of ${plan.length}`,
     );
-  const ref = referenceFeatures(config.reference);
   return {
     config,
     images: stats.count,
     workers,
     metrics: {
       frechet: stats.count >= 2 ? frechetDistance(stats, ref.stats) : null,
-      sample: sampleMetrics(Float64Array.from(sample), ref.features),
+      sample: sampleMetrics(Float64Array.from(sample), ref.features, dim),
     },
     stats: stats.toJSON(),
     ...(parallel ? { parallel } : {}),

@@ -21,9 +21,9 @@ export interface TrainedDenoiser {
   dispose(): Promise<void>;
 }
 
-/** An ONNX backend for `backend`: itself when it is one, else a new CPU one (`own`, to dispose). */
+/** An ONNX backend for `backend`: itself when it is one, else a new CPU one (`own`: the caller disposes it). */
 export async function onnxBackendFor(
-  backend: Backend,
+  backend: Backend | undefined,
   what: string,
 ): Promise<{ onnx: import('@tessera/backend-onnx').OnnxBackend; own: boolean }> {
   let ort: unknown;
