@@ -3,7 +3,12 @@ import { TesseraError } from '@tessera/core';
 import { SAMPLER_NAMES, type SamplerName } from '@tessera/diffusion';
 import { checkParallelConfig, type ParallelConfig } from './parallel.js';
 import { checkModelPath, checkOutputPath } from './paths.js';
-import { isTrainedDiffusionModel, TRAINED_DIFFUSION_MODELS } from './trained.js';
+import {
+  isTrainedDiffusionModel,
+  TRAINED_AR_MODELS,
+  TRAINED_DIFFUSION_MODELS,
+  type TrainedArModel,
+} from './trained.js';
 
 /** Most images one job may ask for. */
 export const MAX_IMAGES = 10_000_000;
@@ -61,12 +66,20 @@ export interface ArGenerator {
   topK?: number;
   /** Default 0 (off). */
   topP?: number;
-  /** Class per image (0 rectangles, 1 disks, 2 bars); default image index mod 3. */
+  /**
+   * Class per image: 0 rectangles, 1 disks, 2 bars (default image index mod 3); with `model` a digit
+   * 0–9 or 10 for any digit (default image index mod 10).
+   */
   label?: number;
   /** Classifier-free guidance scale. Default 1. */
   guidance?: number;
   /** Masked decoder iterations. Default 16. */
   numIter?: number;
+  /**
+   * A trained network of @tessera/models instead of the reference count models: `digits-gpt` (GPT over
+   * VQ codes; decoder `raster`) or `digits-var` (VAR next-scale transformer; decoder `next-scale`).
+   */
+  model?: TrainedArModel;
 }
 
 /** A job: a configuration and a seed range `[0, count)`, split into shards. Plain JSON. */
@@ -202,6 +215,7 @@ function checkGenerator(g: unknown, batchSize: number): DiffusionGenerator | ArG
       'label',
       'guidance',
       'numIter',
+      'model',
     ]);
     if (typeof g.decoder !== 'string' || !AR_DECODERS.includes(g.decoder as ArDecoderName))
       fail('generator.decoder', `one of ${AR_DECODERS.join(', ')}`, g.decoder);
@@ -214,7 +228,16 @@ function checkGenerator(g: unknown, batchSize: number): DiffusionGenerator | ArG
       guidance: opt(g, 'guidance', (v) => num(v, 'generator.guidance', 0, 100)) ?? 1,
       numIter: opt(g, 'numIter', (v) => int(v, 'generator.numIter', 1, 256)) ?? 16,
     };
-    const label = opt(g, 'label', (v) => int(v, 'generator.label', 0, 2));
+    if (g.model !== undefined) {
+      const names = Object.keys(TRAINED_AR_MODELS);
+      if (typeof g.model !== 'string' || !names.includes(g.model))
+        fail('generator.model', `one of ${names.join(', ')}`, g.model);
+      const want = TRAINED_AR_MODELS[g.model as TrainedArModel];
+      if (out.decoder !== want)
+        fail('generator.decoder', `'${want}' with generator.model '${g.model}'`, out.decoder);
+      out.model = g.model as TrainedArModel;
+    }
+    const label = opt(g, 'label', (v) => int(v, 'generator.label', 0, out.model ? 10 : 2));
     if (label !== undefined) out.label = label;
     return out;
   }

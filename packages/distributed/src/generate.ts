@@ -17,7 +17,12 @@ import { type ParallelTally, parallelNoiseSeed, solveParallel } from './parallel
 import { resolveModelPath } from './paths.js';
 import { yielder } from './queue.js';
 import { imageSeed } from './seeds.js';
-import { isTrainedDiffusionModel, loadTrainedDenoiser } from './trained.js';
+import {
+  isTrainedDiffusionModel,
+  loadTrainedAr,
+  loadTrainedDenoiser,
+  type TrainedArModel,
+} from './trained.js';
 
 /** Side of the generated images (the reference digits model and token grids are 16×16, one channel). */
 export const IMAGE_SIDE = 16;
@@ -259,6 +264,33 @@ function arDataset(): TokenDataset {
  * Autoregressive: image i is decoded alone with seed `imageSeed(seed, i)` and label `label ?? i mod 3`, and
  * its token grid is drawn as grey levels token/(V − 1)·2 − 1.
  */
+async function trainedArGenerator(
+  B: Backend,
+  config: ResolvedJobConfig,
+  g: ArGenerator & { model: TrainedArModel },
+  opts: GeneratorOptions,
+): Promise<BoundGenerator> {
+  const m = await loadTrainedAr(B, g.model, opts.trainedDir);
+  const generate: BatchGenerator = async (start, end, signal) => {
+    const out = new Float32Array((end - start) * PIXELS);
+    const pause = yielder();
+    for (let i = start; i < end; i++) {
+      signal?.throwIfAborted();
+      const img = await m.sample({
+        label: g.label ?? i % 10,
+        seed: imageSeed(config.seed, i),
+        sampling: { temperature: g.temperature ?? 1, topK: g.topK ?? 0, topP: g.topP ?? 0 },
+        guidance: g.guidance ?? 1,
+        ...(signal ? { signal } : {}),
+      });
+      out.set(img, (i - start) * PIXELS);
+      await pause();
+    }
+    return out;
+  };
+  return { generate, dispose: m.dispose };
+}
+
 function arGenerator(B: Backend, config: ResolvedJobConfig, g: ArGenerator): BoundGenerator {
   const data = arDataset();
   const model =
@@ -317,7 +349,11 @@ export async function bindGenerator(
 ): Promise<BoundGenerator> {
   const g = config.generator;
   const bound =
-    g.kind === 'diffusion' ? await diffusionGenerator(B, config, g, opts) : arGenerator(B, config, g);
+    g.kind === 'diffusion'
+      ? await diffusionGenerator(B, config, g, opts)
+      : g.model !== undefined
+        ? await trainedArGenerator(B, config, { ...g, model: g.model }, opts)
+        : arGenerator(B, config, g);
   let features: FeatureExtractor;
   try {
     features = await bindFeatures(B, config, opts.trainedDir);

@@ -74,3 +74,88 @@ export async function loadTrainedDenoiser(
     throw err;
   }
 }
+
+/** Trained autoregressive networks a job may name in `generator.model`, with the decoder each runs. */
+export const TRAINED_AR_MODELS = { 'digits-gpt': 'raster', 'digits-var': 'next-scale' } as const;
+/** A key of {@link TRAINED_AR_MODELS}. */
+export type TrainedArModel = keyof typeof TRAINED_AR_MODELS;
+
+/** Samples one class-conditional image: `[1, 1, 16, 16]` values on the host. */
+export type TrainedArSampler = (o: {
+  label: number;
+  seed: number;
+  sampling: { temperature: number; topK: number; topP: number };
+  guidance: number;
+  signal?: AbortSignal;
+}) => Promise<Float32Array>;
+
+/**
+ * Loads `digits-gpt` (the GPT over VQ codes, decoded by `rasterDecode` then the VQ decoder:
+ * @tessera/models' `sampleDigitsRaster`) or `digits-var` (the VAR transformer, `nextScaleDecode`, then
+ * the multi-scale VQ decoder: `sampleDigitsNextScale`), on `backend` when it is an ONNX backend, else on
+ * an ONNX CPU backend of its own.
+ */
+export async function loadTrainedAr(
+  backend: Backend,
+  name: TrainedArModel,
+  dir?: string,
+): Promise<{ sample: TrainedArSampler; dispose(): Promise<void> }> {
+  const models = await import('@tessera/models');
+  const { onnx, own } = await onnxBackendFor(backend, `generator.model '${name}'`);
+  const loaded: { dispose(): Promise<void> }[] = [];
+  const where = { backend: onnx, ...(dir !== undefined ? { dir } : {}) };
+  const dispose = async () => {
+    for (const m of loaded) await m.dispose();
+    if (own) await onnx.dispose();
+  };
+  try {
+    let sample: TrainedArSampler;
+    if (name === 'digits-gpt') {
+      const gpt = await models.loadDigitsGPT(where);
+      loaded.push(gpt);
+      const vq = await models.loadDigitsVQ(where);
+      loaded.push(vq);
+      sample = async (o) => {
+        const t = await models.sampleDigitsRaster({
+          gpt,
+          vq,
+          classes: [o.label],
+          guidanceScale: o.guidance,
+          sampling: o.sampling,
+          seed: o.seed,
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
+        try {
+          return Float32Array.from(await t.data());
+        } finally {
+          t.dispose();
+        }
+      };
+    } else {
+      const model = await models.loadDigitsVAR(where);
+      loaded.push(model);
+      const msvq = await models.loadDigitsMSVQ(where);
+      loaded.push(msvq);
+      sample = async (o) => {
+        const t = await models.sampleDigitsNextScale({
+          model,
+          msvq,
+          classes: [o.label],
+          guidance: o.guidance,
+          sampling: o.sampling,
+          seed: o.seed,
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
+        try {
+          return Float32Array.from(await t.data());
+        } finally {
+          t.dispose();
+        }
+      };
+    }
+    return { sample, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}

@@ -49,6 +49,30 @@ describe('trained model names', () => {
         /generator.model must be one of digits-unet or a relative path to an .onnx file/,
       );
     expect(() => resolveJobConfig(job({ model: 'digits-unet', digit: 10 }))).toThrow(TesseraError);
+    const ar = (g: Record<string, unknown>) => ({ id: 'a', count: 2, seed, generator: { kind: 'ar', ...g } });
+    expect(
+      resolveJobConfig(ar({ decoder: 'raster', model: 'digits-gpt', label: 10 })).generator,
+    ).toMatchObject({
+      model: 'digits-gpt',
+      label: 10,
+    });
+    for (const [g, re] of [
+      [
+        { decoder: 'masked', model: 'digits-gpt' },
+        /generator.decoder must be 'raster' with generator.model 'digits-gpt'/,
+      ],
+      [
+        { decoder: 'raster', model: 'digits-var' },
+        /generator.decoder must be 'next-scale' with generator.model/,
+      ],
+      [{ decoder: 'raster', model: 'digits-unet' }, /generator.model must be one of digits-gpt, digits-var/],
+      [
+        { decoder: 'raster', model: 'digits-gpt', label: 11 },
+        /generator.label must be an integer in \[0, 10\]/,
+      ],
+      [{ decoder: 'raster', label: 5 }, /generator.label must be an integer in \[0, 2\]/],
+    ] as const)
+      expect(() => resolveJobConfig(ar(g)), String(re)).toThrow(re);
   });
 });
 
@@ -133,4 +157,73 @@ describe.skipIf(!ort)('a digits-unet job', () => {
       await ref.close();
     }
   });
+});
+
+describe.skipIf(!ort)('digits-gpt and digits-var jobs', () => {
+  for (const [model, decoder] of [
+    ['digits-gpt', 'raster'],
+    ['digits-var', 'next-scale'],
+  ] as const) {
+    it(`${model}: @tessera/models' sampler per image (seed imageSeed, class i mod 10), read as its class`, async () => {
+      const B = createCpuBackend();
+      const config = resolveJobConfig({
+        id: model,
+        count: 10,
+        seed,
+        batchSize: 10,
+        generator: { kind: 'ar', decoder, model, guidance: 2 },
+      });
+      const live = B.memory().tensors;
+      const g = await bindGenerator(B, config);
+      const got = await g.generate(0, 10);
+      await g.dispose();
+      expect(B.memory().tensors, msg).toBe(live);
+      const { createOnnxBackend } = await import('@tessera/backend-onnx');
+      const m = await import('@tessera/models');
+      const O = createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'] });
+      const classifier = await m.loadDigitClassifier({ backend: O });
+      try {
+        const a =
+          model === 'digits-gpt'
+            ? await m.loadDigitsGPT({ backend: O })
+            : await m.loadDigitsVAR({ backend: O });
+        const b =
+          model === 'digits-gpt'
+            ? await m.loadDigitsVQ({ backend: O })
+            : await m.loadDigitsMSVQ({ backend: O });
+        let worst = 0;
+        for (let i = 0; i < 10; i++) {
+          const common = {
+            classes: [i % 10],
+            seed: imageSeed(seed, i),
+            sampling: { temperature: 1, topK: 0, topP: 0 },
+          };
+          const t =
+            model === 'digits-gpt'
+              ? await m.sampleDigitsRaster({ gpt: a as never, vq: b as never, guidanceScale: 2, ...common })
+              : await m.sampleDigitsNextScale({
+                  model: a as never,
+                  msvq: b as never,
+                  guidance: 2,
+                  ...common,
+                });
+          const want = await t.data();
+          t.dispose();
+          for (let p = 0; p < 256; p++) worst = Math.max(worst, Math.abs(want[p]! - got[i * 256 + p]!));
+        }
+        await a.dispose();
+        await b.dispose();
+        expect(worst, msg).toBeLessThan(1e-6);
+        const x = O.tensor(got, [10, 1, 16, 16]);
+        const read = Array.from(await classifier.predict(x));
+        x.dispose();
+        // raster at guidance 2: 99.8% of 500 read as their class (models/README); 20 + 20 of 20 here.
+        // ≥ 6 of 10 fails about C(10,5)·p⁵ of runs (< 1e-5 for a misread rate p ≤ 0.04).
+        expect(read.filter((d, i) => d === i % 10).length, `${msg}: read ${read}`).toBeGreaterThanOrEqual(6);
+      } finally {
+        await classifier.dispose();
+        await O.dispose();
+      }
+    });
+  }
 });
