@@ -1,16 +1,21 @@
-// "model": "digits-unet": @tessera/models' trained U-Net as a job's model, sequential and parallel,
-// checked against @tessera/diffusion's `sample` over the loader's own denoiser and by the digit classifier.
+// Trained networks as job models ("digits-unet", "digits-gpt", "digits-var"), sequential and parallel,
+// checked against @tessera/diffusion's `sample` / @tessera/models' samplers called directly and by the
+// digit classifier; and on worker processes running the built dist/.
 import { createCpuBackend, TesseraError } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bindGenerator,
   imageSeed,
   type JobConfig,
   parallelNoiseSeed,
   resolveJobConfig,
+  runEvaluation,
+  runLocal,
 } from '../src/index.js';
-import { freshSeed } from './helpers.js';
+import { freshSeed, type RedisInstance, redisServerPath, spawnWorker, startRedis } from './helpers.js';
+
+const bin = redisServerPath();
 
 const seed = freshSeed();
 const digit = seed % 10;
@@ -226,4 +231,44 @@ describe.skipIf(!ort)('digits-gpt and digits-var jobs', () => {
       }
     });
   }
+});
+
+describe.skipIf(!ort || !bin)('trained models on worker processes (the built dist/)', () => {
+  let redis: RedisInstance;
+  beforeAll(async () => {
+    redis = await startRedis(bin!);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('2 workers running digits-unet with classifier features give runLocal’s report', async () => {
+    const queue = 'trained';
+    const workers = await Promise.all(
+      ['t1', 't2'].map((name) => spawnWorker({ url: redis.url, queue, name })),
+    );
+    try {
+      const config: JobConfig = {
+        ...job(),
+        id: 'trained-w',
+        count: 8,
+        batchSize: 2,
+        shardSize: 2,
+        features: 'classifier',
+        reference: { count: 100, seed: 2 },
+      };
+      const r = await runEvaluation(config, {
+        redis: { url: redis.url },
+        queue,
+        pollMs: 50,
+        timeoutMs: 120_000,
+      });
+      const local = await runLocal({ ...config, shardSize: 2 }, { backend: createCpuBackend() });
+      expect(r.stats, msg).toEqual(local.stats);
+      expect(r.metrics, msg).toEqual(local.metrics);
+      expect(Object.keys(r.workers).every((w) => w === 't1' || w === 't2')).toBe(true);
+    } finally {
+      await Promise.all(workers.map((w) => w.kill('SIGTERM')));
+    }
+  });
 });
