@@ -5,6 +5,7 @@
 //
 //   npm run build && node bench/distributed-scaling.mjs
 //   TESSERA_BENCH_COUNT=512 TESSERA_BENCH_STEPS=20 node bench/distributed-scaling.mjs
+//   TESSERA_BENCH_PARALLEL=parataa node bench/distributed-scaling.mjs   # per-image ParaTAA (or paradigms)
 //
 // Skips (exit 0, a notice) when redis-server is not installed.
 import { spawn } from 'node:child_process';
@@ -29,13 +30,30 @@ const count = Number(process.env.TESSERA_BENCH_COUNT ?? 192);
 const steps = Number(process.env.TESSERA_BENCH_STEPS ?? 10);
 const workerCounts = (process.env.TESSERA_BENCH_WORKERS ?? '1,2,4').split(',').map(Number);
 const run = Date.now().toString(36);
+// Optional parallel sampling of each image (generator.parallel): rounds instead of steps.
+const method = process.env.TESSERA_BENCH_PARALLEL;
+if (method && method !== 'paradigms' && method !== 'parataa') {
+  console.log(
+    `[fail] distributed-scaling: TESSERA_BENCH_PARALLEL must be paradigms or parataa, got ${method}`,
+  );
+  process.exit(0);
+}
+const parallel = method
+  ? {
+      parallel: {
+        method,
+        window: Math.min(steps, 16),
+        ...(method === 'parataa' ? { tol: 1e-5, atol: 1e-6 } : { tol: 1e-3 }),
+      },
+    }
+  : {};
 const job = (id) => ({
   id: `${id}-${run}`,
   count,
   seed: 1,
   batchSize: 8,
   shardSize: 16,
-  generator: { kind: 'diffusion', sampler: 'dpmpp_2m', steps },
+  generator: { kind: 'diffusion', sampler: 'dpmpp_2m', steps, ...parallel },
   reference: { count: 200, seed: 1 },
 });
 
@@ -88,12 +106,18 @@ const url = `redis://127.0.0.1:${port}`;
 const procs = [];
 try {
   await waitFor(redis, 'Ready to accept connections', 'redis-server');
-  console.log(`${count} digits, dpmpp_2m ${steps} steps, shards of 16, batches of 8, CPU backend`);
+  console.log(
+    `${count} digits, dpmpp_2m ${steps} steps${method ? ` (${method}, window ${parallel.parallel.window})` : ''}, shards of 16, batches of 8, CPU backend`,
+  );
   await runLocal(warmup, { backend: createCpuBackend() });
   const t0 = performance.now();
   const local = await runLocal(job('local'), { backend: createCpuBackend() });
   const localRate = count / ((performance.now() - t0) / 1000);
   console.log(`one process (runLocal)   ${localRate.toFixed(1).padStart(7)} images/s`);
+  if (local.parallel)
+    console.log(
+      `parallel rounds per image ${(local.parallel.rounds / local.parallel.solves).toFixed(2)} for ${steps} steps (${local.parallel.unconverged} unconverged)`,
+    );
   let one;
   for (const k of workerCounts) {
     try {

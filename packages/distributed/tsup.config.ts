@@ -7,4 +7,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'es2022',
+  // An optional dependency: tsup would bundle it (native bindings included) and break its dynamic import.
+  external: ['onnxruntime-node'],
 });

@@ -17,9 +17,15 @@ reuses its finished shards. --local runs the whole job in this process instead (
 
 job.json: { "id": "dpmpp-20", "count": 10000, "seed": 0, "shardSize": 256, "batchSize": 64,
             "generator": { "kind": "diffusion", "sampler": "dpmpp_2m", "steps": 20 },
-            (add "model": "mine/x0.onnx" for your own ONNX x0-denoiser under each worker's --models)
+            (add "model": "digits-unet" (with "digit": 0-9, "guidance": 2) for the trained U-Net, or
+             "model": "mine/x0.onnx" for your own ONNX x0-denoiser under each worker's --models;
+             add "parallel": { "method": "parataa" | "paradigms", "window": 16, "tol": 1e-3 } to solve
+             each image's steps in parallel rounds: euler, euler_ancestral, ddim, ddpm, heun, dpm_2,
+             lcm, dpmpp_2m; same images on any sharding, the sequential ones to the tolerance)
             "output": "dpmpp-20", "reference": { "count": 1000, "seed": 1 } }
-  (or "generator": { "kind": "ar", "decoder": "next-scale", "temperature": 1 })
+  (add "features": "classifier" to score on the trained digit classifier's features)
+  (or "generator": { "kind": "ar", "decoder": "next-scale", "temperature": 1 }, with
+   "model": "digits-var" (next-scale) or "digits-gpt" (raster) for the trained digit networks)
 
   --config FILE             the job (required)
   --out FILE                where to write the report (default out/eval-<id>.json)

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { TesseraError } from '@tessera/core';
 import { SAMPLER_NAMES, type SamplerName } from '@tessera/diffusion';
+import { checkParallelConfig, type ParallelConfig } from './parallel.js';
 import { checkModelPath, checkOutputPath } from './paths.js';
+import {
+  isTrainedDiffusionModel,
+  TRAINED_AR_MODELS,
+  TRAINED_DIFFUSION_MODELS,
+  type TrainedArModel,
+} from './trained.js';
 
 /** Most images one job may ask for. */
 export const MAX_IMAGES = 10_000_000;
@@ -36,11 +43,17 @@ export interface DiffusionGenerator {
   /** Ancestral / SDE noise fraction passed to the sampler. */
   eta?: number;
   /**
-   * An ONNX x0-denoiser (inputs `x` `[N, 1, 16, 16]` and `sigma`, output `x0`, as `tessera export-model`
-   * writes) instead of the embedded model: a relative path inside each worker's model root. Not with
-   * `digit`.
+   * Instead of the embedded model: `digits-unet` (the trained class-conditional U-Net of
+   * @tessera/models, on its DDIM noise levels; `digit` picks the class, `guidance` the CFG scale), or an
+   * ONNX x0-denoiser (inputs `x` `[N, 1, 16, 16]` and `sigma`, output `x0`, as `tessera export-model`
+   * writes): a relative `.onnx` path inside each worker's model root, not with `digit`.
    */
   model?: string;
+  /**
+   * Solve each image's trajectory in parallel rounds (ParaDiGMS / ParaTAA) instead of step by step; the
+   * sampler must be one of @tessera/parallel-sampling's `PARALLEL_SAMPLERS`. See {@link ParallelConfig}.
+   */
+  parallel?: ParallelConfig;
 }
 
 /** Autoregressive generator: a reference token model decoded per image. */
@@ -53,12 +66,20 @@ export interface ArGenerator {
   topK?: number;
   /** Default 0 (off). */
   topP?: number;
-  /** Class per image (0 rectangles, 1 disks, 2 bars); default image index mod 3. */
+  /**
+   * Class per image: 0 rectangles, 1 disks, 2 bars (default image index mod 3); with `model` a digit
+   * 0–9 or 10 for any digit (default image index mod 10).
+   */
   label?: number;
   /** Classifier-free guidance scale. Default 1. */
   guidance?: number;
   /** Masked decoder iterations. Default 16. */
   numIter?: number;
+  /**
+   * A trained network of @tessera/models instead of the reference count models: `digits-gpt` (GPT over
+   * VQ codes; decoder `raster`) or `digits-var` (VAR next-scale transformer; decoder `next-scale`).
+   */
+  model?: TrainedArModel;
 }
 
 /** A job: a configuration and a seed range `[0, count)`, split into shards. Plain JSON. */
@@ -83,11 +104,19 @@ export interface JobConfig {
    * rows; the rest contribute only to the statistics). Default min(count, 1000), at most 20 000.
    */
   featureSample?: number;
+  /**
+   * Feature extractor of the metrics: `domain` (default; @tessera/metrics' 64 fixed random ReLU features
+   * of the pixels) or `classifier` (the trained digit classifier's 128-d penultimate features, from
+   * @tessera/models; workers and the coordinator then need onnxruntime-node).
+   */
+  features?: 'domain' | 'classifier';
 }
 
 /** A {@link JobConfig} with every default filled in (what workers receive). */
-export interface ResolvedJobConfig extends Required<Omit<JobConfig, 'output'>> {
+export interface ResolvedJobConfig extends Required<Omit<JobConfig, 'output' | 'features'>> {
   output?: string;
+  /** Present only when not the default (so the hashes of jobs without it stay as they were). */
+  features?: 'classifier';
 }
 
 /** One shard of a job: images `[start, end)`. */
@@ -143,10 +172,10 @@ function opt<T>(o: Record<string, unknown>, key: string, f: (v: unknown) => T): 
   return o[key] === undefined ? undefined : f(o[key]);
 }
 
-function checkGenerator(g: unknown): DiffusionGenerator | ArGenerator {
+function checkGenerator(g: unknown, batchSize: number): DiffusionGenerator | ArGenerator {
   if (!isObject(g)) fail('generator', 'an object', g);
   if (g.kind === 'diffusion') {
-    onlyKeys(g, 'generator', ['kind', 'sampler', 'steps', 'digit', 'guidance', 'eta', 'model']);
+    onlyKeys(g, 'generator', ['kind', 'sampler', 'steps', 'digit', 'guidance', 'eta', 'model', 'parallel']);
     if (typeof g.sampler !== 'string' || !SAMPLER_NAMES.includes(g.sampler as SamplerName))
       fail('generator.sampler', `one of ${SAMPLER_NAMES.join(', ')}`, g.sampler);
     const out: DiffusionGenerator = {
@@ -159,13 +188,21 @@ function checkGenerator(g: unknown): DiffusionGenerator | ArGenerator {
     if (digit !== undefined) out.digit = digit;
     const eta = opt(g, 'eta', (v) => num(v, 'generator.eta', 0, 10));
     if (eta !== undefined) out.eta = eta;
-    if (g.model !== undefined) {
-      if (typeof g.model !== 'string') fail('generator.model', 'a relative path to an .onnx file', g.model);
+    if (isTrainedDiffusionModel(g.model)) out.model = g.model;
+    else if (g.model !== undefined) {
+      if (typeof g.model !== 'string' || !g.model.endsWith('.onnx'))
+        fail(
+          'generator.model',
+          `one of ${TRAINED_DIFFUSION_MODELS.join(', ')} or a relative path to an .onnx file`,
+          g.model,
+        );
       checkModelPath(g.model);
       if (digit !== undefined)
         fail('generator.digit', 'absent with generator.model (a user model has no classes)', digit);
       out.model = g.model;
     }
+    if (g.parallel !== undefined)
+      out.parallel = checkParallelConfig(g.parallel, { sampler: out.sampler, steps: out.steps, batchSize });
     return out;
   }
   if (g.kind === 'ar') {
@@ -178,6 +215,7 @@ function checkGenerator(g: unknown): DiffusionGenerator | ArGenerator {
       'label',
       'guidance',
       'numIter',
+      'model',
     ]);
     if (typeof g.decoder !== 'string' || !AR_DECODERS.includes(g.decoder as ArDecoderName))
       fail('generator.decoder', `one of ${AR_DECODERS.join(', ')}`, g.decoder);
@@ -190,7 +228,16 @@ function checkGenerator(g: unknown): DiffusionGenerator | ArGenerator {
       guidance: opt(g, 'guidance', (v) => num(v, 'generator.guidance', 0, 100)) ?? 1,
       numIter: opt(g, 'numIter', (v) => int(v, 'generator.numIter', 1, 256)) ?? 16,
     };
-    const label = opt(g, 'label', (v) => int(v, 'generator.label', 0, 2));
+    if (g.model !== undefined) {
+      const names = Object.keys(TRAINED_AR_MODELS);
+      if (typeof g.model !== 'string' || !names.includes(g.model))
+        fail('generator.model', `one of ${names.join(', ')}`, g.model);
+      const want = TRAINED_AR_MODELS[g.model as TrainedArModel];
+      if (out.decoder !== want)
+        fail('generator.decoder', `'${want}' with generator.model '${g.model}'`, out.decoder);
+      out.model = g.model as TrainedArModel;
+    }
+    const label = opt(g, 'label', (v) => int(v, 'generator.label', 0, out.model ? 10 : 2));
     if (label !== undefined) out.label = label;
     return out;
   }
@@ -214,6 +261,7 @@ export function resolveJobConfig(raw: unknown): ResolvedJobConfig {
     'output',
     'reference',
     'featureSample',
+    'features',
   ]);
   if (typeof raw.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(raw.id))
     fail('id', 'a string of 1–64 characters [A-Za-z0-9_.-] starting with a letter or digit', raw.id);
@@ -228,7 +276,7 @@ export function resolveJobConfig(raw: unknown): ResolvedJobConfig {
     fail('shardSize', `a multiple of batchSize ${batchSize} (batches start at multiples of it)`, shardSize);
   if (Math.ceil(count / shardSize) > 1_000_000)
     fail('shardSize', 'large enough for at most 1,000,000 shards', shardSize);
-  const generator = checkGenerator(raw.generator);
+  const generator = checkGenerator(raw.generator, batchSize);
   let reference = { count: 1000, seed: 1 };
   if (raw.reference !== undefined) {
     const r = raw.reference;
@@ -252,6 +300,9 @@ export function resolveJobConfig(raw: unknown): ResolvedJobConfig {
     reference,
     featureSample,
   };
+  if (raw.features !== undefined && raw.features !== 'domain' && raw.features !== 'classifier')
+    fail('features', "'domain' or 'classifier'", raw.features);
+  if (raw.features === 'classifier') out.features = 'classifier';
   if (raw.output !== undefined) {
     const o = raw.output;
     if (typeof o !== 'string' || o.length === 0 || o.length > 200)

@@ -10,6 +10,7 @@ import {
   type ShardSpec,
   shardPayload,
 } from './config.js';
+import { referenceFeaturesFor } from './features.js';
 import { closeWithin, DEFAULT_QUEUE } from './queue.js';
 import { connectionOptions, type RedisOptions, redactSecrets, redactUrl, redisSecrets } from './redis.js';
 import { type EvalReport, mergeResults } from './report.js';
@@ -47,6 +48,11 @@ export interface EvalOptions {
   /** Write the report JSON here (atomically). */
   out?: string;
   signal?: AbortSignal;
+  /**
+   * Folder of @tessera/models' networks for a job with `"features": "classifier"` (the reference set's
+   * features are computed here). Default: the repository's `models/` folder.
+   */
+  trainedDir?: string;
 }
 
 /** The BullMQ job id of a shard: `<job id>-<shard>` (BullMQ ids may not contain ':'). */
@@ -91,6 +97,8 @@ export async function runEvaluation(rawConfig: unknown, opts: EvalOptions): Prom
   const config = resolveJobConfig(rawConfig);
   const hash = configHash(config);
   const plan = planShards(config);
+  // Before enqueuing: a coordinator that cannot compute the reference features fails at once.
+  const ref = await referenceFeaturesFor(config, opts.trainedDir);
   const secrets = redisSecrets(opts.redis);
   const clean = (s: string) => redactSecrets(s, secrets);
   const log = (line: string) => opts.log?.(clean(line));
@@ -220,7 +228,10 @@ export async function runEvaluation(rawConfig: unknown, opts: EvalOptions): Prom
       });
       if (results.size < plan.length) await new Promise((res) => setTimeout(res, pollMs));
     }
-    const report: EvalReport = { ...mergeResults(config, [...results.values()]), ms: performance.now() - t0 };
+    const report: EvalReport = {
+      ...mergeResults(config, [...results.values()], ref),
+      ms: performance.now() - t0,
+    };
     if (opts.out) {
       await mkdir(dirname(opts.out), { recursive: true });
       await writeFileAtomic(opts.out, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));

@@ -12,9 +12,17 @@ import {
 } from '@tessera/reference';
 import { karrasSigmas } from '@tessera/schedules';
 import type { ArGenerator, DiffusionGenerator, ResolvedJobConfig } from './config.js';
+import { bindFeatures, type FeatureExtractor } from './features.js';
+import { type ParallelTally, parallelNoiseSeed, solveParallel } from './parallel.js';
 import { resolveModelPath } from './paths.js';
 import { yielder } from './queue.js';
 import { imageSeed } from './seeds.js';
+import {
+  isTrainedDiffusionModel,
+  loadTrainedAr,
+  loadTrainedDenoiser,
+  type TrainedArModel,
+} from './trained.js';
 
 /** Side of the generated images (the reference digits model and token grids are 16×16, one channel). */
 export const IMAGE_SIDE = 16;
@@ -27,6 +35,10 @@ export type BatchGenerator = (start: number, end: number, signal?: AbortSignal) 
 export interface BoundGenerator {
   generate: BatchGenerator;
   dispose(): void | Promise<void>;
+  /** With `generator.parallel`: solves, rounds and unconverged solves so far (it only grows). */
+  tally?: ParallelTally;
+  /** The job's feature extractor (`config.features`); absent: the domain features. */
+  features?: FeatureExtractor;
 }
 
 /** A loaded user model: its denoiser and how to release it. */
@@ -44,6 +56,12 @@ export interface GeneratorOptions {
   modelRoot?: string;
   /** Default {@link loadOnnxModel} (ONNX Runtime for Node). */
   loadModel?: ModelLoader;
+  /**
+   * Folder holding @tessera/models' trained networks (`unet-digits16/`, `classifier-digits16/`, …) for
+   * jobs naming one (`"model": "digits-unet"`, `"features": "classifier"`). Default: the repository's
+   * `models/` folder.
+   */
+  trainedDir?: string;
 }
 
 /**
@@ -147,9 +165,13 @@ async function diffusionGenerator(
   g: DiffusionGenerator,
   opts: GeneratorOptions,
 ): Promise<BoundGenerator> {
-  const sigmas = karrasDigitsSigmas(g.steps);
+  let sigmas = karrasDigitsSigmas(g.steps);
   let model: LoadedModel;
-  if (g.model !== undefined) {
+  if (isTrainedDiffusionModel(g.model)) {
+    const t = await loadTrainedDenoiser(B, g, opts.trainedDir);
+    sigmas = t.sigmas;
+    model = t;
+  } else if (g.model !== undefined) {
     if (opts.modelRoot === undefined)
       throw new TesseraError(
         'INVALID_ARGUMENT',
@@ -159,6 +181,45 @@ async function diffusionGenerator(
     model = await (opts.loadModel ?? loadOnnxModel)(file, B);
   } else model = digitsDenoiser(B, g);
   const { denoiser, dispose } = model;
+  if (g.parallel !== undefined) {
+    const par = g.parallel;
+    const tally: ParallelTally = { solves: 0, rounds: 0, unconverged: 0 };
+    const generate: BatchGenerator = async (start, end, signal) => {
+      const pause = yielder();
+      // 'image': one solve per image; 'batch': one solve for the batch (batches are fixed groups).
+      const groups: [number, number][] = [];
+      if (par.group === 'batch') groups.push([start, end]);
+      else for (let i = start; i < end; i++) groups.push([i, i + 1]);
+      const out = new Float32Array((end - start) * PIXELS);
+      for (const [a, b] of groups) {
+        const noise = perImage(B, b - a, (r) =>
+          B.randn([1, 1, IMAGE_SIDE, IMAGE_SIDE], { seed: imageSeed(config.seed, a + r) }),
+        );
+        const x = B.lincomb([sigmas[0]!], [noise]);
+        noise.dispose();
+        let y: Tensor | undefined;
+        try {
+          y = await solveParallel(par, {
+            denoiser,
+            x,
+            sigmas,
+            sampler: g.sampler,
+            seed: parallelNoiseSeed(config.seed, a),
+            callback: pause,
+            tally,
+            ...(g.eta !== undefined ? { eta: g.eta } : {}),
+            ...(signal ? { signal } : {}),
+          });
+          out.set(await y.data(), (a - start) * PIXELS);
+        } finally {
+          x.dispose();
+          y?.dispose();
+        }
+      }
+      return out;
+    };
+    return { generate, dispose, tally };
+  }
   const generate: BatchGenerator = async (start, end, signal) => {
     const n = end - start;
     const seeds = Array.from({ length: n }, (_, r) => imageSeed(config.seed, start + r));
@@ -203,6 +264,33 @@ function arDataset(): TokenDataset {
  * Autoregressive: image i is decoded alone with seed `imageSeed(seed, i)` and label `label ?? i mod 3`, and
  * its token grid is drawn as grey levels token/(V − 1)·2 − 1.
  */
+async function trainedArGenerator(
+  B: Backend,
+  config: ResolvedJobConfig,
+  g: ArGenerator & { model: TrainedArModel },
+  opts: GeneratorOptions,
+): Promise<BoundGenerator> {
+  const m = await loadTrainedAr(B, g.model, opts.trainedDir);
+  const generate: BatchGenerator = async (start, end, signal) => {
+    const out = new Float32Array((end - start) * PIXELS);
+    const pause = yielder();
+    for (let i = start; i < end; i++) {
+      signal?.throwIfAborted();
+      const img = await m.sample({
+        label: g.label ?? i % 10,
+        seed: imageSeed(config.seed, i),
+        sampling: { temperature: g.temperature ?? 1, topK: g.topK ?? 0, topP: g.topP ?? 0 },
+        guidance: g.guidance ?? 1,
+        ...(signal ? { signal } : {}),
+      });
+      out.set(img, (i - start) * PIXELS);
+      await pause();
+    }
+    return out;
+  };
+  return { generate, dispose: m.dispose };
+}
+
 function arGenerator(B: Backend, config: ResolvedJobConfig, g: ArGenerator): BoundGenerator {
   const data = arDataset();
   const model =
@@ -232,7 +320,8 @@ function arGenerator(B: Backend, config: ResolvedJobConfig, g: ArGenerator): Bou
       let tokens: Tensor | undefined;
       const extra: Tensor[] = [];
       try {
-        if (model instanceof RasterCountModel) tokens = await rasterDecode(model, { ...common, length: PIXELS });
+        if (model instanceof RasterCountModel)
+          tokens = await rasterDecode(model, { ...common, length: PIXELS });
         else if (model instanceof ScaleCountModel) {
           const scales = await nextScaleDecode(model, common);
           tokens = scales.pop();
@@ -259,5 +348,25 @@ export async function bindGenerator(
   opts: GeneratorOptions = {},
 ): Promise<BoundGenerator> {
   const g = config.generator;
-  return g.kind === 'diffusion' ? diffusionGenerator(B, config, g, opts) : arGenerator(B, config, g);
+  const bound =
+    g.kind === 'diffusion'
+      ? await diffusionGenerator(B, config, g, opts)
+      : g.model !== undefined
+        ? await trainedArGenerator(B, config, { ...g, model: g.model }, opts)
+        : arGenerator(B, config, g);
+  let features: FeatureExtractor;
+  try {
+    features = await bindFeatures(B, config, opts.trainedDir);
+  } catch (err) {
+    await bound.dispose();
+    throw err;
+  }
+  return {
+    ...bound,
+    features,
+    dispose: async () => {
+      await bound.dispose();
+      await features.dispose();
+    },
+  };
 }

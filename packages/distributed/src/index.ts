@@ -5,8 +5,10 @@
  */
 export * from './config.js';
 export * from './coordinator.js';
+export * from './features.js';
 export * from './generate.js';
 export * from './local.js';
+export * from './parallel.js';
 export * from './paths.js';
 export * from './queue.js';
 export * from './redis.js';
@@ -14,4 +16,5 @@ export * from './report.js';
 export * from './seeds.js';
 export * from './shard.js';
 export * from './stats.js';
+export * from './trained.js';
 export * from './worker.js';

@@ -1,5 +1,6 @@
 import type { Backend } from '@tessera/core';
 import { planShards, resolveJobConfig, shardPayload } from './config.js';
+import { referenceFeaturesFor } from './features.js';
 import { bindGenerator, type GeneratorOptions } from './generate.js';
 import { type EvalReport, mergeResults } from './report.js';
 import { runShard, type ShardResult } from './shard.js';
@@ -40,5 +41,6 @@ export async function runLocal(rawConfig: unknown, opts: LocalOptions): Promise<
   } finally {
     await gen.dispose();
   }
-  return { ...mergeResults(config, results), ms: performance.now() - t0 };
+  const ref = await referenceFeaturesFor(config, opts.models?.trainedDir);
+  return { ...mergeResults(config, results, ref), ms: performance.now() - t0 };
 }

@@ -1,6 +1,8 @@
 import { TesseraError } from '@tessera/core';
 import { digitsDataset } from '@tessera/reference';
 import { planShards, type ResolvedJobConfig } from './config.js';
+import type { ReferenceFeatures } from './features.js';
+import type { ParallelTally } from './parallel.js';
 import type { ShardResult } from './shard.js';
 import {
   FEATURE_DIM,
@@ -29,6 +31,11 @@ export interface EvalReport {
   stats: StatsJSON;
   /** Wall time of the run as the caller measured it (ms); absent when the results were all reused. */
   ms?: number;
+  /**
+   * With `generator.parallel`: parallel solves over all shards, their rounds (compare with
+   * `solves × steps` sequential steps) and how many ran out of `maxRounds`.
+   */
+  parallel?: ParallelTally;
 }
 
 const refCache = new Map<string, { stats: FeatureStats; features: Float64Array }>();
@@ -53,7 +60,18 @@ export function referenceFeatures(ref: { count: number; seed: number }): {
  * computed which shard) after checking that every shard of the plan is there exactly once, then computes
  * the metrics. Throws TesseraError when a shard is missing, repeated or does not match the plan.
  */
-export function mergeResults(config: ResolvedJobConfig, results: readonly ShardResult[]): EvalReport {
+export function mergeResults(
+  config: ResolvedJobConfig,
+  results: readonly ShardResult[],
+  reference?: ReferenceFeatures,
+): EvalReport {
+  if (reference === undefined && config.features === 'classifier')
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `mergeResults: job '${config.id}' uses the classifier's features: pass await referenceFeaturesFor(config)`,
+    );
+  const ref = reference ?? referenceFeatures(config.reference);
+  const dim = ref.stats.dim;
   const plan = planShards(config);
   const byShard = new Map<number, ShardResult>();
   for (const r of results) {
@@ -64,9 +82,10 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
       );
     byShard.set(r.shard, r);
   }
-  const stats = new FeatureStats(FEATURE_DIM);
+  const stats = new FeatureStats(dim);
   const sample: number[] = [];
   const workers: Record<string, string> = {};
+  let parallel: ParallelTally | undefined;
   for (const spec of plan) {
     const r = byShard.get(spec.shard);
     if (!r)
@@ -80,29 +99,36 @@ export function mergeResults(config: ResolvedJobConfig, results: readonly ShardR
         `mergeResults: shard ${spec.shard} should hold images [${spec.start}, ${spec.end}), got [${r.start}, ${r.end}) with ${r.stats.count} counted`,
       );
     const wantRows = Math.max(0, Math.min(spec.end, config.featureSample) - spec.start);
-    if (!Array.isArray(r.features) || r.features.length !== wantRows * FEATURE_DIM)
+    if (!Array.isArray(r.features) || r.features.length !== wantRows * dim)
       throw new TesseraError(
         'CORRUPT_FILE',
-        `mergeResults: shard ${spec.shard} should return ${wantRows} feature rows, got ${Array.isArray(r.features) ? r.features.length / FEATURE_DIM : typeof r.features}`,
+        `mergeResults: shard ${spec.shard} should return ${wantRows} feature rows, got ${Array.isArray(r.features) ? r.features.length / dim : typeof r.features}`,
       );
     stats.merge(FeatureStats.fromJSON(r.stats));
     for (const v of r.features) sample.push(v);
     workers[r.worker] = r.backend;
+    const p = r.parallel;
+    if (p && [p.solves, p.rounds, p.unconverged].every((v) => Number.isSafeInteger(v) && v >= 0)) {
+      parallel ??= { solves: 0, rounds: 0, unconverged: 0 };
+      parallel.solves += p.solves;
+      parallel.rounds += p.rounds;
+      parallel.unconverged += p.unconverged;
+    }
   }
   if (byShard.size !== plan.length)
     throw new TesseraError(
       'INVALID_ARGUMENT',
       `mergeResults: ${byShard.size} shards for a plan of ${plan.length}`,
     );
-  const ref = referenceFeatures(config.reference);
   return {
     config,
     images: stats.count,
     workers,
     metrics: {
       frechet: stats.count >= 2 ? frechetDistance(stats, ref.stats) : null,
-      sample: sampleMetrics(Float64Array.from(sample), ref.features),
+      sample: sampleMetrics(Float64Array.from(sample), ref.features, dim),
     },
     stats: stats.toJSON(),
+    ...(parallel ? { parallel } : {}),
   };
 }

@@ -4,9 +4,11 @@ import { basename, dirname, join } from 'node:path';
 import { type Backend, TesseraError } from '@tessera/core';
 import { encodePng } from '@tessera/reference';
 import { checkShardPayload, type ShardPayload } from './config.js';
+import { domainExtractor } from './features.js';
 import { type BoundGenerator, bindGenerator, type GeneratorOptions, IMAGE_SIDE } from './generate.js';
+import type { ParallelTally } from './parallel.js';
 import { imageFileName, resolveOutputDir } from './paths.js';
-import { FEATURE_DIM, FeatureStats, imageFeatures, type StatsJSON } from './stats.js';
+import { FeatureStats, type StatsJSON } from './stats.js';
 
 /** What a finished shard reports (stored by BullMQ as the job's return value). */
 export interface ShardResult {
@@ -15,7 +17,7 @@ export interface ShardResult {
   end: number;
   /** Feature statistics of the shard's images. */
   stats: StatsJSON;
-  /** Feature rows (row-major, 64 per image) of the shard's images below the job's `featureSample`. */
+  /** Feature rows (row-major, 64 or 128 per image) of the shard's images below the job's `featureSample`. */
   features: number[];
   /** Name of the backend that generated the shard. */
   backend: string;
@@ -23,6 +25,8 @@ export interface ShardResult {
   worker: string;
   /** Milliseconds the shard took. */
   ms: number;
+  /** With `generator.parallel`: the shard's parallel solves, their rounds and the unconverged ones. */
+  parallel?: ParallelTally;
 }
 
 /** Options of {@link runShard}. */
@@ -80,18 +84,22 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
     await mkdir(dir, { recursive: true });
   }
   const gen = ctx.generator ?? (await bindGenerator(ctx.backend, p.config, ctx.models));
-  const stats = new FeatureStats(FEATURE_DIM);
+  const extractor = gen.features ?? domainExtractor();
+  const dim = extractor.dim;
+  const stats = new FeatureStats(dim);
   const features: number[] = [];
+  const before = gen.tally ? { ...gen.tally } : undefined;
+  let parallel: ParallelTally | undefined;
   try {
     const bs = p.config.batchSize;
     for (let a = p.start; a < p.end; a += bs) {
       ctx.signal?.throwIfAborted();
       const b = Math.min(p.end, a + bs);
       const images = await gen.generate(a, b, ctx.signal);
-      const f = imageFeatures(images, b - a);
+      const f = await extractor.extract(images, b - a);
       stats.add(f);
       const keep = Math.max(0, Math.min(b, p.config.featureSample) - a);
-      for (let i = 0; i < keep * FEATURE_DIM; i++) features.push(f[i]!);
+      for (let i = 0; i < keep * dim; i++) features.push(f[i]!);
       if (dir !== undefined) {
         const px = IMAGE_SIDE * IMAGE_SIDE;
         for (let i = a; i < b; i++)
@@ -104,6 +112,12 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
       // Let timers (BullMQ lock renewal) run between batches.
       await new Promise((res) => setImmediate(res));
     }
+    if (gen.tally && before)
+      parallel = {
+        solves: gen.tally.solves - before.solves,
+        rounds: gen.tally.rounds - before.rounds,
+        unconverged: gen.tally.unconverged - before.unconverged,
+      };
   } finally {
     if (!ctx.generator) await gen.dispose();
   }
@@ -116,5 +130,6 @@ export async function runShard(payload: unknown, ctx: ShardContext): Promise<Sha
     backend: ctx.backend.name,
     worker: ctx.worker ?? `pid ${process.pid}`,
     ms: performance.now() - t0,
+    ...(parallel ? { parallel } : {}),
   };
 }

@@ -39,12 +39,15 @@ export interface SampleMetrics {
 }
 
 /**
- * KID and precision/recall of generated feature rows against reference rows (both row-major `[n, 64]`),
+ * KID and precision/recall of generated feature rows against reference rows (both row-major `[n, d]`),
  * with subsets of min(1000, both sizes) rows (100 subsets, Philox seed 0), so the values depend only on
  * the rows. Returns null when either set has fewer than 4 rows.
  */
-export function sampleMetrics(fake: Float64Array, real: Float64Array): SampleMetrics | null {
-  const d = FEATURE_DIM;
+export function sampleMetrics(
+  fake: Float64Array,
+  real: Float64Array,
+  d: number = FEATURE_DIM,
+): SampleMetrics | null {
   const nf = fake.length / d;
   const nr = real.length / d;
   if (nf < 4 || nr < 4) return null;

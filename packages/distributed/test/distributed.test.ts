@@ -67,14 +67,10 @@ function expectSame(got: EvalReport, gotDir: string, want: EvalReport, wantDir: 
   for (const [k, v] of b) expect(a.get(k)!.equals(v), `${msg}: ${k} differs`).toBe(true);
 }
 
-async function waitFailed(job: Job): Promise<string> {
+async function waitFailed(queue: Queue, job: Job): Promise<string> {
   for (let i = 0; i < 200; i++) {
     if ((await job.getState()) === 'failed') {
-      // `queue` is protected in the typings but public at run time
-      const j = await Job.fromId(
-        (job as unknown as { queue: Parameters<typeof Job.fromId>[0] }).queue,
-        job.id!,
-      );
+      const j = await Job.fromId(queue, job.id!);
       return j?.failedReason ?? '';
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -258,7 +254,7 @@ describe.skipIf(!bin)('distributed evaluation on BullMQ + redis-server', () => {
       ];
       for (const [i, [data, re]] of cases.entries()) {
         const j = await q.add('h', data, { jobId: `hostile-${i}`, attempts: 3 });
-        const reason = await waitFailed(j);
+        const reason = await waitFailed(q, j);
         expect(reason, `case ${i}`).toMatch(/^TesseraError INVALID_(CONFIG|ARGUMENT): /);
         expect(reason, `case ${i}`).toMatch(re);
         const again = await Job.fromId(q, j.id!);

@@ -3,9 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { exportGaussianMixtureDenoiser } from '@tessera/reference-onnx';
 import { createCpuBackend, TesseraError } from '@tessera/core';
 import { defaultDigitsModel } from '@tessera/reference';
+import { exportGaussianMixtureDenoiser } from '@tessera/reference-onnx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobConfig, resolveJobConfig, runEvaluation, runLocal, startWorker } from '../src/index.js';
 import { freshSeed, type RedisInstance, redisServerPath, startRedis, tempDir } from './helpers.js';
@@ -38,7 +38,9 @@ beforeAll(async () => {
 describe('job model paths', () => {
   it('are relative .onnx paths inside the model root', () => {
     for (const bad of ['../x.onnx', '/abs/x.onnx', 'a/../../x.onnx', 'x.bin', 'a\\b.onnx'])
-      expect(() => resolveJobConfig(job('m', bad)), bad).toThrow(/generator.model: expected a relative path/);
+      expect(() => resolveJobConfig(job('m', bad)), bad).toThrow(
+        /generator.model(: expected| must be one of digits-unet or) a relative path/,
+      );
     expect(() =>
       resolveJobConfig({ ...job('m', 'x.onnx'), generator: { ...job('m', 'x.onnx').generator, digit: 3 } }),
     ).toThrow(/generator.digit must be absent with generator.model/);
