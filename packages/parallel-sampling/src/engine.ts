@@ -346,18 +346,22 @@ export class Run {
 
   /**
    * Normalised errors of outputs j = begin + 1 + k from their squared norms: per image
-   * min(‖d‖²/(D·vⱼ₋₁·tol²), ‖d‖²/(D·(1 + σⱼ²)·atol²)), max over images; a step passes at ≤ 1.
+   * min(‖d‖²/(D·v·tol²), ‖d‖²/(D·(1 + σⱼ²)·atol²)), max over images; a step passes at ≤ 1. v is the
+   * variance of the step that produced output j (vⱼ₋₁, ParaTAA's `noise_thr[t]`) or, with `next`, of the
+   * step that starts from it (vⱼ, ParaDiGMS' `inverse_variance_norm[j]`; the last output, which upstream
+   * scales by 1/0 so that it never passes, takes v_{T−1}: a failing last output ends the run either way).
    */
-  ratios(begin: number, norms: Float64Array, count: number): number[] {
+  ratios(begin: number, norms: Float64Array, count: number, next = false): number[] {
     const out: number[] = [];
     const t2 = this.tol * this.tol;
     const a2 = this.atol * this.atol;
     for (let k = 0; k < count; k++) {
       const sj = this.sigmas[begin + k + 1]!;
+      const v = this.variances[next ? Math.min(begin + k + 1, this.steps - 1) : begin + k]!;
       let worst = 0;
       for (let b = 0; b < this.n; b++) {
         const ms = norms[k * this.n + b]! / this.dim;
-        const rel = ms / (this.variances[begin + k]! * t2);
+        const rel = ms / (v * t2);
         const abs = a2 > 0 ? ms / ((1 + sj * sj) * a2) : Number.POSITIVE_INFINITY;
         const r = Math.min(rel, abs);
         worst = Number.isNaN(r) ? Number.POSITIVE_INFINITY : Math.max(worst, r);
