@@ -197,7 +197,7 @@ async function batchCost(name, B, D) {
       const ts = [];
       for (let r = 0; r < reps; r++) {
         const t0 = performance.now();
-        const out = D(x, sig);
+        const out = await D(x, sig);
         await B.sync();
         ts.push(performance.now() - t0);
         out.dispose();
@@ -256,6 +256,17 @@ async function trained() {
     return;
   }
   const cond = { classLabels: [1] };
+  // the call's result is read back so that the timing includes the network's run
+  const Dc = async (x, sig) => {
+    const out = await D(x, sig, cond);
+    await out.data();
+    return out;
+  };
+  try {
+    await batchCost('trained U-Net, onnx cpu', B, Dc);
+  } catch (err) {
+    console.log(`[fail] trained U-Net batch cost: ${err?.message ?? err}`);
+  }
   console.log(
     "\ntrained digits U-Net (unet-digits16, onnx cpu): sequential vs parallel at the papers' settings (1 image, class 1, seed 1)",
   );
