@@ -61,7 +61,12 @@ export interface ParallelOptions extends ParallelSamplerOptions {
   atol?: number;
   /** Round budget; past it the run returns with `converged: false`. Default: the number of steps. */
   maxRounds?: number;
-  /** Passed to the denoiser as its third argument (a tensor batched like `x` is repeated per step). */
+  /**
+   * Passed to the denoiser as its third argument. Per-image parts are repeated for every step of a
+   * batched call: a tensor whose first dimension is n, an array or typed array of length n (class
+   * labels; for a {@link RowDenoiser} — a number-only denoiser is called per step on n rows and gets
+   * arrays whole), and such values one level down in a plain object (`{ classLabels, guidanceScale }`).
+   */
   cond?: unknown;
   /** Checked before every round; an aborted signal throws TesseraError `ABORTED`. */
   signal?: AbortSignal;

@@ -139,6 +139,43 @@ describe.skipIf(!env || !B)(
       expect(r.cPar, r.label).toBe(r.cSeq);
     });
 
+    it('two images of different digits in one run: per-image class labels are repeated for every step of a batch', async () => {
+      const classes = [seed % 10, (seed + 3) % 10];
+      const c2 = { classLabels: classes };
+      const sigmas = models.digitsDdimSigmas(50);
+      const before = Bk.memory().tensors;
+      const z = Bk.randn([2, 1, 16, 16], { seed: seed + 777 });
+      const x = Bk.lincomb([sigmas[0]!], [z]);
+      z.dispose();
+      const s = await sample('ddim', { denoiser: D, x, sigmas, seed, cond: c2 });
+      const seq = (await s.data()) as Float32Array;
+      const run = await paradigms({
+        denoiser: D,
+        x,
+        sigmas,
+        sampler: 'ddim',
+        seed,
+        cond: c2,
+        window: 25,
+        tol: 1e-4,
+      });
+      const par = (await run.x.data()) as Float32Array;
+      const both = Bk.tensor(Float32Array.from([...seq, ...par]), [4, 1, 16, 16]);
+      const cls = await C.predict(both);
+      const label = `classes ${classes.join(', ')}: ${run.rounds} rounds, ${run.batchedCalls} calls; classifier ${[...cls].join(', ')} (${why})`;
+      expect(run.converged, label).toBe(true);
+      expect(run.largestBatch, label).toBe(50);
+      // one batched call per round: the U-Net is row-capable (no per-σ fallback)
+      expect(run.batchedCalls, label).toBe(run.rounds);
+      for (let i = 0; i < 2; i++) {
+        const e = relErr(par.subarray(i * 256, (i + 1) * 256), seq.subarray(i * 256, (i + 1) * 256));
+        expect(e, `image ${i}, ${label}`).toBeLessThan(1e-2);
+        expect(cls[2 + i], label).toBe(cls[i]);
+      }
+      for (const t of [both, s, run.x, x]) t.dispose();
+      expect(Bk.memory().tensors, 'no tensor left behind').toBe(before);
+    });
+
     it.skipIf(!long)(
       'ParaTAA DDIM-100 at tol = atol = 1e-5 reaches the sequential image to 3e-2',
       async () => {
