@@ -16,6 +16,7 @@
 //
 // Always exits 0; a backend or scenario that fails prints a [fail] row.
 
+import { createCpuBackend } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { paradigms, parataa } from '@tessera/parallel-sampling';
 import { defaultDigitsModel } from '@tessera/reference';
@@ -267,55 +268,63 @@ async function trained() {
   } catch (err) {
     console.log(`[fail] trained U-Net batch cost: ${err?.message ?? err}`);
   }
-  console.log(
-    "\ntrained digits U-Net (unet-digits16, onnx cpu): sequential vs parallel at the papers' settings (1 image, class 1, seed 1)",
-  );
-  console.log(
-    'scenario'.padEnd(25) +
-      'window'.padStart(7) +
-      'seq steps'.padStart(10) +
-      'seq ms'.padStart(9) +
-      'rounds'.padStart(8) +
-      'evals'.padStart(7) +
-      'par ms'.padStart(9) +
-      'speedup'.padStart(9) +
-      'rel.err'.padStart(9) +
-      '   paper',
-  );
-  for (const sc of TRAINED) {
-    try {
-      const sigmas = digitsDdimSigmas(sc.steps);
-      const z = B.randn([1, 1, 16, 16], { seed: 1 });
-      const x = B.lincomb([sigmas[0]], [z]);
-      z.dispose();
-      const seq = await wall(B, async () => {
-        const s = await sample(sc.sampler, { denoiser: D, x, sigmas, seed: 1, cond });
-        await s.data();
-        return s;
-      });
-      const solve = sc.solver === 'paradigms' ? paradigms : parataa;
-      const par = await wall(B, async () => {
-        const r = await solve({ denoiser: D, x, sigmas, sampler: sc.sampler, seed: 1, cond, ...sc.opts });
-        await r.x.data();
-        return r;
-      });
-      const err = relErr(await par.out.x.data(), await seq.out.data());
-      const r = par.out;
-      console.log(
-        sc.label.padEnd(25) +
-          String(sc.opts.window).padStart(7) +
-          String(sc.steps).padStart(10) +
-          seq.ms.toFixed(0).padStart(9) +
-          `${r.rounds}${r.converged ? '' : '!'}`.padStart(8) +
-          String(r.evaluations).padStart(7) +
-          par.ms.toFixed(0).padStart(9) +
-          `${(seq.ms / par.ms).toFixed(2)}×`.padStart(9) +
-          err.toExponential(1).padStart(9) +
-          `   ${sc.paper}`,
-      );
-      for (const t of [seq.out, r.x, x]) t.dispose();
-    } catch (err) {
-      console.log(`${sc.label.padEnd(25)}[fail] ${err?.message ?? err}`);
+  // the solver's tensors on the ONNX backend (every small op is an ORT run) and on the CPU backend
+  // (the U-Net moves each batch to ONNX Runtime and back)
+  const hosts = [
+    ['onnx', B],
+    ['cpu', createCpuBackend()],
+  ];
+  for (const [host, H] of hosts) {
+    console.log(
+      `\ntrained digits U-Net (unet-digits16, onnx cpu), trajectory on ${host}: sequential vs parallel at the papers' settings (1 image, class 1, seed 1)`,
+    );
+    console.log(
+      'scenario'.padEnd(25) +
+        'window'.padStart(7) +
+        'seq steps'.padStart(10) +
+        'seq ms'.padStart(9) +
+        'rounds'.padStart(8) +
+        'evals'.padStart(7) +
+        'par ms'.padStart(9) +
+        'speedup'.padStart(9) +
+        'rel.err'.padStart(9) +
+        '   paper',
+    );
+    for (const sc of TRAINED) {
+      try {
+        const sigmas = digitsDdimSigmas(sc.steps);
+        const z = H.randn([1, 1, 16, 16], { seed: 1 });
+        const x = H.lincomb([sigmas[0]], [z]);
+        z.dispose();
+        const seq = await wall(H, async () => {
+          const s = await sample(sc.sampler, { denoiser: D, x, sigmas, seed: 1, cond });
+          await s.data();
+          return s;
+        });
+        const solve = sc.solver === 'paradigms' ? paradigms : parataa;
+        const par = await wall(H, async () => {
+          const r = await solve({ denoiser: D, x, sigmas, sampler: sc.sampler, seed: 1, cond, ...sc.opts });
+          await r.x.data();
+          return r;
+        });
+        const err = relErr(await par.out.x.data(), await seq.out.data());
+        const r = par.out;
+        console.log(
+          sc.label.padEnd(25) +
+            String(sc.opts.window).padStart(7) +
+            String(sc.steps).padStart(10) +
+            seq.ms.toFixed(0).padStart(9) +
+            `${r.rounds}${r.converged ? '' : '!'}`.padStart(8) +
+            String(r.evaluations).padStart(7) +
+            par.ms.toFixed(0).padStart(9) +
+            `${(seq.ms / par.ms).toFixed(2)}×`.padStart(9) +
+            err.toExponential(1).padStart(9) +
+            `   ${sc.paper}`,
+        );
+        for (const t of [seq.out, r.x, x]) t.dispose();
+      } catch (err) {
+        console.log(`${sc.label.padEnd(25)}[fail] ${err?.message ?? err}`);
+      }
     }
   }
   await D.dispose();
