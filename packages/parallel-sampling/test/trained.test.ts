@@ -9,11 +9,11 @@
 // tol1 = tol2 = 1e-3, λ = 1e-3 on raw sums of squares (our λ is per value: 1e-3/D).
 //
 // Measured on this model (1 image, class seed % 10, guidance 1; rounds for seeds 1, 2, 3): ParaDiGMS
-// DDIM-200 17–20 rounds (paper 16), DDPM-1000 69 (paper 44; 55 with window 80); ParaTAA DDIM-100 16–17
+// DDIM-200 16–21 rounds (paper 16), DDPM-1000 69 (paper 44; 55 with window 80); ParaTAA DDIM-100 16–17
 // (paper ~7; 13–18 over memory 2–4, order 20/100/∞, λ 1e-2…4e-6). The targets are not met on this
 // network, so the round counts are guarded loosely and printed, not asserted at the papers' values.
-// Default part ~25 s on the shared 2-core machine; DDPM-1000 and the tight ParaTAA run only with
-// TESSERA_LONG_TESTS=1 (~60 s more).
+// Default part ~8–15 s on the shared 2-core machine; DDPM-1000 and the tight ParaTAA run only with
+// TESSERA_LONG_TESTS=1 (~20 s more).
 import type { Tensor } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
