@@ -40,6 +40,8 @@ export interface ClassDenoiser {
   readonly trainSigmas: Float64Array;
   /** The class label meaning "no class" (used for the unconditional half of CFG). */
   readonly nullClass: number;
+  /** Marks the denoiser as taking one σ per row (`@tessera/diffusion`'s `RowDenoiser`). */
+  readonly perRowSigma: true;
   /** Releases the model's session. */
   dispose(): Promise<void>;
 }
@@ -213,6 +215,8 @@ export async function loadDigitsUNet(options: LoadUNetOptions): Promise<ClassDen
   Object.defineProperty(denoiser, 'card', { value: card });
   Object.defineProperty(denoiser, 'trainSigmas', { value: sigmas });
   Object.defineProperty(denoiser, 'nullClass', { value: nullClass });
+  // one σ per row is supported: mark it so that parallel samplers batch their steps into one call
+  Object.defineProperty(denoiser, 'perRowSigma', { value: true });
   denoiser.dispose = () => model.dispose();
   return denoiser;
 }

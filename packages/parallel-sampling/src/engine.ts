@@ -1,7 +1,7 @@
 // The machinery both solvers share: validation, the trajectory buffer, the steps' Philox noise, and
 // the batched evaluation of a window of steps (one denoiser call per stage for all of its steps).
 import { type Backend, check, fmtShape, isTensor, type Tensor, TesseraError } from '@tessera/core';
-import { asRowDenoiser, type RowDenoiser } from '@tessera/diffusion';
+import { asRowDenoiser, isRowDenoiser, type RowDenoiser } from '@tessera/diffusion';
 import { DRAWS_PER_STEP, type StepSpec, stepBuilder, stepVariances, type Term } from './steps.js';
 import type { ParallelOptions, ParallelResult, RoundInfo } from './types.js';
 
@@ -24,7 +24,9 @@ export class Run {
   /** traj[i]: the current guess of x at sigmas[i] (owned, except traj[0] which is opts.x). */
   readonly traj: (Tensor | undefined)[];
   readonly #noise = new Map<number, Tensor>();
-  readonly #condCache = new Map<number, Tensor>();
+  readonly #condByM = new Map<number, unknown>();
+  readonly #rowCapable: boolean;
+  readonly #condTensors: Tensor[] = [];
   readonly #history: boolean;
   /** Denoised estimates of the last round, by step (multistep samplers read the previous step's). */
   #dens = new Map<number, Tensor>();
@@ -108,6 +110,7 @@ export class Run {
     this.seed = seed;
     this.variances = stepVariances(s);
     this.spec = Array.from({ length: T }, (_, i) => build(i));
+    this.#rowCapable = isRowDenoiser(opts.denoiser);
     this.denoiser = asRowDenoiser(opts.denoiser);
     this.opts = opts;
     this.traj = new Array(T + 1).fill(undefined);
@@ -191,15 +194,41 @@ export class Run {
     }
   }
 
+  /**
+   * `cond` for a batch of m steps (m·n rows): per-image parts repeated m times — a tensor whose first
+   * dimension is n, an array or typed array of length n (e.g. class labels; row-capable denoisers
+   * only), and such values one level down in a plain object (e.g. `{ classLabels: [3, 8],
+   * guidanceScale: 2 }`); anything else as is.
+   */
   #cond(m: number): unknown {
     const c = this.opts.cond;
-    if (m === 1 || !isTensor(c) || c.rank < 1 || c.shape[0] !== this.n) return c;
-    let t = this.#condCache.get(m);
-    if (!t) {
-      t = this.B.concat(new Array<Tensor>(m).fill(c), 0);
-      this.#condCache.set(m, t);
+    if (m === 1) return c;
+    let out = this.#condByM.get(m);
+    if (out === undefined && !this.#condByM.has(m)) {
+      const rep = (v: unknown): unknown => {
+        if (isTensor(v)) {
+          if (v.rank < 1 || v.shape[0] !== this.n) return v;
+          const t = this.B.concat(new Array<Tensor>(m).fill(v), 0);
+          this.#condTensors.push(t);
+          return t;
+        }
+        // arrays only for a row-capable denoiser: asRowDenoiser's per-σ calls take n rows and pass a
+        // non-tensor cond whole
+        if (this.#rowCapable && (Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView)))) {
+          const a = v as ArrayLike<unknown>;
+          if (a.length !== this.n) return v;
+          return Array.from({ length: m * this.n }, (_, r) => a[r % this.n]);
+        }
+        return v;
+      };
+      const plain =
+        c !== null && typeof c === 'object' && !isTensor(c) && Object.getPrototypeOf(c) === Object.prototype;
+      out = plain
+        ? Object.fromEntries(Object.entries(c as Record<string, unknown>).map(([k, v]) => [k, rep(v)]))
+        : rep(c);
+      this.#condByM.set(m, out);
     }
-    return t;
+    return out;
   }
 
   /** One batched denoiser call on the given samples (each [n, ...]) at per-sample σ. */
@@ -346,18 +375,22 @@ export class Run {
 
   /**
    * Normalised errors of outputs j = begin + 1 + k from their squared norms: per image
-   * min(‖d‖²/(D·vⱼ₋₁·tol²), ‖d‖²/(D·(1 + σⱼ²)·atol²)), max over images; a step passes at ≤ 1.
+   * min(‖d‖²/(D·v·tol²), ‖d‖²/(D·(1 + σⱼ²)·atol²)), max over images; a step passes at ≤ 1. v is the
+   * variance of the step that produced output j (vⱼ₋₁, ParaTAA's `noise_thr[t]`) or, with `next`, of the
+   * step that starts from it (vⱼ, ParaDiGMS' `inverse_variance_norm[j]`; the last output, which upstream
+   * scales by 1/0 so that it never passes, takes v_{T−1}: a failing last output ends the run either way).
    */
-  ratios(begin: number, norms: Float64Array, count: number): number[] {
+  ratios(begin: number, norms: Float64Array, count: number, next = false): number[] {
     const out: number[] = [];
     const t2 = this.tol * this.tol;
     const a2 = this.atol * this.atol;
     for (let k = 0; k < count; k++) {
       const sj = this.sigmas[begin + k + 1]!;
+      const v = this.variances[next ? Math.min(begin + k + 1, this.steps - 1) : begin + k]!;
       let worst = 0;
       for (let b = 0; b < this.n; b++) {
         const ms = norms[k * this.n + b]! / this.dim;
-        const rel = ms / (this.variances[begin + k]! * t2);
+        const rel = ms / (v * t2);
         const abs = a2 > 0 ? ms / ((1 + sj * sj) * a2) : Number.POSITIVE_INFINITY;
         const r = Math.min(rel, abs);
         worst = Number.isNaN(r) ? Number.POSITIVE_INFINITY : Math.max(worst, r);
@@ -415,8 +448,9 @@ export class Run {
   close(): void {
     for (const z of this.#noise.values()) z.dispose();
     this.#noise.clear();
-    for (const c of this.#condCache.values()) c.dispose();
-    this.#condCache.clear();
+    for (const c of this.#condTensors) c.dispose();
+    this.#condTensors.length = 0;
+    this.#condByM.clear();
     for (const d of this.#dens.values()) d.dispose();
     this.#dens.clear();
     for (let j = 1; j < this.traj.length; j++) this.traj[j]?.dispose();

@@ -45,7 +45,7 @@ export async function paradigms(options: ParallelOptions): Promise<ParallelResul
           deltas.push(B.lincomb([1, -1], [next, traj[j]!]));
         }
         const { norms } = await run.sumsq(deltas);
-        const r = run.ratios(begin, norms, deltas.length);
+        const r = run.ratios(begin, norms, deltas.length, true);
         for (let k = 0; k < fresh.length; k++) {
           const j = begin + k + 1;
           traj[j]!.dispose();

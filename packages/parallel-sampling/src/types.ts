@@ -61,7 +61,12 @@ export interface ParallelOptions extends ParallelSamplerOptions {
   atol?: number;
   /** Round budget; past it the run returns with `converged: false`. Default: the number of steps. */
   maxRounds?: number;
-  /** Passed to the denoiser as its third argument (a tensor batched like `x` is repeated per step). */
+  /**
+   * Passed to the denoiser as its third argument. Per-image parts are repeated for every step of a
+   * batched call: a tensor whose first dimension is n, an array or typed array of length n (class
+   * labels; for a {@link RowDenoiser} — a number-only denoiser is called per step on n rows and gets
+   * arrays whole), and such values one level down in a plain object (`{ classLabels, guidanceScale }`).
+   */
   cond?: unknown;
   /** Checked before every round; an aborted signal throws TesseraError `ABORTED`. */
   signal?: AbortSignal;
@@ -77,18 +82,22 @@ export interface ParallelOptions extends ParallelSamplerOptions {
 
 /** Options of {@link parataa}. */
 export interface ParaTAAOptions extends ParallelOptions {
-  /** Anderson memory m: iterates kept per step (m − 1 differences). 1 = plain fixed-point. Default 4. */
+  /**
+   * Anderson memory m: iterates kept per step (m − 1 differences). 1 = plain fixed-point. Default 4
+   * (upstream's scripts use 2; on the digits models 2–4 differ by a round or two).
+   */
   memory?: number;
   /**
    * Regulariser λ added to the Gram matrix of the residual differences, taken in the variance-preserving
    * frame (x/√(1+σ²), as upstream) and averaged over the image's values. Default 1e-2 (on the digits
-   * model 1e-2 beat 1e-3 and 1e-1 for DDIM-100).
+   * model 1e-2 beat 1e-3 and 1e-1 for DDIM-100). Upstream adds its λ = 1e-3 to raw sums over the D
+   * values: the same regularisation here is 1e-3/D.
    */
   lambda?: number;
   /**
    * Order k of the nonlinear equations: each step's residual sums its last k one-step residuals within
    * the window. Default: unbounded (back to the window's start; on the digits model k = window beat
-   * ParaTAA's default 20: 9 rounds against 11.5 for DDIM-100).
+   * ParaTAA's default 20 (its SD script; 100 in its DiT script): 9 rounds against 11.5 for DDIM-100).
    */
   order?: number;
   /**
