@@ -8,8 +8,8 @@ import {
 import { isTensor, type Tensor, TesseraError } from '@tessera/core';
 import type { ModelCard } from './card-types.js';
 import { CLASSIFIER_DIGITS16_CARD } from './cards.js';
-import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
-import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
+import type { ModelsLocation } from './files.js';
+import { type ModelRuntimeOptions, readCardFile } from './session.js';
 
 type Output = 'logits' | 'features';
 const OUTPUTS: readonly Output[] = ['logits', 'features'];
@@ -59,24 +59,16 @@ export interface LoadClassifierOptions extends ModelRuntimeOptions {
  */
 export async function loadDigitClassifier(options: LoadClassifierOptions): Promise<DigitClassifier> {
   const card = CLASSIFIER_DIGITS16_CARD;
-  const B = options.backend;
-  if (!B || typeof (B as Partial<OnnxBackend>).engine !== 'object') {
-    throw new TesseraError(
-      'INVALID_ARGUMENT',
-      'loadDigitClassifier: options.backend must be an OnnxBackend (createOnnxBackend from @tessera/backend-onnx)',
-    );
-  }
-  const sessionOptions = modelSessionOptions('loadDigitClassifier', B, options);
-  const file = card.files['model.onnx']!;
-  const bytes = await readVerified(
-    options.dir ?? defaultModelsDir(),
-    `${card.name}/model.onnx`,
-    file.sha256,
-    file.bytes,
+  const { bytes, name, sessionOptions } = await readCardFile(
+    'loadDigitClassifier',
+    card,
+    'model.onnx',
+    options,
   );
+  const B = options.backend;
   const model = await onnxModel(bytes, {
     backend: B,
-    name: `${card.name}/model.onnx`,
+    name,
     sessionOptions,
     expect: {
       inputs: { pixel_values: { dtype: 'float32' } },

@@ -10,9 +10,8 @@ import {
 import { type Tensor, TesseraError, tidy } from '@tessera/core';
 import type { ModelCard } from './card-types.js';
 import { GPT_DIGITS16_CARD } from './cards.js';
-import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
-import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
-import { checkOnnxBackend } from './vq.js';
+import type { ModelsLocation } from './files.js';
+import { type ModelRuntimeOptions, readCardFile } from './session.js';
 
 /**
  * The class-conditional GPT over the VQ's 4×4 raster code grid as an `@tessera/autoregressive`
@@ -54,20 +53,12 @@ export interface LoadGPTOptions extends ModelRuntimeOptions {
  * const codes = await rasterDecode(gpt, { batch: 2, length: 16, cond: { labels }, guidance: { scale: 2 }, seed: 1 });
  */
 export async function loadDigitsGPT(options: LoadGPTOptions): Promise<DigitsTokenModel> {
-  checkOnnxBackend('loadDigitsGPT', options.backend);
   const card = GPT_DIGITS16_CARD;
+  const { bytes, name, sessionOptions } = await readCardFile('loadDigitsGPT', card, 'model.onnx', options);
   const B = options.backend;
-  const sessionOptions = modelSessionOptions('loadDigitsGPT', B, options);
-  const entry = card.files['model.onnx']!;
-  const bytes = await readVerified(
-    options.dir ?? defaultModelsDir(),
-    `${card.name}/model.onnx`,
-    entry.sha256,
-    entry.bytes,
-  );
   const model = await onnxModel(bytes, {
     backend: B,
-    name: `${card.name}/model.onnx`,
+    name,
     sessionOptions,
   });
   const decoder = await onnxNextTokenModel(model, { backend: B });

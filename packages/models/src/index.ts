@@ -37,7 +37,11 @@ export { viaOnnx } from './cross.js';
 export { defaultModelsDir, type ModelsLocation, readVerified, sha256Hex } from './files.js';
 export { type DigitsTokenModel, type LoadGPTOptions, loadDigitsGPT } from './gpt.js';
 export { digitsDdimSigmas, type SampleDigitsOptions, sampleDigits } from './sample-digits.js';
-export { type SampleRasterOptions, sampleDigitsRaster } from './sample-raster.js';
+export {
+  type DigitTokenSampleOptions,
+  type SampleRasterOptions,
+  sampleDigitsRaster,
+} from './sample-raster.js';
 export { type SampleScaleOptions, sampleDigitsNextScale } from './sample-scale.js';
 export { type ModelRuntimeOptions, type ModelSessionOptions, modelSessionOptions } from './session.js';
 export {

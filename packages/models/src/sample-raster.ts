@@ -4,16 +4,10 @@ import { viaOnnx } from './cross.js';
 import type { DigitsTokenModel } from './gpt.js';
 import type { DigitsVQ } from './vq.js';
 
-/** Options of {@link sampleDigitsRaster}. */
-export interface SampleRasterOptions {
-  /** The loaded GPT. */
-  gpt: DigitsTokenModel;
-  /** The loaded VQ tokenizer (its decoder turns codes into images). */
-  vq: DigitsVQ;
+/** Options the digit-token samplers share. */
+export interface DigitTokenSampleOptions {
   /** The digit of each image (0–9; 10 = no class). */
   classes: readonly number[];
-  /** Classifier-free guidance scale (1: none). Default 1. */
-  guidanceScale?: number;
   /** Logit processing (temperature, top-k, top-p, min-p). */
   sampling?: SamplingOptions;
   /**
@@ -23,6 +17,30 @@ export interface SampleRasterOptions {
   backend?: Backend;
   /** Philox seed. Default 0. */
   seed?: number;
+}
+
+/** Checks `classes`: a non-empty array of integers in 0–10. */
+export function checkDigitClasses(op: string, classes: unknown): asserts classes is readonly number[] {
+  if (
+    !Array.isArray(classes) ||
+    classes.length < 1 ||
+    classes.some((c) => !Number.isInteger(c) || c < 0 || c > 10)
+  ) {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: classes must be a non-empty array of integers in 0–10, got [${String(classes)}]`,
+    );
+  }
+}
+
+/** Options of {@link sampleDigitsRaster}. */
+export interface SampleRasterOptions extends DigitTokenSampleOptions {
+  /** The loaded GPT. */
+  gpt: DigitsTokenModel;
+  /** The loaded VQ tokenizer (its decoder turns codes into images). */
+  vq: DigitsVQ;
+  /** Classifier-free guidance scale (1: none). Default 1. */
+  guidanceScale?: number;
   /** Checked between tokens. */
   signal?: AbortSignal;
 }
@@ -36,16 +54,7 @@ export interface SampleRasterOptions {
  */
 export async function sampleDigitsRaster(o: SampleRasterOptions): Promise<Tensor> {
   const { gpt, vq, classes } = o;
-  if (
-    !Array.isArray(classes) ||
-    classes.length < 1 ||
-    classes.some((c) => !Number.isInteger(c) || c < 0 || c > 10)
-  ) {
-    throw new TesseraError(
-      'INVALID_ARGUMENT',
-      `sampleDigitsRaster: classes must be a non-empty array of integers in 0–10, got [${String(classes)}]`,
-    );
-  }
+  checkDigitClasses('sampleDigitsRaster', classes);
   const B = gpt.model.backend;
   const labels = B.tensor(Int32Array.from(classes), [classes.length], 'int32');
   const scale = o.guidanceScale ?? 1;

@@ -1,27 +1,17 @@
-import { type GuidanceOptions, nextScaleDecode, type SamplingOptions } from '@tessera/autoregressive';
-import { type Backend, dispose, type Tensor, TesseraError } from '@tessera/core';
+import { type GuidanceOptions, nextScaleDecode } from '@tessera/autoregressive';
+import { dispose, type Tensor } from '@tessera/core';
 import { viaOnnx } from './cross.js';
+import { checkDigitClasses, type DigitTokenSampleOptions } from './sample-raster.js';
 import type { DigitsMSVQ, DigitsScaleModel } from './var.js';
 
 /** Options of {@link sampleDigitsNextScale}. */
-export interface SampleScaleOptions {
+export interface SampleScaleOptions extends DigitTokenSampleOptions {
   /** The loaded VAR transformer. */
   model: DigitsScaleModel;
   /** The loaded multi-scale VQ decoder. */
   msvq: DigitsMSVQ;
-  /** The digit of each image (0–9; 10 = no class). */
-  classes: readonly number[];
   /** Classifier-free guidance (a scale, or full options such as VAR's linear ramp). Default none. */
   guidance?: number | GuidanceOptions;
-  /** Logit processing (temperature, top-k, top-p, min-p). */
-  sampling?: SamplingOptions;
-  /**
-   * Backend the images come back on (say `@tessera/backend-webgpu`'s). Default: the model's ONNX backend.
-   * Decoding runs inside ONNX Runtime either way (on the providers the backend and the loaders chose).
-   */
-  backend?: Backend;
-  /** Philox seed. Default 0. */
-  seed?: number;
   /** Checked between scales. */
   signal?: AbortSignal;
 }
@@ -35,16 +25,7 @@ export interface SampleScaleOptions {
  */
 export async function sampleDigitsNextScale(o: SampleScaleOptions): Promise<Tensor> {
   const { model, msvq, classes } = o;
-  if (
-    !Array.isArray(classes) ||
-    classes.length < 1 ||
-    classes.some((c) => !Number.isInteger(c) || c < 0 || c > 10)
-  ) {
-    throw new TesseraError(
-      'INVALID_ARGUMENT',
-      `sampleDigitsNextScale: classes must be a non-empty array of integers in 0–10, got [${String(classes)}]`,
-    );
-  }
+  checkDigitClasses('sampleDigitsNextScale', classes);
   const B = model.backend;
   const labels = B.tensor(Int32Array.from(classes), [classes.length], 'int32');
   const g = o.guidance;

@@ -1,5 +1,7 @@
 import type { ExecutionProvider, OnnxBackend, OnnxModelOptions } from '@tessera/backend-onnx';
 import { TesseraError } from '@tessera/core';
+import type { ModelCard } from './card-types.js';
+import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
 
 /** ONNX Runtime session options of one network (`onnxruntime-common`'s `InferenceSession.SessionOptions`). */
 export type ModelSessionOptions = NonNullable<OnnxModelOptions['sessionOptions']>;
@@ -76,4 +78,44 @@ export function modelSessionOptions(
     );
   }
   return { ...extra, executionProviders: [...eps] };
+}
+
+/** Checks that `backend` is an ONNX backend (has an engine). */
+export function checkOnnxBackend(op: string, backend: unknown): asserts backend is OnnxBackend {
+  if (!backend || typeof (backend as Partial<OnnxBackend>).engine !== 'object') {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: options.backend must be an OnnxBackend (createOnnxBackend from @tessera/backend-onnx)`,
+    );
+  }
+}
+
+/** What every loader starts with: its backend and runtime options checked, one file of its card read. */
+export interface CardFile {
+  /** The file's bytes, SHA-256 verified against the card. */
+  bytes: Uint8Array;
+  /** `<card name>/<file>`, the model's name in messages. */
+  name: string;
+  /** The network's session options (see {@link modelSessionOptions}). */
+  sessionOptions: ModelSessionOptions | undefined;
+}
+
+/**
+ * Checks loader `op`'s backend and runtime options, then reads `file` of `card` from `options.dir` (default:
+ * the repository's `models/`), verifying its size and SHA-256 against the card.
+ */
+export async function readCardFile(
+  op: string,
+  card: ModelCard,
+  file: string,
+  options: ModelRuntimeOptions & { backend: unknown; dir?: ModelsLocation },
+): Promise<CardFile> {
+  checkOnnxBackend(op, options.backend);
+  const sessionOptions = modelSessionOptions(op, options.backend, options);
+  const entry = card.files[file];
+  if (!entry)
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: the card of '${card.name}' lists no file '${file}'`);
+  const name = `${card.name}/${file}`;
+  const bytes = await readVerified(options.dir ?? defaultModelsDir(), name, entry.sha256, entry.bytes);
+  return { bytes, name, sessionOptions };
 }

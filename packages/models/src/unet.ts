@@ -10,8 +10,8 @@ import { isTensor, type Tensor, TesseraError, tidy } from '@tessera/core';
 import { alphasCumprod, betas, sigmasFromAlphasCumprod } from '@tessera/schedules';
 import type { ModelCard } from './card-types.js';
 import { UNET_DIGITS16_CARD, UNET_DIGITS16_SCHEDULER_CONFIG } from './cards.js';
-import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
-import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
+import type { ModelsLocation } from './files.js';
+import { type ModelRuntimeOptions, readCardFile } from './session.js';
 
 /** Conditioning of a {@link ClassDenoiser} call. */
 export interface ClassCond {
@@ -112,24 +112,11 @@ function labelsOf(cond: unknown, n: number, nullClass: number, label: string): C
  */
 export async function loadDigitsUNet(options: LoadUNetOptions): Promise<ClassDenoiser> {
   const card = UNET_DIGITS16_CARD;
+  const { bytes, name, sessionOptions } = await readCardFile('loadDigitsUNet', card, 'model.onnx', options);
   const B = options.backend;
-  if (!B || typeof (B as Partial<OnnxBackend>).engine !== 'object') {
-    throw new TesseraError(
-      'INVALID_ARGUMENT',
-      'loadDigitsUNet: options.backend must be an OnnxBackend (createOnnxBackend from @tessera/backend-onnx)',
-    );
-  }
-  const sessionOptions = modelSessionOptions('loadDigitsUNet', B, options);
-  const file = card.files['model.onnx']!;
-  const bytes = await readVerified(
-    options.dir ?? defaultModelsDir(),
-    `${card.name}/model.onnx`,
-    file.sha256,
-    file.bytes,
-  );
   const model = await onnxModel(bytes, {
     backend: B,
-    name: `${card.name}/model.onnx`,
+    name,
     sessionOptions,
     expect: {
       inputs: {

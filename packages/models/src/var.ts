@@ -9,9 +9,8 @@ import { isTensor, type Tensor, TesseraError } from '@tessera/core';
 import type { ModelCard } from './card-types.js';
 import { MSVQ_DIGITS16_CARD, VAR_DIGITS16_CARD } from './cards.js';
 import { viaOnnx } from './cross.js';
-import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
-import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
-import { checkOnnxBackend } from './vq.js';
+import type { ModelsLocation } from './files.js';
+import { type ModelRuntimeOptions, readCardFile } from './session.js';
 
 /** The VAR transformer as an `@tessera/autoregressive` next-scale model, with its card. */
 export interface DigitsScaleModel extends OnnxScaleModel {
@@ -53,19 +52,11 @@ export interface LoadScaleOptions extends ModelRuntimeOptions {
  * const scales = await nextScaleDecode(var_, { batch: 2, cond: { labels }, guidance: { scale: 2 }, seed: 1 });
  */
 export async function loadDigitsVAR(options: LoadScaleOptions): Promise<DigitsScaleModel> {
-  checkOnnxBackend('loadDigitsVAR', options.backend);
   const card = VAR_DIGITS16_CARD;
-  const sessionOptions = modelSessionOptions('loadDigitsVAR', options.backend, options);
-  const entry = card.files['model.onnx']!;
-  const bytes = await readVerified(
-    options.dir ?? defaultModelsDir(),
-    `${card.name}/model.onnx`,
-    entry.sha256,
-    entry.bytes,
-  );
+  const { bytes, name, sessionOptions } = await readCardFile('loadDigitsVAR', card, 'model.onnx', options);
   const m = await onnxScaleModel(bytes, {
     backend: options.backend,
-    name: `${card.name}/model.onnx`,
+    name,
     sessionOptions,
     numClasses: Number(card.num_classes),
     patchNums: card.patch_nums as number[],
@@ -81,20 +72,12 @@ export async function loadDigitsVAR(options: LoadScaleOptions): Promise<DigitsSc
  * const images = await msvq.decode(B.concat(scales, 1));
  */
 export async function loadDigitsMSVQ(options: LoadScaleOptions): Promise<DigitsMSVQ> {
-  checkOnnxBackend('loadDigitsMSVQ', options.backend);
   const card = MSVQ_DIGITS16_CARD;
+  const { bytes, name, sessionOptions } = await readCardFile('loadDigitsMSVQ', card, 'decoder.onnx', options);
   const B = options.backend;
-  const sessionOptions = modelSessionOptions('loadDigitsMSVQ', B, options);
-  const entry = card.files['decoder.onnx']!;
-  const bytes = await readVerified(
-    options.dir ?? defaultModelsDir(),
-    `${card.name}/decoder.onnx`,
-    entry.sha256,
-    entry.bytes,
-  );
   const model = await onnxModel(bytes, {
     backend: B,
-    name: `${card.name}/decoder.onnx`,
+    name,
     sessionOptions,
     expect: { inputs: { tokens: { dtype: 'int64' } }, outputs: { sample: { dtype: 'float32' } } },
   });

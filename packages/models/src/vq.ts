@@ -3,8 +3,8 @@ import { isTensor, type Tensor, TesseraError } from '@tessera/core';
 import type { ModelCard } from './card-types.js';
 import { VQ_DIGITS16_CARD } from './cards.js';
 import { viaOnnx } from './cross.js';
-import { defaultModelsDir, type ModelsLocation, readVerified } from './files.js';
-import { type ModelRuntimeOptions, modelSessionOptions } from './session.js';
+import type { ModelsLocation } from './files.js';
+import { type ModelRuntimeOptions, readCardFile } from './session.js';
 
 /**
  * The VQ tokenizer of 16×16 digits: image ↔ 4×4 grid of codes (K = 256). Inputs may live on any backend
@@ -33,16 +33,6 @@ export interface LoadVQOptions extends ModelRuntimeOptions {
   dir?: ModelsLocation;
 }
 
-/** Checks that `backend` is an ONNX backend (has an engine). */
-export function checkOnnxBackend(op: string, backend: unknown): asserts backend is OnnxBackend {
-  if (!backend || typeof (backend as Partial<OnnxBackend>).engine !== 'object') {
-    throw new TesseraError(
-      'INVALID_ARGUMENT',
-      `${op}: options.backend must be an OnnxBackend (createOnnxBackend from @tessera/backend-onnx)`,
-    );
-  }
-}
-
 /**
  * Loads the VQ tokenizer trained on 16×16 digits (`models/vq-digits16`: encoder, quantizer and decoder as
  * separate ONNX graphs), verifying each file's SHA-256.
@@ -53,16 +43,12 @@ export function checkOnnxBackend(op: string, backend: unknown): asserts backend 
  * const back = await vq.decode(codes); // [N, 1, 16, 16]
  */
 export async function loadDigitsVQ(options: LoadVQOptions): Promise<DigitsVQ> {
-  checkOnnxBackend('loadDigitsVQ', options.backend);
   const card = VQ_DIGITS16_CARD;
-  const B = options.backend;
-  const sessionOptions = modelSessionOptions('loadDigitsVQ', B, options);
-  const dir = options.dir ?? defaultModelsDir();
   const load = async (file: string, expect: Parameters<typeof onnxModel>[1]['expect']) => {
-    const entry = card.files[file]!;
-    const bytes = await readVerified(dir, `${card.name}/${file}`, entry.sha256, entry.bytes);
-    return onnxModel(bytes, { backend: B, name: `${card.name}/${file}`, expect, sessionOptions });
+    const { bytes, name, sessionOptions } = await readCardFile('loadDigitsVQ', card, file, options);
+    return onnxModel(bytes, { backend: options.backend, name, expect, sessionOptions });
   };
+  const B = options.backend;
   const loaded: OnnxModel[] = [];
   try {
     loaded.push(
