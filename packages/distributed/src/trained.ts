@@ -1,5 +1,5 @@
 // The trained networks of @tessera/models as job models: "model": "digits-unet" for diffusion jobs.
-import type { Backend } from '@tessera/core';
+import type { Backend, Tensor } from '@tessera/core';
 import { TesseraError } from '@tessera/core';
 import { type Denoiser, rowDenoiser, rowSigmas } from '@tessera/diffusion';
 import type { DiffusionGenerator } from './config.js';
@@ -109,49 +109,35 @@ export async function loadTrainedAr(
     if (own) await onnx.dispose();
   };
   try {
+    /** The options both samplers share for one image, and its pixels read back once. */
+    const common = (o: Parameters<TrainedArSampler>[0]) => ({
+      classes: [o.label],
+      sampling: o.sampling,
+      seed: o.seed,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const pixels = async (t: Tensor): Promise<Float32Array> => {
+      try {
+        return Float32Array.from(await t.data());
+      } finally {
+        t.dispose();
+      }
+    };
     let sample: TrainedArSampler;
     if (name === 'digits-gpt') {
       const gpt = await models.loadDigitsGPT(where);
       loaded.push(gpt);
       const vq = await models.loadDigitsVQ(where);
       loaded.push(vq);
-      sample = async (o) => {
-        const t = await models.sampleDigitsRaster({
-          gpt,
-          vq,
-          classes: [o.label],
-          guidanceScale: o.guidance,
-          sampling: o.sampling,
-          seed: o.seed,
-          ...(o.signal ? { signal: o.signal } : {}),
-        });
-        try {
-          return Float32Array.from(await t.data());
-        } finally {
-          t.dispose();
-        }
-      };
+      sample = async (o) =>
+        pixels(await models.sampleDigitsRaster({ gpt, vq, guidanceScale: o.guidance, ...common(o) }));
     } else {
       const model = await models.loadDigitsVAR(where);
       loaded.push(model);
       const msvq = await models.loadDigitsMSVQ(where);
       loaded.push(msvq);
-      sample = async (o) => {
-        const t = await models.sampleDigitsNextScale({
-          model,
-          msvq,
-          classes: [o.label],
-          guidance: o.guidance,
-          sampling: o.sampling,
-          seed: o.seed,
-          ...(o.signal ? { signal: o.signal } : {}),
-        });
-        try {
-          return Float32Array.from(await t.data());
-        } finally {
-          t.dispose();
-        }
-      };
+      sample = async (o) =>
+        pixels(await models.sampleDigitsNextScale({ model, msvq, guidance: o.guidance, ...common(o) }));
     }
     return { sample, dispose };
   } catch (err) {
