@@ -4,8 +4,10 @@
 // Native memory also grows by 10–60 MB while pipelines, pools and the driver's caches warm up, over a
 // stretch that depends on the machine's load, so the test reads RSS every 1,000 steps and asks for one
 // flat interval: a leak grows in every interval, warm-up growth stops.
-// Measured on this machine: a leak of ~22 KB/step without the yields; with them the flattest interval is
-// under 1 KB/step (RSS moves in steps of a few MB), and the whole growth over 8,000 steps the same ~10 MB as over 3,000.
+// Measured on this machine: without the yields every interval grows 21–28 KB/step; with them the
+// flattest interval is under 1 KB/step alone and 3.7 KB/step with CI's other test processes running
+// (RSS moves in steps of a few MB), and the whole growth over 8,000 steps is the same ~10 MB as over
+// 3,000. The bound, a flattest interval under 8 KB/step, sits between the two.
 import { sample } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
 import { tryWebGPU } from '../../../test-utils/backends.js';
@@ -68,7 +70,7 @@ describe('long runs', async () => {
     const flattest = Math.min(...slopes);
     const kb = (v: number) => (v / 1024).toFixed(1);
     console.log(`[long-run] RSS slope per ${EVERY} steps: ${slopes.map(kb).join(', ')} KB/step`);
-    expect(flattest, `RSS grew in every interval: ${slopes.map(kb)} KB/step (${why})`).toBeLessThan(2 * 1024);
+    expect(flattest, `RSS grew in every interval: ${slopes.map(kb)} KB/step (${why})`).toBeLessThan(8 * 1024);
     x.dispose();
     x0.dispose();
   });
