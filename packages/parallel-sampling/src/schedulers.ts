@@ -15,10 +15,11 @@ import type { ParallelOptions, SchedulerParallelOptions } from './types.js';
 
 /**
  * The diffusers scheduler classes the parallel solvers run: each step is a function of the sample,
- * the model output at it, the timestep and the step's own noise (DPMSolverMultistep also of the model
- * outputs of the previous steps, which the solvers treat as part of the fixed point).
- * UniPCMultistepScheduler is not among them: its corrector carries the previous *corrected* sample,
- * which is not a function of a bounded window of the trajectory.
+ * the model output at it, the timestep and the step's own noise, and for the multistep solvers also of
+ * earlier steps, which the solvers treat as part of the fixed point: DPMSolverMultistep reads the
+ * model outputs of the last `solver_order` steps (replayed before each window), UniPCMultistep also
+ * its corrected previous sample, which chains back to the first step (the whole solved prefix is
+ * replayed before each window: O(steps) cheap scheduler steps per round, no model calls).
  */
 export const PARALLEL_SCHEDULERS = [
   'DDIMScheduler',
@@ -27,6 +28,7 @@ export const PARALLEL_SCHEDULERS = [
   'EulerAncestralDiscreteScheduler',
   'LCMScheduler',
   'DPMSolverMultistepScheduler',
+  'UniPCMultistepScheduler',
 ] as const;
 
 /** A scheduler class name accepted by `paradigms` and `parataa` (see {@link PARALLEL_SCHEDULERS}). */
@@ -135,7 +137,12 @@ export class SchedulerStepper {
     this.timesteps = ts;
     this.vpFrame = !VE_CLASSES.has(name!);
     const order = Number(s.config.get('solver_order' as never) ?? 1);
-    this.replay = name === 'DPMSolverMultistepScheduler' ? order : 0;
+    this.replay =
+      name === 'DPMSolverMultistepScheduler'
+        ? order
+        : name === 'UniPCMultistepScheduler'
+          ? Number.MAX_SAFE_INTEGER
+          : 0;
     this.rowCapable = opts.rowTimesteps === true;
     const model = opts.model as TimestepModel;
     // timesteps travel where the engine's σ's would: one per batch row, or one number

@@ -15,6 +15,7 @@ import {
   EulerDiscreteScheduler,
   HeunDiscreteScheduler,
   LCMScheduler,
+  PNDMScheduler,
   type Scheduler,
   type TimestepModel,
   UniPCMultistepScheduler,
@@ -43,8 +44,12 @@ function alphaBar(table: Float64Array, t: number): number {
   return table[lo]! * (1 - w) + table[hi]! * w;
 }
 
-/** The exact ε model of the Gaussian data for a scheduler's ᾱ table; counts its calls and rows. */
-function gaussianEps(table: Float64Array) {
+/**
+ * The exact ε (or v) model of the Gaussian data for a scheduler's ᾱ table; counts its calls and rows.
+ * With d = x − √ᾱ·μ and V = ᾱ·s² + 1 − ᾱ: ε̂ = √(1−ᾱ)·d/V, x̂₀ = μ + √ᾱ·s²·d/V, and
+ * v̂ = √ᾱ·ε̂ − √(1−ᾱ)·x̂₀ = √ᾱ·√(1−ᾱ)·(1 − s²)·d/V − √(1−ᾱ)·μ.
+ */
+function gaussianModel(table: Float64Array, pred: 'epsilon' | 'v_prediction' = 'epsilon') {
   const stats = { calls: 0, rows: 0 };
   const model: TimestepModel = (x, t) => {
     const rows = x.shape[0]!;
@@ -53,19 +58,24 @@ function gaussianEps(table: Float64Array) {
     stats.rows += rows;
     const bshape = [rows, ...x.shape.slice(1).map(() => 1)];
     const ab = ts.map((ti) => alphaBar(table, ti));
-    const sq = B.tensor(
-      Float32Array.from(ab, (a) => Math.sqrt(a)),
-      bshape,
-    );
-    const k = B.tensor(
-      Float32Array.from(ab, (a) => Math.sqrt(1 - a) / (a * S2 + 1 - a)),
-      bshape,
-    );
+    const row = (f: (a: number) => number) => B.tensor(Float32Array.from(ab, f), bshape);
+    const sq = row((a) => Math.sqrt(a));
+    const k =
+      pred === 'epsilon'
+        ? row((a) => Math.sqrt(1 - a) / (a * S2 + 1 - a))
+        : row((a) => (Math.sqrt(a) * Math.sqrt(1 - a) * (1 - S2)) / (a * S2 + 1 - a));
     const mu = B.binary('mul', MU, sq);
     const d = B.binary('sub', x, mu);
-    const eps = B.binary('mul', d, k);
-    for (const u of [sq, k, mu, d]) u.dispose();
-    return eps;
+    const temps = [sq, k, mu, d];
+    let out = B.binary('mul', d, k);
+    if (pred === 'v_prediction') {
+      const c = row((a) => -Math.sqrt(1 - a));
+      const m = B.binary('mul', MU, c);
+      temps.push(c, m, out);
+      out = B.binary('add', out, m);
+    }
+    for (const u of temps) u.dispose();
+    return out;
   };
   return { model, stats };
 }
@@ -75,11 +85,18 @@ interface Case {
   make: () => Scheduler & { alphasCumprod: Float64Array };
   steps: number;
   stepOptions?: Record<string, unknown>;
+  pred?: 'epsilon' | 'v_prediction';
 }
 
 const CASES: Case[] = [
   { name: 'DDIM η=0', make: () => new DDIMScheduler({}), steps: 10 },
   { name: 'DDIM η=0.5', make: () => new DDIMScheduler({}), steps: 10, stepOptions: { eta: 0.5 } },
+  {
+    name: 'DDIM v-prediction',
+    make: () => new DDIMScheduler({ prediction_type: 'v_prediction' }),
+    steps: 10,
+    pred: 'v_prediction',
+  },
   { name: 'DDPM', make: () => new DDPMScheduler({}), steps: 10 },
   {
     name: 'Euler (churn)',
@@ -88,11 +105,23 @@ const CASES: Case[] = [
     stepOptions: { s_churn: 2 },
   },
   { name: 'EulerAncestral', make: () => new EulerAncestralDiscreteScheduler({}), steps: 10 },
+  {
+    name: 'Euler v-prediction',
+    make: () => new EulerDiscreteScheduler({ prediction_type: 'v_prediction' }),
+    steps: 10,
+    pred: 'v_prediction',
+  },
   { name: 'LCM', make: () => new LCMScheduler({}), steps: 6 },
   { name: 'DPMSolverMultistep 2M', make: () => new DPMSolverMultistepScheduler({}), steps: 10 },
   {
     name: 'DPMSolverMultistep 3M SDE',
     make: () => new DPMSolverMultistepScheduler({ solver_order: 3, algorithm_type: 'sde-dpmsolver++' }),
+    steps: 10,
+  },
+  { name: 'UniPCMultistep bh2', make: () => new UniPCMultistepScheduler({}), steps: 10 },
+  {
+    name: 'UniPCMultistep bh1 order 3',
+    make: () => new UniPCMultistepScheduler({ solver_order: 3, solver_type: 'bh1' }),
     steps: 10,
   },
 ];
@@ -135,7 +164,7 @@ describe(`parallel sampling over diffusers schedulers on cpu (${why})`, () => {
       const msg = `${c.name}, TEST_SEED=${SEED}, seed ${seed}`;
       const s = c.make();
       s.setTimesteps(c.steps);
-      const { model, stats } = gaussianEps(s.alphasCumprod);
+      const { model, stats } = gaussianModel(s.alphasCumprod, c.pred);
       const x = startNoise(s, seed);
       const seq = await sequential(c, model, x, seed);
       const T = c.steps;
@@ -193,7 +222,7 @@ describe(`parallel sampling over diffusers schedulers on cpu (${why})`, () => {
 
   it('bad input → TesseraError naming it', async () => {
     const s = new DDIMScheduler({});
-    const { model } = gaussianEps(s.alphasCumprod);
+    const { model } = gaussianModel(s.alphasCumprod);
     const x = startNoise(s, SEED);
     const before = B.memory().tensors;
     const expectError = async (o: Partial<SchedulerParallelOptions>, code: string, text: RegExp) => {
@@ -213,9 +242,9 @@ describe(`parallel sampling over diffusers schedulers on cpu (${why})`, () => {
     const heun = new HeunDiscreteScheduler({});
     heun.setTimesteps(8);
     await expectError({ scheduler: heun }, 'UNSUPPORTED', /HeunDiscreteScheduler/);
-    const unipc = new UniPCMultistepScheduler({});
-    unipc.setTimesteps(8);
-    await expectError({ scheduler: unipc }, 'UNSUPPORTED', /UniPCMultistepScheduler/);
+    const pndm = new PNDMScheduler({});
+    pndm.setTimesteps(8);
+    await expectError({ scheduler: pndm }, 'UNSUPPORTED', /PNDMScheduler/);
     const custom = new DPMSolverMultistepScheduler({});
     custom.setTimesteps(undefined, { timesteps: [900, 500, 100, 1] });
     await expectError({ scheduler: custom }, 'UNSUPPORTED', /custom timesteps/);
@@ -227,8 +256,8 @@ describe(`parallel sampling over diffusers schedulers on cpu (${why})`, () => {
     await expectError({ stepOptions: { generator: { seed: 1 } } }, 'INVALID_ARGUMENT', /generator/);
     await expectError({ tol: 0 }, 'INVALID_ARGUMENT', /tol/);
     expect(B.memory().tensors).toBe(before);
-    for (const t of [heun, unipc, custom, s]) t.dispose();
+    for (const t of [heun, pndm, custom, s]) t.dispose();
     x.dispose();
-    expect(PARALLEL_SCHEDULERS).not.toContain('UniPCMultistepScheduler');
+    expect(PARALLEL_SCHEDULERS).not.toContain('PNDMScheduler');
   });
 });
