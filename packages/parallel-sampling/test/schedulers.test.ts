@@ -221,6 +221,13 @@ for (const [bn, backend] of backends) {
           expect(par.largestBatch).toBe(5 * SHAPE[0]!);
           par.x.dispose();
         }
+        // ParaTAA warm-started from a converged trajectory (winit) is done in one round
+        const tr = await paradigms({ ...base, window: T, tol: 1e-6, keepTrajectory: true });
+        const warm = await parataa({ ...base, window: T, tol: 1e-4, atol: 0, winit: tr.trajectory });
+        expect(warm.converged, msg).toBe(true);
+        expect(warm.rounds, msg).toBe(1);
+        expect(relErr(await warm.x.data(), seq.final), `parataa winit (${msg})`).toBeLessThan(1e-4);
+        for (const t of [...tr.trajectory!, tr.x, warm.x]) t.dispose();
         // the same without per-row timesteps: one call per step of the window, same result
         const plain = await paradigms({ ...base, rowTimesteps: false, window: 4, tol: 1e-5 });
         expect(plain.converged, msg).toBe(true);
