@@ -2,8 +2,9 @@
 // the batched evaluation of a window of steps (one denoiser call per stage for all of its steps).
 import { type Backend, check, fmtShape, isTensor, type Tensor, TesseraError } from '@tessera/core';
 import { asRowDenoiser, isRowDenoiser, type RowDenoiser } from '@tessera/diffusion';
+import { isSchedulerOptions, SchedulerStepper } from './schedulers.js';
 import { DRAWS_PER_STEP, type StepSpec, stepBuilder, stepVariances, type Term } from './steps.js';
-import type { ParallelOptions, ParallelResult, RoundInfo } from './types.js';
+import type { ParallelOptions, ParallelResult, RoundInfo, SchedulerParallelOptions } from './types.js';
 
 /** Validated options and the state of one run. Everything it allocates it disposes in `close`. */
 export class Run {
@@ -20,7 +21,13 @@ export class Run {
   readonly variances: Float64Array;
   readonly spec: StepSpec[];
   readonly denoiser: RowDenoiser;
-  readonly opts: ParallelOptions;
+  readonly opts: ParallelOptions | SchedulerParallelOptions;
+  /** With a diffusers scheduler: its steps (instead of `spec`) and the model calls they need. */
+  readonly stepper: SchedulerStepper | undefined;
+  /** Whether traj holds variance-preserving samples (the VP schedulers) rather than x = x₀ + σε. */
+  readonly vpFrame: boolean;
+  /** Entries traj[begin − keepBack … begin − 1] stay alive for the stepper's history replay. */
+  readonly keepBack: number;
   /** traj[i]: the current guess of x at sigmas[i] (owned, except traj[0] which is opts.x). */
   readonly traj: (Tensor | undefined)[];
   readonly #noise = new Map<number, Tensor>();
@@ -36,13 +43,21 @@ export class Run {
   largestBatch = 0;
   readonly residuals: number[] = [];
 
-  constructor(op: string, opts: ParallelOptions, defaultTol: number, defaultAtol = 0) {
+  constructor(
+    op: string,
+    opts: ParallelOptions | SchedulerParallelOptions,
+    defaultTol: number,
+    defaultAtol = 0,
+    windowCap = 32,
+  ) {
     const { x } = opts;
-    check(
-      typeof opts.denoiser === 'function',
-      'INVALID_ARGUMENT',
-      `${op}: denoiser must be a function, got ${typeof opts.denoiser}`,
-    );
+    const sched = isSchedulerOptions(opts);
+    if (!sched)
+      check(
+        typeof opts.denoiser === 'function',
+        'INVALID_ARGUMENT',
+        `${op}: denoiser must be a function, got ${typeof opts.denoiser}`,
+      );
     check(isTensor(x), 'INVALID_ARGUMENT', `${op}: x must be a Tensor`);
     check(
       x.dtype === 'float32' && x.rank >= 2,
@@ -50,7 +65,8 @@ export class Run {
       () => `${op}: x must be a float32 [n, ...] batch, got ${x.dtype} ${fmtShape(x.shape)}`,
     );
     check(!x.isDisposed, 'DISPOSED', `${op}: x (tensor #${x.id}) was disposed`);
-    const s = Float64Array.from(opts.sigmas ?? []);
+    const stepper = sched ? new SchedulerStepper(op, opts, this) : undefined;
+    const s = stepper ? stepper.sigmas : Float64Array.from((opts as ParallelOptions).sigmas ?? []);
     check(s.length >= 2, 'INVALID_ARGUMENT', `${op}: sigmas must hold at least two values, got ${s.length}`);
     for (let i = 0; i < s.length; i++) {
       check(
@@ -58,7 +74,7 @@ export class Run {
         'INVALID_ARGUMENT',
         () => `${op}: sigmas[${i}] must be finite and ≥ 0, got ${s[i]}`,
       );
-      if (i > 0)
+      if (i > 0 && !stepper)
         check(
           s[i]! < s[i - 1]!,
           'INVALID_ARGUMENT',
@@ -67,7 +83,7 @@ export class Run {
         );
     }
     const T = s.length - 1;
-    const window = opts.window ?? Math.min(T, 32);
+    const window = opts.window ?? Math.min(T, windowCap);
     check(
       Number.isInteger(window) && window >= 1,
       'INVALID_ARGUMENT',
@@ -97,7 +113,9 @@ export class Run {
       'INVALID_ARGUMENT',
       `${op}: seed must be a non-negative safe integer, got ${seed}`,
     );
-    const build = stepBuilder(opts.sampler, s, opts);
+    const build = sched
+      ? undefined
+      : stepBuilder((opts as ParallelOptions).sampler, s, opts as ParallelOptions);
     this.B = x.backend;
     this.sigmas = s;
     this.steps = T;
@@ -109,9 +127,12 @@ export class Run {
     this.maxRounds = maxRounds;
     this.seed = seed;
     this.variances = stepVariances(s);
-    this.spec = Array.from({ length: T }, (_, i) => build(i));
-    this.#rowCapable = isRowDenoiser(opts.denoiser);
-    this.denoiser = asRowDenoiser(opts.denoiser);
+    this.spec = build ? Array.from({ length: T }, (_, i) => build(i)) : [];
+    this.stepper = stepper;
+    this.vpFrame = stepper?.vpFrame ?? false;
+    this.keepBack = stepper?.replay ?? 0;
+    this.#rowCapable = stepper ? stepper.rowCapable : isRowDenoiser((opts as ParallelOptions).denoiser);
+    this.denoiser = stepper ? stepper.denoiser : asRowDenoiser((opts as ParallelOptions).denoiser);
     this.opts = opts;
     this.traj = new Array(T + 1).fill(undefined);
     this.traj[0] = x;
@@ -162,7 +183,8 @@ export class Run {
         // a copy in the variance-preserving frame x/√(1+σ²), where upstream copies its latents
         const s0 = this.sigmas[j - 1]!;
         const s1 = this.sigmas[j]!;
-        this.traj[j] = this.B.lincomb([Math.sqrt((1 + s1 * s1) / (1 + s0 * s0))], [this.traj[j - 1]!]);
+        const c = this.vpFrame ? 1 : Math.sqrt((1 + s1 * s1) / (1 + s0 * s0));
+        this.traj[j] = this.B.lincomb([c], [this.traj[j - 1]!]);
       }
     }
   }
@@ -188,7 +210,7 @@ export class Run {
       }
     }
     if (this.opts.keepTrajectory) return;
-    for (let j = 1; j < begin; j++) {
+    for (let j = 1; j < begin - this.keepBack; j++) {
       this.traj[j]?.dispose();
       this.traj[j] = undefined;
     }
@@ -231,8 +253,11 @@ export class Run {
     return out;
   }
 
-  /** One batched denoiser call on the given samples (each [n, ...]) at per-sample σ. */
-  async #call(xs: Tensor[], sig: number[]): Promise<Tensor[]> {
+  /**
+   * One batched denoiser call on the given samples (each [n, ...]) at per-sample σ (for a scheduler
+   * run: per-sample timestep). Returns fresh tensors.
+   */
+  async call(xs: Tensor[], sig: number[]): Promise<Tensor[]> {
     const B = this.B;
     const m = xs.length;
     const rows = m * this.n;
@@ -268,6 +293,7 @@ export class Run {
    * stage. Returns fresh tensors (the caller disposes them).
    */
   async evaluate(begin: number, xs: readonly Tensor[]): Promise<Tensor[]> {
+    if (this.stepper) return this.stepper.evaluate(begin, xs);
     const B = this.B;
     const m = xs.length;
     const specs = this.spec.slice(begin, begin + m);
@@ -279,7 +305,7 @@ export class Run {
         temps.push(t);
         return t;
       });
-      const den = await this.#call(
+      const den = await this.call(
         xh,
         specs.map((sp) => sp.sigma1),
       );
@@ -293,7 +319,7 @@ export class Run {
           temps.push(t);
           x2[k] = t;
         }
-        const d2 = await this.#call(
+        const d2 = await this.call(
           two.map((k) => x2[k]!),
           two.map((k) => specs[k]!.mid!.sigma),
         );
@@ -340,6 +366,7 @@ export class Run {
 
   /** Frees the kept denoised estimates except the one step `begin` − 1's history needs. */
   keepHistory(begin: number): void {
+    this.stepper?.keepHistory(begin);
     for (const [k, d] of this.#dens) {
       if (k !== begin - 1) {
         d.dispose();
@@ -387,9 +414,11 @@ export class Run {
     for (let k = 0; k < count; k++) {
       const sj = this.sigmas[begin + k + 1]!;
       const v = this.variances[next ? Math.min(begin + k + 1, this.steps - 1) : begin + k]!;
+      // errors are judged in the x = x₀ + σε frame: a VP sample's error is 1/√(1+σ²) of it
+      const frame = this.vpFrame ? 1 + sj * sj : 1;
       let worst = 0;
       for (let b = 0; b < this.n; b++) {
-        const ms = norms[k * this.n + b]! / this.dim;
+        const ms = (norms[k * this.n + b]! * frame) / this.dim;
         const rel = ms / (v * t2);
         const abs = a2 > 0 ? ms / ((1 + sj * sj) * a2) : Number.POSITIVE_INFINITY;
         const r = Math.min(rel, abs);
@@ -444,8 +473,15 @@ export class Run {
     };
   }
 
+  /** Squared-norm factor that takes output j's error into the variance-preserving frame x/√(1+σ²). */
+  vpFactor(j: number): number {
+    const s = this.sigmas[j]!;
+    return this.vpFrame ? 1 : 1 / (1 + s * s);
+  }
+
   /** Frees the noise, the cond copies and every trajectory tensor still held. */
   close(): void {
+    this.stepper?.close();
     for (const z of this.#noise.values()) z.dispose();
     this.#noise.clear();
     for (const c of this.#condTensors) c.dispose();

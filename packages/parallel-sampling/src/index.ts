@@ -13,6 +13,7 @@ export { solveRegularized } from './linalg.js';
 export { paradigms } from './paradigms.js';
 export { parataa } from './parataa.js';
 export { type ConvergencePlot, convergencePlot } from './plot.js';
+export { PARALLEL_SCHEDULERS, type ParallelSchedulerName } from './schedulers.js';
 export {
   DRAWS_PER_STEP,
   PARALLEL_SAMPLERS,
@@ -23,4 +24,11 @@ export {
   stepVariances,
   type Term,
 } from './steps.js';
-export type { ParallelOptions, ParallelResult, ParaTAAOptions, RoundInfo } from './types.js';
+export type {
+  ParallelOptions,
+  ParallelResult,
+  ParaTAAOptions,
+  RoundInfo,
+  SchedulerParallelOptions,
+  SchedulerParaTAAOptions,
+} from './types.js';

@@ -1,7 +1,7 @@
 // ParaDiGMS (Shih et al. 2023, Algorithm 1): Picard iteration over a sliding window of steps.
 import type { Tensor } from '@tessera/core';
 import { firstFailing, Run } from './engine.js';
-import type { ParallelOptions, ParallelResult } from './types.js';
+import type { ParallelOptions, ParallelResult, SchedulerParallelOptions } from './types.js';
 
 /**
  * Solves the sampler's whole trajectory by Picard iteration over a sliding window of `window` steps
@@ -22,7 +22,9 @@ import type { ParallelOptions, ParallelResult } from './types.js';
  * console.log(run.rounds, run.evaluations, run.converged);
  * run.x.dispose();
  */
-export async function paradigms(options: ParallelOptions): Promise<ParallelResult> {
+export async function paradigms(
+  options: ParallelOptions | SchedulerParallelOptions,
+): Promise<ParallelResult> {
   const run = new Run('paradigms', options, 0.1);
   const { B, traj } = run;
   let begin = 0;

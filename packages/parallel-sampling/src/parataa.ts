@@ -3,7 +3,7 @@
 import { check, type Tensor } from '@tessera/core';
 import { firstFailing, Run } from './engine.js';
 import { solveRegularized } from './linalg.js';
-import type { ParallelResult, ParaTAAOptions } from './types.js';
+import type { ParallelResult, ParaTAAOptions, SchedulerParaTAAOptions } from './types.js';
 
 interface Iterate {
   x: Tensor;
@@ -34,7 +34,7 @@ interface Iterate {
  * const run = await parataa({ denoiser, x, sigmas, sampler: 'ddim', seed: 1, window: 100, tol: 0.01 });
  * run.x.dispose();
  */
-export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> {
+export async function parataa(options: ParaTAAOptions | SchedulerParaTAAOptions): Promise<ParallelResult> {
   const memory = options.memory ?? 4;
   const lambda = options.lambda ?? 1e-2;
   check(
@@ -53,16 +53,20 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
     'INVALID_ARGUMENT',
     `parataa: order must be an integer ≥ 1, got ${order}`,
   );
+  const run = new Run('parataa', options, 1e-3, 1e-3, 100);
   const winit = options.winit;
-  const count = Array.from(options.sigmas ?? []).length;
-  check(
-    winit === undefined || (Array.isArray(winit) && winit.length <= count),
-    'INVALID_ARGUMENT',
-    () =>
-      `parataa: winit must be an array of at most one tensor per σ (${count}), got ${Array.isArray(winit) ? `${winit.length} tensors` : typeof winit}`,
-  );
-  const window = options.window ?? Math.max(1, Math.min(count - 1, 100));
-  const run = new Run('parataa', { ...options, window }, 1e-3, 1e-3);
+  const count = run.steps + 1;
+  try {
+    check(
+      winit === undefined || (Array.isArray(winit) && winit.length <= count),
+      'INVALID_ARGUMENT',
+      () =>
+        `parataa: winit must be an array of at most one tensor per σ (${count}), got ${Array.isArray(winit) ? `${winit.length} tensors` : typeof winit}`,
+    );
+  } catch (e) {
+    run.close();
+    throw e;
+  }
   const { B, traj, n, dim } = run;
   const hist = new Map<number, Iterate[]>();
   const dropHist = (j: number) => {
@@ -149,13 +153,17 @@ export async function parataa(options: ParaTAAOptions): Promise<ParallelResult> 
           traj[j]!.dispose();
           traj[j] = B.lincomb([1], [F[f]!]);
         }
+        if (f > 0) {
+          // the window's first output is exact (its input is final): take it even when the old one passed
+          traj[begin + 1]!.dispose();
+          traj[begin + 1] = B.lincomb([1], [F[0]!]);
+        }
         // the rest: triangular Anderson updates, γ per step and image from prefix sums of the Gram
         const W = Q + 1;
         const prefix = new Float64Array(n * W * W);
         for (let k = 0; k < m; k++) {
           if (extra) {
-            const sj = run.sigmas[begin + 1 + k]!;
-            const c = 1 / dim / (1 + sj * sj);
+            const c = run.vpFactor(begin + 1 + k) / dim;
             for (let b = 0; b < n; b++) {
               const o = (k * n + b) * W * W;
               for (let e = 0; e < W * W; e++) prefix[b * W * W + e]! += extra[o + e]! * c;

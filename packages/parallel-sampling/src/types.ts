@@ -1,5 +1,5 @@
 import type { Tensor } from '@tessera/core';
-import type { Denoiser, RowDenoiser } from '@tessera/diffusion';
+import type { Denoiser, RowDenoiser, Scheduler, TimestepModel } from '@tessera/diffusion';
 import type { ParallelSamplerName, ParallelSamplerOptions } from './steps.js';
 
 /** What the per-round callback sees. */
@@ -107,6 +107,48 @@ export interface ParaTAAOptions extends ParallelOptions {
    */
   winit?: readonly Tensor[];
 }
+
+/**
+ * Options of {@link paradigms} and {@link parataa} over a diffusers-API scheduler of
+ * `@tessera/diffusion` instead of `sampler` + `sigmas` + an x₀-denoiser. The fixed point solved is the
+ * diffusers loop
+ * `for (const t of s.timesteps) x = s.step(await model(s.scaleModelInput(x, t), t, cond), t, x, { ...stepOptions, generator }).prevSample`
+ * with one `generator = { seed, offset: 0 }` object passed to every step (so its Philox offset
+ * advances by the words each stochastic step draws). Supported: see `PARALLEL_SCHEDULERS`.
+ */
+export interface SchedulerParallelOptions
+  extends Omit<
+    ParallelOptions,
+    'denoiser' | 'sigmas' | 'sampler' | 'eta' | 's_noise' | 's_churn' | 's_tmin' | 's_tmax'
+  > {
+  /**
+   * The scheduler, after `setTimesteps(n)` (its config and grid are read; it is neither stepped nor
+   * mutated: every round steps a fresh copy built from its config with `setTimesteps(n)`, so a grid
+   * set some other way, e.g. custom timesteps, is refused).
+   */
+  scheduler: Scheduler;
+  /**
+   * The model: `(sample, timestep, cond) → model_output` (ε, v or x₀ as the scheduler's
+   * `prediction_type` says; Optimum's U-Net signature). With `rowTimesteps` it gets one timestep per
+   * batch row (a `Float64Array`) and one call per round; otherwise it is called once per step of the
+   * window on that step's n rows.
+   */
+  model: TimestepModel;
+  /** Whether `model` takes a `Float64Array` of one timestep per batch row. Default false. */
+  rowTimesteps?: boolean;
+  /**
+   * Passed to every `step` call (e.g. `{ eta: 0.5 }` for DDIM, `{ s_churn }` for Euler); `generator`
+   * and `varianceNoise` are not allowed (the noise comes from `seed`).
+   */
+  stepOptions?: Record<string, unknown>;
+  /** Philox seed of the steps' noise: the sequential loop's `generator = { seed, offset: 0 }`. */
+  seed?: number;
+}
+
+/** Options of {@link parataa} over a diffusers-API scheduler (see {@link SchedulerParallelOptions}). */
+export interface SchedulerParaTAAOptions
+  extends SchedulerParallelOptions,
+    Pick<ParaTAAOptions, 'memory' | 'lambda' | 'order' | 'winit'> {}
 
 /** The sample and the run's record. */
 export interface ParallelResult {

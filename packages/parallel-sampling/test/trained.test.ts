@@ -176,6 +176,77 @@ describe.skipIf(!env || !B)(
       expect(Bk.memory().tensors, 'no tensor left behind').toBe(before);
     });
 
+    it('diffusers DDIMScheduler (η = 0.5) with the U-Net as ε-model: window 1 is its loop bitwise; window 16 converges to it', async () => {
+      const { DDIMScheduler } = await import('@tessera/diffusion');
+      // the model card's scheduler config (linear β 1e-4 … 0.02, 1000 steps)
+      const make = () => {
+        const s = new DDIMScheduler({ ...models.UNET_DIGITS16_SCHEDULER_CONFIG });
+        s.setTimesteps(25);
+        return s;
+      };
+      const sch = make();
+      const ab = sch.alphasCumprod;
+      // ε from the k-diffusion denoiser: x̃ = x/√ᾱ, σ = √((1−ᾱ)/ᾱ), ε = (x̃ − D(x̃, σ))/σ, per row
+      const model = async (x: Tensor, t: number | ArrayLike<number>, c?: unknown) => {
+        const n = x.shape[0]!;
+        const ts = typeof t === 'number' ? new Array<number>(n).fill(t) : Array.from(t);
+        const rows = (f: (a: number) => number) =>
+          Bk.tensor(
+            Float32Array.from(ts, (ti) => f(ab[ti]!)),
+            [n, 1, 1, 1],
+          );
+        const inv = rows((a) => 1 / Math.sqrt(a));
+        const invSigma = rows((a) => Math.sqrt(a / (1 - a)));
+        const xs = Bk.binary('mul', x, inv);
+        const d = await D(
+          xs,
+          Float64Array.from(ts, (ti) => Math.sqrt((1 - ab[ti]!) / ab[ti]!)),
+          c,
+        );
+        const diff = Bk.binary('sub', xs, d);
+        const eps = Bk.binary('mul', diff, invSigma);
+        for (const u of [inv, invSigma, xs, d, diff]) u.dispose();
+        return eps;
+      };
+      const before = Bk.memory().tensors;
+      const x = Bk.randn([1, 1, 16, 16], { seed: seed + 777 });
+      const ref = make();
+      const generator = { seed, offset: 0 };
+      let y = Bk.lincomb([1], [x]);
+      for (const t of Array.from(ref.timesteps)) {
+        const e = await model(y, t, cond);
+        const r = ref.step(e, t, y, { eta: 0.5, generator });
+        for (const u of [e, y, r.predOriginalSample!]) u.dispose();
+        y = r.prevSample;
+      }
+      const seq = (await y.data()) as Float32Array;
+      const base = {
+        scheduler: sch,
+        model: model as never,
+        rowTimesteps: true,
+        x,
+        seed,
+        cond,
+        stepOptions: { eta: 0.5 },
+      };
+      const one = await paradigms({ ...base, window: 1 });
+      const got = (await one.x.data()) as Float32Array;
+      expect(
+        got.every((v, i) => Object.is(v, seq[i])),
+        `window 1 (${why})`,
+      ).toBe(true);
+      const par = await paradigms({ ...base, window: 16, tol: 1e-3 });
+      const err = relErr(await par.x.data(), seq);
+      console.log(
+        `trained U-Net, DDIMScheduler-25 η=0.5: ${par.rounds} rounds, error ${err.toExponential(2)} (${why})`,
+      );
+      expect(par.converged).toBe(true);
+      expect(par.rounds).toBeLessThan(25);
+      expect(err, why).toBeLessThan(1e-2);
+      for (const t of [one.x, par.x, y, x]) t.dispose();
+      expect(Bk.memory().tensors, 'no tensor left behind').toBe(before);
+    });
+
     it.skipIf(!long)(
       'ParaTAA DDIM-100 at tol = atol = 1e-5 reaches the sequential image to 3e-2',
       async () => {
