@@ -21,6 +21,20 @@ const LCM_DEFAULTS = {
   rescale_betas_zero_snr: false,
 } as const;
 
+const KDPM2_DEFAULTS = {
+  num_train_timesteps: 1000,
+  beta_start: 0.00085,
+  beta_end: 0.012,
+  beta_schedule: 'linear',
+  trained_betas: null,
+  use_karras_sigmas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+  prediction_type: 'epsilon',
+  timestep_spacing: 'linspace',
+  steps_offset: 0,
+} as const;
+
 /** Default value of every config key, per diffusers scheduler class. */
 export const SCHEDULER_DEFAULTS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   DDPMScheduler: {
@@ -254,32 +268,9 @@ export const SCHEDULER_DEFAULTS: Readonly<Record<string, Readonly<Record<string,
     use_dynamic_shifting: false,
     time_shift_type: 'exponential',
   },
-  KDPM2DiscreteScheduler: {
-    num_train_timesteps: 1000,
-    beta_start: 0.00085,
-    beta_end: 0.012,
-    beta_schedule: 'linear',
-    trained_betas: null,
-    use_karras_sigmas: false,
-    use_exponential_sigmas: false,
-    use_beta_sigmas: false,
-    prediction_type: 'epsilon',
-    timestep_spacing: 'linspace',
-    steps_offset: 0,
-  },
-  KDPM2AncestralDiscreteScheduler: {
-    num_train_timesteps: 1000,
-    beta_start: 0.00085,
-    beta_end: 0.012,
-    beta_schedule: 'linear',
-    trained_betas: null,
-    use_karras_sigmas: false,
-    use_exponential_sigmas: false,
-    use_beta_sigmas: false,
-    prediction_type: 'epsilon',
-    timestep_spacing: 'linspace',
-    steps_offset: 0,
-  },
+  KDPM2DiscreteScheduler: KDPM2_DEFAULTS,
+  // KDPM2Ancestral's __init__ takes exactly KDPM2's arguments with KDPM2's defaults
+  KDPM2AncestralDiscreteScheduler: KDPM2_DEFAULTS,
   // TCD's __init__ takes exactly LCM's arguments with LCM's defaults
   TCDScheduler: LCM_DEFAULTS,
   EDMEulerScheduler: {
