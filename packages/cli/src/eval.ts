@@ -61,7 +61,11 @@ export function summary(r: EvalReport): string {
   const sample = m
     ? `, KID ${m.kid.mean.toFixed(5)} ± ${m.kid.std.toFixed(5)}, precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}`
     : '';
-  return `${r.config.id}: ${r.images} images, Fréchet distance to the reference ${r.metrics.frechet?.toFixed(4) ?? 'n/a'}${sample}${secs}; workers: ${workers}`;
+  const p = r.parallel;
+  const parallel = p
+    ? `; parallel sampling: ${p.solves} solves, ${p.rounds} rounds (${(p.rounds / Math.max(p.solves, 1)).toFixed(1)} per solve), ${p.unconverged} unconverged`
+    : '';
+  return `${r.config.id}: ${r.images} images, Fréchet distance to the reference ${r.metrics.frechet?.toFixed(4) ?? 'n/a'}${sample}${secs}${parallel}; workers: ${workers}`;
 }
 
 /** `tessera eval`. */

@@ -81,6 +81,43 @@ describe('tessera eval / worker: usage', () => {
     expect(r.code).toBe(1);
     expect(r.err[0]).toMatch(/'\.\.' segment/);
   });
+
+  it('a parallel-sampling job prints its solves and rounds (those of the report)', async () => {
+    const dir = tempDir('cli-parallel');
+    const file = join(dir, 'job.json');
+    const steps = 6;
+    const count = 3;
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: 'par',
+        count,
+        seed: 5,
+        generator: {
+          kind: 'diffusion',
+          sampler: 'euler',
+          steps,
+          parallel: { method: 'paradigms', window: 3 },
+        },
+      }),
+    );
+    const report = join(dir, 'report.json');
+    const r = await run(['eval', '--local', '--backend', 'cpu', '--config', file, '--out', report]);
+    expect(r.code, r.err.join('\n')).toBe(0);
+    const p = JSON.parse(readFileSync(report, 'utf8')).parallel as {
+      solves: number;
+      rounds: number;
+      unconverged: number;
+    };
+    // one solve per image (group 'image'), at least ⌈steps/window⌉ rounds each, at most one per step
+    expect(p.solves).toBe(count);
+    expect(p.rounds).toBeGreaterThanOrEqual(count * Math.ceil(steps / 3));
+    expect(p.rounds).toBeLessThanOrEqual(count * steps);
+    const line = r.out.find((l) => l.startsWith('par: '));
+    expect(line).toContain(
+      `parallel sampling: ${p.solves} solves, ${p.rounds} rounds (${(p.rounds / p.solves).toFixed(1)} per solve), ${p.unconverged} unconverged`,
+    );
+  });
 });
 
 describe.skipIf(!redisBin)('tessera eval / worker on redis-server', () => {
