@@ -8,6 +8,7 @@ import {
 } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
 import { D, epsModel, MU, maxErr, pf, pfThenDenoise, S, yT } from './gaussian-problem.ts';
+import { SD15 } from './step-harness.ts';
 
 // Tables re-derived here in float64 following diffusers' set_timesteps (scheduling_heun_discrete.py,
 // scheduling_lms_discrete.py: timesteps by spacing, σ = np.interp(t, arange, √((1−ᾱ)/ᾱ)), Karras σ by
@@ -19,19 +20,6 @@ const B = createCpuBackend();
 await setBackend(B);
 console.log(`[schedulers-more] seed ${SEED}`);
 
-/** Stable Diffusion 1.5 scheduler_config.json (runwayml/stable-diffusion-v1-5, scheduler/). */
-const SD15 = {
-  _class_name: 'PNDMScheduler',
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  beta_start: 0.00085,
-  num_train_timesteps: 1000,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  steps_offset: 1,
-  trained_betas: null,
-  clip_sample: false,
-};
 const N = 1000;
 
 // ---- float64 re-derivation of diffusers' tables ----

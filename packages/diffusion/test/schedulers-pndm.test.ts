@@ -7,25 +7,10 @@
 import { createCpuBackend, TesseraError } from '@tessera/core';
 import { PNDMScheduler, schedulerFromConfig } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
-import { alphasCumprod64, compareSteps, lc64, type RefStep, type Vec } from './step-harness.ts';
+import { alphasCumprod64, compareSteps, lc64, type RefStep, SD15, type Vec } from './step-harness.ts';
 
 const SEED = Number(process.env.TEST_SEED ?? Date.now() % 2 ** 31);
 const B = createCpuBackend();
-
-/** runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json. */
-const SD15 = {
-  _class_name: 'PNDMScheduler',
-  _diffusers_version: '0.6.0',
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  beta_start: 0.00085,
-  num_train_timesteps: 1000,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  steps_offset: 1,
-  trained_betas: null,
-  clip_sample: false,
-};
 
 /** diffusers' step()/step_prk()/step_plms() state machine on float64 arrays. */
 function pndmRef(o: {

@@ -10,6 +10,7 @@ import {
   FlowMatchEulerDiscreteScheduler,
 } from '@tessera/diffusion';
 import { describe, expect, it } from 'vitest';
+import { SD15 } from './step-harness.ts';
 
 // Tables computed once by fixtures/gen_schedulers_reference.py: numpy following diffusers' set_timesteps.
 const REF = JSON.parse(
@@ -18,21 +19,6 @@ const REF = JSON.parse(
     'utf8',
   ),
 );
-
-/** Stable Diffusion 1.5 scheduler_config.json (runwayml/stable-diffusion-v1-5, scheduler/). */
-const SD15 = {
-  _class_name: 'PNDMScheduler',
-  _diffusers_version: '0.6.0',
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  beta_start: 0.00085,
-  num_train_timesteps: 1000,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  steps_offset: 1,
-  trained_betas: null,
-  clip_sample: false,
-};
 
 function expectClose(actual: ArrayLike<number>, expected: number[], rtol: number, label: string): void {
   expect(actual.length, `${label}: length`).toBe(expected.length);
