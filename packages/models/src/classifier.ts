@@ -12,7 +12,6 @@ import type { ModelsLocation } from './files.js';
 import { type ModelRuntimeOptions, readCardFile } from './session.js';
 
 type Output = 'logits' | 'features';
-const OUTPUTS: readonly Output[] = ['logits', 'features'];
 
 /** Logits and penultimate features of a batch of images. */
 export interface ClassifierOutputs {
@@ -90,19 +89,8 @@ export async function loadDigitClassifier(options: LoadClassifierOptions): Promi
       throw new TesseraError('DTYPE_MISMATCH', `${label}: x must be float32, got ${x.dtype}`);
   };
 
-  // onnxruntime-node 1.30 with GPU-buffer outputs (the webgpu provider) rejects a run that fetches a
-  // subset of the outputs ("Output count mismatch"): there, fetch both and drop the one not asked for.
-  const fetchAll = B.engine.gpuResident;
-  const runModel = async (x: Tensor, names: readonly Output[]): Promise<Record<string, Tensor>> => {
-    const out = await model.run({ pixel_values: x }, fetchAll ? OUTPUTS : names);
-    for (const k of OUTPUTS) {
-      if (!names.includes(k)) {
-        out[k]?.dispose();
-        delete out[k];
-      }
-    }
-    return out;
-  };
+  // a subset of the outputs works on every placement (backend-onnx fetches all on GPU-resident runs)
+  const runModel = (x: Tensor, names: readonly Output[]) => model.run({ pixel_values: x }, names);
 
   const runOn = async (x: Tensor, names: readonly Output[]): Promise<Record<string, Tensor>> => {
     check(x);
