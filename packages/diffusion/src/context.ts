@@ -16,7 +16,16 @@ import { churn } from './samplers/churn.js';
 import type { NoiseSampler, SampleOptions } from './types.js';
 
 /** Noise draws per step reserved in the Philox stream (step i, draw j starts at word 2·size·(8i + j)). */
-const DRAWS_PER_STEP = 8;
+/** Noise draws reserved per step in a run's Philox stream (a step may draw up to this many). */
+export const DRAWS_PER_STEP = 8;
+
+/**
+ * Philox offset of noise draw `draw` of step `step` in a run on samples of `size` elements: the layout
+ * `sample` draws from, so another solver (e.g. @tessera/parallel-sampling) can reproduce its noise.
+ */
+export function stepNoiseOffset(size: number, step: number, draw: number): number {
+  return 2 * size * (DRAWS_PER_STEP * step + draw);
+}
 
 /**
  * The runtime a sampler function works against: validated sigmas, the denoiser call with progress
@@ -134,7 +143,7 @@ export class SampleContext {
     const shape = this.#x0.shape;
     const size = this.#x0.size;
     check(this.#draw < DRAWS_PER_STEP, 'OUT_OF_RANGE', 'sample: too many noise draws in one step');
-    const offset = 2 * size * (DRAWS_PER_STEP * this.#step + this.#draw++);
+    const offset = stepNoiseOffset(size, this.#step, this.#draw++);
     return this.#stepOwned.own(this.backend.randn(shape, { seed: this.seed, offset }));
   }
 

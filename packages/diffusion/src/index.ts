@@ -7,7 +7,7 @@
  * const x0 = await sample('dpmpp_2m', { denoiser, x, sigmas, seed: 0 });
  */
 
-export { SampleContext } from './context.js';
+export { DRAWS_PER_STEP, SampleContext, stepNoiseOffset } from './context.js';
 export { type InpaintOptions, img2img, img2imgSigmas, inpaint, maskedDenoiser } from './editing.js';
 export {
   type AlphaSigma,

@@ -1,9 +1,15 @@
 // The machinery both solvers share: validation, the trajectory buffer, the steps' Philox noise, and
 // the batched evaluation of a window of steps (one denoiser call per stage for all of its steps).
 import { type Backend, check, fmtShape, isTensor, type Tensor, TesseraError } from '@tessera/core';
-import { asRowDenoiser, isRowDenoiser, type RowDenoiser } from '@tessera/diffusion';
+import {
+  asRowDenoiser,
+  DRAWS_PER_STEP,
+  isRowDenoiser,
+  type RowDenoiser,
+  stepNoiseOffset,
+} from '@tessera/diffusion';
 import { isSchedulerOptions, SchedulerStepper } from './schedulers.js';
-import { DRAWS_PER_STEP, type StepSpec, stepBuilder, stepVariances, type Term } from './steps.js';
+import { type StepSpec, stepBuilder, stepVariances, type Term } from './steps.js';
 import type { ParallelOptions, ParallelResult, RoundInfo, SchedulerParallelOptions } from './types.js';
 
 /** Validated options and the state of one run. Everything it allocates it disposes in `close`. */
@@ -195,7 +201,7 @@ export class Run {
     let z = this.#noise.get(key);
     if (!z) {
       const x = this.traj[0]!;
-      z = this.B.randn(x.shape, { seed: this.seed, offset: 2 * x.size * key });
+      z = this.B.randn(x.shape, { seed: this.seed, offset: stepNoiseOffset(x.size, i, draw) });
       this.#noise.set(key, z);
     }
     return z;

@@ -15,7 +15,6 @@ export { parataa } from './parataa.js';
 export { type ConvergencePlot, convergencePlot } from './plot.js';
 export { PARALLEL_SCHEDULERS, type ParallelSchedulerName } from './schedulers.js';
 export {
-  DRAWS_PER_STEP,
   PARALLEL_SAMPLERS,
   type ParallelSamplerName,
   type ParallelSamplerOptions,

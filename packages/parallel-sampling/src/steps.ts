@@ -54,9 +54,6 @@ export interface StepSpec {
   noiseDraw: number;
 }
 
-/** Noise draws per step reserved in the Philox stream; mirrors DRAWS_PER_STEP of diffusion's context.ts. */
-export const DRAWS_PER_STEP = 8;
-
 /** Validates the sampler name and returns its step builder. */
 export function stepBuilder(
   name: string,
