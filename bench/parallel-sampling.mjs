@@ -163,23 +163,28 @@ async function scenarios(name, B, D) {
       );
       const err = relErr(await par.out.x.data(), await seq.out.data());
       const r = par.out;
-      console.log(
-        sc.label.padEnd(25) +
-          String(sc.window).padStart(7) +
-          String(sc.steps).padStart(10) +
-          seq.ms.toFixed(0).padStart(9) +
-          `${r.rounds}${r.converged ? '' : '!'}`.padStart(8) +
-          String(r.evaluations).padStart(7) +
-          par.ms.toFixed(0).padStart(9) +
-          `${(seq.ms / par.ms).toFixed(2)}×`.padStart(9) +
-          err.toExponential(1).padStart(9) +
-          `   ${sc.paper}`,
-      );
+      console.log(resultRow(sc, sc.window, seq.ms, par.ms, r, err));
       for (const t of [seq.out, r.x, x]) t.dispose();
     } catch (err) {
       console.log(`${sc.label.padEnd(25)}[fail] ${err?.message ?? err}`);
     }
   }
+}
+
+/** One table row: scenario, window, steps, sequential ms, rounds, evaluations, parallel ms, ratio, error. */
+function resultRow(sc, window, seqMs, parMs, r, err) {
+  return (
+    sc.label.padEnd(25) +
+    String(window).padStart(7) +
+    String(sc.steps).padStart(10) +
+    seqMs.toFixed(0).padStart(9) +
+    `${r.rounds}${r.converged ? '' : '!'}`.padStart(8) +
+    String(r.evaluations).padStart(7) +
+    parMs.toFixed(0).padStart(9) +
+    `${(seqMs / parMs).toFixed(2)}×`.padStart(9) +
+    err.toExponential(1).padStart(9) +
+    `   ${sc.paper}`
+  );
 }
 
 async function batchCost(name, B, D) {
@@ -309,18 +314,7 @@ async function trained() {
         });
         const err = relErr(await par.out.x.data(), await seq.out.data());
         const r = par.out;
-        console.log(
-          sc.label.padEnd(25) +
-            String(sc.opts.window).padStart(7) +
-            String(sc.steps).padStart(10) +
-            seq.ms.toFixed(0).padStart(9) +
-            `${r.rounds}${r.converged ? '' : '!'}`.padStart(8) +
-            String(r.evaluations).padStart(7) +
-            par.ms.toFixed(0).padStart(9) +
-            `${(seq.ms / par.ms).toFixed(2)}×`.padStart(9) +
-            err.toExponential(1).padStart(9) +
-            `   ${sc.paper}`,
-        );
+        console.log(resultRow(sc, sc.opts.window, seq.ms, par.ms, r, err));
         for (const t of [seq.out, r.x, x]) t.dispose();
       } catch (err) {
         console.log(`${sc.label.padEnd(25)}[fail] ${err?.message ?? err}`);
