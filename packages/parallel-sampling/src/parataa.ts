@@ -153,8 +153,10 @@ export async function parataa(options: ParaTAAOptions | SchedulerParaTAAOptions)
           traj[j]!.dispose();
           traj[j] = B.lincomb([1], [F[f]!]);
         }
-        if (f > 0) {
-          // the window's first output is exact (its input is final): take it even when the old one passed
+        if (f > 0 && m === 1) {
+          // a one-step window's output is exact (its input is final): take it even when the old one
+          // passed (window 1 is then the sequential loop). In a wider window the later steps were checked
+          // against the old value, so it stays: a converged trajectory remains a fixed point (winit).
           traj[begin + 1]!.dispose();
           traj[begin + 1] = B.lincomb([1], [F[0]!]);
         }
