@@ -132,17 +132,25 @@ describe(`library job fuzz (seed ${seed})`, () => {
     );
     const small = (lo: number, hi: number) =>
       fc.oneof({ arbitrary: fc.integer({ min: lo, max: hi }), weight: 3 }, junk);
-    const job = fc.record({
-      steps: small(1, 3),
-      count: small(1, 2),
-      seed: fc.oneof(fc.nat(), junk),
-      guidance: fc.oneof(fc.constantFrom(1, 2, 0), junk),
-      digit: fc.oneof(fc.constantFrom(undefined, 0, 9), junk),
-      numIter: fc.oneof(fc.constantFrom(undefined, 2), junk),
-      label: fc.oneof(fc.constantFrom(undefined, 1), junk),
-      decoder: fc.constantFrom('raster', 'next-scale', 'masked'),
-      sampler: fc.constantFrom('euler', 'dpmpp_2m', 'ddim', 'nope'),
-    });
+    const fields = (wild: boolean) => {
+      const pick = <T>(good: fc.Arbitrary<T>) => (wild ? fc.oneof(good, junk) : good);
+      return fc.record({
+        steps: wild ? small(1, 3) : fc.integer({ min: 1, max: 3 }),
+        count: wild ? small(1, 2) : fc.integer({ min: 1, max: 2 }),
+        seed: pick(fc.nat()),
+        guidance: pick(fc.constantFrom(1, 2, 0)),
+        digit: pick(fc.constantFrom(undefined, 0, 9)),
+        numIter: pick(fc.constantFrom(undefined, 2)),
+        label: pick(fc.constantFrom(undefined, 1)),
+        decoder: fc.constantFrom('raster', 'next-scale', 'masked'),
+        sampler: wild
+          ? fc.constantFrom('euler', 'dpmpp_2m', 'ddim', 'nope')
+          : fc.constantFrom('euler', 'dpmpp_2m', 'ddim'),
+      });
+    };
+    // a third of the jobs draw valid values only, so real runs are a fixed share however few draws fit
+    // in the time limit on a loaded machine (with junk in every field, about one job in twenty is valid)
+    const job = fc.oneof({ arbitrary: fields(false), weight: 1 }, { arbitrary: fields(true), weight: 2 });
     const ok = { diffusion: 0, ar: 0 };
     // the shared full-mixture denoiser keeps its parameters on the backend (uploaded once); every run
     // beyond that must leave the live tensor count where it was
@@ -178,8 +186,10 @@ describe(`library job fuzz (seed ${seed})`, () => {
       }),
       { seed, numRuns: 80, interruptAfterTimeLimit: 20_000 },
     );
+    if (process.env.FUZZ_LOG) console.log('valid runs', ok);
     // not vacuous: valid jobs ran too
-    expect(ok.diffusion + ok.ar, JSON.stringify(ok)).toBeGreaterThan(5);
+    expect(ok.diffusion, JSON.stringify(ok)).toBeGreaterThan(5);
+    expect(ok.ar, JSON.stringify(ok)).toBeGreaterThan(5);
   });
 });
 
