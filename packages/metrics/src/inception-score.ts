@@ -1,5 +1,6 @@
-import { philoxWords, TesseraError } from '@tessera/core';
+import { TesseraError } from '@tessera/core';
 import { type Features, toMatrix } from './features.js';
+import { Mt19937 } from './numpy-random.js';
 
 /** Options of {@link inceptionScore}. */
 export interface InceptionScoreOptions {
@@ -8,8 +9,9 @@ export interface InceptionScoreOptions {
   /** Whether rows are class logits (default) or class probabilities. */
   input?: 'logits' | 'probabilities';
   /**
-   * Shuffle rows before splitting with this Philox seed (torch-fidelity shuffles with numpy's
-   * RandomState(2020), which we cannot reproduce; default: no shuffle, rows split in order).
+   * Shuffle rows before splitting by `np.random.RandomState(shuffleSeed).permutation(N)`, an integer in
+   * [0, 2³²). torch-fidelity shuffles this way with seed 2020 by default, so `shuffleSeed: 2020` gives
+   * its values; default: no shuffle, rows split in order (the original IS code).
    */
   shuffleSeed?: number;
 }
@@ -70,7 +72,14 @@ export function inceptionScore(classes: Features, opts: InceptionScoreOptions = 
       }
     }
   }
-  const order = opts.shuffleSeed === undefined ? null : permutation(n, opts.shuffleSeed);
+  const seed = opts.shuffleSeed;
+  if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `${op}: shuffleSeed should be an integer in [0, 2^32), got ${seed}`,
+    );
+  }
+  const order = seed === undefined ? null : new Mt19937(seed).choice(n, n);
   const scores = new Float64Array(splits);
   const q = new Float64Array(c);
   for (let s = 0; s < splits; s++) {
@@ -98,17 +107,4 @@ export function inceptionScore(classes: Features, opts: InceptionScoreOptions = 
   let v2 = 0;
   for (const v of scores) v2 += (v - mean) ** 2;
   return { mean, std: Math.sqrt(v2 / splits), scores };
-}
-
-function permutation(n: number, seed: number): Int32Array {
-  const idx = new Int32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  const w = philoxWords(seed, 0, n);
-  for (let i = 0; i < n - 1; i++) {
-    const j = i + Math.floor((w[i]! / 4294967296) * (n - i));
-    const t = idx[i]!;
-    idx[i] = idx[j]!;
-    idx[j] = t;
-  }
-  return idx;
 }

@@ -1,7 +1,8 @@
-import { philoxWords, TesseraError } from '@tessera/core';
+import { TesseraError } from '@tessera/core';
 import { type Features, gatherRows, type Matrix, sameDim, toMatrix } from './features.js';
 import { createKernels } from './kernels.js';
 import { gemmNT } from './linalg.js';
+import { Mt19937 } from './numpy-random.js';
 
 /** Options of {@link kernelInceptionDistance}; defaults are torch-fidelity's. */
 export interface KidOptions {
@@ -15,7 +16,10 @@ export interface KidOptions {
   gamma?: number;
   /** Kernel offset (default 1). */
   coef0?: number;
-  /** Seed of the Philox stream the subsets are drawn from (default 0). */
+  /**
+   * Seed of the `np.random.RandomState` the subsets are drawn from, an integer in [0, 2³²)
+   * (default 2020, torch-fidelity's `rng_seed`).
+   */
   seed?: number;
 }
 
@@ -30,14 +34,15 @@ export interface KidResult {
 /**
  * Kernel Inception Distance as torch-fidelity computes it: for each of `subsets` draws of `subsetSize`
  * rows from each set (without replacement), the unbiased MMD² with the polynomial kernel
- * k(x, y) = (γ·x·y + coef0)^degree; returns their mean and std. Subset s draws set 1 from Philox words
- * at offset 2s·subsetSize and set 2 at (2s+1)·subsetSize of `seed` (a partial Fisher–Yates shuffle), so
- * results are reproducible for a seed (numpy's RandomState draws differ, so values match
- * torch-fidelity's in distribution, and exactly when `subsetSize` equals both set sizes).
+ * k(x, y) = (γ·x·y + coef0)^degree; returns their mean and std. The subsets are drawn as torch-fidelity
+ * draws them: `rng = np.random.RandomState(seed)`, then for each subset `rng.choice(n_real, subsetSize,
+ * replace=False)` and `rng.choice(n_fake, subsetSize, replace=False)`, so the same features and seed give
+ * torch-fidelity's `kid_features_to_metric(real, fake)` values (up to its float32 kernel arithmetic; ours
+ * is float64).
  */
 export function kernelInceptionDistance(real: Features, fake: Features, opts: KidOptions = {}): KidResult {
   const job = prepareKid(real, fake, opts, 'kernelInceptionDistance');
-  for (let s = 0; s < job.subsets; s++) job.values[s] = job.subset(s);
+  for (let s = 0; s < job.subsets; s++) job.values[s] = job.nextSubset();
   return summarize(job.values);
 }
 
@@ -59,7 +64,7 @@ export async function kernelInceptionDistanceAsync(
         `kernelInceptionDistanceAsync: aborted after ${s} of ${job.subsets} subsets`,
       );
     }
-    job.values[s] = job.subset(s);
+    job.values[s] = job.nextSubset();
     opts.onProgress?.(s + 1, job.subsets);
     if (performance.now() - last > 50) {
       await new Promise((r) => setTimeout(r, 0));
@@ -74,7 +79,7 @@ function prepareKid(
   fake: Features,
   opts: KidOptions,
   op: string,
-): { subsets: number; values: Float64Array; subset: (s: number) => number } {
+): { subsets: number; values: Float64Array; nextSubset: () => number } {
   const a = toMatrix(real, op, 'real features');
   const b = toMatrix(fake, op, 'fake features');
   sameDim(a, b, op);
@@ -93,13 +98,18 @@ function prepareKid(
         '(pass a smaller subsetSize)',
     );
   }
-  const seed = opts.seed ?? 0;
+  const seed = opts.seed ?? 2020;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new TesseraError('INVALID_ARGUMENT', `${op}: seed should be an integer in [0, 2^32), got ${seed}`);
+  }
+  const rng = new Mt19937(seed);
   return {
     subsets,
     values: new Float64Array(subsets),
-    subset: (s) => {
-      const ia = drawSubset(a.n, m, seed, 2 * s * m);
-      const ib = drawSubset(b.n, m, seed, (2 * s + 1) * m);
+    // one stream, as torch-fidelity's loop: each call draws the next subset of each set
+    nextSubset: () => {
+      const ia = rng.choice(a.n, m);
+      const ib = rng.choice(b.n, m);
       return mmd2Unbiased(
         { data: gatherRows(a, ia), n: m, dim: a.dim },
         { data: gatherRows(b, ib), n: m, dim: b.dim },
@@ -170,18 +180,4 @@ function mmd2Unbiased(a: Matrix, b: Matrix, opts: Pick<KidOptions, 'degree' | 'g
   let sxy = 0;
   for (let i = 0; i < m * m; i++) sxy += kern3(k[i]!);
   return (sxx + syy) / (m * (m - 1)) - (2 * sxy) / (m * m);
-}
-
-/** `size` distinct indices in [0, n) by a partial Fisher–Yates shuffle on Philox words at `offset`. */
-export function drawSubset(n: number, size: number, seed: number, offset: number): Int32Array {
-  const idx = new Int32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  const words = philoxWords(seed, offset, size);
-  for (let i = 0; i < size; i++) {
-    const j = i + Math.floor((words[i]! / 4294967296) * (n - i));
-    const t = idx[i]!;
-    idx[i] = idx[j]!;
-    idx[j] = t;
-  }
-  return idx.slice(0, size);
 }

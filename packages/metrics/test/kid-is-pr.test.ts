@@ -7,6 +7,7 @@ import {
   precisionRecall,
 } from '@tessera/metrics';
 import { describe, expect, it } from 'vitest';
+import { Mt19937 } from '../src/numpy-random';
 import { formulaRows, freshSeed, mulberry, normals } from './helpers';
 
 const seed = freshSeed();
@@ -54,11 +55,31 @@ const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
  *   A = torch.tensor(u(60, 8, 14), dtype=torch.float64); B = torch.tensor(1.3 * u(45, 8, 15) + 0.15, dtype=torch.float64)
  *   print('prc', prc(A, B), prc(A, B, 5))
  *
+ * KID's subsets, drawn as torch-fidelity's kid_features_to_metric draws them (numpy 2.4.6, float64):
+ *
+ *   X = 3 * u(40, 16, 11); Y = 2.5 * u(35, 16, 12) + 0.2
+ *   for seed in (2020, 7):
+ *       rng = np.random.RandomState(seed); vals = []
+ *       for i in range(6):
+ *           a = rng.choice(40, 15, replace=False); b = rng.choice(35, 15, replace=False)
+ *           if i == 0: print(seed, list(a), list(b))
+ *           vals.append(mmd2(X[a], Y[b]))
+ *       print(seed, np.mean(vals), np.std(vals))
+ *   rng = np.random.RandomState(123456789); print(rng.choice(100000, 5, replace=False))
+ *   # IS shuffled as torch-fidelity's isc_features_to_metric shuffles (numpy 1.24, torch 1.13):
+ *   print(isc(L[np.random.RandomState(2020).permutation(53)], 10), isc(L[np.random.RandomState(5).permutation(53)], 4))
+ *
  * printed:
  *   kid 0.1142739230695975 0.17647335972448985
  *   isc (2.2503222970256935, 0.17674611846235114) (2.5211378051132267, 0.12216007997298735)
  *   prc (0.6222222447395325, 0.949999988079071, 0.7519434756057016) (0.6666666865348816, 0.9666666388511658, 0.7891156509090387)
  * (torch's float32 .mean() of the 0/1 hits: 28/45, 57/60 and 30/45, 58/60.)
+ *   2020 [22, 15, 30, 2, 33, 4, 25, 39, 12, 17, 13, 14, 35, 28, 20] [29, 7, 24, 13, 12, 33, 26, 32, 15, 4, 17, 0, 27, 22, 3]
+ *   2020 0.14695377337709656 0.05545995070241449
+ *   7 [17, 37, 34, 18, 32, 1, 22, 2, 9, 36, 29, 21, 13, 27, 5] [18, 2, 6, 27, 5, 32, 33, 26, 24, 17, 14, 15, 13, 11, 28]
+ *   7 0.1335757390099607 0.10199712430549965
+ *   [49990 55988 19888 74059 97457]
+ *   (2.047007190225554, 0.23522486092687753) (2.418058104955124, 0.1572098187834712)
  */
 describe('KID, IS, precision/recall against torch-fidelity formulas', () => {
   const X = scaled(formulaRows(40, 16, 11), 3);
@@ -75,6 +96,33 @@ describe('KID, IS, precision/recall against torch-fidelity formulas', () => {
     expect(rel(r.mean, 0.1142739230695975), tag).toBeLessThan(1e-12);
     expect(r.std).toBeLessThan(1e-14);
     expect(r.values.length).toBe(5);
+  });
+
+  it("KID's subsets are numpy RandomState(seed).choice draws, as torch-fidelity's", () => {
+    // MT19937 seeded with 5489: the C++ standard's check value for the 10,000th output
+    const mt = new Mt19937(5489);
+    let v = 0;
+    for (let i = 0; i < 10000; i++) v = mt.nextUint32();
+    expect(v).toBe(4123659995);
+    const draws = new Mt19937(2020);
+    expect(Array.from(draws.choice(40, 15))).toEqual([
+      22, 15, 30, 2, 33, 4, 25, 39, 12, 17, 13, 14, 35, 28, 20,
+    ]);
+    expect(Array.from(draws.choice(35, 15))).toEqual([
+      29, 7, 24, 13, 12, 33, 26, 32, 15, 4, 17, 0, 27, 22, 3,
+    ]);
+    expect(Array.from(new Mt19937(123456789).choice(100000, 5))).toEqual([49990, 55988, 19888, 74059, 97457]);
+    const Y35 = scaled(formulaRows(35, 16, 12), 2.5, 0.2);
+    const run = (s?: number) =>
+      kernelInceptionDistance(flat(X, 16), flat(Y35, 16), { subsets: 6, subsetSize: 15, seed: s });
+    const dflt = run();
+    expect(rel(dflt.mean, 0.14695377337709656)).toBeLessThan(1e-12);
+    expect(rel(dflt.std, 0.05545995070241449)).toBeLessThan(1e-10);
+    const seven = run(7);
+    expect(rel(seven.mean, 0.1335757390099607)).toBeLessThan(1e-12);
+    expect(rel(seven.std, 0.10199712430549965)).toBeLessThan(1e-10);
+    for (const bad of [-1, 1.5, 2 ** 32])
+      expect(() => run(bad)).toThrow(/seed should be an integer in \[0, 2\^32\)/);
   });
 
   it('inception score from logits and from probabilities', () => {
@@ -96,6 +144,16 @@ describe('KID, IS, precision/recall against torch-fidelity formulas', () => {
     }
     const c = inceptionScore(flat(P, 10), { input: 'probabilities' });
     expect(rel(c.mean, 2.2503222970256935)).toBeLessThan(1e-12);
+    // Shuffled as torch-fidelity shuffles (its default seed 2020, and another seed and split count).
+    const d = inceptionScore(flat(L, 10), { shuffleSeed: 2020 });
+    expect(rel(d.mean, 2.047007190225554)).toBeLessThan(1e-12);
+    expect(rel(d.std, 0.23522486092687753)).toBeLessThan(1e-10);
+    const e = inceptionScore(flat(L, 10), { shuffleSeed: 5, splits: 4 });
+    expect(rel(e.mean, 2.418058104955124)).toBeLessThan(1e-12);
+    expect(rel(e.std, 0.1572098187834712)).toBeLessThan(1e-10);
+    expect(() => inceptionScore(flat(L, 10), { shuffleSeed: -3 })).toThrow(
+      /shuffleSeed should be an integer/,
+    );
   });
 
   it('precision and recall (k = 3 and k = 5)', () => {
