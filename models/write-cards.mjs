@@ -16,6 +16,7 @@ const vq = optional('vq-digits16/card.json');
 const gpt = optional('gpt-digits16/card.json');
 const msvq = optional('msvq-digits16/card.json');
 const vardigits = optional('var-digits16/card.json');
+const maskgit = optional('maskgit-digits16/card.json');
 const js = (v) => JSON.stringify(v, null, 2);
 writeFileSync(
   out,
@@ -48,6 +49,13 @@ export const MSVQ_DIGITS16_CARD: ModelCard = ${js(msvq)};
 
 /** Card of the class-conditional next-scale (VAR) transformer (\`models/var-digits16\`). */
 export const VAR_DIGITS16_CARD: ModelCard = ${js(vardigits)};
+`
+    : ''
+}${
+  maskgit
+    ? `
+/** Card of the class-conditional masked token transformer over the VQ's code grid (\`models/maskgit-digits16\`). */
+export const MASKGIT_DIGITS16_CARD: ModelCard = ${js(maskgit)};
 `
     : ''
 }`,

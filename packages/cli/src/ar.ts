@@ -18,7 +18,14 @@ import {
 } from '@tessera/reference';
 import { UsageError } from './errors.js';
 import { checkInt, checkNum, LIMITS, MAX_SEED } from './limits.js';
-import { AR_MODELS, modelsDir, parseModelFlag, TRAINED_AR_DECODER } from './models.js';
+import {
+  AR_MODELS,
+  isTrainedArModel,
+  modelsDir,
+  parseModelFlag,
+  TRAINED_AR_DECODER,
+  type TrainedArModel,
+} from './models.js';
 
 /** Decoders the CLI offers. */
 export const DECODERS = ['raster', 'next-scale', 'masked'] as const;
@@ -36,7 +43,7 @@ export interface ArJob {
   count: number;
   /**
    * Class per image: 0 rectangles, 1 disks, 2 bars for the reference shapes; the digit 0–9 for
-   * `digits-gpt` and `digits-var`. Default: cycle through the classes.
+   * `digits-gpt`, `digits-var` and `digits-maskgit`. Default: cycle through the classes.
    */
   label?: number;
   guidance: number;
@@ -46,7 +53,8 @@ export interface ArJob {
   /**
    * The token model: `reference` (default: the count-based shape model of the decoder, fitted on the
    * fly), `digits-gpt` (the trained VQ + GPT of `@tessera/models`, raster decoder), `digits-var` (the
-   * trained multi-scale VQ + VAR transformer, next-scale decoder), or the path of an ONNX token model
+   * trained multi-scale VQ + VAR transformer, next-scale decoder), `digits-maskgit` (the trained VQ +
+   * masked transformer, masked decoder), or the path of an ONNX token model
    * (as `tessera export-model --kind raster|next-scale|masked` writes). All but `reference` run on ONNX
    * Runtime, so `backend` must then be an ONNX backend (`selectBackend('onnx')`): the decoders keep their
    * token buffers on the model's backend.
@@ -62,11 +70,12 @@ export interface ArJob {
  * decoded images of a trained model, and counts.
  */
 export interface ArResult {
-  /** The model that ran: `reference`, `digits-gpt`, `digits-var` or the file's path. */
+  /** The model that ran: `reference`, `digits-gpt`, `digits-var`, `digits-maskgit` or the file's path. */
   model: string;
   /**
    * The digit images `[N, 1, 16, 16]` in about [-1, 1] that the trained models' VQ decoders make of the
-   * tokens (`digits-gpt`, `digits-var`; caller disposes); absent for token-palette models.
+   * tokens (`digits-gpt`, `digits-var`, `digits-maskgit`; caller disposes); absent for token-palette
+   * models.
    */
   images?: Tensor;
   /** The decoder that ran (the file's kind with `model`). */
@@ -127,7 +136,7 @@ interface Source {
 }
 
 /** The trained digit token model `name` and its VQ decoder, on the job's ONNX backend. */
-async function trainedSource(job: ArJob, name: 'digits-gpt' | 'digits-var'): Promise<Source> {
+async function trainedSource(job: ArJob, name: TrainedArModel): Promise<Source> {
   const decoder = TRAINED_AR_DECODER[name];
   if (job.decoder !== undefined && job.decoder !== decoder) {
     throw new UsageError(
@@ -143,22 +152,25 @@ async function trainedSource(job: ArJob, name: 'digits-gpt' | 'digits-var'): Pro
   }
   const m = await import('@tessera/models');
   const dir = await modelsDir();
-  if (name === 'digits-gpt') {
-    const gpt = await m.loadDigitsGPT({ backend: B, dir });
+  if (name === 'digits-gpt' || name === 'digits-maskgit') {
+    const net =
+      name === 'digits-gpt'
+        ? await m.loadDigitsGPT({ backend: B, dir })
+        : await m.loadDigitsMaskGIT({ backend: B, dir });
     const vq = await m.loadDigitsVQ({ backend: B, dir }).catch(async (err) => {
-      await gpt.dispose();
+      await net.dispose();
       throw err;
     });
     return {
       name,
       decoder,
-      model: gpt,
+      model: net,
       vocabSize: vq.codebookSize,
-      numClasses: gpt.numClasses,
+      numClasses: net.numClasses,
       length: 16,
       images: (t) => vq.decode(t[0]!),
       dispose: async () => {
-        await gpt.dispose();
+        await net.dispose();
         await vq.dispose();
       },
     };
@@ -194,7 +206,7 @@ async function trainedSource(job: ArJob, name: 'digits-gpt' | 'digits-var'): Pro
 async function modelSource(job: ArJob): Promise<Source> {
   const which =
     job.model === undefined ? { name: 'reference' as const } : parseModelFlag(job.model, AR_MODELS);
-  if (which.name === 'digits-gpt' || which.name === 'digits-var') return trainedSource(job, which.name);
+  if (isTrainedArModel(which.name)) return trainedSource(job, which.name);
   if (which.file !== undefined) {
     const { loadOnnxTokenModel } = await import('./onnx-model.js');
     const m = await loadOnnxTokenModel(which.file, job.backend, job.decoder);

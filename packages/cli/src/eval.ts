@@ -25,7 +25,8 @@ job.json: { "id": "dpmpp-20", "count": 10000, "seed": 0, "shardSize": 256, "batc
             "output": "dpmpp-20", "reference": { "count": 1000, "seed": 1 } }
   (add "features": "classifier" to score on the trained digit classifier's features)
   (or "generator": { "kind": "ar", "decoder": "next-scale", "temperature": 1 }, with
-   "model": "digits-var" (next-scale) or "digits-gpt" (raster) for the trained digit networks)
+   "model": "digits-var" (next-scale), "digits-gpt" (raster) or "digits-maskgit" (masked) for the
+   trained digit networks)
 
   --config FILE             the job (required)
   --out FILE                where to write the report (default out/eval-<id>.json)

@@ -11,6 +11,7 @@ import { checkImageSize, LIMITS, MAX_SEED } from './limits.js';
 import {
   AR_MODELS,
   DIFFUSION_MODELS,
+  isTrainedArModel,
   parseModelFlag,
   TRAINED_AR_DECODER,
   trainedAvailable,
@@ -44,8 +45,9 @@ conflicting flags, a value beyond the limits each command's --help lists). Error
 Output files: an existing file is kept unless --force is given; a file is written to a temporary file
 beside it and renamed into place, so a failure never leaves a partial or damaged file.
 Progress bars (steps, rate, ETA) show on stderr when it is a terminal; --quiet turns them off.
-Trained networks (--model digits-unet, digits-gpt, digits-var) are read from the repository's models/
-folder, or from $TESSERA_MODELS_DIR when set; each file's SHA-256 is checked against its card.`,
+Trained networks (--model digits-unet, digits-gpt, digits-var, digits-maskgit) are read from the
+repository's models/ folder, or from $TESSERA_MODELS_DIR when set; each file's SHA-256 is checked
+against its card.`,
   'generate diffusion': `Usage: tessera generate diffusion [options]
 
   --model NAME|FILE.onnx    digits-unet: the trained class-conditional U-Net (ONNX Runtime; the default
@@ -73,17 +75,18 @@ folder, or from $TESSERA_MODELS_DIR when set; each file's SHA-256 is checked aga
 
   --model NAME|FILE.onnx    digits-gpt: trained VQ tokenizer + GPT over its 4×4 codes (raster decoder)
                             digits-var: trained multi-scale VQ + VAR transformer (next-scale decoder)
+                            digits-maskgit: trained VQ + masked transformer over its codes (masked decoder)
                             reference: the count-based shape model of the decoder, fitted on the fly
                             FILE.onnx: an exported token model (export-model --kind raster|next-scale|masked)
                             Default: the decoder's trained network (raster → digits-gpt, next-scale →
-                            digits-var) on ONNX Runtime where it fits (--backend auto or onnx,
-                            onnxruntime-node and the models folder here), else reference.
+                            digits-var, masked → digits-maskgit) on ONNX Runtime where it fits (--backend
+                            auto or onnx, onnxruntime-node and the models folder here), else reference.
                             All but reference run on ONNX Runtime (--backend onnx).
   --backend NAME            auto | cpu | webgpu | onnx (default auto; onnx for every model but reference)
   --decoder NAME            ${DECODERS.join(', ')} (default next-scale; with --model the model's)
   --seed N                  Philox seed, 0–2^53−1 (default 0)
   --count N                 number of images, 1–${LIMITS.count} (default 9)
-  --label L                 class: the digit 0–9 (digits-gpt, digits-var); the shape for reference:
+  --label L                 class: the digit 0–9 (the digits-* models); the shape for reference:
                             0 rectangles, 1 disks, 2 bars (default: cycle through the classes)
   --digit D                 the digit 0–9 (the same as --label, for the digit models)
   --guidance W              classifier-free guidance scale ≥ 0 (default 1 = off)
@@ -268,14 +271,14 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
   let model = which?.name ?? which?.file;
   if (model === undefined) {
     const d = decoderChoice ?? 'next-scale';
-    const trained = d === 'raster' ? 'digits-gpt' : d === 'next-scale' ? 'digits-var' : undefined;
-    const fits = trained && (backendName === 'auto' || backendName === 'onnx');
+    const trained = d === 'raster' ? 'digits-gpt' : d === 'next-scale' ? 'digits-var' : 'digits-maskgit';
+    const fits = backendName === 'auto' || backendName === 'onnx';
     model = fits && (await trainedAvailable(trained)) ? trained : 'reference';
   }
-  const digits = model === 'digits-gpt' || model === 'digits-var';
+  const digits = isTrainedArModel(model);
   if (model === 'reference' && v.digit !== undefined)
     throw new UsageError(
-      `--digit applies to the digit models (--model digits-gpt or digits-var); the reference shapes take --label 0, 1 or 2`,
+      `--digit applies to the digit models (--model digits-gpt, digits-var or digits-maskgit); the reference shapes take --label 0, 1 or 2`,
     );
   // a file model's number of classes bounds the label (checked once it is loaded)
   if (model === 'reference' && label !== undefined && label > 2)
@@ -290,7 +293,7 @@ async function cmdAr(args: string[], out: Out): Promise<void> {
         `--model ${digits ? model : '(a file)'} runs the token model on ONNX Runtime and decodes next to it: use --backend onnx (or leave --backend out), not '${backendName}'`,
       );
   }
-  const trainedDecoder = digits ? TRAINED_AR_DECODER[model as keyof typeof TRAINED_AR_DECODER] : undefined;
+  const trainedDecoder = isTrainedArModel(model) ? TRAINED_AR_DECODER[model] : undefined;
   if (trainedDecoder && decoderChoice !== undefined && decoderChoice !== trainedDecoder)
     throw new UsageError(
       `--model ${model} decodes with the ${trainedDecoder} decoder, not '${decoderChoice}': use --decoder ${trainedDecoder} or leave it out`,

@@ -16,20 +16,32 @@ export type DiffusionModelName = (typeof DIFFUSION_MODELS)[number];
 
 /**
  * Built-in models of `generate ar --model`: the trained VQ + GPT (`digits-gpt`, raster decoder), the
- * trained multi-scale VQ + VAR transformer (`digits-var`, next-scale decoder), both from
- * `@tessera/models` on ONNX Runtime, and the count-based shape models fitted on the fly (`reference`).
+ * trained multi-scale VQ + VAR transformer (`digits-var`, next-scale decoder), the trained VQ + masked
+ * transformer (`digits-maskgit`, masked decoder), all from `@tessera/models` on ONNX Runtime, and the
+ * count-based shape models fitted on the fly (`reference`).
  */
-export const AR_MODELS = ['digits-gpt', 'digits-var', 'reference'] as const;
+export const AR_MODELS = ['digits-gpt', 'digits-var', 'digits-maskgit', 'reference'] as const;
 export type ArModelName = (typeof AR_MODELS)[number];
 
 /** The decoder each trained token model runs with. */
-export const TRAINED_AR_DECODER = { 'digits-gpt': 'raster', 'digits-var': 'next-scale' } as const;
+export const TRAINED_AR_DECODER = {
+  'digits-gpt': 'raster',
+  'digits-var': 'next-scale',
+  'digits-maskgit': 'masked',
+} as const;
+/** The name of a trained token model of `generate ar --model`. */
+export type TrainedArModel = keyof typeof TRAINED_AR_DECODER;
+/** Whether `name` is one of the trained token models. */
+export function isTrainedArModel(name: string | undefined): name is TrainedArModel {
+  return name !== undefined && Object.hasOwn(TRAINED_AR_DECODER, name);
+}
 
 /** The ONNX files (under the models folder) a trained model needs. */
 const FILES: Record<string, string[]> = {
   'digits-unet': ['unet-digits16/model.onnx'],
   'digits-gpt': ['gpt-digits16/model.onnx', 'vq-digits16/decoder.onnx'],
   'digits-var': ['var-digits16/model.onnx', 'msvq-digits16/decoder.onnx'],
+  'digits-maskgit': ['maskgit-digits16/model.onnx', 'vq-digits16/decoder.onnx'],
 };
 
 /**

@@ -1,8 +1,8 @@
 /**
  * The showcase's trained-network section: class-conditional digits from the networks trained under the
  * repository's `models/` (through ONNX Runtime) by every method — DDPM, DDIM-50, DPM-Solver++(2M) 20 on
- * the U-Net, ParaDiGMS and ParaTAA on the same U-Net, the GPT over VQ codes (raster) and the VAR
- * transformer (next-scale) — with the model calls, the wall time, the trained classifier's accuracy on
+ * the U-Net, ParaDiGMS and ParaTAA on the same U-Net, the GPT over VQ codes (raster), the VAR
+ * transformer (next-scale) and the masked transformer over VQ codes (MaskGIT) — with the model calls, the wall time, the trained classifier's accuracy on
  * the images as drawn (8-bit) and FID/KID on its features against real procedural digits.
  */
 import type { OnnxBackend } from '@tessera/backend-onnx';
@@ -16,6 +16,8 @@ import { type ParallelPanel, parallelPanel } from './showcase-parallel.js';
 
 /** Classifier-free guidance scale of every class-conditional run of the section. */
 export const TRAINED_GUIDANCE = 2;
+/** Iterations (model calls) of the masked decoder's runs. */
+const MASKED_ITERS = 8;
 /** Feature dimension of the trained classifier's penultimate layer. */
 const FEATURE_DIM = 128;
 
@@ -259,6 +261,8 @@ export async function trainedSection(o: {
     disposers.push(() => varModel.dispose());
     const msvq = await models.loadDigitsMSVQ({ backend: B, dir });
     disposers.push(() => msvq.dispose());
+    const maskModel = await models.loadDigitsMaskGIT({ backend: B, dir });
+    disposers.push(() => maskModel.dispose());
     methods.push(
       {
         key: 'raster',
@@ -290,6 +294,25 @@ export async function trainedSection(o: {
             classes,
             guidance: G,
             seed: 16,
+          });
+          const data = Float32Array.from(await out.data());
+          out.dispose();
+          return { data, modelCalls: c.calls() + 1 };
+        },
+      },
+      {
+        key: 'masked',
+        title: 'Masked AR (MaskGIT)',
+        detail: `16 tokens in ${MASKED_ITERS} parallel iterations`,
+        run: async () => {
+          const c = countCalls(maskModel, ['logits']);
+          const out = await models.sampleDigitsMasked({
+            model: c.model,
+            vq,
+            classes,
+            numIter: MASKED_ITERS,
+            guidanceScale: G,
+            seed: 17,
           });
           const data = Float32Array.from(await out.data());
           out.dispose();

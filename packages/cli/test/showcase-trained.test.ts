@@ -82,6 +82,7 @@ describe('showcase: trained networks (quick)', () => {
       'parataa',
       'raster',
       'next-scale',
+      'masked',
     ]);
     const C = await loadDigitClassifier({ backend: B });
     // the reference set: 100 procedural digits (generator seed 4242) as drawn in 8 bits
@@ -138,7 +139,8 @@ describe('showcase: trained networks (quick)', () => {
     const calls = Object.fromEntries(f.rows.map((r) => [r.key, r.modelCalls]));
     const p = facts<ParallelFacts>('parallel-facts');
     const rounds = Object.fromEntries(p.runs.map((r) => [r.name.toLowerCase(), r.rounds]));
-    // DDPM-100, DDIM-50, DPM-Solver++(2M) 20 (a guided call is one doubled batch); +1: the token decoder
+    // DDPM-100, DDIM-50, DPM-Solver++(2M) 20 (a guided call is one doubled batch); +1: the token
+    // decoder; the masked decoder runs 8 iterations
     expect(calls).toEqual({
       real: 0,
       ddpm: 100,
@@ -148,6 +150,7 @@ describe('showcase: trained networks (quick)', () => {
       parataa: rounds.parataa,
       raster: 16 + 1,
       'next-scale': 4 + 1,
+      masked: 8 + 1,
     });
   });
 });

@@ -13,11 +13,13 @@ import {
   type DigitClassifier,
   loadDigitClassifier,
   loadDigitsGPT,
+  loadDigitsMaskGIT,
   loadDigitsMSVQ,
   loadDigitsUNet,
   loadDigitsVAR,
   loadDigitsVQ,
   sampleDigits,
+  sampleDigitsMasked,
   sampleDigitsNextScale,
   sampleDigitsRaster,
 } from '@tessera/models';
@@ -188,7 +190,7 @@ describe(`generate diffusion --model digits-unet (${note})`, () => {
   });
 });
 
-describe(`generate ar --model digits-gpt | digits-var (${note})`, () => {
+describe(`generate ar --model digits-gpt | digits-var | digits-maskgit (${note})`, () => {
   it('raster (GPT + VQ): the library’s digits byte for byte, each read as its class', async () => {
     const n = 30;
     const f = join(dir, 'gpt.png');
@@ -287,15 +289,57 @@ describe(`generate ar --model digits-gpt | digits-var (${note})`, () => {
     await Promise.all([model.dispose(), msvq.dispose()]);
   });
 
+  it('masked (MaskGIT + VQ), the default of --decoder masked: the library’s digits, each read as its class', async () => {
+    const n = 30;
+    const f = join(dir, 'maskgit.png');
+    const r = await run([
+      'generate',
+      'ar',
+      '--decoder',
+      'masked',
+      '--iters',
+      '8',
+      '--guidance',
+      '2',
+      '--count',
+      `${n}`,
+      '--seed',
+      `${seed}`,
+      '--zoom',
+      '1',
+      '--out',
+      f,
+    ]);
+    expect([r.code, ...r.err], note).toEqual([0]);
+    expect(r.out[0]).toMatch(/masked decoder \(digits-maskgit\), 8 model calls, [\d.]+ s on onnx$/);
+    const classes = Array.from({ length: n }, (_, i) => i % 10);
+    const [model, vq] = await Promise.all([loadDigitsMaskGIT({ backend: B }), loadDigitsVQ({ backend: B })]);
+    const lib = await sampleDigitsMasked({
+      model,
+      vq,
+      classes,
+      numIter: 8,
+      guidanceScale: 2,
+      sampling: { temperature: 1, topK: 0, topP: 1 },
+      seed,
+    });
+    expect(Buffer.compare(readFileSync(f), await pngOf(lib)), note).toBe(0);
+    lib.dispose();
+    // measured 499/500 at guidance 2 (models/README); ≥ 24 of 30 fails with probability < 1e-5 at 2.5%
+    expect(await hits(f, classes), note).toBeGreaterThanOrEqual(24);
+    await Promise.all([model.dispose(), vq.dispose()]);
+  });
+
   it('flags that do not fit the trained models are usage errors naming what fits', async () => {
     const f = join(dir, 'bad.png');
     const A = ['generate', 'ar', '--count', '1', '--out', f];
     for (const [args, parts] of [
       [
         ['--model', 'digits'],
-        ['digits-gpt', 'digits-var', 'reference'],
+        ['digits-gpt', 'digits-var', 'digits-maskgit', 'reference'],
       ],
       [['--model', 'digits-gpt', '--decoder', 'next-scale'], ['raster']],
+      [['--model', 'digits-maskgit', '--decoder', 'raster'], ['masked']],
       [['--model', 'digits-var', '--backend', 'cpu'], ['--backend onnx']],
       [['--model', 'digits-var', '--label', '10'], ['0–9']],
       [['--model', 'reference', '--digit', '3'], ['--label']],

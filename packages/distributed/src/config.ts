@@ -77,7 +77,8 @@ export interface ArGenerator {
   numIter?: number;
   /**
    * A trained network of @tessera/models instead of the reference count models: `digits-gpt` (GPT over
-   * VQ codes; decoder `raster`) or `digits-var` (VAR next-scale transformer; decoder `next-scale`).
+   * VQ codes; decoder `raster`), `digits-var` (VAR next-scale transformer; decoder `next-scale`) or
+   * `digits-maskgit` (masked transformer over VQ codes; decoder `masked`).
    */
   model?: TrainedArModel;
 }

@@ -281,6 +281,7 @@ async function trainedArGenerator(
         seed: imageSeed(config.seed, i),
         sampling: { temperature: g.temperature ?? 1, topK: g.topK ?? 0, topP: g.topP ?? 0 },
         guidance: g.guidance ?? 1,
+        numIter: g.numIter ?? 16,
         ...(signal ? { signal } : {}),
       });
       out.set(img, (i - start) * PIXELS);

@@ -76,7 +76,11 @@ export async function loadTrainedDenoiser(
 }
 
 /** Trained autoregressive networks a job may name in `generator.model`, with the decoder each runs. */
-export const TRAINED_AR_MODELS = { 'digits-gpt': 'raster', 'digits-var': 'next-scale' } as const;
+export const TRAINED_AR_MODELS = {
+  'digits-gpt': 'raster',
+  'digits-var': 'next-scale',
+  'digits-maskgit': 'masked',
+} as const;
 /** A key of {@link TRAINED_AR_MODELS}. */
 export type TrainedArModel = keyof typeof TRAINED_AR_MODELS;
 
@@ -86,14 +90,17 @@ export type TrainedArSampler = (o: {
   seed: number;
   sampling: { temperature: number; topK: number; topP: number };
   guidance: number;
+  /** Masked decoder iterations (`digits-maskgit` only). */
+  numIter?: number;
   signal?: AbortSignal;
 }) => Promise<Float32Array>;
 
 /**
  * Loads `digits-gpt` (the GPT over VQ codes, decoded by `rasterDecode` then the VQ decoder:
  * @tessera/models' `sampleDigitsRaster`) or `digits-var` (the VAR transformer, `nextScaleDecode`, then
- * the multi-scale VQ decoder: `sampleDigitsNextScale`), on `backend` when it is an ONNX backend, else on
- * an ONNX CPU backend of its own.
+ * the multi-scale VQ decoder: `sampleDigitsNextScale`) or `digits-maskgit` (the masked transformer over
+ * VQ codes, `maskedDecode`, then the VQ decoder: `sampleDigitsMasked`), on `backend` when it is an ONNX
+ * backend, else on an ONNX CPU backend of its own.
  */
 export async function loadTrainedAr(
   backend: Backend,
@@ -131,6 +138,21 @@ export async function loadTrainedAr(
       loaded.push(vq);
       sample = async (o) =>
         pixels(await models.sampleDigitsRaster({ gpt, vq, guidanceScale: o.guidance, ...common(o) }));
+    } else if (name === 'digits-maskgit') {
+      const model = await models.loadDigitsMaskGIT(where);
+      loaded.push(model);
+      const vq = await models.loadDigitsVQ(where);
+      loaded.push(vq);
+      sample = async (o) =>
+        pixels(
+          await models.sampleDigitsMasked({
+            model,
+            vq,
+            guidanceScale: o.guidance,
+            numIter: o.numIter ?? 16,
+            ...common(o),
+          }),
+        );
     } else {
       const model = await models.loadDigitsVAR(where);
       loaded.push(model);

@@ -1,7 +1,7 @@
-// Trained networks as job models ("digits-unet", "digits-gpt", "digits-var"), sequential and parallel,
-// checked against @tessera/diffusion's `sample` / @tessera/models' samplers called directly and by the
+// Trained networks as job models ("digits-unet", "digits-gpt", "digits-var", "digits-maskgit"),
+// sequential and parallel, checked against @tessera/diffusion's `sample` / @tessera/models' samplers called directly and by the
 // digit classifier; and on worker processes running the built dist/.
-import { createCpuBackend, TesseraError } from '@tessera/core';
+import { createCpuBackend, type Tensor, TesseraError } from '@tessera/core';
 import { sample } from '@tessera/diffusion';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -164,10 +164,11 @@ describe.skipIf(!ort)('a digits-unet job', () => {
   });
 });
 
-describe.skipIf(!ort)('digits-gpt and digits-var jobs', () => {
+describe.skipIf(!ort)('digits-gpt, digits-var and digits-maskgit jobs', () => {
   for (const [model, decoder] of [
     ['digits-gpt', 'raster'],
     ['digits-var', 'next-scale'],
+    ['digits-maskgit', 'masked'],
   ] as const) {
     it(`${model}: @tessera/models' sampler per image (seed imageSeed, class i mod 10), read as its class`, async () => {
       const B = createCpuBackend();
@@ -176,7 +177,7 @@ describe.skipIf(!ort)('digits-gpt and digits-var jobs', () => {
         count: 10,
         seed,
         batchSize: 10,
-        generator: { kind: 'ar', decoder, model, guidance: 2 },
+        generator: { kind: 'ar', decoder, model, guidance: 2, numIter: 6 },
       });
       const live = B.memory().tensors;
       const g = await bindGenerator(B, config);
@@ -188,41 +189,47 @@ describe.skipIf(!ort)('digits-gpt and digits-var jobs', () => {
       const O = createOnnxBackend({ ort: ort as never, executionProviders: ['cpu'] });
       const classifier = await m.loadDigitClassifier({ backend: O });
       try {
-        const a =
-          model === 'digits-gpt'
-            ? await m.loadDigitsGPT({ backend: O })
-            : await m.loadDigitsVAR({ backend: O });
-        const b =
-          model === 'digits-gpt'
-            ? await m.loadDigitsVQ({ backend: O })
-            : await m.loadDigitsMSVQ({ backend: O });
+        // the library sampler of each model, on its own loaded networks
+        const loaded: { dispose(): Promise<void> }[] = [];
+        const keep = <T extends { dispose(): Promise<void> }>(x: T): T => {
+          loaded.push(x);
+          return x;
+        };
+        let draw: (c: {
+          classes: number[];
+          seed: number;
+          sampling: { temperature: number; topK: number; topP: number };
+        }) => Promise<Tensor>;
+        if (model === 'digits-gpt') {
+          const gpt = keep(await m.loadDigitsGPT({ backend: O }));
+          const vq = keep(await m.loadDigitsVQ({ backend: O }));
+          draw = (c) => m.sampleDigitsRaster({ gpt, vq, guidanceScale: 2, ...c });
+        } else if (model === 'digits-var') {
+          const net = keep(await m.loadDigitsVAR({ backend: O }));
+          const msvq = keep(await m.loadDigitsMSVQ({ backend: O }));
+          draw = (c) => m.sampleDigitsNextScale({ model: net, msvq, guidance: 2, ...c });
+        } else {
+          const net = keep(await m.loadDigitsMaskGIT({ backend: O }));
+          const vq = keep(await m.loadDigitsVQ({ backend: O }));
+          draw = (c) => m.sampleDigitsMasked({ model: net, vq, guidanceScale: 2, numIter: 6, ...c });
+        }
         let worst = 0;
         for (let i = 0; i < 10; i++) {
-          const common = {
+          const t = await draw({
             classes: [i % 10],
             seed: imageSeed(seed, i),
             sampling: { temperature: 1, topK: 0, topP: 0 },
-          };
-          const t =
-            model === 'digits-gpt'
-              ? await m.sampleDigitsRaster({ gpt: a as never, vq: b as never, guidanceScale: 2, ...common })
-              : await m.sampleDigitsNextScale({
-                  model: a as never,
-                  msvq: b as never,
-                  guidance: 2,
-                  ...common,
-                });
+          });
           const want = await t.data();
           t.dispose();
           for (let p = 0; p < 256; p++) worst = Math.max(worst, Math.abs(want[p]! - got[i * 256 + p]!));
         }
-        await a.dispose();
-        await b.dispose();
+        for (const x of loaded) await x.dispose();
         expect(worst, msg).toBeLessThan(1e-6);
         const x = O.tensor(got, [10, 1, 16, 16]);
         const read = Array.from(await classifier.predict(x));
         x.dispose();
-        // raster at guidance 2: 99.8% of 500 read as their class (models/README); 20 + 20 of 20 here.
+        // at guidance 2, 98–100% of 500 read as their class for each model (models/README).
         // ≥ 6 of 10 fails about C(10,5)·p⁵ of runs (< 1e-5 for a misread rate p ≤ 0.04).
         expect(read.filter((d, i) => d === i % 10).length, `${msg}: read ${read}`).toBeGreaterThanOrEqual(6);
       } finally {

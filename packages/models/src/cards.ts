@@ -281,3 +281,56 @@ export const VAR_DIGITS16_CARD: ModelCard = {
   metrics_source:
     'held-out metrics from the training script; sample accuracies from `node models/eval.mjs 50 <seed> 1,2` (TypeScript pipelines, classifier-digits16)',
 };
+
+/** Card of the class-conditional masked token transformer over the VQ's code grid (`models/maskgit-digits16`). */
+export const MASKGIT_DIGITS16_CARD: ModelCard = {
+  name: 'maskgit-digits16',
+  task: 'class-conditional masked token transformer (MaskGIT-style, bidirectional) over the 4x4 code grid of vq-digits16',
+  data: 'codes of digitsDataset({ count: 60000, size: 16, seed: 1 }) under vq-digits16 (models/export-codes.mjs)',
+  inputs: {
+    tokens: 'int64 [N,16] (0-255 codes; 256 = masked)',
+    labels: 'int64 [N] (0-9; 10 = null class)',
+  },
+  outputs: {
+    logits: 'float32 [N,16,256]',
+  },
+  vocab_size: 256,
+  length: 16,
+  num_classes: 10,
+  null_class: 10,
+  mask_token: 256,
+  layers: 4,
+  heads: 4,
+  d_model: 128,
+  opset: 17,
+  parameters: 862848,
+  metrics: {
+    held_out_nll_per_masked_token: 3.06136,
+    held_out_nll_second_half_masked: 2.88125,
+    masked_accuracy_guidance1: 0.988,
+    masked_accuracy_guidance2: 0.998,
+    masked_iterations: 8,
+    eval_samples: 500,
+  },
+  training: {
+    script: 'models/maskgit.py',
+    seed: 19,
+    steps: 3000,
+    batch: 128,
+    lr: 0.001,
+    optimizer: 'AdamW wd 0.01, 100-step warmup, cosine to 0.1x; grad clip 1.0',
+    masking: 'ratio cos(pi/2 u), u ~ U(0,1); ceil(16 r) positions; loss on masked positions',
+    p_uncond: 0.1,
+    threads: 2,
+    seconds: 685,
+    final_loss: 3.05418,
+  },
+  files: {
+    'model.onnx': {
+      sha256: '6b0413b9166a97ecf2d21571f61c5ae3a1c5175c6f59e2e060a5a06ce3e57b36',
+      bytes: 3490993,
+    },
+  },
+  metrics_source:
+    'held-out metrics from the training script; sample accuracies from `node models/eval.mjs 50 4000 1,2 masked` (TypeScript maskedDecode, 8 iterations, classifier-digits16)',
+};

@@ -1,4 +1,5 @@
 import { type GuidanceOptions, rasterDecode, type SamplingOptions } from '@tessera/autoregressive';
+import type { OnnxBackend } from '@tessera/backend-onnx';
 import { type Backend, type Tensor, TesseraError } from '@tessera/core';
 import { viaOnnx } from './cross.js';
 import type { DigitsTokenModel } from './gpt.js';
@@ -55,21 +56,36 @@ export interface SampleRasterOptions extends DigitTokenSampleOptions {
 export async function sampleDigitsRaster(o: SampleRasterOptions): Promise<Tensor> {
   const { gpt, vq, classes } = o;
   checkDigitClasses('sampleDigitsRaster', classes);
-  const B = gpt.model.backend;
-  const labels = B.tensor(Int32Array.from(classes), [classes.length], 'int32');
   const scale = o.guidanceScale ?? 1;
-  let codes: Tensor | undefined;
-  try {
-    codes = await rasterDecode(gpt, {
+  return decodeDigitCodes(gpt.model.backend, o, vq, (labels) =>
+    rasterDecode(gpt, {
       batch: classes.length,
       length: 16,
-      backend: B,
+      backend: gpt.model.backend,
       cond: { labels },
       guidance: scale !== 1 ? ({ scale } satisfies GuidanceOptions) : undefined,
       sampling: o.sampling,
       seed: o.seed ?? 0,
       signal: o.signal,
-    });
+    }),
+  );
+}
+
+/**
+ * The part the VQ-code samplers share: `decode(labels)` draws `[N, 16]` codes for `o.classes` (labels
+ * int32 `[N]` on the model's ONNX backend `B`), and the VQ decoder turns them into `[N, 1, 16, 16]`
+ * images on `o.backend` (default `B`). Frees the labels and the codes.
+ */
+export async function decodeDigitCodes(
+  B: OnnxBackend,
+  o: DigitTokenSampleOptions,
+  vq: DigitsVQ,
+  decode: (labels: Tensor) => Promise<Tensor>,
+): Promise<Tensor> {
+  const labels = B.tensor(Int32Array.from(o.classes), [o.classes.length], 'int32');
+  let codes: Tensor | undefined;
+  try {
+    codes = await decode(labels);
     return await viaOnnx(B, codes, (c) => vq.decode(c), o.backend ?? B);
   } finally {
     labels.dispose();

@@ -10,6 +10,7 @@ import {
   loadDigitsGPT,
   loadDigitsUNet,
   loadDigitsVQ,
+  MASKGIT_DIGITS16_CARD,
   MSVQ_DIGITS16_CARD,
   readVerified,
   sha256Hex,
@@ -67,6 +68,7 @@ describe('cards', () => {
     expect(GPT_DIGITS16_CARD).toEqual(readModelJson('gpt-digits16/card.json'));
     expect(MSVQ_DIGITS16_CARD).toEqual(readModelJson('msvq-digits16/card.json'));
     expect(VAR_DIGITS16_CARD).toEqual(readModelJson('var-digits16/card.json'));
+    expect(MASKGIT_DIGITS16_CARD).toEqual(readModelJson('maskgit-digits16/card.json'));
   });
 
   it('checksums and sizes in the cards match the shipped files', () => {
@@ -77,6 +79,7 @@ describe('cards', () => {
       GPT_DIGITS16_CARD,
       MSVQ_DIGITS16_CARD,
       VAR_DIGITS16_CARD,
+      MASKGIT_DIGITS16_CARD,
     ];
     let total = 0;
     for (const card of cards) {
