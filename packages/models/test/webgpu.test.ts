@@ -1,23 +1,26 @@
 // The trained networks on the GPU: each ONNX graph on ONNX Runtime's WebGPU execution provider against the
-// PyTorch outputs saved at export, and the three pipelines (DDIM, raster, next-scale) with the caller's
-// tensors on @tessera/backend-webgpu, read by the classifier. Skipped with a notice when there is no
+// PyTorch outputs saved at export, and the four pipelines (DDIM, raster, next-scale, masked) with the
+// caller's tensors on @tessera/backend-webgpu, read by the classifier. Skipped with a notice when there is no
 // adapter, unless TESSERA_REQUIRE_WEBGPU=1 (CI), which makes that a failure.
 import type { OnnxBackend } from '@tessera/backend-onnx';
 import type { Backend } from '@tessera/core';
 import {
   type ClassDenoiser,
   type DigitClassifier,
+  type DigitsMaskedModel,
   type DigitsMSVQ,
   type DigitsScaleModel,
   type DigitsTokenModel,
   type DigitsVQ,
   loadDigitClassifier,
   loadDigitsGPT,
+  loadDigitsMaskGIT,
   loadDigitsMSVQ,
   loadDigitsUNet,
   loadDigitsVAR,
   loadDigitsVQ,
   sampleDigits,
+  sampleDigitsMasked,
   sampleDigitsNextScale,
   sampleDigitsRaster,
 } from '@tessera/models';
@@ -30,7 +33,7 @@ const G = await onnxWebGPUBackend(); // ONNX Runtime, webgpu execution provider
 const W = G ? await tryWebGPU() : undefined; // @tessera/backend-webgpu (the caller's backend)
 const C0 = onnxBackend(); // ONNX Runtime, cpu execution provider
 afterAll(async () => {
-  await Promise.all([unet, cls, vq, gpt, scaleModel, msvq].map((m) => m?.dispose()));
+  await Promise.all([unet, cls, vq, gpt, scaleModel, msvq, masked].map((m) => m?.dispose()));
   await G?.dispose();
   await C0.dispose();
 });
@@ -43,15 +46,17 @@ let vq: DigitsVQ | undefined;
 let gpt: DigitsTokenModel | undefined;
 let scaleModel: DigitsScaleModel | undefined;
 let msvq: DigitsMSVQ | undefined;
+let masked: DigitsMaskedModel | undefined;
 beforeAll(async () => {
   if (!G) return;
-  [unet, cls, vq, gpt, scaleModel, msvq] = await Promise.all([
+  [unet, cls, vq, gpt, scaleModel, msvq, masked] = await Promise.all([
     loadDigitsUNet({ backend: G }),
     loadDigitClassifier({ backend: G }),
     loadDigitsVQ({ backend: G }),
     loadDigitsGPT({ backend: G }),
     loadDigitsVAR({ backend: G }),
     loadDigitsMSVQ({ backend: G }),
+    loadDigitsMaskGIT({ backend: G }),
   ]);
 });
 
@@ -194,6 +199,20 @@ describe.skipIf(!G)("each shipped ONNX model on ONNX Runtime's WebGPU provider e
     for (const x of [feeds.tokens, feeds.labels, logits!]) x.dispose();
   });
 
+  it('masked (MaskGIT-style) transformer', async () => {
+    const fm = readModelJson<{
+      tokens: number[];
+      shape: [number, number];
+      labels: number[];
+      logits: number[];
+    }>('maskgit-digits16/fixture.json');
+    const [n, L] = fm.shape;
+    const feeds = { tokens: i32(B, fm.tokens, [n, L]), labels: i32(B, fm.labels, [n]) };
+    const { logits } = await masked!.model.run(feeds);
+    expect(report('maskgit logits', await logits!.data(), fm.logits)).toBeLessThan(TOL);
+    for (const x of [feeds.tokens, feeds.labels, logits!]) x.dispose();
+  });
+
   it('a network alone on the WebGPU provider (executionProviders) of a CPU-provider backend', async () => {
     const fc = readModelJson<ClassifierFixture>('classifier-digits16/fixture.json');
     const C = await loadDigitClassifier({ backend: C0, executionProviders: ['webgpu'] });
@@ -259,7 +278,7 @@ describe.skipIf(!G)('pipelines on the GPU, read by the trained classifier', () =
     await Dc.dispose();
   });
 
-  it(`raster (GPT + VQ) and next-scale (VAR + multi-scale VQ) decoding (guidance ${GUIDANCE}): ≥ 80% their class`, async () => {
+  it(`raster (GPT + VQ), next-scale (VAR + multi-scale VQ) and masked (MaskGIT + VQ) decoding (guidance ${GUIDANCE}): ≥ 80% their class`, async () => {
     const classes = Array.from({ length: 20 }, (_, i) => i % 10);
     const beforeT = target.memory().tensors;
     const beforeB = B.memory().tensors;
@@ -289,14 +308,30 @@ describe.skipIf(!G)('pipelines on the GPU, read by the trained classifier', () =
     expect(scale.backend).toBe(target);
     const ps = await cls!.predict(scale);
     scale.dispose();
+    t0 = performance.now();
+    const mk = await sampleDigitsMasked({
+      model: masked!,
+      vq: vq!,
+      classes,
+      numIter: 8,
+      guidanceScale: GUIDANCE,
+      seed,
+      backend: target,
+    });
+    const msM = performance.now() - t0;
+    expect(mk.backend).toBe(target);
+    const pm = await cls!.predict(mk);
+    mk.dispose();
     expect(target.memory().tensors).toBe(beforeT);
     expect(B.memory().tensors).toBe(beforeB);
     const rr = rate(pr, classes);
     const rs = rate(ps, classes);
+    const rm = rate(pm, classes);
     console.log(
-      `[webgpu] raster: ${(100 * rr).toFixed(1)}% their class, ${(msR / 1000).toFixed(1)} s; next-scale: ${(100 * rs).toFixed(1)}%, ${(msS / 1000).toFixed(1)} s (${classes.length} samples on ${target.name}, guidance ${GUIDANCE}, seed ${seed})`,
+      `[webgpu] raster: ${(100 * rr).toFixed(1)}% their class, ${(msR / 1000).toFixed(1)} s; next-scale: ${(100 * rs).toFixed(1)}%, ${(msS / 1000).toFixed(1)} s; masked: ${(100 * rm).toFixed(1)}%, ${(msM / 1000).toFixed(1)} s (${classes.length} samples on ${target.name}, guidance ${GUIDANCE}, seed ${seed})`,
     );
     expect(rr, `raster got ${Array.from(pr).join('')}, seed ${seed}`).toBeGreaterThanOrEqual(0.8);
     expect(rs, `next-scale got ${Array.from(ps).join('')}, seed ${seed}`).toBeGreaterThanOrEqual(0.8);
+    expect(rm, `masked got ${Array.from(pm).join('')}, seed ${seed}`).toBeGreaterThanOrEqual(0.8);
   });
 });
