@@ -47,8 +47,10 @@ describe(`browser: sampling keeps the page responsive (seed ${seed})`, () => {
     expect(r.steps).toBe(300);
     expect(r.ms).toBeGreaterThan(600); // 300 × 2 ms of denoiser alone
     // Without the loop's yields the interval could not fire until the run ended (one gap of r.ms).
-    // (Measured here: longest gap ~100 ms in a ~2 s run; with scheduler.yield() the timer never fired.)
-    expect(r.maxGapMs, `seed ${seed}`).toBeLessThan(Math.min(400, r.ms / 3));
+    // (Measured here: longest gap ~100 ms in a ~2 s run; with scheduler.yield() the timer never fired.
+    // Once, with the whole suite on 2 cores, the browser stalled 365 ms of a 1,088 ms run, so the bound
+    // is half the run: a loop that never yields fails it by a factor of 2.)
+    expect(r.maxGapMs, `seed ${seed}`).toBeLessThan(r.ms / 2);
     expect(r.ticks).toBeGreaterThanOrEqual(5);
   }, 120_000);
 
