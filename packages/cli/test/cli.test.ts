@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '@tessera/cli';
 import { describe, expect, it } from 'vitest';
+import { SD15 } from '../../../test-utils/configs';
 import { sigmasFromSchedulerConfig } from '../src/schedule.js';
 import { decodePng } from './helpers.js';
 
@@ -232,22 +233,7 @@ describe('tessera schedule', () => {
 
   it("reads SD-1.x's PNDMScheduler config; an unknown class says to pass --class", async () => {
     const cfg = join(dir, 'sd15-pndm.json');
-    // runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json
-    writeFileSync(
-      cfg,
-      JSON.stringify({
-        _class_name: 'PNDMScheduler',
-        beta_end: 0.012,
-        beta_schedule: 'scaled_linear',
-        beta_start: 0.00085,
-        num_train_timesteps: 1000,
-        set_alpha_to_one: false,
-        skip_prk_steps: true,
-        steps_offset: 1,
-        trained_betas: null,
-        clip_sample: false,
-      }),
-    );
+    writeFileSync(cfg, JSON.stringify(SD15));
     const r = await run(['schedule', '--scheduler-config', cfg, '--steps', '4']);
     expect(r.err).toEqual([]);
     expect(r.out[0]).toContain('PNDMScheduler');

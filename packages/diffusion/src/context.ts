@@ -15,8 +15,10 @@ import { brownianTreeNoiseSampler } from './noise.js';
 import { churn } from './samplers/churn.js';
 import type { NoiseSampler, SampleOptions } from './types.js';
 
-/** Noise draws per step reserved in the Philox stream (step i, draw j starts at word 2·size·(8i + j)). */
-/** Noise draws reserved per step in a run's Philox stream (a step may draw up to this many). */
+/**
+ * Noise draws reserved per step in a run's Philox stream (a step may draw up to this many; step i,
+ * draw j starts at word 2·size·(8i + j): {@link stepNoiseOffset}).
+ */
 export const DRAWS_PER_STEP = 8;
 
 /**

@@ -146,19 +146,14 @@ export async function parataa(options: ParaTAAOptions | SchedulerParaTAAOptions)
         const ratio = run.ratios(begin, norms, m);
         const f = firstFailing(ratio);
         // outputs before the first failing one pass as they are; that one gets the exact step from its
-        // final input
+        // final input. A one-step window's output is exact too when it passed (window 1 is then the
+        // sequential loop); in a wider window the later steps were checked against a passing step's old
+        // value, so it stays: a converged trajectory remains a fixed point (winit).
         const last = Math.min(f, m - 1);
-        if (f < m) {
-          const j = begin + 1 + f;
+        if (f < m || m === 1) {
+          const j = begin + 1 + last;
           traj[j]!.dispose();
-          traj[j] = B.lincomb([1], [F[f]!]);
-        }
-        if (f > 0 && m === 1) {
-          // a one-step window's output is exact (its input is final): take it even when the old one
-          // passed (window 1 is then the sequential loop). In a wider window the later steps were checked
-          // against the old value, so it stays: a converged trajectory remains a fixed point (winit).
-          traj[begin + 1]!.dispose();
-          traj[begin + 1] = B.lincomb([1], [F[0]!]);
+          traj[j] = B.lincomb([1], [F[last]!]);
         }
         // the rest: triangular Anderson updates, γ per step and image from prefix sums of the Gram
         const W = Q + 1;
